@@ -1,0 +1,2 @@
+//! `conclave-bench`: Conclave's load tool (filled in by the lock-service work).
+fn main() {}

@@ -1,0 +1,1 @@
+//! String commands (filled in by the keyspace work).

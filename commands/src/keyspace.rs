@@ -1,0 +1,1 @@
+//! The node-local string keyspace (filled in by the keyspace work).

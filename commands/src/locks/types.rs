@@ -1,0 +1,190 @@
+//! The lock service's replicated vocabulary: what goes into the Raft log
+//! ([`LockRequest`]) and what comes out of applying it ([`LockApplied`]).
+//!
+//! These types are serialized into log entries and snapshots, so changing them is a
+//! storage-format change.
+
+use serde::{Deserialize, Serialize};
+
+/// A binary-safe resource or owner name.
+pub type Name = Vec<u8>;
+
+/// How a lock is held or requested.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LockMode {
+    /// Any number of shared holders coexist.
+    Shared,
+    /// One holder, nobody beside it.
+    Exclusive,
+}
+
+impl LockMode {
+    /// `shared` / `exclusive`, as `LOCK.INFO` prints it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockMode::Shared => "shared",
+            LockMode::Exclusive => "exclusive",
+        }
+    }
+}
+
+/// One Raft log entry of the lock service: an operation and the leader's clock.
+///
+/// The state machine never reads a clock: `now_ms` (milliseconds since the Unix
+/// epoch, stamped by the leader when it proposed the entry) is its only notion of
+/// time, so every replica computes the same result.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct LockRequest {
+    /// The proposing leader's wall clock, ms since the Unix epoch.
+    pub now_ms: u64,
+    /// What to do.
+    pub op: LockOp,
+}
+
+/// An operation on the lock table.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum LockOp {
+    /// `LOCK.ACQUIRE`. With `wait: None` try once; with `Some(ms)` join the FIFO queue
+    /// when not grantable (`Some(0)`: no deadline), unless joining closes a
+    /// wait-for cycle. Acquiring again in the held mode renews the lease and returns
+    /// the same token; asking for the other mode is an error that changes nothing.
+    /// Acquiring again while already waiting keeps the original place in the queue.
+    Acquire {
+        #[serde(with = "serde_bytes")]
+        resource: Name,
+        #[serde(with = "serde_bytes")]
+        owner: Name,
+        mode: LockMode,
+        ttl_ms: u64,
+        wait_ms: Option<u64>,
+    },
+    /// `LOCK.RELEASE`: drop the owner's hold (and any queued request of it).
+    Release {
+        #[serde(with = "serde_bytes")]
+        resource: Name,
+        #[serde(with = "serde_bytes")]
+        owner: Name,
+    },
+    /// `LOCK.RENEW`: the lease runs `ttl_ms` from `now_ms`.
+    Renew {
+        #[serde(with = "serde_bytes")]
+        resource: Name,
+        #[serde(with = "serde_bytes")]
+        owner: Name,
+        ttl_ms: u64,
+    },
+    /// `LOCK.UPGRADE`: shared → exclusive, waiting like `Acquire` when `wait_ms` is set.
+    Upgrade {
+        #[serde(with = "serde_bytes")]
+        resource: Name,
+        #[serde(with = "serde_bytes")]
+        owner: Name,
+        wait_ms: Option<u64>,
+    },
+    /// `LOCK.DOWNGRADE`: exclusive → shared; a new token; compatible waiters are granted.
+    Downgrade {
+        #[serde(with = "serde_bytes")]
+        resource: Name,
+        #[serde(with = "serde_bytes")]
+        owner: Name,
+    },
+    /// Withdraw a queued request (its `WAIT` ran out or its client went away). A no-op
+    /// when the owner is not waiting there — in particular once it has been granted.
+    Cancel {
+        #[serde(with = "serde_bytes")]
+        resource: Name,
+        #[serde(with = "serde_bytes")]
+        owner: Name,
+    },
+    /// Proposed by the leader: release every lease whose deadline is `<= now_ms` and
+    /// drop every queued request whose wait deadline passed, granting what follows.
+    Expire,
+    /// Proposed by a newly elected leader: every lease's deadline becomes at least
+    /// `now_ms + its ttl`, so no holder loses time to the election.
+    ExtendLeases,
+}
+
+/// What the proposer of an entry is told.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub enum LockReply {
+    /// Granted (or re-acquired): the fencing token.
+    Granted { token: u64 },
+    /// Queued behind others; a later [`Grant`] for this owner wakes the client.
+    Queued,
+    /// Try-once request that could not be granted now.
+    NotGranted,
+    /// Waiting would close a wait-for cycle; nothing changed.
+    Deadlock { cycle: String },
+    /// `LOCK.RELEASE` / `LOCK.RENEW` / cancel: whether the owner held (or waited) there.
+    Done(bool),
+    /// A request refused with an error line (prefix included, e.g. `ERR ...`);
+    /// nothing changed.
+    Error(String),
+    /// Housekeeping entries (`Expire`, `ExtendLeases`, membership, blank): how many
+    /// leases or waits it touched.
+    Housekeeping { touched: u64 },
+}
+
+/// A queued request granted as a side effect of applying some entry (a release,
+/// an expiry, a downgrade...). The server wakes the waiting client with it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    #[serde(with = "serde_bytes")]
+    pub resource: Name,
+    #[serde(with = "serde_bytes")]
+    pub owner: Name,
+    pub mode: LockMode,
+    pub token: u64,
+}
+
+/// The result of applying one entry: the proposer's reply plus the grants it caused.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct LockApplied {
+    /// The reply for whoever proposed the entry.
+    pub reply: LockReply,
+    /// Queued requests this entry granted (in grant order).
+    pub grants: Vec<Grant>,
+}
+
+/// One holder, as `LOCK.INFO` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HolderInfo {
+    pub owner: Name,
+    pub token: u64,
+    /// Remaining lease at the time asked (0 when already due).
+    pub ttl_ms: u64,
+}
+
+/// One queued request, as `LOCK.INFO` reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WaiterInfo {
+    pub owner: Name,
+    pub mode: LockMode,
+    pub waited_ms: u64,
+}
+
+/// `LOCK.INFO` of one resource.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LockInfo {
+    /// `None` when nobody holds it.
+    pub mode: Option<LockMode>,
+    pub holders: Vec<HolderInfo>,
+    pub waiters: Vec<WaiterInfo>,
+}
+
+/// Counters for `INFO locks`; part of the replicated state, so identical everywhere.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+pub struct LockStats {
+    /// Resources with at least one holder.
+    pub locked_resources: u64,
+    /// Holds (a shared lock with three holders counts three).
+    pub holders: u64,
+    /// Queued requests.
+    pub waiters: u64,
+    /// Grants ever made (immediate and from the queue; re-acquires excluded).
+    pub grants: u64,
+    /// Leases released by expiry.
+    pub expiries: u64,
+    /// Requests refused with `-DEADLOCK`.
+    pub deadlocks: u64,
+}
