@@ -1,0 +1,307 @@
+//! Command-line and environment configuration.
+//!
+//! Flags carry the names of the matching Redis config parameters where one exists
+//! (`--port`, `--bind`, `--requirepass`, `--maxmemory`, ...). Every flag can also be
+//! given as an environment variable `CONCLAVE_<NAME>` (e.g. `CONCLAVE_PORT=7001`).
+//! With no flags at all the node listens on 127.0.0.1:6379 as a one-member cluster.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Conclave: distributed locks, queues and a coherent cache behind the Redis protocol.
+#[derive(Parser, Debug, Clone)]
+#[command(name = "conclave", version, about, long_about = None)]
+pub struct Cli {
+    /// Run a helper instead of a node.
+    #[command(subcommand)]
+    pub command: Option<Tool>,
+    /// Node settings (used when no subcommand is given).
+    #[command(flatten)]
+    pub node: NodeConfig,
+}
+
+/// Subcommands beside running a node.
+#[derive(Subcommand, Debug, Clone)]
+pub enum Tool {
+    /// Start a local N-node cluster as child processes on 127.0.0.1.
+    Cluster(LocalClusterConfig),
+    /// Send PING to a node and exit 0 on PONG (a health check for containers).
+    Ping(PingConfig),
+}
+
+/// How a node is run.
+#[derive(Args, Debug, Clone)]
+pub struct NodeConfig {
+    /// Address to listen on for clients (and for peers on the cluster port).
+    #[arg(long, env = "CONCLAVE_BIND", default_value = "127.0.0.1")]
+    pub bind: String,
+
+    /// Client port (RESP).
+    #[arg(long, env = "CONCLAVE_PORT", default_value_t = 6379)]
+    pub port: u16,
+
+    /// Password clients must give with AUTH or HELLO AUTH before anything else.
+    #[arg(long, env = "CONCLAVE_REQUIREPASS")]
+    pub requirepass: Option<String>,
+
+    /// Memory limit for the cache keyspace in bytes (suffixes kb, mb, gb; 0 = unbounded).
+    #[arg(long, env = "CONCLAVE_MAXMEMORY", default_value = "0", value_parser = parse_memory)]
+    pub maxmemory: u64,
+
+    /// What to do at maxmemory: allkeys-lru, volatile-lru, allkeys-random or noeviction.
+    #[arg(long, env = "CONCLAVE_MAXMEMORY_POLICY", default_value = "allkeys-lru")]
+    pub maxmemory_policy: String,
+
+    /// Maximum number of simultaneous client connections.
+    #[arg(long, env = "CONCLAVE_MAXCLIENTS", default_value_t = 10_000)]
+    pub maxclients: usize,
+
+    /// Largest bulk string a client may send, in bytes (suffixes kb, mb, gb).
+    #[arg(long, env = "CONCLAVE_PROTO_MAX_BULK_LEN", default_value = "512mb", value_parser = parse_memory)]
+    pub proto_max_bulk_len: u64,
+
+    /// Close client connections idle for this many seconds (0 = never).
+    #[arg(long, env = "CONCLAVE_TIMEOUT", default_value_t = 0)]
+    pub timeout: u64,
+
+    /// Background task frequency per second (active expiry, lease expiry checks).
+    #[arg(long, env = "CONCLAVE_HZ", default_value_t = 10)]
+    pub hz: u32,
+
+    /// This node's id in the cluster (a positive integer, unique per member).
+    #[arg(long, env = "CONCLAVE_ID", default_value_t = 1)]
+    pub id: u64,
+
+    /// Directory for the Raft log, vote and snapshots.
+    #[arg(long, env = "CONCLAVE_DATA_DIR", default_value = "conclave-data")]
+    pub data_dir: PathBuf,
+
+    /// Internal addresses of all initial members, itself included: `1@host:port,2@host:port`.
+    /// Empty: a one-member cluster that works at once.
+    #[arg(long, env = "CONCLAVE_PEERS", default_value = "")]
+    pub peers: String,
+
+    /// Internal cluster port (Raft, forwarding); default: client port + 10000.
+    #[arg(long, env = "CONCLAVE_CLUSTER_PORT")]
+    pub cluster_port: Option<u16>,
+
+    /// Shared secret peers must present on the cluster port.
+    #[arg(long, env = "CONCLAVE_CLUSTER_SECRET")]
+    pub cluster_secret: Option<String>,
+
+    /// How long a LOCK.* command waits for a Raft leader before -CLUSTERDOWN, in ms.
+    #[arg(long, env = "CONCLAVE_NO_LEADER_WAIT", default_value_t = 2000)]
+    pub no_leader_wait: u64,
+
+    /// Lease of LOCK.ACQUIRE without TTL, in ms.
+    #[arg(long, env = "CONCLAVE_LOCK_DEFAULT_TTL", default_value_t = 30_000)]
+    pub lock_default_ttl: u64,
+
+    /// Raft heartbeat interval in ms.
+    #[arg(long, env = "CONCLAVE_HEARTBEAT_INTERVAL", default_value_t = 100)]
+    pub heartbeat_interval: u64,
+
+    /// Raft election timeout (lower bound) in ms; the upper bound is twice this.
+    #[arg(long, env = "CONCLAVE_ELECTION_TIMEOUT", default_value_t = 500)]
+    pub election_timeout: u64,
+}
+
+/// `conclave cluster`: a local multi-node cluster.
+#[derive(Args, Debug, Clone)]
+pub struct LocalClusterConfig {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u16,
+    /// Client port of node 1; node i listens on base + i - 1.
+    #[arg(long, default_value_t = 7001)]
+    pub base_port: u16,
+    /// Cluster port of node 1; node i uses base + i - 1.
+    #[arg(long, default_value_t = 17001)]
+    pub base_cluster_port: u16,
+    /// Parent directory of the nodes' data directories (node-1, node-2, ...).
+    #[arg(long, default_value = "conclave-cluster")]
+    pub data_dir: PathBuf,
+    /// Extra flags passed to every node, e.g. `-- --maxmemory 100mb`.
+    #[arg(last = true)]
+    pub node_args: Vec<String>,
+}
+
+/// `conclave ping`: a RESP health check.
+#[derive(Args, Debug, Clone)]
+pub struct PingConfig {
+    /// Host to connect to.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to connect to.
+    #[arg(long, env = "CONCLAVE_PORT", default_value_t = 6379)]
+    pub port: u16,
+    /// Password, if the node requires one.
+    #[arg(long, env = "CONCLAVE_REQUIREPASS")]
+    pub password: Option<String>,
+    /// Give up after this many milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub timeout_ms: u64,
+}
+
+/// One initial member of the cluster, from `--peers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// Node id.
+    pub id: u64,
+    /// Internal (cluster-port) address, `host:port`.
+    pub addr: String,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A `--peers` item is not `id@host:port`.
+    #[error("invalid --peers entry '{0}': expected id@host:port")]
+    BadPeer(String),
+    /// `--peers` does not name this node.
+    #[error("--peers does not contain this node's --id {0}")]
+    SelfNotInPeers(u64),
+    /// Two peers share an id.
+    #[error("--peers names id {0} twice")]
+    DuplicatePeer(u64),
+    /// Node id 0 is reserved.
+    #[error("--id must be a positive integer")]
+    ZeroId,
+    /// Unknown eviction policy.
+    #[error("invalid --maxmemory-policy '{0}'")]
+    BadPolicy(String),
+    /// The client port is too high to derive a cluster port from.
+    #[error("--port {0} leaves no room for the default cluster port (port + 10000); set --cluster-port")]
+    NoClusterPort(u16),
+}
+
+impl NodeConfig {
+    /// The port peers connect to.
+    pub fn cluster_port(&self) -> Result<u16, ConfigError> {
+        match self.cluster_port {
+            Some(p) => Ok(p),
+            None => self
+                .port
+                .checked_add(10_000)
+                .ok_or(ConfigError::NoClusterPort(self.port)),
+        }
+    }
+
+    /// The initial members; a one-member list of this node when `--peers` is empty.
+    pub fn peer_list(&self) -> Result<Vec<Peer>, ConfigError> {
+        if self.id == 0 {
+            return Err(ConfigError::ZeroId);
+        }
+        let mut peers: Vec<Peer> = Vec::new();
+        for item in self.peers.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let (id, addr) = item
+                .split_once('@')
+                .ok_or_else(|| ConfigError::BadPeer(item.to_string()))?;
+            let id: u64 = id
+                .parse()
+                .ok()
+                .filter(|&i| i > 0)
+                .ok_or_else(|| ConfigError::BadPeer(item.to_string()))?;
+            if addr.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+                return Err(ConfigError::BadPeer(item.to_string()));
+            }
+            if peers.iter().any(|p| p.id == id) {
+                return Err(ConfigError::DuplicatePeer(id));
+            }
+            peers.push(Peer { id, addr: addr.to_string() });
+        }
+        if peers.is_empty() {
+            let host = if self.bind == "0.0.0.0" { "127.0.0.1" } else { &self.bind };
+            return Ok(vec![Peer { id: self.id, addr: format!("{host}:{}", self.cluster_port()?) }]);
+        }
+        if !peers.iter().any(|p| p.id == self.id) {
+            return Err(ConfigError::SelfNotInPeers(self.id));
+        }
+        Ok(peers)
+    }
+
+    /// The client listen address text, `bind:port`.
+    pub fn client_addr(&self) -> String {
+        format!("{}:{}", self.bind, self.port)
+    }
+
+    /// The cluster listen address text, `bind:cluster_port`.
+    pub fn cluster_addr(&self) -> Result<String, ConfigError> {
+        Ok(format!("{}:{}", self.bind, self.cluster_port()?))
+    }
+
+    /// `--no-leader-wait` as a duration.
+    pub fn no_leader_wait(&self) -> Duration {
+        Duration::from_millis(self.no_leader_wait)
+    }
+}
+
+/// Parses a Redis-style memory amount: `100`, `10kb`, `10k`, `64mb`, `1gb` (1024-based for
+/// `kb/mb/gb`, 1000-based for `k/m/g`, as Redis's `memtoull`).
+pub fn parse_memory(text: &str) -> Result<u64, String> {
+    let t = text.trim().to_ascii_lowercase();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("invalid memory amount '{text}'"))?;
+    let mul: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => return Err(format!("invalid memory unit in '{text}'")),
+    };
+    n.checked_mul(mul).ok_or_else(|| format!("memory amount '{text}' overflows"))
+}
+
+/// Resolves `host:port` text to a socket address (first match).
+pub fn resolve(addr: &str) -> std::io::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("cannot resolve {addr}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(args: &[&str]) -> NodeConfig {
+        let mut full = vec!["conclave"];
+        full.extend_from_slice(args);
+        Cli::parse_from(full).node
+    }
+
+    #[test]
+    fn defaults_make_a_one_node_cluster() {
+        let n = node(&[]);
+        assert_eq!(n.client_addr(), "127.0.0.1:6379");
+        assert_eq!(n.cluster_port().unwrap(), 16379);
+        assert_eq!(n.peer_list().unwrap(), vec![Peer { id: 1, addr: "127.0.0.1:16379".into() }]);
+    }
+
+    #[test]
+    fn peers_are_validated() {
+        let n = node(&["--id", "2", "--peers", "1@a:1,2@b:2,3@c:3"]);
+        assert_eq!(n.peer_list().unwrap().len(), 3);
+        assert!(node(&["--id", "4", "--peers", "1@a:1"]).peer_list().is_err());
+        assert!(node(&["--peers", "1@a"]).peer_list().is_err());
+        assert!(node(&["--peers", "1@a:1,1@b:2"]).peer_list().is_err());
+        assert!(node(&["--peers", "x@a:1"]).peer_list().is_err());
+    }
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_memory("0"), Ok(0));
+        assert_eq!(parse_memory("10kb"), Ok(10240));
+        assert_eq!(parse_memory("1gb"), Ok(1 << 30));
+        assert_eq!(parse_memory("5m"), Ok(5_000_000));
+        assert!(parse_memory("5q").is_err());
+        assert!(parse_memory("-1").is_err());
+    }
+}
