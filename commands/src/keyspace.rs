@@ -1,1 +1,0 @@
-//! The node-local string keyspace (filled in by the keyspace work).

@@ -1,0 +1,903 @@
+//! The node-local string keyspace (the cache).
+//!
+//! A [`Keyspace`] is shared by every connection (`Arc<Keyspace>`). It is split into
+//! [`SHARDS`] shards, each behind its own `parking_lot::RwLock`; a key's hash picks
+//! its shard, so there is no global lock on the hot path. Reads (`GET`) take only a
+//! read lock: the per-entry LRU stamp is atomic.
+//!
+//! Memory: each key costs one 32-byte slot in its shard's dense vector, one heap
+//! block holding key and value together, and a `u32` in a `hashbrown` index. The
+//! accounted size ([`Keyspace::used_bytes`]) models the allocator's real block sizes
+//! and is kept in per-shard counters folded into one atomic total after each write.
+//!
+//! Expiry is lazy (an expired key found by any access is removed) and active
+//! ([`Keyspace::active_expire_cycle`] samples each shard's list of volatile keys, as
+//! Redis does). Under `maxmemory` writes first evict keys chosen by approximate LRU
+//! (5 random samples across shards, the idlest goes) or answer OOM with `noeviction`.
+//!
+//! # Primitives
+//!
+//! Commands (in [`crate::cmd`]) use only this small set of operations, so a later
+//! coherence layer (directory-based MESI across nodes) can wrap the store at one
+//! narrow waist:
+//!
+//! - reads: [`get`](Keyspace::get), [`read`](Keyspace::read),
+//!   [`exists`](Keyspace::exists), [`ttl`](Keyspace::ttl);
+//! - writes: [`set`](Keyspace::set) (with NX/XX/GET/TTL options),
+//!   [`modify`](Keyspace::modify) (read-modify-write under the shard lock),
+//!   [`mset`](Keyspace::mset), [`remove`](Keyspace::remove) / [`take`](Keyspace::take),
+//!   [`expire`](Keyspace::expire) / [`persist`](Keyspace::persist) /
+//!   [`get_ex`](Keyspace::get_ex), [`rename`](Keyspace::rename);
+//! - whole keyspace: [`scan`](Keyspace::scan), [`keys`](Keyspace::keys),
+//!   [`flush`](Keyspace::flush).
+//!
+//! Time is read through one function, [`Clock::now_ms`].
+
+mod clock;
+mod entry;
+mod evict;
+mod glob;
+mod memory;
+mod shard;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::hash::BuildHasher;
+use std::ops::{Deref, DerefMut};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
+
+use bytes::Bytes;
+use foldhash::fast::RandomState;
+use parking_lot::RwLockWriteGuard;
+use thiserror::Error;
+
+pub use clock::{Clock, ManualClock};
+pub use glob::glob_match;
+
+use clock::lru_clock;
+use entry::Entry;
+use shard::{Shard, ShardData};
+
+/// Number of shards (a power of two).
+pub const SHARDS: usize = 256;
+const SHARD_MASK: usize = SHARDS - 1;
+
+/// What to do when a write would exceed `maxmemory`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum EvictionPolicy {
+    /// Evict the approximately least recently used key (`allkeys-lru`).
+    #[default]
+    AllKeysLru,
+    /// Refuse writes with `-OOM` (`noeviction`).
+    NoEviction,
+    /// Evict the approximately least recently used key that has a TTL (`volatile-lru`).
+    VolatileLru,
+    /// Evict a random key (`allkeys-random`).
+    AllKeysRandom,
+}
+
+impl EvictionPolicy {
+    /// The Redis name (`allkeys-lru`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvictionPolicy::AllKeysLru => "allkeys-lru",
+            EvictionPolicy::NoEviction => "noeviction",
+            EvictionPolicy::VolatileLru => "volatile-lru",
+            EvictionPolicy::AllKeysRandom => "allkeys-random",
+        }
+    }
+
+    fn to_u8(self) -> u8 {
+        match self {
+            EvictionPolicy::AllKeysLru => 0,
+            EvictionPolicy::NoEviction => 1,
+            EvictionPolicy::VolatileLru => 2,
+            EvictionPolicy::AllKeysRandom => 3,
+        }
+    }
+
+    fn from_u8(v: u8) -> EvictionPolicy {
+        match v {
+            1 => EvictionPolicy::NoEviction,
+            2 => EvictionPolicy::VolatileLru,
+            3 => EvictionPolicy::AllKeysRandom,
+            _ => EvictionPolicy::AllKeysLru,
+        }
+    }
+}
+
+impl fmt::Display for EvictionPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An eviction policy name that is not supported.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("unknown maxmemory-policy '{0}'")]
+pub struct UnknownPolicy(pub String);
+
+impl FromStr for EvictionPolicy {
+    type Err = UnknownPolicy;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "allkeys-lru" => Ok(EvictionPolicy::AllKeysLru),
+            "noeviction" => Ok(EvictionPolicy::NoEviction),
+            "volatile-lru" => Ok(EvictionPolicy::VolatileLru),
+            "allkeys-random" => Ok(EvictionPolicy::AllKeysRandom),
+            _ => Err(UnknownPolicy(s.to_string())),
+        }
+    }
+}
+
+/// Keyspace settings (both can be changed at run time).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyspaceConfig {
+    /// Memory limit in bytes; 0 means unbounded.
+    pub maxmemory: u64,
+    /// What to do at the limit.
+    pub policy: EvictionPolicy,
+}
+
+/// Counters for `CACHE.STATS` and `INFO`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KeyspaceStats {
+    /// Reads that found their key.
+    pub hits: u64,
+    /// Reads that did not.
+    pub misses: u64,
+    /// Keys stored now.
+    pub keys: u64,
+    /// Accounted memory ([`Keyspace::used_bytes`]).
+    pub bytes: u64,
+    /// Keys evicted under `maxmemory`.
+    pub evictions: u64,
+    /// Keys removed because their TTL passed.
+    pub expired: u64,
+}
+
+impl KeyspaceStats {
+    /// `hits / (hits + misses)`, 0 when there were no reads.
+    pub fn hit_rate(&self) -> f64 {
+        let total = self.hits + self.misses;
+        if total == 0 {
+            0.0
+        } else {
+            self.hits as f64 / total as f64
+        }
+    }
+}
+
+/// A write that was refused.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+pub enum WriteError {
+    /// `maxmemory` is reached and nothing could be evicted.
+    #[error("OOM command not allowed when used memory > 'maxmemory'.")]
+    OutOfMemory,
+}
+
+/// `RENAME` of a missing key.
+#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
+pub enum RenameError {
+    /// The source key does not exist.
+    #[error("ERR no such key")]
+    NoSuchKey,
+}
+
+/// When a `SET` writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SetCondition {
+    /// Always.
+    #[default]
+    Always,
+    /// Only if the key does not exist (`NX`).
+    IfAbsent,
+    /// Only if the key exists (`XX`).
+    IfPresent,
+}
+
+/// What a `SET` does to the key's TTL.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SetExpire {
+    /// Remove any TTL (plain `SET`).
+    #[default]
+    Clear,
+    /// Keep the current TTL (`KEEPTTL`).
+    Keep,
+    /// Expire at this Unix time in milliseconds.
+    At(u64),
+}
+
+/// Options of [`Keyspace::set`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SetOptions {
+    /// NX / XX.
+    pub condition: SetCondition,
+    /// TTL handling.
+    pub expire: SetExpire,
+    /// Return the previous value (`GET`).
+    pub return_old: bool,
+}
+
+/// What [`Keyspace::set`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SetOutcome {
+    /// Whether the value was written (false when NX/XX refused).
+    pub written: bool,
+    /// The previous value, when asked for and present.
+    pub old: Option<Bytes>,
+}
+
+/// The decision of a [`Keyspace::modify`] closure.
+#[derive(Debug)]
+pub enum Modify<T> {
+    /// Leave the key as it is.
+    Keep(T),
+    /// Store this value (the TTL of an existing key is kept).
+    Put(Vec<u8>, T),
+    /// Delete the key.
+    Remove(T),
+}
+
+/// Condition of an `EXPIRE` (Redis 7 options).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExpireCondition {
+    /// Always.
+    #[default]
+    Always,
+    /// Only if the key has no TTL (`NX`).
+    IfNone,
+    /// Only if the key has a TTL (`XX`).
+    IfSome,
+    /// Only if the new deadline is later (`GT`; no TTL counts as infinite).
+    IfGreater,
+    /// Only if the new deadline is earlier (`LT`; no TTL counts as infinite).
+    IfLess,
+    /// Only if the key has a TTL and the new deadline is earlier (`XX LT`).
+    IfSomeAndLess,
+}
+
+/// What `GETEX` does to the TTL.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExpireChange {
+    /// Nothing.
+    #[default]
+    Unchanged,
+    /// Remove the TTL (`PERSIST`).
+    Persist,
+    /// Expire at this Unix time in ms (in the past: delete).
+    At(i64),
+}
+
+/// A key's TTL state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyTtl {
+    /// No such key.
+    Missing,
+    /// The key has no TTL.
+    Persistent,
+    /// The key expires at this Unix time in milliseconds.
+    ExpiresAt(u64),
+}
+
+/// The node-local string keyspace. `Send + Sync`; share it with an `Arc`.
+#[derive(Debug)]
+pub struct Keyspace {
+    shards: Box<[Shard]>,
+    hasher: RandomState,
+    clock: Clock,
+    used: AtomicU64,
+    maxmemory: AtomicU64,
+    policy: AtomicU8,
+    evictions: AtomicU64,
+    expired: AtomicU64,
+    expire_cursor: AtomicUsize,
+}
+
+/// A shard's write guard that settles memory accounting and length mirrors on drop.
+struct ShardWrite<'a> {
+    guard: RwLockWriteGuard<'a, ShardData>,
+    shard: &'a Shard,
+    used: &'a AtomicU64,
+}
+
+impl Deref for ShardWrite<'_> {
+    type Target = ShardData;
+    fn deref(&self) -> &ShardData {
+        &self.guard
+    }
+}
+
+impl DerefMut for ShardWrite<'_> {
+    fn deref_mut(&mut self) -> &mut ShardData {
+        &mut self.guard
+    }
+}
+
+impl Drop for ShardWrite<'_> {
+    fn drop(&mut self) {
+        let now = self.guard.bytes();
+        let before = self.shard.accounted.load(Relaxed);
+        if now > before {
+            self.used.fetch_add(now - before, Relaxed);
+        } else if now < before {
+            self.used.fetch_sub(before - now, Relaxed);
+        }
+        self.shard.accounted.store(now, Relaxed);
+        self.shard.len.store(self.guard.len(), Relaxed);
+        self.shard.volatile_len.store(self.guard.volatile.len(), Relaxed);
+    }
+}
+
+impl Keyspace {
+    /// An empty keyspace reading the system clock.
+    pub fn new(config: KeyspaceConfig) -> Self {
+        Keyspace::with_clock(config, Clock::System)
+    }
+
+    /// An empty keyspace reading `clock`.
+    pub fn with_clock(config: KeyspaceConfig, clock: Clock) -> Self {
+        let hasher = RandomState::default();
+        let shards = (0..SHARDS).map(|_| Shard::new(hasher.clone())).collect();
+        Keyspace {
+            shards,
+            hasher,
+            clock,
+            used: AtomicU64::new(0),
+            maxmemory: AtomicU64::new(config.maxmemory),
+            policy: AtomicU8::new(config.policy.to_u8()),
+            evictions: AtomicU64::new(0),
+            expired: AtomicU64::new(0),
+            expire_cursor: AtomicUsize::new(0),
+        }
+    }
+
+    /// The current time as the keyspace sees it (Unix ms).
+    #[inline]
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Sets the memory limit (0 = unbounded).
+    pub fn set_maxmemory(&self, bytes: u64) {
+        self.maxmemory.store(bytes, Relaxed);
+    }
+
+    /// The memory limit (0 = unbounded).
+    pub fn maxmemory(&self) -> u64 {
+        self.maxmemory.load(Relaxed)
+    }
+
+    /// Sets the eviction policy.
+    pub fn set_policy(&self, p: EvictionPolicy) {
+        self.policy.store(p.to_u8(), Relaxed);
+    }
+
+    /// The eviction policy.
+    pub fn policy(&self) -> EvictionPolicy {
+        EvictionPolicy::from_u8(self.policy.load(Relaxed))
+    }
+
+    /// Number of keys (expired keys not yet removed included).
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| s.len.load(Relaxed)).sum()
+    }
+
+    /// Whether there are no keys.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of keys with a TTL.
+    pub fn volatile_len(&self) -> usize {
+        self.shards.iter().map(|s| s.volatile_len.load(Relaxed)).sum()
+    }
+
+    /// The keyspace's accounted memory in bytes.
+    pub fn used_bytes(&self) -> u64 {
+        self.used.load(Relaxed)
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> KeyspaceStats {
+        let (hits, misses) = self.shards.iter().fold((0, 0), |(h, m), s| {
+            (h + s.hits.load(Relaxed), m + s.misses.load(Relaxed))
+        });
+        KeyspaceStats {
+            hits,
+            misses,
+            keys: self.len() as u64,
+            bytes: self.used_bytes(),
+            evictions: self.evictions.load(Relaxed),
+            expired: self.expired.load(Relaxed),
+        }
+    }
+
+    // ----- internals -----
+
+    #[inline]
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// The shard for a hash. Uses bits 32.. so that neither hashbrown's bucket index
+    /// (low bits) nor its control byte (top 7 bits) is constant within a shard.
+    #[inline]
+    fn shard_index(hash: u64) -> usize {
+        ((hash >> 32) as usize) & SHARD_MASK
+    }
+
+    #[inline]
+    fn shard(&self, idx: usize) -> &Shard {
+        // `shards` has exactly SHARDS elements and every index is masked.
+        &self.shards[idx & SHARD_MASK]
+    }
+
+    fn write(&self, idx: usize) -> ShardWrite<'_> {
+        let shard = self.shard(idx);
+        ShardWrite {
+            guard: shard.data.write(),
+            shard,
+            used: &self.used,
+        }
+    }
+
+    /// Write-locks several shards in ascending order (no deadlock between callers).
+    fn write_many(&self, mut idxs: Vec<usize>) -> Vec<(usize, ShardWrite<'_>)> {
+        idxs.sort_unstable();
+        idxs.dedup();
+        idxs.into_iter().map(|i| (i, self.write(i))).collect()
+    }
+
+    /// The slot of `key` if present and not expired; an expired entry is removed.
+    fn live_slot(&self, data: &mut ShardData, hash: u64, key: &[u8], now: u64) -> Option<usize> {
+        let slot = data.find(hash, key)?;
+        if data.is_expired(slot, now) {
+            data.remove_slot(slot);
+            self.expired.fetch_add(1, Relaxed);
+            None
+        } else {
+            Some(slot)
+        }
+    }
+
+    /// Removes `key` if it is (still) expired; used after a read lock saw it expired.
+    fn expire_key(&self, idx: usize, hash: u64, key: &[u8], now: u64) {
+        let mut data = self.write(idx);
+        let _ = self.live_slot(&mut data, hash, key, now);
+    }
+
+    fn count_read(&self, shard: &Shard, hit: bool) {
+        if hit {
+            shard.hits.fetch_add(1, Relaxed);
+        } else {
+            shard.misses.fetch_add(1, Relaxed);
+        }
+    }
+
+    // ----- read primitives -----
+
+    /// Runs `f` on the value of `key` under the shard's read lock. With `track`, the
+    /// access counts as a hit or miss and refreshes the key's LRU stamp.
+    pub fn read<R>(&self, key: &[u8], track: bool, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let now = self.now_ms();
+        let hash = self.hash(key);
+        let idx = Self::shard_index(hash);
+        let shard = self.shard(idx);
+        let data = shard.data.read();
+        let live = data.find(hash, key).and_then(|slot| {
+            if data.is_expired(slot, now) {
+                None
+            } else {
+                data.entry(slot)
+            }
+        });
+        let result = live.map(|e| {
+            if track {
+                e.touch(lru_clock(now));
+            }
+            f(e.value())
+        });
+        let expired = result.is_none() && data.find(hash, key).is_some();
+        drop(data);
+        if expired {
+            self.expire_key(idx, hash, key, now);
+        }
+        if track {
+            self.count_read(shard, result.is_some());
+        }
+        result
+    }
+
+    /// The value of `key` (a copy), counting a hit or miss.
+    pub fn get(&self, key: &[u8]) -> Option<Bytes> {
+        self.read(key, true, Bytes::copy_from_slice)
+    }
+
+    /// Whether `key` exists (no statistics, no LRU refresh).
+    pub fn exists(&self, key: &[u8]) -> bool {
+        self.read(key, false, |_| ()).is_some()
+    }
+
+    /// The TTL state of `key`.
+    pub fn ttl(&self, key: &[u8]) -> KeyTtl {
+        let now = self.now_ms();
+        let hash = self.hash(key);
+        let idx = Self::shard_index(hash);
+        let data = self.shard(idx).data.read();
+        match data.find(hash, key) {
+            None => KeyTtl::Missing,
+            Some(slot) => match data.expire_at(slot) {
+                None => KeyTtl::Persistent,
+                Some(at) if at > now => KeyTtl::ExpiresAt(at),
+                Some(_) => {
+                    drop(data);
+                    self.expire_key(idx, hash, key, now);
+                    KeyTtl::Missing
+                }
+            },
+        }
+    }
+
+    // ----- write primitives -----
+
+    /// Stores `value` under `key` according to `opts`.
+    pub fn set(&self, key: &[u8], value: &[u8], opts: SetOptions) -> Result<SetOutcome, WriteError> {
+        self.make_room()?;
+        let now = self.now_ms();
+        let hash = self.hash(key);
+        let mut data = self.write(Self::shard_index(hash));
+        let slot = self.live_slot(&mut data, hash, key, now);
+        let old = if opts.return_old {
+            slot.and_then(|s| data.entry(s))
+                .map(|e| Bytes::copy_from_slice(e.value()))
+        } else {
+            None
+        };
+        let allowed = match opts.condition {
+            SetCondition::Always => true,
+            SetCondition::IfAbsent => slot.is_none(),
+            SetCondition::IfPresent => slot.is_some(),
+        };
+        if !allowed {
+            return Ok(SetOutcome { written: false, old });
+        }
+        let lru = lru_clock(now);
+        let slot = match slot {
+            Some(s) => {
+                data.replace_value(s, value);
+                if let Some(e) = data.entry(s) {
+                    e.touch(lru);
+                }
+                s
+            }
+            None => data.insert_new(hash, Entry::new(key, value, lru)),
+        };
+        match opts.expire {
+            SetExpire::Clear => data.set_expire(slot, None),
+            SetExpire::Keep => {}
+            SetExpire::At(at) if at <= now => {
+                data.remove_slot(slot);
+            }
+            SetExpire::At(at) => data.set_expire(slot, Some(at)),
+        }
+        Ok(SetOutcome { written: true, old })
+    }
+
+    /// Read-modify-write of one key under its shard's write lock. `f` sees the current
+    /// value (`None` when absent) and decides; a `Put` keeps an existing key's TTL.
+    pub fn modify<T>(
+        &self,
+        key: &[u8],
+        f: impl FnOnce(Option<&[u8]>) -> Modify<T>,
+    ) -> Result<T, WriteError> {
+        self.make_room()?;
+        let now = self.now_ms();
+        let hash = self.hash(key);
+        let mut data = self.write(Self::shard_index(hash));
+        let slot = self.live_slot(&mut data, hash, key, now);
+        let decision = f(slot.and_then(|s| data.entry(s)).map(|e| e.value()));
+        Ok(match decision {
+            Modify::Keep(t) => t,
+            Modify::Put(value, t) => {
+                let lru = lru_clock(now);
+                match slot {
+                    Some(s) => {
+                        data.replace_value(s, &value);
+                        if let Some(e) = data.entry(s) {
+                            e.touch(lru);
+                        }
+                    }
+                    None => {
+                        data.insert_new(hash, Entry::new(key, &value, lru));
+                    }
+                }
+                t
+            }
+            Modify::Remove(t) => {
+                if let Some(s) = slot {
+                    data.remove_slot(s);
+                }
+                t
+            }
+        })
+    }
+
+    /// Sets several keys atomically (all shards involved are locked together). With
+    /// `only_if_none_exist` (MSETNX) nothing is written if any key exists; returns
+    /// whether the keys were written. Written keys lose their TTL.
+    pub fn mset(&self, pairs: &[(Bytes, Bytes)], only_if_none_exist: bool) -> Result<bool, WriteError> {
+        self.make_room()?;
+        let now = self.now_ms();
+        let located: Vec<(u64, usize)> = pairs
+            .iter()
+            .map(|(k, _)| {
+                let h = self.hash(k);
+                (h, Self::shard_index(h))
+            })
+            .collect();
+        let mut guards = self.write_many(located.iter().map(|&(_, i)| i).collect());
+        if only_if_none_exist {
+            for ((key, _), &(hash, idx)) in pairs.iter().zip(&located) {
+                if let Some((_, data)) = guards.iter_mut().find(|(i, _)| *i == idx) {
+                    if self.live_slot(data, hash, key, now).is_some() {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        let lru = lru_clock(now);
+        for ((key, value), &(hash, idx)) in pairs.iter().zip(&located) {
+            if let Some((_, data)) = guards.iter_mut().find(|(i, _)| *i == idx) {
+                match self.live_slot(data, hash, key, now) {
+                    Some(s) => {
+                        data.replace_value(s, value);
+                        data.set_expire(s, None);
+                        if let Some(e) = data.entry(s) {
+                            e.touch(lru);
+                        }
+                    }
+                    None => {
+                        data.insert_new(hash, Entry::new(key, value, lru));
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Deletes `key`; returns whether it existed.
+    pub fn remove(&self, key: &[u8]) -> bool {
+        let now = self.now_ms();
+        let hash = self.hash(key);
+        let mut data = self.write(Self::shard_index(hash));
+        match self.live_slot(&mut data, hash, key, now) {
+            Some(s) => data.remove_slot(s).is_some(),
+            None => false,
+        }
+    }
+
+    /// Deletes `key` and returns its value (`GETDEL`), counting a hit or miss.
+    pub fn take(&self, key: &[u8]) -> Option<Bytes> {
+        let now = self.now_ms();
+        let hash = self.hash(key);
+        let idx = Self::shard_index(hash);
+        let mut data = self.write(idx);
+        let value = self
+            .live_slot(&mut data, hash, key, now)
+            .and_then(|s| data.remove_slot(s))
+            .map(|e| Bytes::copy_from_slice(e.value()));
+        self.count_read(self.shard(idx), value.is_some());
+        value
+    }
+
+    /// Sets `key` to expire at `when_ms` (Unix ms; in the past deletes the key) if
+    /// `cond` allows. Returns whether the key existed and the condition held.
+    pub fn expire(&self, key: &[u8], when_ms: i64, cond: ExpireCondition) -> bool {
+        let now = self.now_ms();
+        let hash = self.hash(key);
+        let mut data = self.write(Self::shard_index(hash));
+        let Some(slot) = self.live_slot(&mut data, hash, key, now) else {
+            return false;
+        };
+        let current = data.expire_at(slot).map(|at| at as i64);
+        let allowed = match cond {
+            ExpireCondition::Always => true,
+            ExpireCondition::IfNone => current.is_none(),
+            ExpireCondition::IfSome => current.is_some(),
+            ExpireCondition::IfGreater => current.is_some_and(|c| when_ms > c),
+            ExpireCondition::IfLess => current.is_none_or(|c| when_ms < c),
+            ExpireCondition::IfSomeAndLess => current.is_some_and(|c| when_ms < c),
+        };
+        if !allowed {
+            return false;
+        }
+        if when_ms <= now as i64 {
+            data.remove_slot(slot);
+        } else {
+            data.set_expire(slot, Some(when_ms as u64));
+        }
+        true
+    }
+
+    /// Removes the TTL of `key`; returns whether it had one.
+    pub fn persist(&self, key: &[u8]) -> bool {
+        let now = self.now_ms();
+        let hash = self.hash(key);
+        let mut data = self.write(Self::shard_index(hash));
+        match self.live_slot(&mut data, hash, key, now) {
+            Some(s) if data.expire_at(s).is_some() => {
+                data.set_expire(s, None);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Returns the value of `key` and changes its TTL (`GETEX`), counting a hit or miss.
+    pub fn get_ex(&self, key: &[u8], change: ExpireChange) -> Option<Bytes> {
+        let now = self.now_ms();
+        let hash = self.hash(key);
+        let idx = Self::shard_index(hash);
+        let mut data = self.write(idx);
+        let slot = self.live_slot(&mut data, hash, key, now);
+        let value = slot
+            .and_then(|s| data.entry(s))
+            .map(|e| {
+                e.touch(lru_clock(now));
+                Bytes::copy_from_slice(e.value())
+            });
+        if let Some(s) = slot {
+            match change {
+                ExpireChange::Unchanged => {}
+                ExpireChange::Persist => data.set_expire(s, None),
+                ExpireChange::At(at) if at <= now as i64 => {
+                    data.remove_slot(s);
+                }
+                ExpireChange::At(at) => data.set_expire(s, Some(at as u64)),
+            }
+        }
+        self.count_read(self.shard(idx), value.is_some());
+        value
+    }
+
+    /// Renames `from` to `to` (keeping the TTL); with `only_if_absent` (RENAMENX) does
+    /// nothing when `to` exists. Returns whether the rename happened.
+    pub fn rename(&self, from: &[u8], to: &[u8], only_if_absent: bool) -> Result<bool, RenameError> {
+        let now = self.now_ms();
+        let (hf, ht) = (self.hash(from), self.hash(to));
+        let (sf, st) = (Self::shard_index(hf), Self::shard_index(ht));
+        let mut guards = self.write_many(vec![sf, st]);
+        let Some(pos_f) = guards.iter().position(|(i, _)| *i == sf) else {
+            return Err(RenameError::NoSuchKey);
+        };
+        let pos_t = guards.iter().position(|(i, _)| *i == st).unwrap_or(pos_f);
+        let Some((_, src)) = guards.get_mut(pos_f) else {
+            return Err(RenameError::NoSuchKey);
+        };
+        if self.live_slot(src, hf, from, now).is_none() {
+            return Err(RenameError::NoSuchKey);
+        }
+        if from == to {
+            return Ok(!only_if_absent);
+        }
+        if let Some((_, dst)) = guards.get_mut(pos_t) {
+            if let Some(existing) = self.live_slot(dst, ht, to, now) {
+                if only_if_absent {
+                    return Ok(false);
+                }
+                dst.remove_slot(existing);
+            }
+        }
+        // The source slot may have moved if both keys share a shard: look it up again.
+        let Some((_, src)) = guards.get_mut(pos_f) else {
+            return Err(RenameError::NoSuchKey);
+        };
+        let Some(slot) = src.find(hf, from) else {
+            return Err(RenameError::NoSuchKey);
+        };
+        let expire_at = src.expire_at(slot);
+        let Some(old) = src.remove_slot(slot) else {
+            return Err(RenameError::NoSuchKey);
+        };
+        let entry = Entry::new(to, old.value(), old.lru());
+        if let Some((_, dst)) = guards.get_mut(pos_t) {
+            let new_slot = dst.insert_new(ht, entry);
+            dst.set_expire(new_slot, expire_at);
+        }
+        Ok(true)
+    }
+
+    /// Removes every key.
+    pub fn flush(&self) {
+        for idx in 0..SHARDS {
+            let mut data = self.write(idx);
+            let fresh = data.empty_like();
+            *data = fresh;
+        }
+    }
+
+    /// Removes every key at once, freeing the memory on a background thread.
+    pub fn flush_async(&self) {
+        let mut old = Vec::with_capacity(SHARDS);
+        for idx in 0..SHARDS {
+            let mut data = self.write(idx);
+            let fresh = data.empty_like();
+            old.push(std::mem::replace(&mut *data, fresh));
+        }
+        let spawned = std::thread::Builder::new()
+            .name("keyspace-free".into())
+            .spawn(move || drop(old));
+        if let Err(e) = spawned {
+            tracing::warn!("could not free flushed keys in the background: {e}");
+        }
+    }
+
+    // ----- whole-keyspace primitives -----
+
+    /// Every live key matching `pattern` (`KEYS`).
+    pub fn keys(&self, pattern: &[u8]) -> Vec<Bytes> {
+        let now = self.now_ms();
+        let all = pattern == b"*";
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let data = shard.data.read();
+            for (slot, e) in data.entries.iter().enumerate() {
+                if !data.is_expired(slot, now) && (all || glob_match(pattern, e.key())) {
+                    out.push(Bytes::copy_from_slice(e.key()));
+                }
+            }
+        }
+        out
+    }
+
+    /// One step of `SCAN`: visits about `count` positions from `cursor` and returns
+    /// the next cursor (0 when done) and the live keys seen that match `pattern`.
+    ///
+    /// The cursor holds the shard in its low 8 bits and, above, how many positions of
+    /// that shard are still to visit (0 = start the shard afresh). Each shard is walked
+    /// from its end toward position 0; removal moves the last entry down into the hole,
+    /// so an entry present for the whole scan can only move toward positions still to
+    /// visit and is never skipped (it may be returned twice, as Redis allows).
+    pub fn scan(&self, cursor: u64, count: usize, pattern: Option<&[u8]>) -> (u64, Vec<Bytes>) {
+        let now = self.now_ms();
+        let count = count.max(1);
+        let mut shard_idx = (cursor as usize) & SHARD_MASK;
+        let mut next = (cursor >> 8) as usize;
+        let mut visited = 0usize;
+        let mut out = Vec::new();
+        while shard_idx < SHARDS {
+            let data = self.shard(shard_idx).data.read();
+            let mut pos = if next == 0 { data.len() } else { next.min(data.len()) };
+            while pos > 0 && visited < count {
+                pos -= 1;
+                visited += 1;
+                if let Some(e) = data.entry(pos) {
+                    if !data.is_expired(pos, now)
+                        && pattern.is_none_or(|p| glob_match(p, e.key()))
+                    {
+                        out.push(Bytes::copy_from_slice(e.key()));
+                    }
+                }
+            }
+            drop(data);
+            if pos > 0 {
+                return (((pos as u64) << 8) | shard_idx as u64, out);
+            }
+            visited += 1; // an empty or finished shard still costs a step
+            shard_idx += 1;
+            next = 0;
+            if visited >= count {
+                break;
+            }
+        }
+        if shard_idx >= SHARDS {
+            (0, out)
+        } else {
+            (shard_idx as u64, out)
+        }
+    }
+}
