@@ -1,0 +1,407 @@
+//! The durable Raft log of one group: segmented append-only files plus an in-memory
+//! index of every live entry, with group commit through a dedicated writer thread.
+//!
+//! Layout under the group's `log/` directory: `<seq:020>.seg` segment files and
+//! `vote` (the vote, replaced atomically). Reads never touch the disk.
+
+mod record;
+mod segment;
+mod writer;
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::io;
+use std::ops::{Bound, RangeBounds};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::{OptionalSend, RaftLogReader};
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use crate::error::StoreError;
+use crate::frame::{self, Decoded};
+use crate::fsutil;
+use crate::types::{Entry, LogId, LogState, StorageError, TypeConfig, Vote};
+use record::RecordRef;
+use writer::{Done, LogKind, Op, Writer, WriterConfig};
+
+/// Default size at which the writer starts a new segment file.
+pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
+
+/// Most entries one [`RaftLogReader::limited_get_log_entries`] call returns.
+const READ_LIMIT: usize = 4096;
+
+/// The log's in-memory state, shared with readers.
+#[derive(Debug, Default)]
+struct LogMem {
+    entries: BTreeMap<u64, Entry>,
+    last_purged: Option<LogId>,
+    committed: Option<LogId>,
+    vote: Option<Vote>,
+}
+
+/// The log store of one Raft group (implements openraft's [`RaftLogStorage`]).
+///
+/// Dropping it lets the writer finish everything queued, then stops the thread.
+pub struct LogStore {
+    mem: Arc<Mutex<LogMem>>,
+    writer: Writer,
+    dir: PathBuf,
+}
+
+/// A cheap, cloneable reader of a [`LogStore`]'s entries (for replication tasks).
+#[derive(Clone)]
+pub struct LogReader {
+    mem: Arc<Mutex<LogMem>>,
+}
+
+impl LogStore {
+    /// Opens (creating if needed) the log in `dir`, replaying its segments.
+    pub fn open(dir: &Path, segment_bytes: u64) -> Result<LogStore, StoreError> {
+        fsutil::create_dir_durable(dir)?;
+        let vote_path = dir.join("vote");
+        let vote = match fsutil::read_optional(&vote_path)? {
+            None => None,
+            Some(bytes) => Some(decode_vote(&vote_path, &bytes)?),
+        };
+        let rec = segment::recover(dir)?;
+        let last_purge = rec
+            .last_purged
+            .as_ref()
+            .map(|p| RecordRef::PurgeUpto(p).encode())
+            .transpose()?;
+        let last_committed = rec
+            .committed
+            .as_ref()
+            .map(|c| RecordRef::Committed(Some(c)).encode())
+            .transpose()?;
+        tracing::info!(
+            dir = %dir.display(),
+            entries = rec.entries.len(),
+            segments = rec.segments.len(),
+            last_purged = ?rec.last_purged,
+            "opened raft log"
+        );
+        let writer = Writer::start(WriterConfig {
+            dir: dir.to_path_buf(),
+            vote_path,
+            segments: rec.segments,
+            active_len: rec.last_len,
+            segment_bytes,
+            last_purge,
+            last_committed,
+            name: format!("raft-log-{}", dir.display()),
+        })?;
+        let mem = LogMem {
+            entries: rec.entries,
+            last_purged: rec.last_purged,
+            committed: rec.committed,
+            vote,
+        };
+        Ok(LogStore {
+            mem: Arc::new(Mutex::new(mem)),
+            writer,
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The directory holding this log.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// How many `fdatasync`s of log data have been done since open (group-commit gauge).
+    pub fn fsync_count(&self) -> u64 {
+        self.writer.fsyncs()
+    }
+
+    /// A reader sharing this log's entries.
+    pub fn reader(&self) -> LogReader {
+        LogReader {
+            mem: self.mem.clone(),
+        }
+    }
+
+    /// Appends entries: they are readable when this returns, and `on_durable` runs on
+    /// the writer thread once they are fsynced (or the write failed). This is what
+    /// [`RaftLogStorage::append`] does with openraft's callback.
+    pub fn append_with<I>(
+        &self,
+        entries: I,
+        on_durable: impl FnOnce(io::Result<()>) + Send + 'static,
+    ) -> Result<(), StoreError>
+    where
+        I: IntoIterator<Item = Entry>,
+    {
+        let mut bytes = Vec::new();
+        let mut batch = Vec::new();
+        let mut max_index = None;
+        for entry in entries {
+            RecordRef::Entry(&entry).encode_into(&mut bytes)?;
+            max_index = Some(entry.log_id.index);
+            batch.push(entry);
+        }
+        // Queue while holding the lock so memory and disk see the same order.
+        let mut mem = self.mem.lock();
+        for entry in batch {
+            mem.entries.insert(entry.log_id.index, entry);
+        }
+        self.writer.send(Op::Log {
+            bytes,
+            kind: LogKind::Entries(max_index),
+            done: Some(Box::new(on_durable)),
+        })
+    }
+
+    /// Queues a log op (with `mem` still locked, keeping memory and disk in the same
+    /// order); the receiver reports when it is durable.
+    fn queue_locked(
+        &self,
+        mem: parking_lot::MutexGuard<'_, LogMem>,
+        bytes: Vec<u8>,
+        kind: LogKind,
+    ) -> Result<oneshot::Receiver<io::Result<()>>, StoreError> {
+        let (done, rx) = completion();
+        self.writer.send(Op::Log {
+            bytes,
+            kind,
+            done: Some(done),
+        })?;
+        drop(mem);
+        Ok(rx)
+    }
+
+    /// Deletes entries from `index` on, durably.
+    pub async fn truncate_since(&self, index: u64) -> Result<(), StoreError> {
+        let bytes = RecordRef::TruncateSince(index).encode()?;
+        let rx = {
+            let mut mem = self.mem.lock();
+            mem.entries.split_off(&index);
+            self.queue_locked(mem, bytes, LogKind::Truncate)?
+        };
+        wait(rx).await
+    }
+
+    /// Deletes entries up to and including `log_id`, durably; old segments go too.
+    pub async fn purge_upto(&self, log_id: LogId) -> Result<(), StoreError> {
+        let bytes = RecordRef::PurgeUpto(&log_id).encode()?;
+        let rx = {
+            let mut mem = self.mem.lock();
+            let keep = mem.entries.split_off(&(log_id.index + 1));
+            mem.entries = keep;
+            if !matches!(mem.last_purged, Some(p) if p >= log_id) {
+                mem.last_purged = Some(log_id);
+            }
+            self.queue_locked(mem, bytes, LogKind::Purge(log_id.index))?
+        };
+        wait(rx).await
+    }
+
+    /// Saves the vote durably (after everything queued before it).
+    pub async fn store_vote(&self, vote: &Vote) -> Result<(), StoreError> {
+        let mut bytes = Vec::new();
+        frame::encode_into(&mut bytes, &serde_json::to_vec(vote)?);
+        let (done, rx) = completion();
+        self.writer.send(Op::Vote { bytes, done })?;
+        wait(rx).await?;
+        self.mem.lock().vote = Some(*vote);
+        Ok(())
+    }
+
+    /// Records the committed log id; durable with the next group commit (not awaited:
+    /// a committed id lost in a crash only means re-applying less on restart).
+    pub fn store_committed(&self, committed: Option<LogId>) -> Result<(), StoreError> {
+        let bytes = RecordRef::Committed(committed.as_ref()).encode()?;
+        let mut mem = self.mem.lock();
+        mem.committed = committed;
+        self.writer.send(Op::Log {
+            bytes,
+            kind: LogKind::Committed,
+            done: None,
+        })
+    }
+
+    /// The last purged and the last present log ids.
+    pub fn log_state(&self) -> LogState {
+        let mem = self.mem.lock();
+        let last = mem
+            .entries
+            .last_key_value()
+            .map(|(_, e)| e.log_id)
+            .or(mem.last_purged);
+        LogState {
+            last_purged_log_id: mem.last_purged,
+            last_log_id: last,
+        }
+    }
+
+    /// The saved vote.
+    pub fn vote(&self) -> Option<Vote> {
+        self.mem.lock().vote
+    }
+
+    /// The saved committed log id.
+    pub fn committed(&self) -> Option<LogId> {
+        self.mem.lock().committed
+    }
+}
+
+impl LogReader {
+    /// Clones the entries in `range`, at most `limit` of them.
+    pub fn entries(&self, range: impl RangeBounds<u64>, limit: usize) -> Vec<Entry> {
+        let start = range.start_bound().cloned();
+        let end = range.end_bound().cloned();
+        if is_empty_range(start, end) {
+            return Vec::new();
+        }
+        let mem = self.mem.lock();
+        mem.entries
+            .range((start, end))
+            .take(limit)
+            .map(|(_, e)| e.clone())
+            .collect()
+    }
+}
+
+/// `BTreeMap::range` panics on inverted ranges; they simply hold nothing here.
+fn is_empty_range(start: Bound<u64>, end: Bound<u64>) -> bool {
+    let lo = match start {
+        Bound::Included(s) => Some(s),
+        Bound::Excluded(s) => s.checked_add(1),
+        Bound::Unbounded => Some(0),
+    };
+    let Some(lo) = lo else { return true };
+    match end {
+        Bound::Included(e) => e < lo,
+        Bound::Excluded(e) => e <= lo,
+        Bound::Unbounded => false,
+    }
+}
+
+/// A completion that reports to a oneshot channel.
+fn completion() -> (Done, oneshot::Receiver<io::Result<()>>) {
+    let (tx, rx) = oneshot::channel();
+    let done: Done = Box::new(move |r| {
+        let _ = tx.send(r);
+    });
+    (done, rx)
+}
+
+/// Waits for a completion.
+async fn wait(rx: oneshot::Receiver<io::Result<()>>) -> Result<(), StoreError> {
+    match rx.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(StoreError::WriterStopped(e.to_string())),
+        Err(_) => Err(StoreError::WriterStopped("completion dropped".to_string())),
+    }
+}
+
+/// Decodes the vote file.
+fn decode_vote(path: &Path, bytes: &[u8]) -> Result<Vote, StoreError> {
+    match frame::decode(bytes) {
+        Decoded::Record(payload, _) => Ok(serde_json::from_slice(payload)?),
+        Decoded::Short => Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            offset: 0,
+            reason: "short vote file".to_string(),
+        }),
+        Decoded::Bad(reason) => Err(StoreError::Corrupt {
+            path: path.to_path_buf(),
+            offset: 0,
+            reason,
+        }),
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogReader {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        Ok(self.entries(range, usize::MAX))
+    }
+
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, StorageError> {
+        Ok(self.entries(start..end, READ_LIMIT))
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        Ok(self.reader().entries(range, usize::MAX))
+    }
+
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry>, StorageError> {
+        Ok(self.reader().entries(start..end, READ_LIMIT))
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogReader;
+
+    async fn get_log_state(&mut self) -> Result<LogState, StorageError> {
+        Ok(self.log_state())
+    }
+
+    async fn get_log_reader(&mut self) -> LogReader {
+        self.reader()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
+        self.store_vote(vote).await.map_err(StoreError::write_vote)
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
+        Ok(self.vote())
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        self.store_committed(committed)
+            .map_err(StoreError::write_logs)
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        Ok(self.committed())
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: LogFlushed<TypeConfig>,
+    ) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        self.append_with(entries, move |r| callback.log_io_completed(r))
+            .map_err(StoreError::write_logs)
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.truncate_since(log_id.index)
+            .await
+            .map_err(StoreError::write_logs)
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.purge_upto(log_id)
+            .await
+            .map_err(StoreError::write_logs)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,346 @@
+//! The log writer thread: group commit for one Raft group's log.
+//!
+//! Callers queue [`Op`]s; the thread takes everything queued, writes it to the active
+//! segment with one `write`, makes it durable with ONE `fdatasync`, and only then runs
+//! every completion that was waiting. Ops are processed strictly in queue order, so
+//! appends, truncations, purges and votes hit the disk in the order they were issued.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::error::StoreError;
+use crate::fsutil;
+use crate::log::segment::{segment_path, SegmentMeta};
+
+/// A completion: run once the op is durable (or failed).
+pub(crate) type Done = Box<dyn FnOnce(io::Result<()>) + Send>;
+
+/// What a queued log write is, for the writer's bookkeeping.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LogKind {
+    /// Entries up to this index (none when empty).
+    Entries(Option<u64>),
+    /// A truncate-since record.
+    Truncate,
+    /// A purge-upto record: segments wholly at or below this index can go.
+    Purge(u64),
+    /// A committed-log-id record.
+    Committed,
+}
+
+/// One unit of work for the writer.
+pub(crate) enum Op {
+    /// Framed records to append to the log.
+    Log {
+        /// The encoded records.
+        bytes: Vec<u8>,
+        /// What they are.
+        kind: LogKind,
+        /// Run after they are durable.
+        done: Option<Done>,
+    },
+    /// Replace the vote file (after everything queued before it is durable).
+    Vote {
+        /// The encoded vote file.
+        bytes: Vec<u8>,
+        /// Run after the vote is durable.
+        done: Done,
+    },
+}
+
+/// Handle to a running writer thread; dropping it drains the queue and joins the thread.
+pub(crate) struct Writer {
+    tx: Option<mpsc::Sender<Op>>,
+    handle: Option<JoinHandle<()>>,
+    fsyncs: Arc<AtomicU64>,
+}
+
+/// Everything the thread needs to start.
+pub(crate) struct WriterConfig {
+    /// The log directory.
+    pub(crate) dir: PathBuf,
+    /// The vote file.
+    pub(crate) vote_path: PathBuf,
+    /// Existing segments, oldest first (non-empty; the last is active).
+    pub(crate) segments: Vec<SegmentMeta>,
+    /// Current length of the active segment.
+    pub(crate) active_len: u64,
+    /// Roll to a new segment once the active one reaches this size.
+    pub(crate) segment_bytes: u64,
+    /// The last purge record, re-written at the head of each new segment.
+    pub(crate) last_purge: Option<Vec<u8>>,
+    /// The last committed record, re-written at the head of each new segment.
+    pub(crate) last_committed: Option<Vec<u8>>,
+    /// A label for the thread name and logs.
+    pub(crate) name: String,
+}
+
+impl Writer {
+    /// Opens the active segment and starts the thread.
+    pub(crate) fn start(cfg: WriterConfig) -> Result<Writer, StoreError> {
+        let fsyncs = Arc::new(AtomicU64::new(0));
+        let active_seq = cfg.segments.last().map_or(1, |s| s.seq);
+        let path = segment_path(&cfg.dir, active_seq);
+        let file = OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&path)
+            .map_err(|e| StoreError::io("open segment", &path, e))?;
+        let mut segments = cfg.segments;
+        if segments.is_empty() {
+            segments.push(SegmentMeta {
+                seq: active_seq,
+                max_index: None,
+            });
+            fsutil::sync_dir(&cfg.dir)?;
+        }
+        let mut state = State {
+            dir: cfg.dir,
+            vote_path: cfg.vote_path,
+            segments,
+            file,
+            active_len: cfg.active_len,
+            segment_bytes: cfg.segment_bytes.max(1),
+            dirty: false,
+            failed: None,
+            last_purge: cfg.last_purge,
+            last_committed: cfg.last_committed,
+            fsyncs: fsyncs.clone(),
+        };
+        let (tx, rx) = mpsc::channel::<Op>();
+        let handle = std::thread::Builder::new()
+            .name(cfg.name)
+            .spawn(move || state.run(rx))
+            .map_err(|e| StoreError::io("spawn log writer", "", e))?;
+        Ok(Writer {
+            tx: Some(tx),
+            handle: Some(handle),
+            fsyncs,
+        })
+    }
+
+    /// Queues an op. Fails only when the thread is gone.
+    pub(crate) fn send(&self, op: Op) -> Result<(), StoreError> {
+        let tx = self
+            .tx
+            .as_ref()
+            .ok_or_else(|| StoreError::WriterStopped("closed".to_string()))?;
+        tx.send(op)
+            .map_err(|_| StoreError::WriterStopped("thread exited".to_string()))
+    }
+
+    /// How many `fdatasync`s of segment data the thread has done.
+    pub(crate) fn fsyncs(&self) -> u64 {
+        self.fsyncs.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            if h.join().is_err() {
+                tracing::error!("log writer thread panicked");
+            }
+        }
+    }
+}
+
+/// The thread's own state.
+struct State {
+    dir: PathBuf,
+    vote_path: PathBuf,
+    segments: Vec<SegmentMeta>,
+    file: File,
+    active_len: u64,
+    segment_bytes: u64,
+    /// Written but not yet synced.
+    dirty: bool,
+    /// Set after an I/O error: the log's on-disk state is unknown, refuse everything.
+    failed: Option<String>,
+    last_purge: Option<Vec<u8>>,
+    last_committed: Option<Vec<u8>>,
+    fsyncs: Arc<AtomicU64>,
+}
+
+/// A batch being processed: bytes not yet written and completions not yet run.
+#[derive(Default)]
+struct Batch {
+    buf: Vec<u8>,
+    waiting: Vec<Done>,
+    purge_upto: Option<u64>,
+}
+
+impl State {
+    /// The thread body: batch, write, sync, complete — until every sender is gone.
+    fn run(&mut self, rx: mpsc::Receiver<Op>) {
+        while let Ok(first) = rx.recv() {
+            let mut batch = Batch::default();
+            let mut op = Some(first);
+            while let Some(current) = op {
+                self.process(current, &mut batch);
+                op = rx.try_recv().ok();
+            }
+            let result = self.finish(&mut batch);
+            // The purge record is durable now; drop what it made obsolete before
+            // reporting, so a finished purge has freed its disk space.
+            if let (Ok(()), Some(upto)) = (&result, batch.purge_upto) {
+                if let Err(e) = self.delete_purged(upto) {
+                    tracing::warn!(error = %e, "could not delete purged log segments");
+                }
+            }
+            complete(std::mem::take(&mut batch.waiting), &result);
+        }
+    }
+
+    /// Adds one op to the batch (votes force a flush first).
+    fn process(&mut self, op: Op, batch: &mut Batch) {
+        if let Some(reason) = &self.failed {
+            let err = io::Error::other(format!("log writer failed earlier: {reason}"));
+            match op {
+                Op::Log { done, .. } => {
+                    if let Some(d) = done {
+                        d(Err(err));
+                    }
+                }
+                Op::Vote { done, .. } => done(Err(err)),
+            }
+            return;
+        }
+        match op {
+            Op::Log { bytes, kind, done } => {
+                match kind {
+                    LogKind::Entries(Some(max)) => {
+                        if let Some(active) = self.segments.last_mut() {
+                            active.max_index = Some(active.max_index.map_or(max, |m| m.max(max)));
+                        }
+                    }
+                    LogKind::Entries(None) | LogKind::Truncate => {}
+                    LogKind::Purge(upto) => {
+                        batch.purge_upto = Some(batch.purge_upto.map_or(upto, |p| p.max(upto)));
+                        self.last_purge = Some(bytes.clone());
+                    }
+                    LogKind::Committed => self.last_committed = Some(bytes.clone()),
+                }
+                batch.buf.extend_from_slice(&bytes);
+                batch.waiting.extend(done);
+                if self.active_len + batch.buf.len() as u64 >= self.segment_bytes {
+                    if let Err(e) = self.flush(batch).and_then(|()| self.roll()) {
+                        self.fail(&e);
+                    }
+                }
+            }
+            Op::Vote { bytes, done } => {
+                let result = self.flush(batch);
+                complete(std::mem::take(&mut batch.waiting), &result);
+                let result = result.and_then(|()| {
+                    fsutil::write_atomic(&self.vote_path, &bytes).map_err(io::Error::other)
+                });
+                if let Err(e) = &result {
+                    self.fail(e);
+                }
+                done(result);
+            }
+        }
+    }
+
+    /// Writes and syncs whatever the batch holds.
+    fn flush(&mut self, batch: &mut Batch) -> io::Result<()> {
+        if let Some(reason) = &self.failed {
+            return Err(io::Error::other(reason.clone()));
+        }
+        if !batch.buf.is_empty() {
+            self.file.write_all(&batch.buf)?;
+            self.active_len += batch.buf.len() as u64;
+            batch.buf.clear();
+            self.dirty = true;
+        }
+        if self.dirty {
+            self.file.sync_data()?;
+            self.fsyncs.fetch_add(1, Ordering::Relaxed);
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Ends a batch: flush and sync; an error marks the writer failed.
+    fn finish(&mut self, batch: &mut Batch) -> io::Result<()> {
+        let result = self.flush(batch);
+        if let Err(e) = &result {
+            self.fail(e);
+        }
+        result
+    }
+
+    /// Starts a new segment; the last purge and committed records open it, so every
+    /// segment is self-sufficient once older ones are deleted.
+    fn roll(&mut self) -> io::Result<()> {
+        let seq = self.segments.last().map_or(1, |s| s.seq + 1);
+        let path = segment_path(&self.dir, seq);
+        let mut file = OpenOptions::new()
+            .append(true)
+            .create_new(true)
+            .open(&path)?;
+        let mut head = Vec::new();
+        head.extend(self.last_purge.iter().flatten());
+        head.extend(self.last_committed.iter().flatten());
+        file.write_all(&head)?;
+        file.sync_data()?;
+        self.fsyncs.fetch_add(1, Ordering::Relaxed);
+        fsutil::sync_dir(&self.dir).map_err(io::Error::other)?;
+        self.file = file;
+        self.active_len = head.len() as u64;
+        self.segments.push(SegmentMeta {
+            seq,
+            max_index: None,
+        });
+        tracing::debug!(seq, "rolled to a new log segment");
+        Ok(())
+    }
+
+    /// Deletes the oldest segments whose entries are all at or below `upto`
+    /// (never the active one).
+    fn delete_purged(&mut self, upto: u64) -> Result<(), StoreError> {
+        let mut deleted = 0usize;
+        while self.segments.len() > 1 {
+            let Some(first) = self.segments.first() else {
+                break;
+            };
+            if first.max_index.is_some_and(|m| m > upto) {
+                break;
+            }
+            let path = segment_path(&self.dir, first.seq);
+            fs::remove_file(&path).map_err(|e| StoreError::io("delete segment", &path, e))?;
+            self.segments.remove(0);
+            deleted += 1;
+        }
+        if deleted > 0 {
+            fsutil::sync_dir(&self.dir)?;
+            tracing::debug!(deleted, upto, "deleted purged log segments");
+        }
+        Ok(())
+    }
+
+    /// Remembers a failure: from now on every op is refused.
+    fn fail(&mut self, e: &io::Error) {
+        tracing::error!(error = %e, "log writer failed; refusing further writes");
+        if self.failed.is_none() {
+            self.failed = Some(e.to_string());
+        }
+    }
+}
+
+/// Runs completions with a shared result (io errors are not `Clone`, so each gets a copy).
+fn complete(waiting: Vec<Done>, result: &io::Result<()>) {
+    for done in waiting {
+        match result {
+            Ok(()) => done(Ok(())),
+            Err(e) => done(Err(io::Error::new(e.kind(), e.to_string()))),
+        }
+    }
+}
