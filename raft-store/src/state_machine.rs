@@ -271,3 +271,168 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Ok(self.current_snapshot())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use conclave_commands::locks::{LockMode, LockOp, LockRequest};
+    use openraft::{CommittedLeaderId, Membership};
+
+    use super::*;
+
+    fn log_id(term: u64, index: u64) -> LogId {
+        LogId::new(CommittedLeaderId::new(term, 1), index)
+    }
+
+    fn acquire(index: u64, resource: &str, owner: &str) -> Entry {
+        Entry {
+            log_id: log_id(1, index),
+            payload: EntryPayload::Normal(LockRequest {
+                now_ms: 1_000_000,
+                op: LockOp::Acquire {
+                    resource: resource.as_bytes().to_vec(),
+                    owner: owner.as_bytes().to_vec(),
+                    mode: LockMode::Exclusive,
+                    ttl_ms: 30_000,
+                    wait_ms: Some(0),
+                },
+            }),
+        }
+    }
+
+    fn membership(index: u64) -> Entry {
+        Entry {
+            log_id: log_id(1, index),
+            payload: EntryPayload::Membership(Membership::new(
+                vec![BTreeSet::from([1, 2, 3])],
+                None,
+            )),
+        }
+    }
+
+    fn populated(dir: &Path, hook: Option<ApplyHook>) -> StateMachineStore {
+        let sm = StateMachineStore::open(dir, hook).unwrap();
+        sm.apply_entries([
+            Entry {
+                log_id: log_id(1, 1),
+                payload: EntryPayload::Blank,
+            },
+            membership(2),
+            acquire(3, "a", "x"),
+            acquire(4, "a", "y"),
+            acquire(5, "b", "y"),
+        ]);
+        sm
+    }
+
+    #[test]
+    fn apply_replies_and_calls_the_hook_for_normal_entries() {
+        let tmp = tempfile::tempdir().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let hook: ApplyHook = {
+            let seen = seen.clone();
+            Arc::new(move |index, applied: &LockApplied| seen.lock().push((index, applied.clone())))
+        };
+        let sm = StateMachineStore::open(tmp.path(), Some(hook)).unwrap();
+        let replies = sm.apply_entries([
+            Entry {
+                log_id: log_id(1, 1),
+                payload: EntryPayload::Blank,
+            },
+            membership(2),
+            acquire(3, "a", "x"),
+            acquire(4, "a", "y"),
+        ]);
+        assert_eq!(replies.len(), 4);
+        assert_eq!(replies[0], housekeeping());
+        assert_eq!(replies[1], housekeeping());
+        assert_eq!(replies[2].reply, LockReply::Granted { token: 3 });
+        assert_eq!(replies[3].reply, LockReply::Queued);
+        let seen = seen.lock();
+        assert_eq!(seen.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![3, 4]);
+        assert_eq!(seen[0].1, replies[2]);
+        let shared = sm.shared();
+        let d = shared.read();
+        assert_eq!(d.last_applied, Some(log_id(1, 4)));
+        assert_eq!(d.last_membership.log_id(), &Some(log_id(1, 2)));
+        assert!(d.table.check(b"a", 3));
+    }
+
+    #[test]
+    fn snapshot_build_install_and_reload_round_trip() {
+        let leader_dir = tempfile::tempdir().unwrap();
+        let follower_dir = tempfile::tempdir().unwrap();
+        let leader = populated(leader_dir.path(), None);
+        let snap = leader.snapshot_builder().build().unwrap();
+        assert_eq!(snap.meta.last_log_id, Some(log_id(1, 5)));
+        assert_eq!(
+            leader.current_snapshot().map(|s| s.meta),
+            Some(snap.meta.clone())
+        );
+
+        let follower = StateMachineStore::open(follower_dir.path(), None).unwrap();
+        follower
+            .install(&snap.meta, snap.snapshot.into_inner())
+            .unwrap();
+        let expected = leader.shared().read().clone();
+        {
+            let got = follower.shared();
+            let got = got.read();
+            assert_eq!(got.last_applied, expected.last_applied);
+            assert_eq!(got.last_membership, expected.last_membership);
+            assert_eq!(got.table, expected.table);
+        }
+        drop(follower);
+
+        // Both reload their snapshot from disk.
+        for dir in [leader_dir.path(), follower_dir.path()] {
+            let reopened = StateMachineStore::open(dir, None).unwrap();
+            let got = reopened.shared();
+            let got = got.read();
+            assert_eq!(got.last_applied, Some(log_id(1, 5)));
+            assert_eq!(got.last_membership, expected.last_membership);
+            assert_eq!(got.table, expected.table);
+            assert_eq!(
+                reopened.current_snapshot().map(|s| s.meta),
+                Some(snap.meta.clone())
+            );
+        }
+    }
+
+    #[test]
+    fn an_older_snapshot_does_not_replace_a_newer_one() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sm = populated(tmp.path(), None);
+        let other = tempfile::tempdir().unwrap();
+        let old_builder = StateMachineStore::open(other.path(), None)
+            .unwrap()
+            .snapshot_builder();
+        let newer = sm.snapshot_builder().build().unwrap();
+        // A snapshot of an earlier state (nothing applied) arrives late.
+        let stale = old_builder.build().unwrap();
+        sm.snapshots
+            .replace(StoredSnapshot {
+                meta: stale.meta,
+                data: stale.snapshot.into_inner(),
+            })
+            .unwrap();
+        assert_eq!(sm.current_snapshot().map(|s| s.meta), Some(newer.meta));
+    }
+
+    #[test]
+    fn garbage_snapshot_data_is_rejected_without_changing_state() {
+        let tmp = tempfile::tempdir().unwrap();
+        let sm = populated(tmp.path(), None);
+        let before = sm.shared().read().clone();
+        let meta = SnapshotMeta {
+            last_log_id: Some(log_id(9, 99)),
+            last_membership: StoredMembership::default(),
+            snapshot_id: "bad".to_string(),
+        };
+        assert!(sm.install(&meta, b"not json".to_vec()).is_err());
+        assert_eq!(sm.shared().read().table, before.table);
+        assert_eq!(sm.shared().read().last_applied, before.last_applied);
+        assert!(sm.current_snapshot().is_none());
+    }
+}
