@@ -13,6 +13,7 @@
 //! The `server` crate owns the network; this crate is what it calls.
 
 pub mod cmd;
+pub mod codec;
 pub mod frame;
 pub mod keyspace;
 pub mod locks;

@@ -5,7 +5,6 @@
 //! given as an environment variable `CONCLAVE_<NAME>` (e.g. `CONCLAVE_PORT=7001`).
 //! With no flags at all the node listens on 127.0.0.1:6379 as a one-member cluster.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -257,14 +256,6 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
         _ => return Err(format!("invalid memory unit in '{text}'")),
     };
     n.checked_mul(mul).ok_or_else(|| format!("memory amount '{text}' overflows"))
-}
-
-/// Resolves `host:port` text to a socket address (first match).
-pub fn resolve(addr: &str) -> std::io::Result<SocketAddr> {
-    use std::net::ToSocketAddrs;
-    addr.to_socket_addrs()?
-        .next()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, format!("cannot resolve {addr}")))
 }
 
 #[cfg(test)]

@@ -1,20 +1,151 @@
 //! The `conclave` binary: a Conclave node, or one of its tools (`cluster`, `ping`).
+//!
+//! Start-up: parse the configuration, open the keyspace, start the Raft group that
+//! holds the locks, bind the client port, then serve until `SHUTDOWN`, SIGTERM or
+//! SIGINT, and stop cleanly.
 
+mod clients;
+mod cluster;
+mod cmd;
+mod command_table;
 mod config;
+mod connection;
+mod dispatch;
+mod info;
+mod listener;
+mod locks;
+mod node;
+mod stats;
 mod tools;
 
-use clap::Parser;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::config::{Cli, Tool};
+use clap::Parser;
+use conclave_commands::keyspace::{Keyspace, KeyspaceConfig};
+use parking_lot::RwLock;
+use tokio::net::TcpListener;
+use tracing::{error, info};
+
+use crate::config::{Cli, NodeConfig, Tool};
+use crate::node::{Node, RuntimeConfig};
 
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-fn main() -> std::process::ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Some(Tool::Cluster(cfg)) => tools::local_cluster::run(&cfg),
         Some(Tool::Ping(cfg)) => tools::ping::run(&cfg),
-        None => std::process::ExitCode::SUCCESS,
+        None => run_node(cli.node),
+    }
+}
+
+fn run_node(config: NodeConfig) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
+        )
+        .with_target(false)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            error!(error = %e, "cannot start the runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!(error = %e, "node failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: NodeConfig) -> anyhow::Result<()> {
+    let policy = config
+        .maxmemory_policy
+        .parse()
+        .map_err(|_| config::ConfigError::BadPolicy(config.maxmemory_policy.clone()))?;
+    let keyspace = Arc::new(Keyspace::new(KeyspaceConfig { maxmemory: config.maxmemory, policy }));
+    let listener = TcpListener::bind(config.client_addr()).await?;
+    let cluster_listener = TcpListener::bind(config.cluster_addr()?).await?;
+    let (shutdown, _) = tokio::sync::watch::channel(false);
+    let peers = Arc::new(cluster::raft_network::Peers::new(config.cluster_secret.clone()));
+    let locks = locks::start::start(&config, peers).await?;
+    tokio::spawn(cluster::listener::run(
+        cluster_listener,
+        locks.clone(),
+        config.cluster_secret.clone(),
+        shutdown.subscribe(),
+    ));
+    tokio::spawn(locks::driver::run(locks.clone(), shutdown.subscribe()));
+    let node = Arc::new(Node {
+        runtime: RuntimeConfig {
+            requirepass: RwLock::new(config.requirepass.clone().filter(|p| !p.is_empty())),
+            maxclients: AtomicUsize::new(config.maxclients),
+            timeout: AtomicU64::new(config.timeout),
+            proto_max_bulk_len: AtomicU64::new(config.proto_max_bulk_len),
+            lock_default_ttl: AtomicU64::new(config.lock_default_ttl),
+        },
+        config,
+        keyspace,
+        clients: Arc::new(clients::Clients::default()),
+        stats: stats::Stats::default(),
+        locks,
+        started: Instant::now(),
+        shutdown,
+    });
+    info!(addr = %listener.local_addr()?, id = node.config.id, "Conclave node ready to accept connections");
+    tokio::spawn(housekeeping(node.clone()));
+    tokio::spawn(listener::run(node.clone(), listener));
+    wait_for_shutdown(&node).await;
+    info!("shutting down");
+    node.request_shutdown();
+    if let Err(e) = node.locks.raft().shutdown().await {
+        error!(error = %e, "raft shutdown failed");
+    }
+    Ok(())
+}
+
+/// The node's timer: active expiry and the ops/s sampler, `hz` times a second.
+async fn housekeeping(node: Arc<Node>) {
+    let hz = node.config.hz.clamp(1, 500);
+    let mut tick = tokio::time::interval(Duration::from_millis(1000 / hz as u64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut shutdown = node.shutdown.subscribe();
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        node.stats.sample();
+        let ks = node.keyspace.clone();
+        // Expiry walks shards under their locks: keep it off the async workers' hot path.
+        let _ = tokio::task::spawn_blocking(move || ks.active_expire_cycle(Duration::from_millis(2))).await;
+    }
+}
+
+/// Resolves on SIGTERM, SIGINT or a `SHUTDOWN` command.
+async fn wait_for_shutdown(node: &Node) {
+    let mut shutdown = node.shutdown.subscribe();
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
+        _ = term => info!("SIGTERM received"),
+        _ = shutdown.changed() => {}
     }
 }

@@ -1,0 +1,109 @@
+//! Server side of the cluster channel: accepts peers on `--cluster-port`.
+//!
+//! With `--cluster-secret` set, the first request on a connection must be
+//! `AUTH <secret>`; anything else is answered `-NOAUTH` and the connection closed.
+//! Requests on one connection are served in order (peers pool connections, so
+//! concurrency comes from having several).
+
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use conclave_commands::codec::{decode_request, Limits};
+use conclave_commands::frame::Protocol;
+use conclave_commands::Frame;
+use conclave_raft_store::GroupId;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tracing::{debug, warn};
+
+use crate::locks::LockService;
+use crate::node::constant_time_eq;
+
+/// Serves peers until `shutdown` flips.
+pub async fn run(
+    listener: TcpListener,
+    locks: Arc<LockService>,
+    secret: Option<String>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.changed() => return,
+        };
+        match accepted {
+            Ok((socket, addr)) => {
+                let locks = locks.clone();
+                let secret = secret.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = serve_peer(socket, locks, secret).await {
+                        debug!(%addr, error = %e, "cluster connection closed");
+                    }
+                });
+            }
+            Err(e) => {
+                warn!(error = %e, "cluster accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn serve_peer(mut socket: TcpStream, locks: Arc<LockService>, secret: Option<String>) -> std::io::Result<()> {
+    socket.set_nodelay(true)?;
+    let mut authed = secret.is_none();
+    let mut rbuf = BytesMut::with_capacity(16 * 1024);
+    let mut wbuf = BytesMut::with_capacity(16 * 1024);
+    let limits = Limits::default();
+    loop {
+        while let Some(args) = decode_request(&mut rbuf, &limits).map_err(std::io::Error::other)? {
+            if args.is_empty() {
+                continue;
+            }
+            let name = args[0].to_ascii_uppercase();
+            let reply = if name == b"AUTH" {
+                let ok = match (&secret, args.get(1)) {
+                    (None, _) => true,
+                    (Some(s), Some(given)) => constant_time_eq(s.as_bytes(), given),
+                    (Some(_), None) => false,
+                };
+                authed = ok;
+                if ok { Frame::ok() } else { Frame::error("NOAUTH invalid cluster secret") }
+            } else if !authed {
+                Frame::error("NOAUTH cluster secret required")
+            } else {
+                handle(&locks, &name, &args).await
+            };
+            let refused = !authed;
+            reply.encode(Protocol::Resp2, &mut wbuf);
+            socket.write_all(&wbuf).await?;
+            wbuf.clear();
+            if refused {
+                return Ok(());
+            }
+        }
+        if socket.read_buf(&mut rbuf).await? == 0 {
+            return Ok(());
+        }
+    }
+}
+
+async fn handle(locks: &LockService, name: &[u8], args: &[Bytes]) -> Frame {
+    let group = |i: usize| -> Option<GroupId> { std::str::from_utf8(args.get(i)?).ok()?.parse().ok() };
+    match name {
+        b"PING" => Frame::simple("PONG"),
+        b"RAFT" => match (group(1), args.get(2), args.get(3)) {
+            (Some(g), Some(kind), Some(body)) => match locks.handle_raft_rpc(g, kind, body).await {
+                Ok(json) => Frame::Bulk(json),
+                Err(e) => Frame::error(format!("ERR {e}")),
+            },
+            _ => Frame::error("ERR wrong number of arguments for 'raft' command"),
+        },
+        b"LOCKFWD" => match (group(1), args.get(2)) {
+            (Some(_), Some(body)) => Frame::Bulk(locks.handle_forward(body).await),
+            _ => Frame::error("ERR wrong number of arguments for 'lockfwd' command"),
+        },
+        _ => Frame::error(format!("ERR unknown cluster command '{}'", String::from_utf8_lossy(name))),
+    }
+}

@@ -1,0 +1,19 @@
+//! The internal cluster channel: RESP over TCP on `--cluster-port`.
+//!
+//! Peers exchange RESP arrays of bulk strings, the payloads being JSON:
+//!
+//! | request                                   | reply                                  |
+//! |-------------------------------------------|----------------------------------------|
+//! | `AUTH <secret>`                           | `+OK` or `-NOAUTH` (then closed)       |
+//! | `PING`                                    | `+PONG`                                |
+//! | `RAFT <group> APPEND\|VOTE\|SNAPSHOT <json>` | bulk JSON `Result<response, RaftError>` |
+//! | `LOCKFWD <group> <json LockCommand>`      | bulk JSON `Result<LockOutcome, String>` |
+//!
+//! - [`peer`]: the client side — a pool of connections per peer, so concurrent
+//!   requests never queue behind each other, reconnect with backoff, timeouts.
+//! - [`listener`]: the server side — authenticates and serves peers.
+//! - [`raft_network`]: openraft's `RaftNetwork` on top of [`peer`].
+
+pub mod listener;
+pub mod peer;
+pub mod raft_network;

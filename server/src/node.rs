@@ -1,0 +1,87 @@
+//! The state one node shares between all its connections and background tasks.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Instant;
+
+use conclave_commands::codec::Limits;
+use conclave_commands::keyspace::Keyspace;
+use parking_lot::RwLock;
+use tokio::sync::watch;
+
+use crate::clients::Clients;
+use crate::config::NodeConfig;
+use crate::locks::LockService;
+use crate::stats::Stats;
+
+/// Parameters `CONFIG SET` may change while the node runs.
+#[derive(Debug)]
+pub struct RuntimeConfig {
+    /// `requirepass` (`None`: no password).
+    pub requirepass: RwLock<Option<String>>,
+    /// `maxclients`.
+    pub maxclients: AtomicUsize,
+    /// `timeout` in seconds (0: never close idle clients).
+    pub timeout: AtomicU64,
+    /// `proto-max-bulk-len`.
+    pub proto_max_bulk_len: AtomicU64,
+    /// `lock-default-ttl` in ms.
+    pub lock_default_ttl: AtomicU64,
+}
+
+/// Everything a connection can reach.
+#[derive(Debug)]
+pub struct Node {
+    /// The configuration the node started with.
+    pub config: NodeConfig,
+    /// The parts of it that can change at run time.
+    pub runtime: RuntimeConfig,
+    /// The node-local string keyspace.
+    pub keyspace: Arc<Keyspace>,
+    /// Connected clients.
+    pub clients: Arc<Clients>,
+    /// Counters for `INFO stats`.
+    pub stats: Stats,
+    /// The replicated lock service (Raft group 0).
+    pub locks: Arc<LockService>,
+    /// When the node started.
+    pub started: Instant,
+    /// Flipped to `true` to stop the node (`SHUTDOWN`, SIGTERM).
+    pub shutdown: watch::Sender<bool>,
+}
+
+impl Node {
+    /// Decoder limits in force now.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_bulk_len: self.runtime.proto_max_bulk_len.load(Relaxed),
+            ..Limits::default()
+        }
+    }
+
+    /// Whether clients must authenticate.
+    pub fn requires_auth(&self) -> bool {
+        self.runtime.requirepass.read().is_some()
+    }
+
+    /// Checks a password against `requirepass` in constant time.
+    pub fn password_matches(&self, given: &[u8]) -> bool {
+        match &*self.runtime.requirepass.read() {
+            None => true,
+            Some(p) => constant_time_eq(p.as_bytes(), given),
+        }
+    }
+
+    /// Asks every task of the node to stop.
+    pub fn request_shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+}
+
+/// Byte equality whose time does not depend on where the inputs differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
