@@ -77,7 +77,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.client_addr()).await?;
     let cluster_listener = TcpListener::bind(config.cluster_addr()?).await?;
     let (shutdown, _) = tokio::sync::watch::channel(false);
-    let peers = Arc::new(cluster::raft_network::Peers::new(config.cluster_secret.clone()));
+    let peers = Arc::new(cluster::raft_network::Peers::new(config.id, config.cluster_secret.clone()));
     let locks = locks::start::start(&config, peers).await?;
     tokio::spawn(cluster::listener::run(
         cluster_listener,

@@ -2,6 +2,8 @@
 //!
 //! With `--cluster-secret` set, the first request on a connection must be
 //! `AUTH <secret>`; anything else is answered `-NOAUTH` and the connection closed.
+//! A connecting peer first says `NODE <id>` (for logs and for test harnesses that
+//! route cluster traffic through a fault-injecting proxy).
 //! Requests on one connection are served in order (peers pool connections, so
 //! concurrency comes from having several).
 
@@ -62,7 +64,11 @@ async fn serve_peer(mut socket: TcpStream, locks: Arc<LockService>, secret: Opti
                 continue;
             }
             let name = args[0].to_ascii_uppercase();
-            let reply = if name == b"AUTH" {
+            let reply = if name == b"NODE" {
+                let peer = args.get(1).map(|b| String::from_utf8_lossy(b).into_owned());
+                debug!(peer = ?peer, "peer identified");
+                Frame::ok()
+            } else if name == b"AUTH" {
                 let ok = match (&secret, args.get(1)) {
                     (None, _) => true,
                     (Some(s), Some(given)) => constant_time_eq(s.as_bytes(), given),

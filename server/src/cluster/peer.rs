@@ -50,15 +50,17 @@ struct Backoff {
 #[derive(Debug)]
 pub struct PeerClient {
     addr: String,
+    self_id: u64,
     secret: Option<String>,
     idle: Mutex<Vec<TcpStream>>,
     backoff: Mutex<Backoff>,
 }
 
 impl PeerClient {
-    /// A client for `addr` (`host:port`), presenting `secret` on each new connection.
-    pub fn new(addr: String, secret: Option<String>) -> PeerClient {
-        PeerClient { addr, secret, idle: Mutex::new(Vec::new()), backoff: Mutex::new(Backoff::default()) }
+    /// A client for `addr` (`host:port`) used by node `self_id`, presenting `secret` on
+    /// each new connection.
+    pub fn new(addr: String, self_id: u64, secret: Option<String>) -> PeerClient {
+        PeerClient { addr, self_id, secret, idle: Mutex::new(Vec::new()), backoff: Mutex::new(Backoff::default()) }
     }
 
     /// Sends one request (`args` as a RESP array of bulk strings) and returns the reply's
@@ -94,6 +96,11 @@ impl PeerClient {
         let attempt = async {
             let mut s = TcpStream::connect(&self.addr).await?;
             s.set_nodelay(true)?;
+            // Say who we are first: peers log it, and test harnesses route on it.
+            let id = self.self_id.to_string();
+            if let Err(e) = exchange(&mut s, &[b"NODE", id.as_bytes()]).await? {
+                return Err(std::io::Error::other(e));
+            }
             if let Some(secret) = &self.secret {
                 match exchange(&mut s, &[b"AUTH", secret.as_bytes()]).await? {
                     Ok(_) => {}

@@ -25,14 +25,15 @@ use super::peer::{PeerClient, PeerError};
 /// The pooled clients of every peer, shared by all Raft groups and the forwarder.
 #[derive(Debug, Default)]
 pub struct Peers {
+    self_id: u64,
     secret: Option<String>,
     clients: Mutex<HashMap<String, Arc<PeerClient>>>,
 }
 
 impl Peers {
-    /// A peer set presenting `secret` to every peer.
-    pub fn new(secret: Option<String>) -> Peers {
-        Peers { secret, clients: Mutex::new(HashMap::new()) }
+    /// The peer set of node `self_id`, presenting `secret` to every peer.
+    pub fn new(self_id: u64, secret: Option<String>) -> Peers {
+        Peers { self_id, secret, clients: Mutex::new(HashMap::new()) }
     }
 
     /// The client for a peer's internal address.
@@ -40,7 +41,7 @@ impl Peers {
         self.clients
             .lock()
             .entry(addr.to_string())
-            .or_insert_with(|| Arc::new(PeerClient::new(addr.to_string(), self.secret.clone())))
+            .or_insert_with(|| Arc::new(PeerClient::new(addr.to_string(), self.self_id, self.secret.clone())))
             .clone()
     }
 }

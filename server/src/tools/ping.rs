@@ -236,7 +236,7 @@ mod tests {
         );
         assert_eq!(
             parse_reply(b"-NOAUTH Authentication required.\r\nrest").unwrap(),
-            Some((Reply::Error("NOAUTH Authentication required.".into()), 33))
+            Some((Reply::Error("NOAUTH Authentication required.".into()), 34))
         );
         assert_eq!(
             parse_reply(b"$4\r\nPONG\r\n").unwrap(),

@@ -1,0 +1,2 @@
+//! Mutual exclusion under faults (being written).
+mod common;
