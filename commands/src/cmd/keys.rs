@@ -24,7 +24,12 @@ impl Keys {
 
     /// Runs the command: every key matching the glob pattern.
     pub fn apply(self, ks: &Keyspace) -> Frame {
-        Frame::Array(ks.keys(&self.pattern).into_iter().map(Frame::Bulk).collect())
+        Frame::Array(
+            ks.keys(&self.pattern)
+                .into_iter()
+                .map(Frame::Bulk)
+                .collect(),
+        )
     }
 }
 
@@ -43,8 +48,8 @@ impl Scan {
     pub fn parse(parse: &mut Parse) -> Result<Scan, ParseError> {
         check_arity(parse, -2)?;
         let raw = parse.next_bytes()?;
-        let cursor = parse_cursor(&raw)
-            .ok_or_else(|| ParseError::Other("ERR invalid cursor".into()))?;
+        let cursor =
+            parse_cursor(&raw).ok_or_else(|| ParseError::Other("ERR invalid cursor".into()))?;
         let mut scan = Scan {
             cursor,
             pattern: None,
@@ -162,7 +167,11 @@ impl Type {
 
     /// Runs the command: `+string` or `+none`.
     pub fn apply(self, ks: &Keyspace) -> Frame {
-        Frame::simple(if ks.exists(&self.key) { "string" } else { "none" })
+        Frame::simple(if ks.exists(&self.key) {
+            "string"
+        } else {
+            "none"
+        })
     }
 }
 

@@ -38,7 +38,7 @@ impl MSet {
     pub fn parse(parse: &mut Parse, nx: bool) -> Result<MSet, ParseError> {
         check_arity(parse, -3)?;
         let args = parse.rest();
-        if args.len() % 2 != 0 {
+        if !args.len().is_multiple_of(2) {
             return Err(parse.arity_error());
         }
         let mut pairs = Vec::with_capacity(args.len() / 2);

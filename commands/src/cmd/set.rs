@@ -214,7 +214,11 @@ pub struct SetEx {
 
 impl SetEx {
     /// Parses the arguments; `seconds` for `SETEX`, milliseconds for `PSETEX`.
-    pub fn parse(parse: &mut Parse, name: &'static str, seconds: bool) -> Result<SetEx, ParseError> {
+    pub fn parse(
+        parse: &mut Parse,
+        name: &'static str,
+        seconds: bool,
+    ) -> Result<SetEx, ParseError> {
         check_arity(parse, 4)?;
         let key = parse.next_bytes()?;
         let raw = parse.next_bytes()?;

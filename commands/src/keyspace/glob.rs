@@ -48,7 +48,9 @@ pub fn glob_match(pattern: &[u8], string: &[u8]) -> bool {
             },
         }
     }
-    pattern.get(p..).is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
+    pattern
+        .get(p..)
+        .is_some_and(|rest| rest.iter().all(|&c| c == b'*'))
 }
 
 /// Matches the single-byte element of `pattern` starting at `p` against `c`.
@@ -86,7 +88,11 @@ fn match_class(pattern: &[u8], mut p: usize, c: u8) -> Option<usize> {
             }
             Some(&start) if remaining >= 3 && pattern.get(p + 1) == Some(&b'-') => {
                 let end = pattern.get(p + 2).copied().unwrap_or(start);
-                let (lo, hi) = if start > end { (end, start) } else { (start, end) };
+                let (lo, hi) = if start > end {
+                    (end, start)
+                } else {
+                    (start, end)
+                };
                 if (lo..=hi).contains(&c) {
                     matched = true;
                 }

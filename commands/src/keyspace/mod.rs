@@ -328,7 +328,9 @@ impl Drop for ShardWrite<'_> {
         }
         self.shard.accounted.store(now, Relaxed);
         self.shard.len.store(self.guard.len(), Relaxed);
-        self.shard.volatile_len.store(self.guard.volatile.len(), Relaxed);
+        self.shard
+            .volatile_len
+            .store(self.guard.volatile.len(), Relaxed);
     }
 }
 
@@ -393,7 +395,10 @@ impl Keyspace {
 
     /// Number of keys with a TTL.
     pub fn volatile_len(&self) -> usize {
-        self.shards.iter().map(|s| s.volatile_len.load(Relaxed)).sum()
+        self.shards
+            .iter()
+            .map(|s| s.volatile_len.load(Relaxed))
+            .sum()
     }
 
     /// The keyspace's accounted memory in bytes.
@@ -545,7 +550,12 @@ impl Keyspace {
     // ----- write primitives -----
 
     /// Stores `value` under `key` according to `opts`.
-    pub fn set(&self, key: &[u8], value: &[u8], opts: SetOptions) -> Result<SetOutcome, WriteError> {
+    pub fn set(
+        &self,
+        key: &[u8],
+        value: &[u8],
+        opts: SetOptions,
+    ) -> Result<SetOutcome, WriteError> {
         self.make_room()?;
         let now = self.now_ms();
         let hash = self.hash(key);
@@ -563,7 +573,10 @@ impl Keyspace {
             SetCondition::IfPresent => slot.is_some(),
         };
         if !allowed {
-            return Ok(SetOutcome { written: false, old });
+            return Ok(SetOutcome {
+                written: false,
+                old,
+            });
         }
         let lru = lru_clock(now);
         let slot = match slot {
@@ -629,7 +642,11 @@ impl Keyspace {
     /// Sets several keys atomically (all shards involved are locked together). With
     /// `only_if_none_exist` (MSETNX) nothing is written if any key exists; returns
     /// whether the keys were written. Written keys lose their TTL.
-    pub fn mset(&self, pairs: &[(Bytes, Bytes)], only_if_none_exist: bool) -> Result<bool, WriteError> {
+    pub fn mset(
+        &self,
+        pairs: &[(Bytes, Bytes)],
+        only_if_none_exist: bool,
+    ) -> Result<bool, WriteError> {
         self.make_room()?;
         let now = self.now_ms();
         let located: Vec<(u64, usize)> = pairs
@@ -744,12 +761,10 @@ impl Keyspace {
         let idx = Self::shard_index(hash);
         let mut data = self.write(idx);
         let slot = self.live_slot(&mut data, hash, key, now);
-        let value = slot
-            .and_then(|s| data.entry(s))
-            .map(|e| {
-                e.touch(lru_clock(now));
-                Bytes::copy_from_slice(e.value())
-            });
+        let value = slot.and_then(|s| data.entry(s)).map(|e| {
+            e.touch(lru_clock(now));
+            Bytes::copy_from_slice(e.value())
+        });
         if let Some(s) = slot {
             match change {
                 ExpireChange::Unchanged => {}
@@ -766,7 +781,12 @@ impl Keyspace {
 
     /// Renames `from` to `to` (keeping the TTL); with `only_if_absent` (RENAMENX) does
     /// nothing when `to` exists. Returns whether the rename happened.
-    pub fn rename(&self, from: &[u8], to: &[u8], only_if_absent: bool) -> Result<bool, RenameError> {
+    pub fn rename(
+        &self,
+        from: &[u8],
+        to: &[u8],
+        only_if_absent: bool,
+    ) -> Result<bool, RenameError> {
         let now = self.now_ms();
         let (hf, ht) = (self.hash(from), self.hash(to));
         let (sf, st) = (Self::shard_index(hf), Self::shard_index(ht));
@@ -870,14 +890,23 @@ impl Keyspace {
         let mut visited = 0usize;
         let mut out = Vec::new();
         while shard_idx < SHARDS {
-            let data = self.shard(shard_idx).data.read();
-            let mut pos = if next == 0 { data.len() } else { next.min(data.len()) };
+            let shard = self.shard(shard_idx);
+            if next == 0 && shard.len.load(Relaxed) == 0 {
+                // Empty shards cost nothing, so an empty keyspace scans in one call.
+                shard_idx += 1;
+                continue;
+            }
+            let data = shard.data.read();
+            let mut pos = if next == 0 {
+                data.len()
+            } else {
+                next.min(data.len())
+            };
             while pos > 0 && visited < count {
                 pos -= 1;
                 visited += 1;
                 if let Some(e) = data.entry(pos) {
-                    if !data.is_expired(pos, now)
-                        && pattern.is_none_or(|p| glob_match(p, e.key()))
+                    if !data.is_expired(pos, now) && pattern.is_none_or(|p| glob_match(p, e.key()))
                     {
                         out.push(Bytes::copy_from_slice(e.key()));
                     }
@@ -887,7 +916,6 @@ impl Keyspace {
             if pos > 0 {
                 return (((pos as u64) << 8) | shard_idx as u64, out);
             }
-            visited += 1; // an empty or finished shard still costs a step
             shard_idx += 1;
             next = 0;
             if visited >= count {

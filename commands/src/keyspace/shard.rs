@@ -106,9 +106,7 @@ impl ShardData {
         let entries = &self.entries;
         self.table
             .find(hash, |&slot| {
-                entries
-                    .get(slot as usize)
-                    .is_some_and(|e| e.key() == key)
+                entries.get(slot as usize).is_some_and(|e| e.key() == key)
             })
             .map(|&slot| slot as usize)
     }
