@@ -10,6 +10,8 @@
 //!
 //! Each group lives in its own directory: `<data_dir>/group-<id>/{log,snapshot}/`.
 
+#![warn(missing_docs)]
+
 mod error;
 mod frame;
 mod fsutil;
