@@ -57,10 +57,12 @@ struct Snapshots {
 }
 
 impl Snapshots {
-    /// Persists `snap` and makes it current, unless a newer one is already current.
-    fn replace(&self, snap: StoredSnapshot) -> Result<(), StoreError> {
+    /// Persists `snap` and makes it current. Unless `force`d (an install, which openraft
+    /// only asks for when the snapshot is ahead of this node), a snapshot older than the
+    /// current one is not written (a slow builder lost a race).
+    fn replace(&self, snap: StoredSnapshot, force: bool) -> Result<(), StoreError> {
         let mut current = self.current.lock();
-        if let Some(cur) = current.as_ref() {
+        if let (Some(cur), false) = (current.as_ref(), force) {
             if cur.meta.last_log_id > snap.meta.last_log_id {
                 tracing::debug!(
                     current = ?cur.meta.last_log_id,
@@ -166,10 +168,13 @@ impl StateMachineStore {
     /// Replaces the state with a snapshot's and makes it the current snapshot, durably.
     pub fn install(&self, meta: &SnapshotMeta, data: Vec<u8>) -> Result<(), StoreError> {
         let payload = SnapshotPayload::decode(&data)?;
-        self.snapshots.replace(StoredSnapshot {
-            meta: meta.clone(),
-            data,
-        })?;
+        self.snapshots.replace(
+            StoredSnapshot {
+                meta: meta.clone(),
+                data,
+            },
+            true,
+        )?;
         let mut d = self.data.write();
         d.last_applied = meta.last_log_id;
         d.last_membership = meta.last_membership.clone();
@@ -216,10 +221,13 @@ impl SnapshotBuilder {
             last_membership,
             snapshot_id,
         };
-        self.snapshots.replace(StoredSnapshot {
-            meta: meta.clone(),
-            data: data.clone(),
-        })?;
+        self.snapshots.replace(
+            StoredSnapshot {
+                meta: meta.clone(),
+                data: data.clone(),
+            },
+            false,
+        )?;
         tracing::info!(last_applied = ?meta.last_log_id, bytes = data.len(), "built snapshot");
         Ok(Snapshot {
             meta,
@@ -412,10 +420,13 @@ mod tests {
         // A snapshot of an earlier state (nothing applied) arrives late.
         let stale = old_builder.build().unwrap();
         sm.snapshots
-            .replace(StoredSnapshot {
-                meta: stale.meta,
-                data: stale.snapshot.into_inner(),
-            })
+            .replace(
+                StoredSnapshot {
+                    meta: stale.meta,
+                    data: stale.snapshot.into_inner(),
+                },
+                false,
+            )
             .unwrap();
         assert_eq!(sm.current_snapshot().map(|s| s.meta), Some(newer.meta));
     }

@@ -92,7 +92,7 @@ impl LogStore {
             segment_bytes,
             last_purge,
             last_committed,
-            name: format!("raft-log-{}", dir.display()),
+            name: "raft-log-writer".to_string(),
         })?;
         let mem = LogMem {
             entries: rec.entries,
