@@ -25,54 +25,127 @@ pub(crate) struct Edge {
     pub held: bool,
 }
 
-/// The owners a request of `owner` in `mode`, standing at position `pos` of `res`'s
-/// queue, waits for, each with whether it is a holder (holders first, then the queue
-/// in order; an owner appears once).
-pub(crate) fn blockers<'a>(
-    res: &'a Resource,
-    owner: &[u8],
-    mode: LockMode,
-    pos: usize,
-) -> Vec<(&'a [u8], bool)> {
-    let mut out = Vec::new();
-    for (holder, hold) in &res.holders {
-        if holder.as_slice() != owner && conflicts(mode, hold.mode) {
-            out.push((holder.as_slice(), true));
+/// What one search has already collected from one resource, so that no queue is
+/// scanned twice: every node reached through a resource's holders or queue prefix is
+/// visited once, whatever number of its waiters are expanded.
+#[derive(Default)]
+struct Scan<'a> {
+    /// Queue position of each waiter (built on first use).
+    positions: Option<BTreeMap<&'a [u8], usize>>,
+    /// Every waiter before this position has been reached.
+    all_upto: usize,
+    /// Every exclusive-mode waiter before this position has been reached.
+    exclusive_upto: usize,
+    /// Every holder has been reached.
+    holders_all: bool,
+    /// Every exclusive holder has been reached.
+    holders_exclusive: bool,
+}
+
+impl<'a> Scan<'a> {
+    /// Where `owner` waits in `res`.
+    fn position(&mut self, res: &'a Resource, owner: &[u8]) -> Option<usize> {
+        let positions = self.positions.get_or_insert_with(|| {
+            res.queue
+                .iter()
+                .enumerate()
+                .map(|(pos, w)| (w.owner.as_slice(), pos))
+                .collect()
+        });
+        positions.get(owner).copied()
+    }
+
+    /// The owners a request of `owner` in `mode` at queue position `pos` of `res`
+    /// waits for (holders first, then the queue in order) that this scan has not
+    /// produced before. Earlier products were all visited by the search (the one
+    /// holder left out, the expanded node itself, too), so skipping them changes
+    /// nothing but the cost.
+    fn targets(
+        &mut self,
+        res: &'a Resource,
+        owner: &[u8],
+        mode: LockMode,
+        pos: usize,
+        out: &mut Vec<(&'a [u8], bool)>,
+    ) {
+        out.clear();
+        let exclusive = mode == LockMode::Exclusive;
+        if !(self.holders_all || (!exclusive && self.holders_exclusive)) {
+            for (holder, hold) in &res.holders {
+                if holder.as_slice() != owner && conflicts(mode, hold.mode) {
+                    out.push((holder.as_slice(), true));
+                }
+            }
+            if exclusive {
+                self.holders_all = true;
+            } else {
+                self.holders_exclusive = true;
+            }
+        }
+        let from = if exclusive {
+            self.all_upto
+        } else {
+            self.all_upto.max(self.exclusive_upto)
+        };
+        let ahead = res.queue.iter().take(pos).skip(from);
+        for waiter in ahead {
+            if waiter.owner.as_slice() != owner && conflicts(mode, waiter.mode) {
+                out.push((waiter.owner.as_slice(), false));
+            }
+        }
+        if exclusive {
+            self.all_upto = self.all_upto.max(pos);
+        } else {
+            self.exclusive_upto = self.exclusive_upto.max(pos);
         }
     }
-    for waiter in res.queue.iter().take(pos) {
-        let already = res
-            .holders
-            .get(&waiter.owner)
-            .is_some_and(|hold| conflicts(mode, hold.mode));
-        if waiter.owner.as_slice() != owner && !already && conflicts(mode, waiter.mode) {
-            out.push((waiter.owner.as_slice(), false));
-        }
-    }
-    out
+}
+
+/// Cheap filter: whether anyone could wait for `owner` at all. Only requests queued
+/// on a resource it holds, or queued behind it, can; the common case of a waiter
+/// that holds nothing anyone waits for skips the search entirely.
+fn may_be_waited_for(resources: &BTreeMap<Name, Resource>, index: &Index, owner: &[u8]) -> bool {
+    let held = index
+        .holds_of(owner)
+        .any(|name| resources.get(name).is_some_and(|res| !res.queue.is_empty()));
+    held || index.waits_of(owner).any(|name| {
+        resources
+            .get(name)
+            .and_then(|res| res.queue.back())
+            .is_some_and(|last| last.owner != owner)
+    })
 }
 
 /// The search tree: node -> (the node it was reached from, that edge's resource,
 /// whether the edge is "held by").
 type Parents<'a> = BTreeMap<&'a [u8], (&'a [u8], &'a [u8], bool)>;
 
-/// Looks for a cycle that `start` would close by waiting on `resource` for `first`
-/// (its new edges), assuming the existing graph is acyclic. Breadth-first, so the
-/// cycle returned is a shortest one; the search order is deterministic.
+/// Looks for a cycle that `start` would close by queueing on `resource` in `mode` at
+/// position `pos`, assuming the existing graph is acyclic (so any new cycle runs
+/// through the new request). Breadth-first: the cycle returned is a shortest one,
+/// the search order is deterministic, and the cost is linear in the holders and
+/// queues it reaches.
 pub(crate) fn find_cycle<'a>(
     resources: &'a BTreeMap<Name, Resource>,
     index: &'a Index,
     start: &'a [u8],
     resource: &'a [u8],
-    first: Vec<(&'a [u8], bool)>,
+    mode: LockMode,
+    pos: usize,
 ) -> Option<Vec<Edge>> {
-    // Nobody can wait for an owner that neither holds nor waits anywhere.
-    if !index.is_involved(start) {
+    if !may_be_waited_for(resources, index, start) {
         return None;
     }
+    let res = resources.get(resource)?;
+    let mut scans: BTreeMap<&[u8], Scan> = BTreeMap::new();
     let mut parent: Parents = BTreeMap::new();
     let mut frontier = VecDeque::new();
-    for (to, held) in first {
+    let mut targets = Vec::new();
+    // A scan of its own: `start` excludes itself from the holders it waits for, and
+    // other nodes reaching it through those holders is exactly a cycle, so what it
+    // collected must not be marked as reached.
+    Scan::default().targets(res, start, mode, pos, &mut targets);
+    for &(to, held) in &targets {
         if to != start && !parent.contains_key(to) {
             parent.insert(to, (start, resource, held));
             frontier.push_back(to);
@@ -83,13 +156,15 @@ pub(crate) fn find_cycle<'a>(
             let Some(res) = resources.get(name) else {
                 continue;
             };
-            let Some(pos) = res.queue_position(node) else {
+            let scan = scans.entry(name.as_slice()).or_default();
+            let Some(pos) = scan.position(res, node) else {
                 continue;
             };
             let Some(mode) = res.queue.get(pos).map(|w| w.mode) else {
                 continue;
             };
-            for (to, held) in blockers(res, node, mode, pos) {
+            scan.targets(res, node, mode, pos, &mut targets);
+            for &(to, held) in &targets {
                 if to == start {
                     return Some(path(&parent, start, node, name, held));
                 }

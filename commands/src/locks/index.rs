@@ -115,8 +115,15 @@ impl Index {
         self.waits.get(owner).into_iter().flatten()
     }
 
-    /// Whether `owner` holds or waits anywhere (only then can anyone wait for it).
-    pub fn is_involved(&self, owner: &[u8]) -> bool {
-        self.waits.contains_key(owner) || self.holds.contains_key(owner)
+    /// Whether `owner` has a queued request on `resource`.
+    pub fn is_waiting(&self, owner: &[u8], resource: &[u8]) -> bool {
+        self.waits
+            .get(owner)
+            .is_some_and(|set| set.contains(resource))
+    }
+
+    /// Resources `owner` holds.
+    pub fn holds_of(&self, owner: &[u8]) -> impl Iterator<Item = &Name> {
+        self.holds.get(owner).into_iter().flatten()
     }
 }

@@ -12,10 +12,12 @@ use super::*;
 use LockMode::{Exclusive, Shared};
 
 const OWNERS: [&str; 4] = ["a", "b", "c", "d"];
+/// More owners than resources: longer queues and longer cycles.
+const MANY_OWNERS: [&str; 8] = ["a", "b", "c", "d", "e", "f", "g", "h"];
 const RESOURCES: [&str; 3] = ["r0", "r1", "r2"];
 
-fn owner() -> impl Strategy<Value = Name> {
-    prop::sample::select(&OWNERS[..]).prop_map(|s| s.as_bytes().to_vec())
+fn owner(owners: &'static [&'static str]) -> impl Strategy<Value = Name> {
+    prop::sample::select(owners).prop_map(|s| s.as_bytes().to_vec())
 }
 
 fn resource() -> impl Strategy<Value = Name> {
@@ -35,7 +37,8 @@ fn wait() -> impl Strategy<Value = Option<u64>> {
     prop::sample::select(vec![None, Some(0u64), Some(150), Some(1_000)])
 }
 
-fn op() -> impl Strategy<Value = LockOp> {
+fn op(owners: &'static [&'static str]) -> impl Strategy<Value = LockOp> {
+    let owner = || owner(owners);
     prop_oneof![
         8 => (resource(), owner(), mode(), ttl(), wait()).prop_map(
             |(resource, owner, mode, ttl_ms, wait_ms)| LockOp::Acquire {
@@ -58,7 +61,11 @@ fn op() -> impl Strategy<Value = LockOp> {
 type Step = (u64, u64, LockOp);
 
 fn steps(max: usize) -> impl Strategy<Value = Vec<Step>> {
-    prop::collection::vec((0..300u64, 1..3u64, op()), 1..max)
+    steps_among(&OWNERS, max)
+}
+
+fn steps_among(owners: &'static [&'static str], max: usize) -> impl Strategy<Value = Vec<Step>> {
+    prop::collection::vec((0..300u64, 1..3u64, op(owners)), 1..max)
 }
 
 /// Parses `owner 'a' waits for 'r' held by 'b'` into an edge.
@@ -278,10 +285,20 @@ impl Harness {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn table_agrees_with_the_reference_model(steps in steps(80)) {
+        let mut h = Harness::new();
+        for step in &steps {
+            h.step(step);
+        }
+    }
+
+    #[test]
+    fn table_agrees_with_the_reference_model_with_many_owners(
+        steps in steps_among(&MANY_OWNERS, 150)
+    ) {
         let mut h = Harness::new();
         for step in &steps {
             h.step(step);

@@ -29,7 +29,7 @@ pub(crate) struct Holder {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Waiter {
     /// Who waits.
-    #[serde(with = "serde_bytes")]
+    #[serde(with = "bytes_map::name")]
     pub owner: Name,
     /// The mode it waits for (`Exclusive` for an upgrade).
     pub mode: LockMode,

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::deadlock::{blockers, describe, find_cycle};
+use super::deadlock::{describe, find_cycle};
 use super::index::Index;
 use super::resource::{Counters, Holder, Resource, Waiter};
 use super::{
@@ -227,9 +227,14 @@ impl LockTable {
         mode: LockMode,
         pos: usize,
     ) -> Option<LockApplied> {
-        let res = self.state.resources.get(resource)?;
-        let first = blockers(res, owner, mode, pos);
-        let cycle = find_cycle(&self.state.resources, &self.index, owner, resource, first)?;
+        let cycle = find_cycle(
+            &self.state.resources,
+            &self.index,
+            owner,
+            resource,
+            mode,
+            pos,
+        )?;
         self.state.counters.deadlocks += 1;
         Some(reply(LockReply::Deadlock {
             cycle: describe(&cycle),
@@ -269,7 +274,7 @@ impl LockTable {
                 self.settle(resource);
                 return reply(LockReply::Granted { token });
             }
-            if res.queue_position(owner).is_some() {
+            if self.index.is_waiting(owner, resource) {
                 return reply(LockReply::Queued);
             }
         }
