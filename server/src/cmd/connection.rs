@@ -263,7 +263,8 @@ fn client(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<Frame
 fn client_kill(node: &Node, session: &Session, parse: &mut Parse) -> Result<Frame, ParseError> {
     if parse.remaining() == 1 {
         let addr = parse.next_string()?;
-        let target = node.clients.all().into_iter().find(|c| c.addr.to_string() == addr);
+        // A client already killed may linger in the registry until its task ends: skip it.
+        let target = node.clients.all().into_iter().find(|c| !c.is_killed() && c.addr.to_string() == addr);
         return match target {
             Some(c) => {
                 c.kill();
@@ -293,7 +294,8 @@ fn client_kill(node: &Node, session: &Session, parse: &mut Parse) -> Result<Fram
     }
     let mut killed = 0;
     for c in node.clients.all() {
-        let matches = id.is_none_or(|i| i == c.id)
+        let matches = !c.is_killed()
+            && id.is_none_or(|i| i == c.id)
             && addr.as_ref().is_none_or(|a| *a == c.addr.to_string())
             && laddr.as_ref().is_none_or(|a| *a == c.laddr.to_string())
             && !(skipme && c.id == session.handle.id);

@@ -162,7 +162,7 @@ fn config(node: &Node, parse: &mut Parse) -> Result<Frame, ParseError> {
         }
         "SET" => {
             let args = parse.rest();
-            if args.is_empty() || args.len() % 2 != 0 {
+            if args.is_empty() || !args.len().is_multiple_of(2) {
                 return Err(ParseError::Other("ERR wrong number of arguments for 'config|set' command".into()));
             }
             // Validate everything first, so a bad pair changes nothing.

@@ -16,11 +16,13 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
 type Key = (Name, Name);
+/// The clients blocked on one key: registration id and the channel that wakes it.
+type Blocked = Vec<(u64, oneshot::Sender<u64>)>;
 
 /// The registry of blocked clients.
 #[derive(Debug, Default)]
 pub struct Waiters {
-    map: Mutex<HashMap<Key, Vec<(u64, oneshot::Sender<u64>)>>>,
+    map: Mutex<HashMap<Key, Blocked>>,
     next: AtomicU64,
 }
 
