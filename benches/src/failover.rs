@@ -1,0 +1,140 @@
+//! `conclave-bench failover`: SIGKILL the leader of a 3-node cluster, time the first
+//! successful `LOCK.ACQUIRE` through a survivor; repeat, report each trial and the
+//! median.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+/// Options of the failover measurement.
+#[derive(Args, Debug)]
+pub struct FailoverArgs {
+    /// The conclave binary to run.
+    #[arg(long, default_value = "target/release/conclave")]
+    binary: PathBuf,
+    /// Number of trials.
+    #[arg(long, default_value_t = 5)]
+    trials: usize,
+    /// Client port of node 1 (nodes use base, base+1, base+2; cluster ports +10000).
+    #[arg(long, default_value_t = 7301)]
+    base_port: u16,
+    /// Extra flags for every node.
+    #[arg(last = true)]
+    node_args: Vec<String>,
+}
+
+struct Node {
+    id: u64,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn spawn(args: &FailoverArgs, dir: &std::path::Path, id: u64, peers: &str) -> Result<Child> {
+    let port = args.base_port + id as u16 - 1;
+    Command::new(&args.binary)
+        .args(["--id", &id.to_string(), "--port", &port.to_string()])
+        .args(["--cluster-port", &(port + 10000).to_string(), "--peers", peers])
+        .arg("--data-dir")
+        .arg(dir.join(format!("node-{id}")))
+        .args(&args.node_args)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("spawn {}", args.binary.display()))
+}
+
+fn conn(port: u16) -> Option<redis::Connection> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
+    let con = client.get_connection_with_timeout(Duration::from_millis(300)).ok()?;
+    con.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    Some(con)
+}
+
+fn role(port: u16) -> Option<String> {
+    let mut con = conn(port)?;
+    let info: String = redis::cmd("INFO").arg("raft").query(&mut con).ok()?;
+    info.lines().find_map(|l| l.strip_prefix("raft_role:")).map(|r| r.trim().to_string())
+}
+
+fn wait_leader(nodes: &[Node], timeout: Duration) -> Result<usize> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        for (i, n) in nodes.iter().enumerate() {
+            if n.child.is_some() && role(n.port).as_deref() == Some("leader") {
+                return Ok(i);
+            }
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    bail!("no leader within {timeout:?}")
+}
+
+/// Runs the trials and prints the results.
+pub fn run(args: &FailoverArgs) -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("conclave-failover-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let peers = (1..=3u64)
+        .map(|id| format!("{id}@127.0.0.1:{}", args.base_port + id as u16 - 1 + 10000))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut nodes = Vec::new();
+    for id in 1..=3u64 {
+        let child = spawn(args, &dir, id, &peers)?;
+        nodes.push(Node { id, port: args.base_port + id as u16 - 1, child: Some(child) });
+    }
+    let mut times = Vec::new();
+    for trial in 1..=args.trials {
+        let leader = wait_leader(&nodes, Duration::from_secs(20))?;
+        // Let the cluster settle so every follower is current.
+        thread::sleep(Duration::from_millis(1500));
+        if let Some(mut c) = nodes[leader].child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let t0 = Instant::now();
+        let survivors: Vec<u16> = nodes.iter().filter(|n| n.child.is_some()).map(|n| n.port).collect();
+        let mut took = None;
+        'outer: while t0.elapsed() < Duration::from_secs(30) {
+            for &port in &survivors {
+                if let Some(mut con) = conn(port) {
+                    let r: redis::RedisResult<Option<i64>> = redis::cmd("LOCK.ACQUIRE")
+                        .arg(format!("failover-{trial}"))
+                        .arg("bench")
+                        .arg("TTL")
+                        .arg(1000)
+                        .query(&mut con);
+                    if let Ok(Some(_)) = r {
+                        took = Some(t0.elapsed());
+                        break 'outer;
+                    }
+                }
+            }
+        }
+        let took = took.context("no acquire succeeded within 30 s")?;
+        println!("trial {trial}: killed node {} -> first acquire after {} ms", nodes[leader].id, took.as_millis());
+        times.push(took);
+        let id = nodes[leader].id;
+        nodes[leader].child = Some(spawn(args, &dir, id, &peers)?);
+        thread::sleep(Duration::from_millis(1000));
+    }
+    drop(nodes);
+    let _ = std::fs::remove_dir_all(&dir);
+    times.sort();
+    let median = times[times.len() / 2];
+    println!("failover median of {}: {} ms", times.len(), median.as_millis());
+    Ok(())
+}
