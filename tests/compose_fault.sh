@@ -14,19 +14,15 @@
 #      catches up (RAFT.STATUS applied_index equal on all three);
 #   4. `docker pause`s the leader: a survivor grants a lock (prints "failover(pause): N ms");
 #      after `unpause` no exclusive lock has two holders on any node.
-# Always ends with `compose down -v` (trap). Time-bounded: the whole run is killed after
+# Always ends with `compose down -v` (trap). Time-bounded: the binary is built first (at most
+# CONCLAVE_FAULT_BUILD_BUDGET s, default 1800; a no-op after `cargo test`, as it uses the dev
+# profile unless CONCLAVE_PROFILE says otherwise), then everything else is killed after
 # CONCLAVE_FAULT_BUDGET seconds (default 570). Exits 0 with "SKIP" when no Docker engine answers.
 #
-# Environment: CONCLAVE_BIN (prebuilt binary: skips the cargo build), CONCLAVE_FAULT_PORT
-# (first published port to try, default 27101), CONCLAVE_FAULT_BUDGET, CONCLAVE_FAULT_KEEP=1 (leave the
-# cluster up on failure, for a look).
+# Environment: CONCLAVE_BIN (prebuilt binary: skips the cargo build), CONCLAVE_PROFILE (cargo
+# profile, default dev), CONCLAVE_FAULT_PORT (first published port to try, default 27101),
+# CONCLAVE_FAULT_BUDGET, CONCLAVE_FAULT_KEEP=1 (leave the cluster up on failure, for a look).
 set -euo pipefail
-
-if [[ -z "${CONCLAVE_FAULT_INNER:-}" ]]; then
-    # Re-run under timeout(1); the inner run cleans up on the TERM it sends.
-    export CONCLAVE_FAULT_INNER=1
-    exec timeout -k 150 "${CONCLAVE_FAULT_BUDGET:-570}" "$0" "$@"
-fi
 
 export CONCLAVE_LOG_TAG=compose_fault
 # shellcheck source-path=SCRIPTDIR/.. source=docker/lib.sh
@@ -34,24 +30,35 @@ source "$(dirname "${BASH_SOURCE[0]}")/../docker/lib.sh"
 
 log() { printf '[compose_fault %s] %s\n' "$(date +%T)" "$*"; }
 
-# --- skip when there is nothing to run on ----------------------------------------------------
-if ! command -v docker >/dev/null 2>&1 || ! timeout 20 docker info >/dev/null 2>&1; then
-    echo "SKIP compose_fault: no Docker engine answers"
-    exit 0
-fi
-if ! conclave_compose_cmd; then
-    echo "SKIP compose_fault: neither 'docker compose' nor 'docker-compose' is installed"
-    exit 0
-fi
-if ! command -v redis-cli >/dev/null 2>&1; then
-    if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
-        log "installing redis-tools (redis-cli)"
-        timeout 300 apt-get install -y -qq redis-tools >/dev/null 2>&1 ||
-            { timeout 300 apt-get update -qq && timeout 300 apt-get install -y -qq redis-tools >/dev/null; }
+if [[ -z "${CONCLAVE_FAULT_INNER:-}" ]]; then
+    # Skip when there is nothing to run on.
+    if ! command -v docker >/dev/null 2>&1 || ! timeout 20 docker info >/dev/null 2>&1; then
+        echo "SKIP compose_fault: no Docker engine answers"
+        exit 0
     fi
-    command -v redis-cli >/dev/null 2>&1 || cdie "redis-cli is needed (apt-get install redis-tools)"
+    if ! conclave_compose_cmd; then
+        echo "SKIP compose_fault: neither 'docker compose' nor 'docker-compose' is installed"
+        exit 0
+    fi
+    if ! command -v redis-cli >/dev/null 2>&1; then
+        if [[ "$(id -u)" == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+            log "installing redis-tools (redis-cli)"
+            timeout 300 apt-get install -y -qq redis-tools >/dev/null 2>&1 ||
+                { timeout 300 apt-get update -qq && timeout 300 apt-get install -y -qq redis-tools >/dev/null; }
+        fi
+        command -v redis-cli >/dev/null 2>&1 || cdie "redis-cli is needed (apt-get install redis-tools)"
+    fi
+    # The binary is built before the clock starts (a cold release build alone can take minutes).
+    export CONCLAVE_PROFILE="${CONCLAVE_PROFILE:-dev}"
+    # shellcheck disable=SC2016 # $1 is expanded by the inner bash
+    timeout "${CONCLAVE_FAULT_BUILD_BUDGET:-1800}" bash -c 'source "$1"; conclave_stage_binary' _ \
+        "$CONCLAVE_ROOT/docker/lib.sh" || cdie "building the binary failed"
+    # Re-run under timeout(1); the inner run cleans up on the TERM it sends.
+    export CONCLAVE_FAULT_INNER=1
+    exec timeout -k 150 "${CONCLAVE_FAULT_BUDGET:-570}" "$0" "$@"
 fi
 
+conclave_compose_cmd || cdie "no compose tool"
 export COMPOSE_PROJECT_NAME="${CONCLAVE_FAULT_PROJECT:-conclavefault}"
 # port_busy <port>: something listens on 127.0.0.1:<port>.
 port_busy() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
@@ -171,7 +178,7 @@ acquire_until() {
         for n in "$@"; do
             reply="$(rc "$n" LOCK.ACQUIRE "$res" "$owner" TTL "$TTL")"
             if token_of "$reply"; then return 0; fi
-            log "  node$n: $reply"
+            log "  node$n: $reply" >&2
         done
         sleep 0.2
     done
@@ -231,7 +238,6 @@ others() { # others <node...>: the nodes of 1..3 not named
 # --- 0. image and cluster ---------------------------------------------------------------------
 log "compose: $CONCLAVE_COMPOSE_CMD, project $COMPOSE_PROJECT_NAME, ports $CONCLAVE_PORT_1-$CONCLAVE_PORT_3"
 compose_t 60 down -v --remove-orphans -t 2 >/dev/null 2>&1 || true
-conclave_stage_binary
 timeout 300 "$CONCLAVE_ROOT/docker/build-base-image.sh"
 compose_t 300 build || fail "compose build"
 pass "image built"
