@@ -81,7 +81,7 @@ async fn serve_peer(mut socket: TcpStream, locks: Arc<LockService>, secret: Opti
             } else {
                 handle(&locks, &name, &args).await
             };
-            let refused = !authed;
+            let refused = !authed && name != b"NODE"; // NODE may come before AUTH
             reply.encode(Protocol::Resp2, &mut wbuf);
             socket.write_all(&wbuf).await?;
             wbuf.clear();
