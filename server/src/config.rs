@@ -100,11 +100,11 @@ pub struct NodeConfig {
     pub lock_default_ttl: u64,
 
     /// Raft heartbeat interval in ms.
-    #[arg(long, env = "CONCLAVE_HEARTBEAT_INTERVAL", default_value_t = 100)]
+    #[arg(long, env = "CONCLAVE_HEARTBEAT_INTERVAL", default_value_t = 75)]
     pub heartbeat_interval: u64,
 
     /// Raft election timeout (lower bound) in ms; the upper bound is twice this.
-    #[arg(long, env = "CONCLAVE_ELECTION_TIMEOUT", default_value_t = 500)]
+    #[arg(long, env = "CONCLAVE_ELECTION_TIMEOUT", default_value_t = 300)]
     pub election_timeout: u64,
 }
 

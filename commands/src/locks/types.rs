@@ -2,7 +2,8 @@
 //! ([`LockRequest`]) and what comes out of applying it ([`LockApplied`]).
 //!
 //! These types are serialized into log entries and snapshots, so changing them is a
-//! storage-format change.
+//! storage-format change. Names are written as JSON strings when they are UTF-8 (bytes
+//! otherwise); both forms, and the older arrays of numbers, read back.
 
 use serde::{Deserialize, Serialize};
 
@@ -50,9 +51,9 @@ pub enum LockOp {
     /// the same token; asking for the other mode is an error that changes nothing.
     /// Acquiring again while already waiting keeps the original place in the queue.
     Acquire {
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "super::bytes_map::name")]
         resource: Name,
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "super::bytes_map::name")]
         owner: Name,
         mode: LockMode,
         ttl_ms: u64,
@@ -60,40 +61,40 @@ pub enum LockOp {
     },
     /// `LOCK.RELEASE`: drop the owner's hold (and any queued request of it).
     Release {
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "super::bytes_map::name")]
         resource: Name,
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "super::bytes_map::name")]
         owner: Name,
     },
     /// `LOCK.RENEW`: the lease runs `ttl_ms` from `now_ms`.
     Renew {
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "super::bytes_map::name")]
         resource: Name,
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "super::bytes_map::name")]
         owner: Name,
         ttl_ms: u64,
     },
     /// `LOCK.UPGRADE`: shared → exclusive, waiting like `Acquire` when `wait_ms` is set.
     Upgrade {
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "super::bytes_map::name")]
         resource: Name,
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "super::bytes_map::name")]
         owner: Name,
         wait_ms: Option<u64>,
     },
     /// `LOCK.DOWNGRADE`: exclusive → shared; a new token; compatible waiters are granted.
     Downgrade {
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "super::bytes_map::name")]
         resource: Name,
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "super::bytes_map::name")]
         owner: Name,
     },
     /// Withdraw a queued request (its `WAIT` ran out or its client went away). A no-op
     /// when the owner is not waiting there — in particular once it has been granted.
     Cancel {
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "super::bytes_map::name")]
         resource: Name,
-        #[serde(with = "serde_bytes")]
+        #[serde(with = "super::bytes_map::name")]
         owner: Name,
     },
     /// Proposed by the leader: release every lease whose deadline is `<= now_ms` and
@@ -129,9 +130,9 @@ pub enum LockReply {
 /// an expiry, a downgrade...). The server wakes the waiting client with it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct Grant {
-    #[serde(with = "serde_bytes")]
+    #[serde(with = "super::bytes_map::name")]
     pub resource: Name,
-    #[serde(with = "serde_bytes")]
+    #[serde(with = "super::bytes_map::name")]
     pub owner: Name,
     pub mode: LockMode,
     pub token: u64,
