@@ -18,7 +18,7 @@ use conclave_commands::codec::decode_request;
 use conclave_commands::frame::Protocol;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tracing::debug;
+use tracing::info;
 
 use crate::clients::ClientHandle;
 use crate::dispatch;
@@ -94,7 +94,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    debug!(client = session.handle.id, addr = %session.handle.addr, error = %e, "protocol error");
+                    info!(client = session.handle.id, addr = %session.handle.addr, error = %e, "protocol error; closing the connection");
                     node.stats.protocol_errors.fetch_add(1, Relaxed);
                     conclave_commands::Frame::error(e.to_string()).encode(session.proto, &mut wbuf);
                     fatal = true;
@@ -138,7 +138,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
                 Ok(0) => return,
                 Ok(n) => { node.stats.net_input.fetch_add(n as u64, Relaxed); }
                 Err(e) => {
-                    debug!(client = session.handle.id, addr = %session.handle.addr, error = %e, "read failed");
+                    info!(client = session.handle.id, addr = %session.handle.addr, error = %e, "connection read failed");
                     return;
                 }
             },
