@@ -82,9 +82,10 @@ conclave_image() {
     compose build
 }
 
-# Prints the container id of a service.
+# Prints the container id of a service, running or not (v2's `ps` lists running ones only
+# unless -a; v1 accepts -a too).
 conclave_container() {
-    compose ps -q "$1" 2>/dev/null | head -n 1
+    compose ps -a -q "$1" 2>/dev/null | head -n 1
 }
 
 # Prints a container's health: healthy, unhealthy, starting, or its state when not running.
