@@ -548,3 +548,96 @@ fn shutdown_command_stops_the_node() {
         "port still accepting"
     );
 }
+
+#[test]
+fn protocol_error_after_hello3_and_before_auth() {
+    let server = Server::start(&["--requirepass", "pw"]);
+    let mut bystander = Raw::connect(server.port);
+    assert_eq!(bystander.cmd(&["AUTH", "pw"]), "+OK\r\n");
+    // Unauthenticated: still the protocol error, then the close.
+    let mut raw = Raw::connect(server.port);
+    raw.send(b"*1\r\n+x\r\n");
+    assert_eq!(
+        raw.reply_string(),
+        "-ERR Protocol error: expected '$', got '+'\r\n"
+    );
+    raw.expect_closed();
+    // After HELLO 3.
+    let mut raw = Raw::connect(server.port);
+    assert!(raw
+        .cmd(&["HELLO", "3", "AUTH", "default", "pw"])
+        .starts_with("%7\r\n"));
+    raw.send(b"*x\r\n");
+    assert_eq!(
+        raw.reply_string(),
+        "-ERR Protocol error: invalid multibulk length\r\n"
+    );
+    raw.expect_closed();
+    assert_serving(&mut bystander, "bystander");
+}
+
+#[test]
+fn bytes_after_a_bulk_and_odd_lengths_behave_like_redis() {
+    let server = Server::start(&[]);
+    let mut raw = Raw::connect(server.port);
+    // Redis skips the two bytes after a bulk without looking at them; what follows is
+    // parsed afresh (here an empty inline line).
+    raw.send(b"*2\r\n$4\r\nECHO\r\n$3\r\nabcde\r\n");
+    assert_eq!(raw.reply_string(), "$3\r\nabc\r\n");
+    // A leading zero in a length is fine.
+    raw.send(b"*01\r\n$04\r\nPING\r\n");
+    assert_eq!(raw.reply_string(), "+PONG\r\n");
+    // An empty command name is an unknown command, not a protocol error.
+    raw.send(b"*1\r\n$0\r\n\r\n");
+    assert_eq!(
+        raw.reply_string(),
+        "-ERR unknown command '', with args beginning with: \r\n"
+    );
+    // CR/LF inside a name never breaks the error line.
+    raw.send(b"*1\r\n$4\r\nA\r\nB\r\n");
+    let line = raw.reply_string();
+    assert!(
+        line.starts_with("-ERR unknown command 'A") && line.matches("\r\n").count() == 1,
+        "{line:?}"
+    );
+    // Signs and blanks in lengths are protocol errors.
+    for bad in [
+        &b"*+1\r\n"[..],
+        b"*1\r\n$+4\r\nPING\r\n",
+        b"*1\r\n$ 4\r\nPING\r\n",
+    ] {
+        let mut r = Raw::connect(server.port);
+        r.send(bad);
+        let reply = r.reply_string();
+        assert!(
+            reply.starts_with("-ERR Protocol error: invalid "),
+            "{bad:?}: {reply:?}"
+        );
+        r.expect_closed();
+    }
+    assert_eq!(raw.cmd(&["PING"]), "+PONG\r\n");
+}
+
+#[test]
+fn idle_timeout_closes_idle_clients_only() {
+    let server = Server::start(&[]);
+    let mut admin = server.conn();
+    let r: redis::Value = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("timeout")
+        .arg(1)
+        .query(&mut admin)
+        .unwrap();
+    assert_eq!(r, redis::Value::Okay);
+    let mut idle = Raw::connect(server.port);
+    assert_eq!(idle.cmd(&["PING"]), "+PONG\r\n");
+    let mut busy = Raw::connect(server.port);
+    // The idle client is closed within a few seconds; the busy one, pinging every
+    // 200 ms, is not.
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < deadline {
+        assert_eq!(busy.cmd(&["PING"]), "+PONG\r\n");
+        thread::sleep(Duration::from_millis(200));
+    }
+    idle.expect_closed();
+}
