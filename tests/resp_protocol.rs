@@ -641,3 +641,52 @@ fn idle_timeout_closes_idle_clients_only() {
     }
     idle.expect_closed();
 }
+
+#[test]
+fn input_while_a_command_blocks_is_bounded() {
+    let server = Server::start(&[]);
+    let mut holder = Raw::connect(server.port);
+    let token = holder.cmd(&["LOCK.ACQUIRE", "res", "a", "TTL", "60000"]);
+    assert!(token.starts_with(':'), "{token:?}");
+    let mut waiter = Raw::connect(server.port);
+    waiter.send_cmd(&[b"LOCK.ACQUIRE", b"res", b"b", b"WAIT", b"0"]);
+    thread::sleep(Duration::from_millis(200));
+    // While it waits, pipeline far more than any sane buffer: the node must stop
+    // reading at some point (TCP back-pressure) instead of buffering it all.
+    let s = waiter.stream().try_clone().unwrap();
+    s.set_nonblocking(true).unwrap();
+    let chunk = b"PING\r\n".repeat(1 << 17); // 768 KB
+    let mut written = 0usize;
+    let cap = 256 * 1024 * 1024;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut stalled_since: Option<Instant> = None;
+    while written < cap && Instant::now() < deadline {
+        match (&s).write(&chunk) {
+            Ok(n) => {
+                written += n;
+                stalled_since = None;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let since = *stalled_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > Duration::from_millis(500) {
+                    break; // the node stopped reading
+                }
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("write failed: {e}"),
+        }
+    }
+    assert!(
+        written < 128 * 1024 * 1024,
+        "the node buffered {written} bytes behind a blocked command"
+    );
+    // Others are served meanwhile; releasing the lock wakes the waiter, and then the
+    // buffered pipeline is answered.
+    let mut other = Raw::connect(server.port);
+    assert_serving(&mut other, "other");
+    assert_eq!(holder.cmd(&["LOCK.RELEASE", "res", "a"]), ":1\r\n");
+    s.set_nonblocking(false).unwrap();
+    let granted = waiter.reply_string();
+    assert!(granted.starts_with(':'), "{granted:?}");
+    assert_eq!(waiter.reply_string(), "+PONG\r\n");
+}

@@ -26,6 +26,8 @@ use crate::node::Node;
 
 /// Flush the output buffer when it grows past this, even mid-batch.
 const FLUSH_AT: usize = 64 * 1024;
+/// Most input buffered from a client while one of its commands blocks.
+const MAX_PENDING_WHILE_BLOCKED: usize = 16 * 1024 * 1024;
 /// Initial read buffer size.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -76,7 +78,9 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
                             tokio::select! {
                                 biased;
                                 reply = &mut fut => break Some(reply),
-                                r = stream.read_buf(&mut rbuf) => match r {
+                                // Bounded: past the cap the client waits (TCP back-pressure)
+                                // instead of the node buffering whatever it sends.
+                                r = stream.read_buf(&mut rbuf), if rbuf.len() < MAX_PENDING_WHILE_BLOCKED => match r {
                                     Ok(0) | Err(_) => break None,
                                     Ok(n) => { node.stats.net_input.fetch_add(n as u64, Relaxed); }
                                 },
