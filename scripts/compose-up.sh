@@ -24,7 +24,7 @@ clog "starting the cluster ($CONCLAVE_COMPOSE_CMD up -d)"
 compose up -d
 if ! conclave_wait_healthy "${CONCLAVE_WAIT:-120}"; then
     compose ps >&2 || true
-    compose logs --tail 30 >&2 || true
+    compose logs --no-color --tail 30 >&2 || true
     cdie "the cluster did not become healthy"
 fi
 

@@ -90,7 +90,7 @@ cleanup() {
     if [[ $rc != 0 || $FAILED != 0 ]]; then
         log "last logs:"
         timeout 30 docker ps -a --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" || true
-        compose_t 30 logs --tail 25 2>&1 | tail -n 120 || true
+        compose_t 30 logs --no-color --tail 25 2>&1 | tail -n 120 || true
     fi
     log "cleaning up (compose down -v)"
     # A paused container cannot be stopped: unpause whatever is paused first.
