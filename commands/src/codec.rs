@@ -26,6 +26,9 @@ pub struct Limits {
     pub max_multibulk_len: u64,
     /// Longest inline request line (64 KB).
     pub max_inline_len: usize,
+    /// The connection has not authenticated yet (with `requirepass` set): like Redis 7,
+    /// allow at most 10 arguments of at most 16 KB each until it does.
+    pub unauthenticated: bool,
 }
 
 impl Default for Limits {
@@ -34,6 +37,7 @@ impl Default for Limits {
             max_bulk_len: 512 * 1024 * 1024,
             max_multibulk_len: 1024 * 1024,
             max_inline_len: 64 * 1024,
+            unauthenticated: false,
         }
     }
 }
@@ -57,6 +61,12 @@ pub enum ProtocolError {
     /// Bulk header line without CR/LF after 32 KB.
     #[error("ERR Protocol error: too big bulk count string")]
     BulkCountTooBig,
+    /// More than 10 arguments before authentication.
+    #[error("ERR Protocol error: unauthenticated multibulk length")]
+    UnauthenticatedMultibulk,
+    /// A bulk over 16 KB before authentication.
+    #[error("ERR Protocol error: unauthenticated bulk length")]
+    UnauthenticatedBulk,
     /// Inline request line over the limit.
     #[error("ERR Protocol error: too big inline request")]
     InlineTooBig,
@@ -134,6 +144,9 @@ fn scan_multibulk(buf: &[u8], limits: &Limits) -> Result<Scan, ProtocolError> {
     if count as u64 > limits.max_multibulk_len {
         return Err(ProtocolError::MultibulkLength);
     }
+    if limits.unauthenticated && count > 10 {
+        return Err(ProtocolError::UnauthenticatedMultibulk);
+    }
     for _ in 0..count {
         let Some(&tag) = buf.get(pos) else {
             return Ok(Scan::Incomplete);
@@ -151,6 +164,9 @@ fn scan_multibulk(buf: &[u8], limits: &Limits) -> Result<Scan, ProtocolError> {
         let len = parse_len(&buf[pos + 1..end]).ok_or(ProtocolError::BulkLength)?;
         if len < 0 || len as u64 > limits.max_bulk_len {
             return Err(ProtocolError::BulkLength);
+        }
+        if limits.unauthenticated && len > 16 * 1024 {
+            return Err(ProtocolError::UnauthenticatedBulk);
         }
         pos = end + 2 + len as usize + 2;
         if pos > buf.len() {
@@ -361,6 +377,11 @@ mod tests {
         let small = Limits { max_bulk_len: 4, ..Limits::default() };
         let mut buf = BytesMut::from(&b"*1\r\n$5\r\nhello\r\n"[..]);
         assert_eq!(decode_request(&mut buf, &small), Err(ProtocolError::BulkLength));
+        let guest = Limits { unauthenticated: true, ..Limits::default() };
+        let mut buf = BytesMut::from(&b"*11\r\n"[..]);
+        assert_eq!(decode_request(&mut buf, &guest), Err(ProtocolError::UnauthenticatedMultibulk));
+        let mut buf = BytesMut::from(&b"*2\r\n$4\r\nAUTH\r\n$16385\r\n"[..]);
+        assert_eq!(decode_request(&mut buf, &guest), Err(ProtocolError::UnauthenticatedBulk));
         let long = vec![b'a'; 70 * 1024];
         assert_eq!(decode_all(&long), Err(ProtocolError::InlineTooBig));
         // Like Redis, the two bytes after a bulk payload are skipped, not checked.
@@ -374,7 +395,7 @@ mod tests {
         #[test]
         fn decoder_never_panics(input in proptest::collection::vec(any::<u8>(), 0..256)) {
             let mut buf = BytesMut::from(&input[..]);
-            let limits = Limits { max_bulk_len: 64, max_multibulk_len: 16, max_inline_len: 128 };
+            let limits = Limits { max_bulk_len: 64, max_multibulk_len: 16, max_inline_len: 128, unauthenticated: false };
             for _ in 0..64 {
                 let before = buf.len();
                 match decode_request(&mut buf, &limits) {

@@ -64,7 +64,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
         let mut executed = 0u64;
         let mut fatal = false;
         loop {
-            match decode_request(&mut rbuf, &node.limits()) {
+            match decode_request(&mut rbuf, &node.limits(session.authenticated)) {
                 Ok(Some(args)) if args.is_empty() => continue,
                 Ok(Some(args)) => {
                     executed += 1;

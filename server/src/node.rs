@@ -51,10 +51,11 @@ pub struct Node {
 }
 
 impl Node {
-    /// Decoder limits in force now.
-    pub fn limits(&self) -> Limits {
+    /// Decoder limits in force now for a connection (tighter before it authenticates).
+    pub fn limits(&self, authenticated: bool) -> Limits {
         Limits {
             max_bulk_len: self.runtime.proto_max_bulk_len.load(Relaxed),
+            unauthenticated: !authenticated,
             ..Limits::default()
         }
     }

@@ -128,14 +128,15 @@ fn hello(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<Frame,
     if let Some(n) = name {
         session.handle.names.lock().name = String::from_utf8_lossy(&n).into_owned();
     }
-    let role = node.locks.role_name();
     Ok(Frame::Map(vec![
         (Frame::bulk_static("server"), Frame::bulk_static("conclave")),
         (Frame::bulk_static("version"), Frame::bulk_static(REDIS_COMPAT_VERSION)),
         (Frame::bulk_static("proto"), Frame::Integer(if proto == Protocol::Resp3 { 3 } else { 2 })),
         (Frame::bulk_static("id"), Frame::Integer(session.handle.id as i64)),
         (Frame::bulk_static("mode"), Frame::bulk_static("standalone")),
-        (Frame::bulk_static("role"), Frame::bulk_static(if role == "leader" { "master" } else { "replica" })),
+        // Every node accepts writes (locks are forwarded to the Raft leader), so to a
+        // client each one is a master; the Raft role is in RAFT.STATUS.
+        (Frame::bulk_static("role"), Frame::bulk_static("master")),
         (Frame::bulk_static("modules"), Frame::Array(vec![])),
     ]))
 }

@@ -93,11 +93,6 @@ impl LockService {
         &self.sm
     }
 
-    /// This node's role as `RAFT.STATUS` names it.
-    pub fn role_name(&self) -> &'static str {
-        status::role_name(self.raft.metrics().borrow().state)
-    }
-
     /// Clients blocked in a lock wait on this node.
     pub fn blocked_clients(&self) -> usize {
         self.waiters.len()
@@ -256,7 +251,10 @@ impl LockService {
     async fn forward(&self, addr: &str, cmd: &LockCommand, left: Duration) -> Result<LockOutcome, Attempt> {
         let body = serde_json::to_vec(cmd).map_err(|e| Attempt::Fail(ServiceError::Raft(e.to_string())))?;
         let group = self.group.to_string();
-        match self.peers.client(addr).call(&[b"LOCKFWD", group.as_bytes(), &body], left).await {
+        // A paused or cut-off leader never answers: give up on it after a second and look
+        // again (by then the metrics usually name its successor).
+        let attempt = left.min(FORWARD_ATTEMPT);
+        match self.peers.client(addr).call(&[b"LOCKFWD", group.as_bytes(), &body], attempt).await {
             Ok(reply) => match serde_json::from_slice::<Result<LockOutcome, String>>(&reply) {
                 Ok(Ok(outcome)) => Ok(outcome),
                 Ok(Err(e)) if e == NOT_LEADER => Err(Attempt::Retry),
@@ -264,7 +262,7 @@ impl LockService {
                 Ok(Err(e)) => Err(Attempt::Fail(ServiceError::Raft(e))),
                 Err(e) => Err(Attempt::Fail(ServiceError::Raft(e.to_string()))),
             },
-            Err(PeerError::Timeout(_)) => Err(Attempt::Fail(ServiceError::NoLeader)),
+            Err(PeerError::Timeout(_)) if attempt >= left => Err(Attempt::Fail(ServiceError::NoLeader)),
             Err(e) => {
                 debug!(error = %e, "forward to leader failed; retrying");
                 Err(Attempt::Retry)
@@ -333,6 +331,9 @@ impl LockService {
         ]
     }
 }
+
+/// How long one forwarding attempt may take before the leader is looked up again.
+const FORWARD_ATTEMPT: Duration = Duration::from_millis(1000);
 
 /// The forwarded-command error meaning "ask the new leader".
 const NOT_LEADER: &str = "NOTLEADER";
