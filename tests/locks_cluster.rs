@@ -412,10 +412,19 @@ fn leader_sigkill_keeps_locks_and_waiter_order() {
         i.waiters == ["B", "C"]
     });
 
+    // A lease with little time left when the leader dies: the new leader must extend
+    // it to at least its TTL from the election (contract: no early expiry because the
+    // leader changed). Without the extension it would be gone before the election.
+    let tl = acquire(&mut con1, "lease", "L", &["TTL", "1500"])
+        .unwrap()
+        .expect("L holds lease");
+    thread::sleep(Duration::from_millis(1000));
+
     let killed_at = Instant::now();
     c.node(leader).kill();
     let new_leader = c.wait_new_leader(leader, Duration::from_secs(10));
     let elected = killed_at.elapsed();
+    let seen_elected = Instant::now();
     let probe = retry(
         port(&c, s1),
         Duration::from_secs(10),
@@ -428,6 +437,19 @@ fn leader_sigkill_keeps_locks_and_waiter_order() {
     let served = killed_at.elapsed();
     println!("failover (defaults): new leader {new_leader} after {elected:?}; first acquire through a survivor after {served:?}");
     assert!(probe > ta);
+    // 500 ms after we saw the new leader the extended lease (>= 1500 ms from the
+    // election) still holds; the unextended one ran out ~500 ms after the kill.
+    thread::sleep(Duration::from_millis(500).saturating_sub(seen_elected.elapsed()));
+    let i = wait_info(port(&c, s2), "lease", Duration::from_secs(5), |_| true);
+    assert_eq!(
+        i.holders,
+        vec![("L".to_string(), tl)],
+        "lease expired early across the leader change"
+    );
+    // ... and it does expire afterwards: expiry works under the new leader.
+    wait_info(port(&c, s2), "lease", Duration::from_secs(10), |i| {
+        i.holders.is_empty()
+    });
 
     // Held locks and the queue survived the crash, on both survivors.
     for id in [s1, s2] {
