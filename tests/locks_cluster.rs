@@ -687,6 +687,7 @@ fn isolated_node_cannot_grant_and_catches_up() {
         "the isolated node cannot have applied grants made without it"
     );
 
+    let term_before = c.status(leader).map(|s| s.1);
     c.heal();
     let healed = Instant::now();
     // The target: what the majority had applied after its grants.
@@ -700,6 +701,11 @@ fn isolated_node_cannot_grant_and_catches_up() {
     println!(
         "isolated follower caught up to index {target} in {:?} after heal",
         healed.elapsed()
+    );
+    let now_leader = c.wait_leader(Duration::from_secs(10));
+    println!(
+        "term before heal {term_before:?}, after: {:?} (leader {now_leader})",
+        c.status(now_leader).map(|s| s.1)
     );
     let mut con = conn_to(p_f, Duration::from_secs(5)).unwrap();
     let holders: u64 = info_field(&mut con, "locks", "lock_holders")
