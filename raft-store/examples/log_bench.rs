@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conclave_commands::locks::{LockOp, LockRequest};
+use conclave_commands::locks::{LockBatch, LockOp, LockRequest};
 use conclave_raft_store::{Entry, EntryPayload, LogId, LogStore, DEFAULT_SEGMENT_BYTES};
 use openraft::CommittedLeaderId;
 use tokio::sync::oneshot;
@@ -18,13 +18,13 @@ use tokio::sync::oneshot;
 fn entry(index: u64) -> Entry {
     Entry {
         log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
-        payload: EntryPayload::Normal(LockRequest {
+        payload: EntryPayload::Normal(LockBatch::from(LockRequest {
             now_ms: 1_700_000_000_000 + index,
             op: LockOp::Release {
                 resource: b"res".to_vec(),
                 owner: b"o".to_vec(),
             },
-        }),
+        })),
     }
 }
 

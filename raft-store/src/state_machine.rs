@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use conclave_commands::locks::{LockApplied, LockReply};
+use conclave_commands::locks::LockApplied;
 use openraft::storage::RaftStateMachine;
 use openraft::{OptionalSend, RaftSnapshotBuilder};
 use parking_lot::{Mutex, RwLock};
@@ -38,14 +38,6 @@ pub type SharedStateMachine = Arc<RwLock<StateMachineData>>;
 /// Called after each normal entry is applied, with its log index and result (no lock is
 /// held during the call). Keep it cheap: it runs on openraft's apply path.
 pub type ApplyHook = Arc<dyn Fn(u64, &LockApplied) + Send + Sync>;
-
-/// The reply for blank and membership entries.
-fn housekeeping() -> LockApplied {
-    LockApplied {
-        reply: LockReply::Housekeeping { touched: 0 },
-        grants: Vec::new(),
-    }
-}
 
 /// Snapshot state shared by the state machine and its snapshot builders.
 struct Snapshots {
@@ -131,8 +123,9 @@ impl StateMachineStore {
         self.data.clone()
     }
 
-    /// Applies entries in order; returns one result per entry.
-    pub fn apply_entries<I>(&self, entries: I) -> Vec<LockApplied>
+    /// Applies entries in order; returns one result per entry (one [`LockApplied`] per
+    /// request of a normal entry, none for blank and membership entries).
+    pub fn apply_entries<I>(&self, entries: I) -> Vec<Vec<LockApplied>>
     where
         I: IntoIterator<Item = Entry>,
     {
@@ -143,21 +136,28 @@ impl StateMachineStore {
             for entry in entries {
                 d.last_applied = Some(entry.log_id);
                 match entry.payload {
-                    EntryPayload::Blank => replies.push(housekeeping()),
-                    EntryPayload::Normal(req) => {
-                        normal.push((entry.log_id.index, replies.len()));
-                        replies.push(d.table.apply(entry.log_id.index, &req));
+                    EntryPayload::Blank => replies.push(Vec::new()),
+                    EntryPayload::Normal(batch) => {
+                        let index = entry.log_id.index;
+                        normal.push((index, replies.len()));
+                        replies.push(
+                            batch
+                                .requests
+                                .iter()
+                                .map(|req| d.table.apply(index, req))
+                                .collect(),
+                        );
                     }
                     EntryPayload::Membership(m) => {
                         d.last_membership = StoredMembership::new(Some(entry.log_id), m);
-                        replies.push(housekeeping());
+                        replies.push(Vec::new());
                     }
                 }
             }
         }
         if let Some(hook) = &self.hook {
             for (index, pos) in normal {
-                if let Some(applied) = replies.get(pos) {
+                for applied in replies.get(pos).into_iter().flatten() {
                     hook(index, applied);
                 }
             }
@@ -250,7 +250,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
         Ok((d.last_applied, d.last_membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<LockApplied>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<LockApplied>>, StorageError>
     where
         I: IntoIterator<Item = Entry> + OptionalSend,
         I::IntoIter: OptionalSend,
@@ -284,7 +284,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 mod tests {
     use std::collections::BTreeSet;
 
-    use conclave_commands::locks::{LockMode, LockOp, LockRequest};
+    use conclave_commands::locks::{LockBatch, LockMode, LockOp, LockReply, LockRequest};
     use openraft::{CommittedLeaderId, Membership};
 
     use super::*;
@@ -296,7 +296,7 @@ mod tests {
     fn acquire(index: u64, resource: &str, owner: &str) -> Entry {
         Entry {
             log_id: log_id(1, index),
-            payload: EntryPayload::Normal(LockRequest {
+            payload: EntryPayload::Normal(LockBatch::from(LockRequest {
                 now_ms: 1_000_000,
                 op: LockOp::Acquire {
                     resource: resource.as_bytes().to_vec(),
@@ -305,7 +305,7 @@ mod tests {
                     ttl_ms: 30_000,
                     wait_ms: Some(0),
                 },
-            }),
+            })),
         }
     }
 
@@ -353,13 +353,13 @@ mod tests {
             acquire(4, "a", "y"),
         ]);
         assert_eq!(replies.len(), 4);
-        assert_eq!(replies[0], housekeeping());
-        assert_eq!(replies[1], housekeeping());
-        assert_eq!(replies[2].reply, LockReply::Granted { token: 3 });
-        assert_eq!(replies[3].reply, LockReply::Queued);
+        assert!(replies[0].is_empty() && replies[1].is_empty());
+        assert_eq!(replies[2].len(), 1);
+        assert_eq!(replies[2][0].reply, LockReply::Granted { token: 3 });
+        assert_eq!(replies[3][0].reply, LockReply::Queued);
         let seen = seen.lock();
         assert_eq!(seen.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![3, 4]);
-        assert_eq!(seen[0].1, replies[2]);
+        assert_eq!(seen[0].1, replies[2][0]);
         let shared = sm.shared();
         let d = shared.read();
         assert_eq!(d.last_applied, Some(log_id(1, 4)));

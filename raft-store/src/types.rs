@@ -1,12 +1,12 @@
 //! The openraft type configuration of every Conclave Raft group, declared once.
 
-use conclave_commands::locks::{LockApplied, LockRequest};
+use conclave_commands::locks::{LockApplied, LockBatch};
 
 openraft::declare_raft_types!(
     /// Conclave's Raft type configuration: lock requests in, lock results out.
     pub TypeConfig:
-        D = LockRequest,
-        R = LockApplied,
+        D = LockBatch,
+        R = Vec<LockApplied>,
         NodeId = u64,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,

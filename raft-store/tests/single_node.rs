@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use conclave_commands::locks::{LockMode, LockOp, LockReply, LockRequest};
+use conclave_commands::locks::{LockBatch, LockMode, LockOp, LockReply, LockRequest};
 use conclave_raft_store::{
     open_group, ApplyHook, Node, NodeId, Raft, SharedStateMachine, TypeConfig,
 };
@@ -76,8 +76,8 @@ async fn start(dir: &Path, hook: Option<ApplyHook>) -> (Raft, SharedStateMachine
     (raft, shared)
 }
 
-fn acquire(resource: &str) -> LockRequest {
-    LockRequest {
+fn acquire(resource: &str) -> LockBatch {
+    LockBatch::from(LockRequest {
         now_ms: 1_000_000,
         op: LockOp::Acquire {
             resource: resource.as_bytes().to_vec(),
@@ -86,7 +86,7 @@ fn acquire(resource: &str) -> LockRequest {
             ttl_ms: 60_000,
             wait_ms: None,
         },
-    }
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,7 +110,7 @@ async fn writes_survive_restart_and_snapshot() {
             .unwrap();
         for r in ["a", "b", "c"] {
             let resp = raft.client_write(acquire(r)).await.unwrap();
-            let LockReply::Granted { token } = resp.data.reply else {
+            let LockReply::Granted { token } = resp.data[0].reply else {
                 panic!("not granted: {:?}", resp.data)
             };
             assert_eq!(token, resp.log_id.index);
@@ -138,7 +138,7 @@ async fn writes_survive_restart_and_snapshot() {
             .await
             .unwrap();
         let resp = raft.client_write(acquire("d")).await.unwrap();
-        assert!(matches!(resp.data.reply, LockReply::Granted { .. }));
+        assert!(matches!(resp.data[0].reply, LockReply::Granted { .. }));
         tokens.push(resp.log_id.index);
         raft.trigger().snapshot().await.unwrap();
         raft.wait(timeout)

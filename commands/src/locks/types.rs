@@ -42,6 +42,22 @@ pub struct LockRequest {
     pub op: LockOp,
 }
 
+/// One Raft log entry: requests proposed together by the leader (batching many clients'
+/// requests into one entry is what lets one fsync serve them all), applied in order.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct LockBatch {
+    /// The requests, in the order they are applied.
+    pub requests: Vec<LockRequest>,
+}
+
+impl From<LockRequest> for LockBatch {
+    fn from(req: LockRequest) -> Self {
+        LockBatch {
+            requests: vec![req],
+        }
+    }
+}
+
 /// An operation on the lock table.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum LockOp {

@@ -117,6 +117,12 @@ impl LogStore {
         self.writer.fsyncs()
     }
 
+    /// A live counter of the fsyncs done so far (for metrics, after the store is
+    /// handed to openraft).
+    pub fn fsync_counter(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        self.writer.fsync_counter()
+    }
+
     /// A reader sharing this log's entries.
     pub fn reader(&self) -> LogReader {
         LogReader {

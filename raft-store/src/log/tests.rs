@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 
-use conclave_commands::locks::{LockOp, LockRequest};
+use conclave_commands::locks::{LockBatch, LockOp, LockRequest};
 use openraft::CommittedLeaderId;
 
 use super::*;
@@ -20,13 +20,13 @@ fn log_id(term: u64, index: u64) -> LogId {
 fn entry(term: u64, index: u64) -> Entry {
     Entry {
         log_id: log_id(term, index),
-        payload: EntryPayload::Normal(LockRequest {
+        payload: EntryPayload::Normal(LockBatch::from(LockRequest {
             now_ms: 1_000 + index,
             op: LockOp::Release {
                 resource: format!("res-{index}").into_bytes(),
                 owner: b"owner".to_vec(),
             },
-        }),
+        })),
     }
 }
 

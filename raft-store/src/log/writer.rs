@@ -135,6 +135,10 @@ impl Writer {
     }
 
     /// How many `fdatasync`s of segment data the thread has done.
+    pub(crate) fn fsync_counter(&self) -> Arc<AtomicU64> {
+        self.fsyncs.clone()
+    }
+
     pub(crate) fn fsyncs(&self) -> u64 {
         self.fsyncs.load(Ordering::Relaxed)
     }

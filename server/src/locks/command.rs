@@ -57,8 +57,16 @@ impl From<LockInfo> for InfoWire {
     fn from(i: LockInfo) -> Self {
         InfoWire {
             mode: i.mode,
-            holders: i.holders.into_iter().map(|h| (h.owner, h.token, h.ttl_ms)).collect(),
-            waiters: i.waiters.into_iter().map(|w| (w.owner, w.mode, w.waited_ms)).collect(),
+            holders: i
+                .holders
+                .into_iter()
+                .map(|h| (h.owner, h.token, h.ttl_ms))
+                .collect(),
+            waiters: i
+                .waiters
+                .into_iter()
+                .map(|w| (w.owner, w.mode, w.waited_ms))
+                .collect(),
         }
     }
 }
@@ -75,7 +83,12 @@ pub struct Parsed {
 /// Parses `LOCK.<name>` arguments (after the name).
 pub fn parse(name: &str, parse: &mut Parse, default_ttl: u64) -> Result<Parsed, ParseError> {
     let resource = parse.next_bytes()?.to_vec();
-    let write = |op| Ok(Parsed { command: LockCommand::Write(op), wait_ms: None });
+    let write = |op| {
+        Ok(Parsed {
+            command: LockCommand::Write(op),
+            wait_ms: None,
+        })
+    };
     match name {
         "LOCK.ACQUIRE" => {
             let owner = parse.next_bytes()?.to_vec();
@@ -90,8 +103,17 @@ pub fn parse(name: &str, parse: &mut Parse, default_ttl: u64) -> Result<Parsed, 
                 }
             }
             let ttl_ms = ttl_ms.unwrap_or(default_ttl);
-            let op = LockOp::Acquire { resource, owner, mode: mode.unwrap_or(LockMode::Exclusive), ttl_ms, wait_ms };
-            Ok(Parsed { command: LockCommand::Write(op), wait_ms })
+            let op = LockOp::Acquire {
+                resource,
+                owner,
+                mode: mode.unwrap_or(LockMode::Exclusive),
+                ttl_ms,
+                wait_ms,
+            };
+            Ok(Parsed {
+                command: LockCommand::Write(op),
+                wait_ms,
+            })
         }
         "LOCK.RELEASE" => {
             let owner = parse.next_bytes()?.to_vec();
@@ -100,7 +122,11 @@ pub fn parse(name: &str, parse: &mut Parse, default_ttl: u64) -> Result<Parsed, 
         "LOCK.RENEW" => {
             let owner = parse.next_bytes()?.to_vec();
             let ttl_ms = parse_ttl(parse)?;
-            write(LockOp::Renew { resource, owner, ttl_ms })
+            write(LockOp::Renew {
+                resource,
+                owner,
+                ttl_ms,
+            })
         }
         "LOCK.UPGRADE" => {
             let owner = parse.next_bytes()?.to_vec();
@@ -111,7 +137,14 @@ pub fn parse(name: &str, parse: &mut Parse, default_ttl: u64) -> Result<Parsed, 
                     _ => return Err(ParseError::Syntax),
                 }
             }
-            Ok(Parsed { command: LockCommand::Write(LockOp::Upgrade { resource, owner, wait_ms }), wait_ms })
+            Ok(Parsed {
+                command: LockCommand::Write(LockOp::Upgrade {
+                    resource,
+                    owner,
+                    wait_ms,
+                }),
+                wait_ms,
+            })
         }
         "LOCK.DOWNGRADE" => {
             let owner = parse.next_bytes()?.to_vec();
@@ -119,24 +152,37 @@ pub fn parse(name: &str, parse: &mut Parse, default_ttl: u64) -> Result<Parsed, 
         }
         "LOCK.CHECK" => {
             let token = parse.next_u64()?;
-            Ok(Parsed { command: LockCommand::Check { resource, token }, wait_ms: None })
+            Ok(Parsed {
+                command: LockCommand::Check { resource, token },
+                wait_ms: None,
+            })
         }
-        "LOCK.INFO" => Ok(Parsed { command: LockCommand::Info { resource }, wait_ms: None }),
-        _ => Err(ParseError::Other(format!("ERR unknown command '{}'", name.to_lowercase()))),
+        "LOCK.INFO" => Ok(Parsed {
+            command: LockCommand::Info { resource },
+            wait_ms: None,
+        }),
+        _ => Err(ParseError::Other(format!(
+            "ERR unknown command '{}'",
+            name.to_lowercase()
+        ))),
     }
 }
 
 fn parse_ttl(parse: &mut Parse) -> Result<u64, ParseError> {
     let ttl = parse.next_i64()?;
     if ttl < 0 || !TTL_RANGE.contains(&(ttl as u64)) {
-        return Err(ParseError::Other("ERR invalid TTL: must be between 100 and 86400000 milliseconds".into()));
+        return Err(ParseError::Other(
+            "ERR invalid TTL: must be between 100 and 86400000 milliseconds".into(),
+        ));
     }
     Ok(ttl as u64)
 }
 
 fn parse_wait(parse: &mut Parse) -> Result<u64, ParseError> {
     let wait = parse.next_i64()?;
-    u64::try_from(wait).map_err(|_| ParseError::Other("ERR invalid WAIT: must be a non-negative number of milliseconds".into()))
+    u64::try_from(wait).map_err(|_| {
+        ParseError::Other("ERR invalid WAIT: must be a non-negative number of milliseconds".into())
+    })
 }
 
 /// The client reply for a state-machine reply.
@@ -171,8 +217,14 @@ pub fn info_frame(info: &InfoWire) -> Frame {
         .map(|(owner, mode, waited)| {
             Frame::Map(vec![
                 (Frame::bulk_static("owner"), Frame::bulk_from(owner)),
-                (Frame::bulk_static("mode"), Frame::bulk_static(mode.as_str())),
-                (Frame::bulk_static("waited_ms"), Frame::Integer(*waited as i64)),
+                (
+                    Frame::bulk_static("mode"),
+                    Frame::bulk_static(mode.as_str()),
+                ),
+                (
+                    Frame::bulk_static("waited_ms"),
+                    Frame::Integer(*waited as i64),
+                ),
             ])
         })
         .collect();
@@ -189,10 +241,18 @@ mod tests {
     use bytes::Bytes;
 
     fn p(args: &[&str]) -> Result<Parsed, ParseError> {
-        let mut parse = Parse::new(args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect());
+        let mut parse = Parse::new(
+            args.iter()
+                .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+                .collect(),
+        );
         let name = args[0].to_ascii_uppercase();
         parse.next_bytes().ok();
-        let mut rest = Parse::new(std::iter::once(Bytes::from(name.clone())).chain(parse.rest()).collect());
+        let mut rest = Parse::new(
+            std::iter::once(Bytes::from(name.clone()))
+                .chain(parse.rest())
+                .collect(),
+        );
         super::parse(&name, &mut rest, 30_000)
     }
 
@@ -201,9 +261,25 @@ mod tests {
         let got = p(&["LOCK.ACQUIRE", "r", "me"]).unwrap();
         assert_eq!(
             got.command,
-            LockCommand::Write(LockOp::Acquire { resource: b"r".to_vec(), owner: b"me".to_vec(), mode: LockMode::Exclusive, ttl_ms: 30_000, wait_ms: None })
+            LockCommand::Write(LockOp::Acquire {
+                resource: b"r".to_vec(),
+                owner: b"me".to_vec(),
+                mode: LockMode::Exclusive,
+                ttl_ms: 30_000,
+                wait_ms: None
+            })
         );
-        let got = p(&["lock.acquire", "r", "me", "shared", "TTL", "500", "WAIT", "0"]).unwrap();
+        let got = p(&[
+            "lock.acquire",
+            "r",
+            "me",
+            "shared",
+            "TTL",
+            "500",
+            "WAIT",
+            "0",
+        ])
+        .unwrap();
         assert_eq!(got.wait_ms, Some(0));
         assert!(p(&["LOCK.ACQUIRE", "r", "me", "TTL", "5"]).is_err());
         assert!(p(&["LOCK.ACQUIRE", "r", "me", "TTL", "x"]).is_err());
@@ -214,7 +290,10 @@ mod tests {
 
     #[test]
     fn replies() {
-        assert_eq!(reply_frame(&LockReply::Granted { token: 5 }), Frame::Integer(5));
+        assert_eq!(
+            reply_frame(&LockReply::Granted { token: 5 }),
+            Frame::Integer(5)
+        );
         assert_eq!(reply_frame(&LockReply::NotGranted), Frame::Null);
         assert!(reply_frame(&LockReply::Deadlock { cycle: "a".into() }).is_error());
     }

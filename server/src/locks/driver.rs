@@ -54,8 +54,16 @@ pub async fn run(service: Arc<LockService>, mut shutdown: watch::Receiver<bool>)
 }
 
 async fn propose(service: &LockService, op: LockOp) -> bool {
-    let req = LockRequest { now_ms: now_ms(), op };
-    match tokio::time::timeout(Duration::from_secs(2), service.raft().client_write(req)).await {
+    let req = LockRequest {
+        now_ms: now_ms(),
+        op,
+    };
+    match tokio::time::timeout(
+        Duration::from_secs(2),
+        service.raft().client_write(req.into()),
+    )
+    .await
+    {
         Ok(Ok(_)) => true,
         Ok(Err(e)) => {
             debug!(error = %e, "housekeeping proposal failed");

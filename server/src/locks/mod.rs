@@ -15,22 +15,25 @@
 
 pub mod command;
 pub mod driver;
+pub mod proposer;
 pub mod start;
 pub mod status;
 pub mod waiters;
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use conclave_commands::locks::{LockOp, LockReply, LockRequest, Name};
+use conclave_commands::locks::{LockOp, LockReply, Name};
 use conclave_commands::{Frame, Parse};
 use conclave_raft_store::{GroupId, NodeId, Raft, SharedStateMachine, META_GROUP};
-use openraft::error::{ClientWriteError, RaftError};
+use openraft::error::RaftError;
 use thiserror::Error;
 use tracing::{debug, warn};
 
 use self::command::{InfoWire, LockCommand, LockOutcome};
+use self::proposer::{ProposeError, Proposer};
 use self::waiters::Waiters;
 use crate::cluster::peer::PeerError;
 use crate::cluster::raft_network::Peers;
@@ -56,18 +59,26 @@ pub struct LockService {
     sm: SharedStateMachine,
     peers: Arc<Peers>,
     waiters: Arc<Waiters>,
+    fsyncs: Arc<AtomicU64>,
+    proposer: Proposer,
     no_leader_wait: Duration,
 }
 
 impl std::fmt::Debug for LockService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LockService").field("id", &self.id).field("group", &self.group).finish()
+        f.debug_struct("LockService")
+            .field("id", &self.id)
+            .field("group", &self.group)
+            .finish()
     }
 }
 
 /// The leader's wall clock in ms since the Unix epoch.
 pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl LockService {
@@ -78,9 +89,21 @@ impl LockService {
         sm: SharedStateMachine,
         peers: Arc<Peers>,
         waiters: Arc<Waiters>,
+        fsyncs: Arc<AtomicU64>,
         no_leader_wait: Duration,
     ) -> LockService {
-        LockService { id, group: META_GROUP, raft, sm, peers, waiters, no_leader_wait }
+        let proposer = Proposer::start(raft.clone(), no_leader_wait);
+        LockService {
+            id,
+            group: META_GROUP,
+            raft,
+            sm,
+            peers,
+            waiters,
+            fsyncs,
+            proposer,
+            no_leader_wait,
+        }
     }
 
     /// The Raft handle.
@@ -99,17 +122,27 @@ impl LockService {
     }
 
     /// Executes a `LOCK.*` command or `RAFT.STATUS` for a client.
-    pub async fn execute(self: &Arc<Self>, node: &Node, spec: &CommandSpec, parse: &mut Parse) -> Frame {
+    pub async fn execute(
+        self: &Arc<Self>,
+        node: &Node,
+        spec: &CommandSpec,
+        parse: &mut Parse,
+    ) -> Frame {
         if spec.name == "RAFT.STATUS" {
             return status::raft_status(self).await;
         }
-        let default_ttl = node.runtime.lock_default_ttl.load(std::sync::atomic::Ordering::Relaxed);
+        let default_ttl = node
+            .runtime
+            .lock_default_ttl
+            .load(std::sync::atomic::Ordering::Relaxed);
         let parsed = match command::parse(spec.name, parse, default_ttl) {
             Ok(p) => p,
             Err(e) => return e.to_frame(),
         };
         let result = match (&parsed.command, parsed.wait_ms) {
-            (LockCommand::Write(op), Some(wait_ms)) => self.acquire_blocking(op.clone(), wait_ms).await,
+            (LockCommand::Write(op), Some(wait_ms)) => {
+                self.acquire_blocking(op.clone(), wait_ms).await
+            }
             _ => self.run(parsed.command).await.map(|o| match o {
                 LockOutcome::Applied { reply, .. } => command::reply_frame(&reply),
                 LockOutcome::Check(b) => Frame::Integer(b as i64),
@@ -121,11 +154,18 @@ impl LockService {
 
     /// An acquire or upgrade that may wait: register, propose, block until granted,
     /// timed out (then cancel through the log) or dropped (cancel in the background).
-    async fn acquire_blocking(self: &Arc<Self>, op: LockOp, wait_ms: u64) -> Result<Frame, ServiceError> {
+    async fn acquire_blocking(
+        self: &Arc<Self>,
+        op: LockOp,
+        wait_ms: u64,
+    ) -> Result<Frame, ServiceError> {
         let (resource, owner) = match &op {
-            LockOp::Acquire { resource, owner, .. } | LockOp::Upgrade { resource, owner, .. } => {
-                (resource.clone(), owner.clone())
+            LockOp::Acquire {
+                resource, owner, ..
             }
+            | LockOp::Upgrade {
+                resource, owner, ..
+            } => (resource.clone(), owner.clone()),
             _ => return Err(ServiceError::Raft("not a blocking operation".into())),
         };
         let mut registration = self.waiters.register(&resource, &owner);
@@ -138,12 +178,20 @@ impl LockService {
             return Ok(command::reply_frame(&reply));
         }
         // Queued: from here on, leaving early must withdraw the request.
-        let mut cancel = CancelOnDrop { service: self.clone(), resource: resource.clone(), owner: owner.clone(), armed: true };
+        let mut cancel = CancelOnDrop {
+            service: self.clone(),
+            resource: resource.clone(),
+            owner: owner.clone(),
+            armed: true,
+        };
         let granted = if wait_ms == 0 {
             (&mut registration.granted).await.ok()
         } else {
             let left = Duration::from_millis(wait_ms).saturating_sub(started.elapsed());
-            tokio::time::timeout(left, &mut registration.granted).await.ok().and_then(Result::ok)
+            tokio::time::timeout(left, &mut registration.granted)
+                .await
+                .ok()
+                .and_then(Result::ok)
         };
         if let Some(token) = granted {
             cancel.armed = false;
@@ -154,14 +202,23 @@ impl LockService {
         match self.cancel(&resource, &owner).await? {
             LockReply::Done(true) => Ok(Frame::Null),
             _ => {
-                let token = tokio::time::timeout(self.no_leader_wait, &mut registration.granted).await.ok().and_then(Result::ok);
-                Ok(token.or_else(|| self.holder_token(&resource, &owner)).map(|t| Frame::Integer(t as i64)).unwrap_or(Frame::Null))
+                let token = tokio::time::timeout(self.no_leader_wait, &mut registration.granted)
+                    .await
+                    .ok()
+                    .and_then(Result::ok);
+                Ok(token
+                    .or_else(|| self.holder_token(&resource, &owner))
+                    .map(|t| Frame::Integer(t as i64))
+                    .unwrap_or(Frame::Null))
             }
         }
     }
 
     async fn cancel(&self, resource: &Name, owner: &Name) -> Result<LockReply, ServiceError> {
-        let op = LockOp::Cancel { resource: resource.clone(), owner: owner.clone() };
+        let op = LockOp::Cancel {
+            resource: resource.clone(),
+            owner: owner.clone(),
+        };
         match self.run(LockCommand::Write(op)).await? {
             LockOutcome::Applied { reply, .. } => Ok(reply),
             _ => Err(ServiceError::Raft("unexpected outcome".into())),
@@ -171,7 +228,10 @@ impl LockService {
     /// The token `owner` holds on `resource` in the locally applied state.
     fn holder_token(&self, resource: &[u8], owner: &[u8]) -> Option<u64> {
         let info = self.sm.read().table.info(resource, now_ms());
-        info.holders.into_iter().find(|h| h.owner == owner).map(|h| h.token)
+        info.holders
+            .into_iter()
+            .find(|h| h.owner == owner)
+            .map(|h| h.token)
     }
 
     /// Runs a command on the leader, wherever it is, retrying through leader changes
@@ -187,7 +247,12 @@ impl LockService {
             let (leader, addr) = {
                 let m = metrics.borrow();
                 let leader = m.current_leader;
-                let addr = leader.and_then(|l| m.membership_config.membership().get_node(&l).map(|n| n.addr.clone()));
+                let addr = leader.and_then(|l| {
+                    m.membership_config
+                        .membership()
+                        .get_node(&l)
+                        .map(|n| n.addr.clone())
+                });
                 (leader, addr)
             };
             match leader {
@@ -203,7 +268,9 @@ impl LockService {
                     };
                     match self.forward(&addr, &cmd, left).await {
                         Ok(outcome) => return Ok(outcome),
-                        Err(Attempt::Retry) => tokio::time::sleep(Duration::from_millis(20).min(left)).await,
+                        Err(Attempt::Retry) => {
+                            tokio::time::sleep(Duration::from_millis(20).min(left)).await
+                        }
                         Err(Attempt::Fail(e)) => return Err(e),
                     }
                 }
@@ -217,22 +284,23 @@ impl LockService {
     /// Runs `cmd` here, as leader.
     async fn run_local(&self, cmd: &LockCommand, left: Duration) -> Result<LockOutcome, Attempt> {
         match cmd {
-            LockCommand::Write(op) => {
-                let req = LockRequest { now_ms: now_ms(), op: op.clone() };
-                match tokio::time::timeout(left, self.raft.client_write(req)).await {
-                    Err(_) => Err(Attempt::Fail(ServiceError::NoLeader)),
-                    Ok(Ok(resp)) => Ok(LockOutcome::Applied { index: resp.log_id.index, reply: resp.data.reply }),
-                    Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => Err(Attempt::Retry),
-                    Ok(Err(e)) => Err(Attempt::Fail(ServiceError::Raft(e.to_string()))),
-                }
-            }
+            LockCommand::Write(op) => match self.proposer.propose(op.clone()).await {
+                Ok((index, reply)) => Ok(LockOutcome::Applied { index, reply }),
+                Err(ProposeError::NotLeader) => Err(Attempt::Retry),
+                Err(ProposeError::Timeout) => Err(Attempt::Fail(ServiceError::NoLeader)),
+                Err(ProposeError::Raft(e)) => Err(Attempt::Fail(ServiceError::Raft(e))),
+            },
             LockCommand::Check { resource, token } => {
                 self.read_barrier(left).await?;
-                Ok(LockOutcome::Check(self.sm.read().table.check(resource, *token)))
+                Ok(LockOutcome::Check(
+                    self.sm.read().table.check(resource, *token),
+                ))
             }
             LockCommand::Info { resource } => {
                 self.read_barrier(left).await?;
-                Ok(LockOutcome::Info(InfoWire::from(self.sm.read().table.info(resource, now_ms()))))
+                Ok(LockOutcome::Info(InfoWire::from(
+                    self.sm.read().table.info(resource, now_ms()),
+                )))
             }
         }
     }
@@ -248,13 +316,24 @@ impl LockService {
     }
 
     /// Sends `cmd` to the leader at `addr`.
-    async fn forward(&self, addr: &str, cmd: &LockCommand, left: Duration) -> Result<LockOutcome, Attempt> {
-        let body = serde_json::to_vec(cmd).map_err(|e| Attempt::Fail(ServiceError::Raft(e.to_string())))?;
+    async fn forward(
+        &self,
+        addr: &str,
+        cmd: &LockCommand,
+        left: Duration,
+    ) -> Result<LockOutcome, Attempt> {
+        let body = serde_json::to_vec(cmd)
+            .map_err(|e| Attempt::Fail(ServiceError::Raft(e.to_string())))?;
         let group = self.group.to_string();
         // A paused or cut-off leader never answers: give up on it after a second and look
         // again (by then the metrics usually name its successor).
         let attempt = left.min(FORWARD_ATTEMPT);
-        match self.peers.client(addr).call(&[b"LOCKFWD", group.as_bytes(), &body], attempt).await {
+        match self
+            .peers
+            .client(addr)
+            .call(&[b"LOCKFWD", group.as_bytes(), &body], attempt)
+            .await
+        {
             Ok(reply) => match serde_json::from_slice::<Result<LockOutcome, String>>(&reply) {
                 Ok(Ok(outcome)) => Ok(outcome),
                 Ok(Err(e)) if e == NOT_LEADER => Err(Attempt::Retry),
@@ -262,7 +341,9 @@ impl LockService {
                 Ok(Err(e)) => Err(Attempt::Fail(ServiceError::Raft(e))),
                 Err(e) => Err(Attempt::Fail(ServiceError::Raft(e.to_string()))),
             },
-            Err(PeerError::Timeout(_)) if attempt >= left => Err(Attempt::Fail(ServiceError::NoLeader)),
+            Err(PeerError::Timeout(_)) if attempt >= left => {
+                Err(Attempt::Fail(ServiceError::NoLeader))
+            }
             Err(e) => {
                 debug!(error = %e, "forward to leader failed; retrying");
                 Err(Attempt::Retry)
@@ -272,7 +353,8 @@ impl LockService {
 
     /// Serves a `LOCKFWD` from a peer: run here if leader.
     pub async fn handle_forward(&self, body: &[u8]) -> Bytes {
-        let result: Result<LockOutcome, String> = match serde_json::from_slice::<LockCommand>(body) {
+        let result: Result<LockOutcome, String> = match serde_json::from_slice::<LockCommand>(body)
+        {
             Err(e) => Err(format!("ERR bad forwarded command: {e}")),
             Ok(cmd) => {
                 if self.raft.metrics().borrow().current_leader != Some(self.id) {
@@ -290,7 +372,12 @@ impl LockService {
     }
 
     /// Serves a `RAFT` RPC from a peer.
-    pub async fn handle_raft_rpc(&self, group: GroupId, kind: &[u8], body: &[u8]) -> Result<Bytes, String> {
+    pub async fn handle_raft_rpc(
+        &self,
+        group: GroupId,
+        kind: &[u8],
+        body: &[u8],
+    ) -> Result<Bytes, String> {
         if group != self.group {
             return Err(format!("unknown raft group {group}"));
         }
@@ -307,14 +394,26 @@ impl LockService {
                 let req = serde_json::from_slice(body).map_err(|e| e.to_string())?;
                 serde_json::to_vec(&self.raft.install_snapshot(req).await)
             }
-            other => return Err(format!("unknown raft rpc {}", String::from_utf8_lossy(other))),
+            other => {
+                return Err(format!(
+                    "unknown raft rpc {}",
+                    String::from_utf8_lossy(other)
+                ))
+            }
         };
         json.map(Bytes::from).map_err(|e| e.to_string())
     }
 
     /// `INFO raft` fields.
     pub fn info_raft(&self) -> Vec<(String, String)> {
-        status::info_raft(self)
+        let mut fields = status::info_raft(self);
+        fields.push((
+            "raft_log_fsyncs".into(),
+            self.fsyncs
+                .load(std::sync::atomic::Ordering::Relaxed)
+                .to_string(),
+        ));
+        fields
     }
 
     /// `INFO locks` fields.
@@ -327,7 +426,10 @@ impl LockService {
             ("lock_grants".into(), s.grants.to_string()),
             ("lock_expiries".into(), s.expiries.to_string()),
             ("lock_deadlocks".into(), s.deadlocks.to_string()),
-            ("lock_blocked_clients".into(), self.waiters.len().to_string()),
+            (
+                "lock_blocked_clients".into(),
+                self.waiters.len().to_string(),
+            ),
         ]
     }
 }
@@ -358,7 +460,10 @@ impl Drop for CancelOnDrop {
             return;
         }
         let service = self.service.clone();
-        let (resource, owner) = (std::mem::take(&mut self.resource), std::mem::take(&mut self.owner));
+        let (resource, owner) = (
+            std::mem::take(&mut self.resource),
+            std::mem::take(&mut self.owner),
+        );
         tokio::spawn(async move {
             if let Err(e) = service.cancel(&resource, &owner).await {
                 warn!(error = %e, "could not cancel the wait of a departed client");

@@ -23,6 +23,7 @@ pub async fn start(config: &NodeConfig, peers: Arc<Peers>) -> anyhow::Result<Arc
     let waiters = Arc::new(Waiters::default());
     let (log_store, sm_store) = open_group(&config.data_dir, META_GROUP, Some(waiters.hook()))?;
     let shared = sm_store.shared();
+    let fsyncs = log_store.fsync_counter();
     let raft_config = Config {
         cluster_name: "conclave".into(),
         heartbeat_interval: config.heartbeat_interval,
@@ -34,11 +35,30 @@ pub async fn start(config: &NodeConfig, peers: Arc<Peers>) -> anyhow::Result<Arc
         ..Default::default()
     }
     .validate()?;
-    let network = RaftNetworkFactoryImpl { group: META_GROUP, peers: peers.clone() };
-    let raft = Raft::new(config.id, Arc::new(raft_config), network, log_store, sm_store).await?;
+    let network = RaftNetworkFactoryImpl {
+        group: META_GROUP,
+        peers: peers.clone(),
+    };
+    let raft = Raft::new(
+        config.id,
+        Arc::new(raft_config),
+        network,
+        log_store,
+        sm_store,
+    )
+    .await?;
     if !raft.is_initialized().await? {
-        let nodes: BTreeMap<u64, BasicNode> =
-            members.iter().map(|p| (p.id, BasicNode { addr: p.addr.clone() })).collect();
+        let nodes: BTreeMap<u64, BasicNode> = members
+            .iter()
+            .map(|p| {
+                (
+                    p.id,
+                    BasicNode {
+                        addr: p.addr.clone(),
+                    },
+                )
+            })
+            .collect();
         info!(members = ?nodes.keys().collect::<Vec<_>>(), "fresh data directory: initializing the Raft group");
         raft.initialize(nodes).await?;
     } else {
@@ -50,6 +70,7 @@ pub async fn start(config: &NodeConfig, peers: Arc<Peers>) -> anyhow::Result<Arc
         shared,
         peers,
         waiters,
+        fsyncs,
         config.no_leader_wait(),
     )))
 }

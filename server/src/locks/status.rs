@@ -32,18 +32,41 @@ pub async fn raft_status(service: &LockService) -> Frame {
         .map(|(id, node)| {
             Frame::Map(vec![
                 (Frame::bulk_static("id"), Frame::Integer(*id as i64)),
-                (Frame::bulk_static("addr"), Frame::bulk_string(node.addr.clone())),
-                (Frame::bulk_static("voter"), Frame::Boolean(voters.contains(id))),
+                (
+                    Frame::bulk_static("addr"),
+                    Frame::bulk_string(node.addr.clone()),
+                ),
+                (
+                    Frame::bulk_static("voter"),
+                    Frame::Boolean(voters.contains(id)),
+                ),
             ])
         })
         .collect();
     Frame::Map(vec![
         (Frame::bulk_static("node_id"), Frame::Integer(m.id as i64)),
-        (Frame::bulk_static("role"), Frame::bulk_static(role_name(m.state))),
-        (Frame::bulk_static("term"), Frame::Integer(m.current_term as i64)),
-        (Frame::bulk_static("leader_id"), m.current_leader.map(|l| Frame::Integer(l as i64)).unwrap_or(Frame::Null)),
-        (Frame::bulk_static("commit_index"), Frame::Integer(committed.map(|c| c as i64).unwrap_or(0))),
-        (Frame::bulk_static("applied_index"), Frame::Integer(m.last_applied.map(|l| l.index as i64).unwrap_or(0))),
+        (
+            Frame::bulk_static("role"),
+            Frame::bulk_static(role_name(m.state)),
+        ),
+        (
+            Frame::bulk_static("term"),
+            Frame::Integer(m.current_term as i64),
+        ),
+        (
+            Frame::bulk_static("leader_id"),
+            m.current_leader
+                .map(|l| Frame::Integer(l as i64))
+                .unwrap_or(Frame::Null),
+        ),
+        (
+            Frame::bulk_static("commit_index"),
+            Frame::Integer(committed.map(|c| c as i64).unwrap_or(0)),
+        ),
+        (
+            Frame::bulk_static("applied_index"),
+            Frame::Integer(m.last_applied.map(|l| l.index as i64).unwrap_or(0)),
+        ),
         (Frame::bulk_static("members"), Frame::Array(members)),
     ])
 }
@@ -56,12 +79,29 @@ pub fn info_raft(service: &LockService) -> Vec<(String, String)> {
         ("raft_node_id".into(), m.id.to_string()),
         ("raft_role".into(), role_name(m.state).into()),
         ("raft_term".into(), m.current_term.to_string()),
-        ("raft_leader_id".into(), m.current_leader.map(|l| l.to_string()).unwrap_or_default()),
+        (
+            "raft_leader_id".into(),
+            m.current_leader.map(|l| l.to_string()).unwrap_or_default(),
+        ),
         ("raft_last_log_index".into(), idx(m.last_log_index)),
-        ("raft_applied_index".into(), idx(m.last_applied.map(|l| l.index))),
-        ("raft_snapshot_index".into(), idx(m.snapshot.map(|l| l.index))),
+        (
+            "raft_applied_index".into(),
+            idx(m.last_applied.map(|l| l.index)),
+        ),
+        (
+            "raft_snapshot_index".into(),
+            idx(m.snapshot.map(|l| l.index)),
+        ),
         ("raft_purged_index".into(), idx(m.purged.map(|l| l.index))),
-        ("raft_members".into(), m.membership_config.membership().nodes().count().to_string()),
-        ("raft_millis_since_quorum_ack".into(), m.millis_since_quorum_ack.map(|v| v.to_string()).unwrap_or_default()),
+        (
+            "raft_members".into(),
+            m.membership_config.membership().nodes().count().to_string(),
+        ),
+        (
+            "raft_millis_since_quorum_ack".into(),
+            m.millis_since_quorum_ack
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+        ),
     ]
 }

@@ -54,8 +54,17 @@ impl Waiters {
         let (tx, rx) = oneshot::channel();
         let id = self.next.fetch_add(1, Relaxed);
         let key = (resource.to_vec(), owner.to_vec());
-        self.map.lock().entry(key.clone()).or_default().push((id, tx));
-        Registration { waiters: self.clone(), key, id, granted: rx }
+        self.map
+            .lock()
+            .entry(key.clone())
+            .or_default()
+            .push((id, tx));
+        Registration {
+            waiters: self.clone(),
+            key,
+            id,
+            granted: rx,
+        }
     }
 
     /// Wakes everyone waiting for the grants in `applied`.
@@ -100,7 +109,12 @@ mod tests {
         assert_eq!(w.len(), 1);
         w.granted(&LockApplied {
             reply: LockReply::Housekeeping { touched: 1 },
-            grants: vec![Grant { resource: b"r".to_vec(), owner: b"a".to_vec(), mode: LockMode::Exclusive, token: 7 }],
+            grants: vec![Grant {
+                resource: b"r".to_vec(),
+                owner: b"a".to_vec(),
+                mode: LockMode::Exclusive,
+                token: 7,
+            }],
         });
         assert_eq!(r.granted.try_recv().ok(), Some(7));
         assert_eq!(w.len(), 0);

@@ -1,0 +1,128 @@
+//! Leader-side batching of lock writes: group commit at the Raft level.
+//!
+//! openraft 0.9 waits for each `append` to be flushed before it appends the next, so
+//! one log entry per client request would cost one fsync per request. Instead every
+//! write on the leader goes through the [`Proposer`]: a task takes the first queued
+//! request, waits for a free in-flight slot (meanwhile more requests queue up), drains
+//! the queue into one [`LockBatch`] entry stamped with one clock reading, proposes it,
+//! and hands each request its own reply. Under load a batch holds every request that
+//! arrived during the previous round; a lone request still goes out at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use conclave_commands::locks::{LockBatch, LockOp, LockReply, LockRequest};
+use conclave_raft_store::Raft;
+use openraft::error::{ClientWriteError, RaftError};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use super::now_ms;
+
+/// Most requests in one entry.
+const MAX_BATCH: usize = 1024;
+/// Batches proposed but not yet applied at once.
+const MAX_IN_FLIGHT: usize = 2;
+
+/// Why a proposal did not produce a reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProposeError {
+    /// This node is not (or no longer) the leader.
+    NotLeader,
+    /// No quorum confirmed the entry in time.
+    Timeout,
+    /// Raft failed otherwise.
+    Raft(String),
+}
+
+type Reply = Result<(u64, LockReply), ProposeError>;
+
+struct Pending {
+    op: LockOp,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// The batching front of `client_write`.
+#[derive(Debug, Clone)]
+pub struct Proposer {
+    tx: mpsc::UnboundedSender<Pending>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending").field("op", &self.op).finish()
+    }
+}
+
+impl Proposer {
+    /// Starts the batching task; each batch waits at most `timeout` for its commit.
+    pub fn start(raft: Raft, timeout: Duration) -> Proposer {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(run(raft, rx, timeout));
+        Proposer { tx }
+    }
+
+    /// Proposes `op`; returns the log index of its entry and the state machine's reply.
+    pub async fn propose(&self, op: LockOp) -> Reply {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Pending { op, reply })
+            .map_err(|_| ProposeError::Raft("proposer stopped".into()))?;
+        rx.await
+            .unwrap_or_else(|_| Err(ProposeError::Raft("proposer stopped".into())))
+    }
+}
+
+async fn run(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>, timeout: Duration) {
+    let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    while let Some(first) = rx.recv().await {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let raft = raft.clone();
+        tokio::spawn(async move {
+            propose_batch(&raft, batch, timeout).await;
+            drop(slot);
+        });
+    }
+}
+
+async fn propose_batch(raft: &Raft, batch: Vec<Pending>, timeout: Duration) {
+    let now = now_ms();
+    let (ops, replies): (Vec<LockOp>, Vec<oneshot::Sender<Reply>>) =
+        batch.into_iter().map(|p| (p.op, p.reply)).unzip();
+    let entry = LockBatch {
+        requests: ops
+            .into_iter()
+            .map(|op| LockRequest { now_ms: now, op })
+            .collect(),
+    };
+    let failure = match tokio::time::timeout(timeout, raft.client_write(entry)).await {
+        Ok(Ok(resp)) => {
+            let index = resp.log_id.index;
+            let mut applied = resp.data.into_iter();
+            for reply in replies {
+                let r = match applied.next() {
+                    Some(a) => Ok((index, a.reply)),
+                    None => Err(ProposeError::Raft("missing reply in batch".into())),
+                };
+                let _ = reply.send(r);
+            }
+            return;
+        }
+        Ok(Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_)))) => {
+            ProposeError::NotLeader
+        }
+        Ok(Err(e)) => ProposeError::Raft(e.to_string()),
+        Err(_) => ProposeError::Timeout,
+    };
+    for reply in replies {
+        let _ = reply.send(Err(failure.clone()));
+    }
+}
