@@ -7,14 +7,22 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 
 fn set_request(value_len: usize) -> Vec<u8> {
     let value = "v".repeat(value_len);
-    format!("*3\r\n$3\r\nSET\r\n$16\r\nkey:000000000042\r\n${}\r\n{}\r\n", value.len(), value).into_bytes()
+    format!(
+        "*3\r\n$3\r\nSET\r\n$16\r\nkey:000000000042\r\n${}\r\n{}\r\n",
+        value.len(),
+        value
+    )
+    .into_bytes()
 }
 
 fn decode(c: &mut Criterion) {
     let limits = Limits::default();
     let mut group = c.benchmark_group("decode");
     for (name, wire) in [
-        ("get", b"*2\r\n$3\r\nGET\r\n$16\r\nkey:000000000042\r\n".to_vec()),
+        (
+            "get",
+            b"*2\r\n$3\r\nGET\r\n$16\r\nkey:000000000042\r\n".to_vec(),
+        ),
         ("set_32b", set_request(32)),
         ("set_4kb", set_request(4096)),
         ("inline_ping", b"PING\r\n".to_vec()),
@@ -52,7 +60,12 @@ fn encode(c: &mut Criterion) {
         (Frame::bulk_static("misses"), Frame::Integer(789)),
         (Frame::bulk_static("hit_rate"), Frame::Double(0.99)),
     ]);
-    for (name, frame) in [("ok", Frame::ok()), ("integer", Frame::Integer(1_234_567)), ("bulk_32b", bulk), ("map_resp3", map)] {
+    for (name, frame) in [
+        ("ok", Frame::ok()),
+        ("integer", Frame::Integer(1_234_567)),
+        ("bulk_32b", bulk),
+        ("map_resp3", map),
+    ] {
         group.bench_function(name, |b| {
             let mut out = BytesMut::with_capacity(4096);
             b.iter(|| {

@@ -46,7 +46,12 @@ fn spawn(args: &FailoverArgs, dir: &std::path::Path, id: u64, peers: &str) -> Re
     let port = args.base_port + id as u16 - 1;
     Command::new(&args.binary)
         .args(["--id", &id.to_string(), "--port", &port.to_string()])
-        .args(["--cluster-port", &(port + 10000).to_string(), "--peers", peers])
+        .args([
+            "--cluster-port",
+            &(port + 10000).to_string(),
+            "--peers",
+            peers,
+        ])
         .arg("--data-dir")
         .arg(dir.join(format!("node-{id}")))
         .args(&args.node_args)
@@ -59,7 +64,9 @@ fn spawn(args: &FailoverArgs, dir: &std::path::Path, id: u64, peers: &str) -> Re
 
 fn conn(port: u16) -> Option<redis::Connection> {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
-    let con = client.get_connection_with_timeout(Duration::from_millis(300)).ok()?;
+    let con = client
+        .get_connection_with_timeout(Duration::from_millis(300))
+        .ok()?;
     con.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     Some(con)
 }
@@ -67,7 +74,9 @@ fn conn(port: u16) -> Option<redis::Connection> {
 fn role(port: u16) -> Option<String> {
     let mut con = conn(port)?;
     let info: String = redis::cmd("INFO").arg("raft").query(&mut con).ok()?;
-    info.lines().find_map(|l| l.strip_prefix("raft_role:")).map(|r| r.trim().to_string())
+    info.lines()
+        .find_map(|l| l.strip_prefix("raft_role:"))
+        .map(|r| r.trim().to_string())
 }
 
 fn wait_leader(nodes: &[Node], timeout: Duration) -> Result<usize> {
@@ -94,7 +103,11 @@ pub fn run(args: &FailoverArgs) -> Result<()> {
     let mut nodes = Vec::new();
     for id in 1..=3u64 {
         let child = spawn(args, &dir, id, &peers)?;
-        nodes.push(Node { id, port: args.base_port + id as u16 - 1, child: Some(child) });
+        nodes.push(Node {
+            id,
+            port: args.base_port + id as u16 - 1,
+            child: Some(child),
+        });
     }
     let mut times = Vec::new();
     for trial in 1..=args.trials {
@@ -106,7 +119,11 @@ pub fn run(args: &FailoverArgs) -> Result<()> {
             let _ = c.wait();
         }
         let t0 = Instant::now();
-        let survivors: Vec<u16> = nodes.iter().filter(|n| n.child.is_some()).map(|n| n.port).collect();
+        let survivors: Vec<u16> = nodes
+            .iter()
+            .filter(|n| n.child.is_some())
+            .map(|n| n.port)
+            .collect();
         let mut took = None;
         'outer: while t0.elapsed() < Duration::from_secs(30) {
             for &port in &survivors {
@@ -125,7 +142,11 @@ pub fn run(args: &FailoverArgs) -> Result<()> {
             }
         }
         let took = took.context("no acquire succeeded within 30 s")?;
-        println!("trial {trial}: killed node {} -> first acquire after {} ms", nodes[leader].id, took.as_millis());
+        println!(
+            "trial {trial}: killed node {} -> first acquire after {} ms",
+            nodes[leader].id,
+            took.as_millis()
+        );
         times.push(took);
         let id = nodes[leader].id;
         nodes[leader].child = Some(spawn(args, &dir, id, &peers)?);
@@ -135,6 +156,10 @@ pub fn run(args: &FailoverArgs) -> Result<()> {
     let _ = std::fs::remove_dir_all(&dir);
     times.sort();
     let median = times[times.len() / 2];
-    println!("failover median of {}: {} ms", times.len(), median.as_millis());
+    println!(
+        "failover median of {}: {} ms",
+        times.len(),
+        median.as_millis()
+    );
     Ok(())
 }

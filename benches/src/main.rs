@@ -107,22 +107,61 @@ enum Mode {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.mode {
-        Mode::Locks { ports, host, clients, resources, duration, ttl, wait } => {
-            rt.block_on(locks(&host, &ports, clients, resources, Duration::from_secs(duration), ttl, wait))
-        }
-        Mode::Cache { port, host, threads, clients, requests, data_size, gets_per_set, key_maximum } => {
-            rt.block_on(cache(&host, port, threads * clients, requests, data_size, gets_per_set, key_maximum))
-        }
-        Mode::Load { port, host, keys, value_size } => rt.block_on(load(&host, port, keys, value_size)),
+        Mode::Locks {
+            ports,
+            host,
+            clients,
+            resources,
+            duration,
+            ttl,
+            wait,
+        } => rt.block_on(locks(
+            &host,
+            &ports,
+            clients,
+            resources,
+            Duration::from_secs(duration),
+            ttl,
+            wait,
+        )),
+        Mode::Cache {
+            port,
+            host,
+            threads,
+            clients,
+            requests,
+            data_size,
+            gets_per_set,
+            key_maximum,
+        } => rt.block_on(cache(
+            &host,
+            port,
+            threads * clients,
+            requests,
+            data_size,
+            gets_per_set,
+            key_maximum,
+        )),
+        Mode::Load {
+            port,
+            host,
+            keys,
+            value_size,
+        } => rt.block_on(load(&host, port, keys, value_size)),
         Mode::Failover(args) => failover::run(&args),
     }
 }
 
 async fn connect(host: &str, port: u16) -> Result<MultiplexedConnection> {
     let client = redis::Client::open(format!("redis://{host}:{port}/"))?;
-    client.get_multiplexed_async_connection().await.with_context(|| format!("connect {host}:{port}"))
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .with_context(|| format!("connect {host}:{port}"))
 }
 
 /// A latency histogram in microseconds, 1 µs .. 60 s, 3 significant digits.
@@ -143,8 +182,19 @@ fn report(name: &str, h: &Histogram<u64>, secs: f64) {
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn locks(host: &str, ports: &str, clients: usize, resources: u64, duration: Duration, ttl: u64, wait: u64) -> Result<()> {
-    let ports: Vec<u16> = ports.split(',').map(|p| p.trim().parse()).collect::<Result<_, _>>()?;
+async fn locks(
+    host: &str,
+    ports: &str,
+    clients: usize,
+    resources: u64,
+    duration: Duration,
+    ttl: u64,
+    wait: u64,
+) -> Result<()> {
+    let ports: Vec<u16> = ports
+        .split(',')
+        .map(|p| p.trim().parse())
+        .collect::<Result<_, _>>()?;
     anyhow::ensure!(!ports.is_empty(), "no ports");
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
@@ -163,8 +213,14 @@ async fn locks(host: &str, ports: &str, clients: usize, resources: u64, duration
                 i = i.wrapping_add(clients as u64 * 7919);
                 let t0 = Instant::now();
                 let token: redis::RedisResult<Option<i64>> = redis::cmd("LOCK.ACQUIRE")
-                    .arg(&res).arg(&owner).arg("TTL").arg(ttl).arg("WAIT").arg(wait)
-                    .query_async(&mut con).await;
+                    .arg(&res)
+                    .arg(&owner)
+                    .arg("TTL")
+                    .arg(ttl)
+                    .arg("WAIT")
+                    .arg(wait)
+                    .query_async(&mut con)
+                    .await;
                 let t1 = Instant::now();
                 match token {
                     Ok(Some(_)) => {
@@ -180,8 +236,11 @@ async fn locks(host: &str, ports: &str, clients: usize, resources: u64, duration
                         continue;
                     }
                 }
-                let released: redis::RedisResult<i64> =
-                    redis::cmd("LOCK.RELEASE").arg(&res).arg(&owner).query_async(&mut con).await;
+                let released: redis::RedisResult<i64> = redis::cmd("LOCK.RELEASE")
+                    .arg(&res)
+                    .arg(&owner)
+                    .query_async(&mut con)
+                    .await;
                 match released {
                     Ok(_) => {
                         let _ = rel.record(t1.elapsed().as_micros() as u64);
@@ -203,7 +262,10 @@ async fn locks(host: &str, ports: &str, clients: usize, resources: u64, duration
         rel.add(r)?;
     }
     let secs = started.elapsed().as_secs_f64();
-    println!("locks: {clients} clients, {resources} resources, {:.1} s, ports {ports:?}", secs);
+    println!(
+        "locks: {clients} clients, {resources} resources, {:.1} s, ports {ports:?}",
+        secs
+    );
     report("acquire", &acq, secs);
     report("release", &rel, secs);
     println!(
@@ -215,7 +277,15 @@ async fn locks(host: &str, ports: &str, clients: usize, resources: u64, duration
     Ok(())
 }
 
-async fn cache(host: &str, port: u16, clients: usize, requests: u64, data_size: usize, gets_per_set: u64, key_maximum: u64) -> Result<()> {
+async fn cache(
+    host: &str,
+    port: u16,
+    clients: usize,
+    requests: u64,
+    data_size: usize,
+    gets_per_set: u64,
+    key_maximum: u64,
+) -> Result<()> {
     let value = "x".repeat(data_size);
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
@@ -226,14 +296,22 @@ async fn cache(host: &str, port: u16, clients: usize, requests: u64, data_size: 
         tasks.push(tokio::spawn(async move {
             let (mut sets, mut gets) = (histogram(), histogram());
             for n in 0..requests {
-                let key = format!("memtier-{}", rand::thread_rng().gen_range(0..key_maximum.max(1)));
+                let key = format!(
+                    "memtier-{}",
+                    rand::thread_rng().gen_range(0..key_maximum.max(1))
+                );
                 let t0 = Instant::now();
                 let ok = if n % (gets_per_set + 1) == 0 {
-                    let r: redis::RedisResult<()> = redis::cmd("SET").arg(&key).arg(&value).query_async(&mut con).await;
+                    let r: redis::RedisResult<()> = redis::cmd("SET")
+                        .arg(&key)
+                        .arg(&value)
+                        .query_async(&mut con)
+                        .await;
                     let _ = sets.record(t0.elapsed().as_micros() as u64);
                     r.is_ok()
                 } else {
-                    let r: redis::RedisResult<Option<Vec<u8>>> = redis::cmd("GET").arg(&key).query_async(&mut con).await;
+                    let r: redis::RedisResult<Option<Vec<u8>>> =
+                        redis::cmd("GET").arg(&key).query_async(&mut con).await;
                     let _ = gets.record(t0.elapsed().as_micros() as u64);
                     r.is_ok()
                 };
@@ -254,8 +332,16 @@ async fn cache(host: &str, port: u16, clients: usize, requests: u64, data_size: 
     println!("cache: {clients} clients x {requests} requests, SET:GET 1:{gets_per_set}, {data_size}-byte values, {secs:.1} s");
     report("SET", &sets, secs);
     report("GET", &gets, secs);
-    println!("total      {:>10.0} ops/s   errors {}", (sets.len() + gets.len()) as f64 / secs, errors.load(Relaxed));
-    anyhow::ensure!(errors.load(Relaxed) == 0, "{} requests failed", errors.load(Relaxed));
+    println!(
+        "total      {:>10.0} ops/s   errors {}",
+        (sets.len() + gets.len()) as f64 / secs,
+        errors.load(Relaxed)
+    );
+    anyhow::ensure!(
+        errors.load(Relaxed) == 0,
+        "{} requests failed",
+        errors.load(Relaxed)
+    );
     Ok(())
 }
 
@@ -268,11 +354,17 @@ async fn load(host: &str, port: u16, keys: u64, value_size: usize) -> Result<()>
     while k < keys {
         let mut pipe = redis::pipe();
         for i in k..(k + batch).min(keys) {
-            pipe.cmd("SET").arg(format!("key:{i:012}")).arg(&value).ignore();
+            pipe.cmd("SET")
+                .arg(format!("key:{i:012}"))
+                .arg(&value)
+                .ignore();
         }
         let _: () = pipe.query_async(&mut con).await?;
         k += batch;
     }
-    println!("loaded {keys} keys of {value_size} bytes in {:.1} s", started.elapsed().as_secs_f64());
+    println!(
+        "loaded {keys} keys of {value_size} bytes in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }

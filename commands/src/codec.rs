@@ -308,7 +308,9 @@ fn parse_len(text: &[u8]) -> Option<i64> {
     if digits.is_empty() || digits.len() > 18 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let v = digits.iter().fold(0i64, |acc, &c| acc * 10 + (c - b'0') as i64);
+    let v = digits
+        .iter()
+        .fold(0i64, |acc, &c| acc * 10 + (c - b'0') as i64);
     Some(if neg { -v } else { v })
 }
 
@@ -362,26 +364,59 @@ mod tests {
         assert!(reqs[1].is_empty());
         assert_eq!(strs(&reqs[2]), vec![&b"set"[..], b"k", b"a bA\n"]);
         assert_eq!(strs(&reqs[3]), vec![&b"get"[..], b"it's"]);
-        assert_eq!(decode_all(b"get \"abc\r\n"), Err(ProtocolError::UnbalancedQuotes));
-        assert_eq!(decode_all(b"get \"a\"b\r\n"), Err(ProtocolError::UnbalancedQuotes));
+        assert_eq!(
+            decode_all(b"get \"abc\r\n"),
+            Err(ProtocolError::UnbalancedQuotes)
+        );
+        assert_eq!(
+            decode_all(b"get \"a\"b\r\n"),
+            Err(ProtocolError::UnbalancedQuotes)
+        );
     }
 
     #[test]
     fn limits_and_shapes() {
         assert_eq!(decode_all(b"*x\r\n"), Err(ProtocolError::MultibulkLength));
-        assert_eq!(decode_all(b"*99999999\r\n"), Err(ProtocolError::MultibulkLength));
-        assert_eq!(decode_all(b"*1\r\n+PING\r\n"), Err(ProtocolError::ExpectedBulk('+')));
+        assert_eq!(
+            decode_all(b"*99999999\r\n"),
+            Err(ProtocolError::MultibulkLength)
+        );
+        assert_eq!(
+            decode_all(b"*1\r\n+PING\r\n"),
+            Err(ProtocolError::ExpectedBulk('+'))
+        );
         assert_eq!(decode_all(b"*1\r\n$-5\r\n"), Err(ProtocolError::BulkLength));
-        assert_eq!(decode_all(b"*1\r\n$999999999999\r\n"), Err(ProtocolError::BulkLength));
-        assert_eq!(decode_all(b"*0\r\n*-1\r\n").unwrap(), vec![Vec::<Bytes>::new(); 2]);
-        let small = Limits { max_bulk_len: 4, ..Limits::default() };
+        assert_eq!(
+            decode_all(b"*1\r\n$999999999999\r\n"),
+            Err(ProtocolError::BulkLength)
+        );
+        assert_eq!(
+            decode_all(b"*0\r\n*-1\r\n").unwrap(),
+            vec![Vec::<Bytes>::new(); 2]
+        );
+        let small = Limits {
+            max_bulk_len: 4,
+            ..Limits::default()
+        };
         let mut buf = BytesMut::from(&b"*1\r\n$5\r\nhello\r\n"[..]);
-        assert_eq!(decode_request(&mut buf, &small), Err(ProtocolError::BulkLength));
-        let guest = Limits { unauthenticated: true, ..Limits::default() };
+        assert_eq!(
+            decode_request(&mut buf, &small),
+            Err(ProtocolError::BulkLength)
+        );
+        let guest = Limits {
+            unauthenticated: true,
+            ..Limits::default()
+        };
         let mut buf = BytesMut::from(&b"*11\r\n"[..]);
-        assert_eq!(decode_request(&mut buf, &guest), Err(ProtocolError::UnauthenticatedMultibulk));
+        assert_eq!(
+            decode_request(&mut buf, &guest),
+            Err(ProtocolError::UnauthenticatedMultibulk)
+        );
         let mut buf = BytesMut::from(&b"*2\r\n$4\r\nAUTH\r\n$16385\r\n"[..]);
-        assert_eq!(decode_request(&mut buf, &guest), Err(ProtocolError::UnauthenticatedBulk));
+        assert_eq!(
+            decode_request(&mut buf, &guest),
+            Err(ProtocolError::UnauthenticatedBulk)
+        );
         let long = vec![b'a'; 70 * 1024];
         assert_eq!(decode_all(&long), Err(ProtocolError::InlineTooBig));
         // Like Redis, the two bytes after a bulk payload are skipped, not checked.

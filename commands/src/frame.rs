@@ -211,11 +211,17 @@ mod tests {
     fn scalars() {
         assert_eq!(enc(Frame::ok(), Protocol::Resp2), b"+OK\r\n");
         assert_eq!(enc(Frame::Integer(-7), Protocol::Resp2), b":-7\r\n");
-        assert_eq!(enc(Frame::bulk_from(b"a\r\nb"), Protocol::Resp2), b"$4\r\na\r\nb\r\n");
+        assert_eq!(
+            enc(Frame::bulk_from(b"a\r\nb"), Protocol::Resp2),
+            b"$4\r\na\r\nb\r\n"
+        );
         assert_eq!(enc(Frame::Null, Protocol::Resp2), b"$-1\r\n");
         assert_eq!(enc(Frame::Null, Protocol::Resp3), b"_\r\n");
         assert_eq!(enc(Frame::NullArray, Protocol::Resp2), b"*-1\r\n");
-        assert_eq!(enc(Frame::error("ERR x\r\ny"), Protocol::Resp2), b"-ERR x  y\r\n");
+        assert_eq!(
+            enc(Frame::error("ERR x\r\ny"), Protocol::Resp2),
+            b"-ERR x  y\r\n"
+        );
     }
 
     #[test]
@@ -231,7 +237,10 @@ mod tests {
         assert_eq!(enc(Frame::Double(1.5), Protocol::Resp2), b"$3\r\n1.5\r\n");
         assert_eq!(enc(Frame::Boolean(true), Protocol::Resp3), b"#t\r\n");
         assert_eq!(
-            enc(Frame::Verbatim("txt", Bytes::from_static(b"hi")), Protocol::Resp3),
+            enc(
+                Frame::Verbatim("txt", Bytes::from_static(b"hi")),
+                Protocol::Resp3
+            ),
             b"=6\r\ntxt:hi\r\n"
         );
     }

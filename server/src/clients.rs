@@ -136,7 +136,10 @@ impl Clients {
             kill: Notify::new(),
         });
         self.map.insert(id, handle.clone());
-        Some(Registration { clients: self.clone(), handle })
+        Some(Registration {
+            clients: self.clone(),
+            handle,
+        })
     }
 
     /// Number of connected clients.

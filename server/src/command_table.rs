@@ -179,14 +179,20 @@ pub fn info_entry(spec: &CommandSpec) -> Frame {
 /// `complexity`, `arguments`.
 pub fn docs_entry(spec: &CommandSpec) -> Frame {
     let mut fields = vec![
-        (Frame::bulk_static("summary"), Frame::bulk_static(spec.summary)),
+        (
+            Frame::bulk_static("summary"),
+            Frame::bulk_static(spec.summary),
+        ),
         (Frame::bulk_static("since"), Frame::bulk_static("1.0.0")),
         (Frame::bulk_static("group"), Frame::bulk_static(spec.group)),
         (Frame::bulk_static("complexity"), Frame::bulk_static("O(1)")),
     ];
     let args = syntax::parse(spec.syntax);
     if !args.is_empty() {
-        fields.push((Frame::bulk_static("arguments"), Frame::Array(args.iter().map(syntax::Arg::to_frame).collect())));
+        fields.push((
+            Frame::bulk_static("arguments"),
+            Frame::Array(args.iter().map(syntax::Arg::to_frame).collect()),
+        ));
     }
     Frame::Map(fields)
 }
@@ -219,7 +225,10 @@ mod syntax {
 
     impl Arg {
         pub fn to_frame(&self) -> Frame {
-            let mut m = vec![(Frame::bulk_static("name"), Frame::bulk_string(self.name.to_lowercase()))];
+            let mut m = vec![(
+                Frame::bulk_static("name"),
+                Frame::bulk_string(self.name.to_lowercase()),
+            )];
             let ty = match &self.kind {
                 Kind::Value(t) => t,
                 Kind::Token => "pure-token",
@@ -228,7 +237,10 @@ mod syntax {
             };
             m.push((Frame::bulk_static("type"), Frame::bulk_static(ty)));
             if self.kind == Kind::Token {
-                m.push((Frame::bulk_static("token"), Frame::bulk_string(self.name.clone())));
+                m.push((
+                    Frame::bulk_static("token"),
+                    Frame::bulk_string(self.name.clone()),
+                ));
             }
             let mut flags = Vec::new();
             if self.optional {
@@ -241,7 +253,10 @@ mod syntax {
                 m.push((Frame::bulk_static("flags"), Frame::Set(flags)));
             }
             if let Kind::OneOf(items) | Kind::Block(items) = &self.kind {
-                m.push((Frame::bulk_static("arguments"), Frame::Array(items.iter().map(Arg::to_frame).collect())));
+                m.push((
+                    Frame::bulk_static("arguments"),
+                    Frame::Array(items.iter().map(Arg::to_frame).collect()),
+                ));
             }
             Frame::Map(m)
         }
@@ -255,7 +270,10 @@ mod syntax {
     }
 
     fn tokenize(text: &str) -> Vec<String> {
-        let spaced = text.replace('[', " [ ").replace(']', " ] ").replace('|', " | ");
+        let spaced = text
+            .replace('[', " [ ")
+            .replace(']', " ] ")
+            .replace('|', " | ");
         spaced.split_whitespace().map(str::to_string).collect()
     }
 
@@ -286,7 +304,9 @@ mod syntax {
                 word => {
                     *pos += 1;
                     // `[key ...]` repeats the argument before it: fold it into that one.
-                    if tokens.get(*pos).map(String::as_str) == Some("...") && out.last().map(|a| a.name.as_str()) == Some(word) {
+                    if tokens.get(*pos).map(String::as_str) == Some("...")
+                        && out.last().map(|a| a.name.as_str()) == Some(word)
+                    {
                         continue;
                     }
                     out.push(word_arg(word));
@@ -303,31 +323,73 @@ mod syntax {
             return block(items);
         }
         let items: Vec<Arg> = alts.into_iter().map(block).collect();
-        let name = items.iter().map(|a| a.name.clone()).collect::<Vec<_>>().join("-");
-        Arg { name, kind: Kind::OneOf(items), optional: false, multiple: false }
+        let name = items
+            .iter()
+            .map(|a| a.name.clone())
+            .collect::<Vec<_>>()
+            .join("-");
+        Arg {
+            name,
+            kind: Kind::OneOf(items),
+            optional: false,
+            multiple: false,
+        }
     }
 
     fn block(mut items: Vec<Arg>) -> Arg {
         if items.len() == 1 {
             return items.remove(0);
         }
-        let name = items.iter().rev().find(|a| a.kind != Kind::Token).or(items.first()).map(|a| a.name.clone()).unwrap_or_default();
-        Arg { name, kind: Kind::Block(items), optional: false, multiple: false }
+        let name = items
+            .iter()
+            .rev()
+            .find(|a| a.kind != Kind::Token)
+            .or(items.first())
+            .map(|a| a.name.clone())
+            .unwrap_or_default();
+        Arg {
+            name,
+            kind: Kind::Block(items),
+            optional: false,
+            multiple: false,
+        }
     }
 
     fn word_arg(word: &str) -> Arg {
-        let is_token = word.chars().all(|c| c.is_ascii_uppercase() || c == '-' || c == '_' || c.is_ascii_digit())
+        let is_token = word
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c == '-' || c == '_' || c.is_ascii_digit())
             && word.chars().any(|c| c.is_ascii_uppercase());
         let kind = if is_token {
             Kind::Token
         } else if word == "key" || word == "newkey" || word == "resource" {
             Kind::Value("key")
-        } else if matches!(word, "seconds" | "milliseconds" | "cursor" | "count" | "index" | "offset" | "start" | "end" | "token" | "increment" | "decrement" | "protover") || word.starts_with("unix-time") {
+        } else if matches!(
+            word,
+            "seconds"
+                | "milliseconds"
+                | "cursor"
+                | "count"
+                | "index"
+                | "offset"
+                | "start"
+                | "end"
+                | "token"
+                | "increment"
+                | "decrement"
+                | "protover"
+        ) || word.starts_with("unix-time")
+        {
             Kind::Value("integer")
         } else {
             Kind::Value("string")
         };
-        Arg { name: word.to_string(), kind, optional: false, multiple: false }
+        Arg {
+            name: word.to_string(),
+            kind,
+            optional: false,
+            multiple: false,
+        }
     }
 
     #[cfg(test)]
@@ -342,7 +404,9 @@ mod syntax {
             assert!(matches!(&args[2].kind, Kind::OneOf(v) if v.len() == 2));
             assert!(args[2].optional);
             assert_eq!(args[3].kind, Kind::Token);
-            let Kind::OneOf(expiry) = &args[4].kind else { panic!("oneof") };
+            let Kind::OneOf(expiry) = &args[4].kind else {
+                panic!("oneof")
+            };
             assert!(matches!(&expiry[0].kind, Kind::Block(v) if v.len() == 2));
             assert_eq!(expiry[2].kind, Kind::Token);
         }
@@ -363,7 +427,10 @@ mod tests {
     #[test]
     fn lookup_is_case_insensitive() {
         assert_eq!(lookup(b"get").map(|c| c.name), Some("GET"));
-        assert_eq!(lookup(b"LoCk.AcQuIrE").map(|c| c.name), Some("LOCK.ACQUIRE"));
+        assert_eq!(
+            lookup(b"LoCk.AcQuIrE").map(|c| c.name),
+            Some("LOCK.ACQUIRE")
+        );
         assert!(lookup(b"nope").is_none());
         assert!(lookup(&[b'a'; 100]).is_none());
     }

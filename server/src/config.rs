@@ -173,7 +173,9 @@ pub enum ConfigError {
     #[error("invalid --maxmemory-policy '{0}'")]
     BadPolicy(String),
     /// The client port is too high to derive a cluster port from.
-    #[error("--port {0} leaves no room for the default cluster port (port + 10000); set --cluster-port")]
+    #[error(
+        "--port {0} leaves no room for the default cluster port (port + 10000); set --cluster-port"
+    )]
     NoClusterPort(u16),
 }
 
@@ -195,7 +197,12 @@ impl NodeConfig {
             return Err(ConfigError::ZeroId);
         }
         let mut peers: Vec<Peer> = Vec::new();
-        for item in self.peers.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for item in self
+            .peers
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             let (id, addr) = item
                 .split_once('@')
                 .ok_or_else(|| ConfigError::BadPeer(item.to_string()))?;
@@ -204,17 +211,31 @@ impl NodeConfig {
                 .ok()
                 .filter(|&i| i > 0)
                 .ok_or_else(|| ConfigError::BadPeer(item.to_string()))?;
-            if addr.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).is_none() {
+            if addr
+                .rsplit_once(':')
+                .and_then(|(_, p)| p.parse::<u16>().ok())
+                .is_none()
+            {
                 return Err(ConfigError::BadPeer(item.to_string()));
             }
             if peers.iter().any(|p| p.id == id) {
                 return Err(ConfigError::DuplicatePeer(id));
             }
-            peers.push(Peer { id, addr: addr.to_string() });
+            peers.push(Peer {
+                id,
+                addr: addr.to_string(),
+            });
         }
         if peers.is_empty() {
-            let host = if self.bind == "0.0.0.0" { "127.0.0.1" } else { &self.bind };
-            return Ok(vec![Peer { id: self.id, addr: format!("{host}:{}", self.cluster_port()?) }]);
+            let host = if self.bind == "0.0.0.0" {
+                "127.0.0.1"
+            } else {
+                &self.bind
+            };
+            return Ok(vec![Peer {
+                id: self.id,
+                addr: format!("{host}:{}", self.cluster_port()?),
+            }]);
         }
         if !peers.iter().any(|p| p.id == self.id) {
             return Err(ConfigError::SelfNotInPeers(self.id));
@@ -244,7 +265,9 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
     let t = text.trim().to_ascii_lowercase();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("invalid memory amount '{text}'"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("invalid memory amount '{text}'"))?;
     let mul: u64 = match unit {
         "" | "b" => 1,
         "k" => 1000,
@@ -255,7 +278,8 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
         "gb" => 1024 * 1024 * 1024,
         _ => return Err(format!("invalid memory unit in '{text}'")),
     };
-    n.checked_mul(mul).ok_or_else(|| format!("memory amount '{text}' overflows"))
+    n.checked_mul(mul)
+        .ok_or_else(|| format!("memory amount '{text}' overflows"))
 }
 
 #[cfg(test)]
@@ -273,14 +297,22 @@ mod tests {
         let n = node(&[]);
         assert_eq!(n.client_addr(), "127.0.0.1:6379");
         assert_eq!(n.cluster_port().unwrap(), 16379);
-        assert_eq!(n.peer_list().unwrap(), vec![Peer { id: 1, addr: "127.0.0.1:16379".into() }]);
+        assert_eq!(
+            n.peer_list().unwrap(),
+            vec![Peer {
+                id: 1,
+                addr: "127.0.0.1:16379".into()
+            }]
+        );
     }
 
     #[test]
     fn peers_are_validated() {
         let n = node(&["--id", "2", "--peers", "1@a:1,2@b:2,3@c:3"]);
         assert_eq!(n.peer_list().unwrap().len(), 3);
-        assert!(node(&["--id", "4", "--peers", "1@a:1"]).peer_list().is_err());
+        assert!(node(&["--id", "4", "--peers", "1@a:1"])
+            .peer_list()
+            .is_err());
         assert!(node(&["--peers", "1@a"]).peer_list().is_err());
         assert!(node(&["--peers", "1@a:1,1@b:2"]).peer_list().is_err());
         assert!(node(&["--peers", "x@a:1"]).peer_list().is_err());

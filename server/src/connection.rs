@@ -92,7 +92,9 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
                     if session.close {
                         break;
                     }
-                    if wbuf.len() >= FLUSH_AT && write_out(&node, &mut stream, &mut wbuf).await.is_err() {
+                    if wbuf.len() >= FLUSH_AT
+                        && write_out(&node, &mut stream, &mut wbuf).await.is_err()
+                    {
                         return;
                     }
                 }
@@ -131,7 +133,9 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
             if idle == 0 {
                 stream.read_buf(&mut rbuf).await
             } else {
-                match tokio::time::timeout(Duration::from_secs(idle), stream.read_buf(&mut rbuf)).await {
+                match tokio::time::timeout(Duration::from_secs(idle), stream.read_buf(&mut rbuf))
+                    .await
+                {
                     Ok(r) => r,
                     Err(_) => Ok(0),
                 }
@@ -152,7 +156,11 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
     }
 }
 
-async fn write_out(node: &Node, stream: &mut TcpStream, wbuf: &mut BytesMut) -> std::io::Result<()> {
+async fn write_out(
+    node: &Node,
+    stream: &mut TcpStream,
+    wbuf: &mut BytesMut,
+) -> std::io::Result<()> {
     let n = wbuf.len();
     let res = stream.write_all(wbuf).await;
     wbuf.clear();

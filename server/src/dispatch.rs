@@ -30,7 +30,9 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
     let mut parse = Parse::new(args);
     match spec.group {
         "connection" => cmd::connection::execute(node, session, spec, &mut parse),
-        "server" | "cluster" if spec.name != "RAFT.STATUS" => cmd::server::execute(node, session, spec, &mut parse),
+        "server" | "cluster" if spec.name != "RAFT.STATUS" => {
+            cmd::server::execute(node, session, spec, &mut parse)
+        }
         "lock" | "cluster" => cmd::lock::execute(node, spec, &mut parse).await,
         _ => match Command::from_parse(&mut parse) {
             Some(Ok(command)) => command.apply(&node.keyspace),
@@ -42,11 +44,17 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
 
 /// `-ERR wrong number of arguments for 'x' command`.
 pub fn wrong_arity(spec: &CommandSpec) -> Frame {
-    Frame::error(format!("ERR wrong number of arguments for '{}' command", spec.lower_name()))
+    Frame::error(format!(
+        "ERR wrong number of arguments for '{}' command",
+        spec.lower_name()
+    ))
 }
 
 fn unknown_command_named(spec: &CommandSpec) -> Frame {
-    Frame::error(format!("ERR unknown command '{}', with args beginning with: ", spec.lower_name()))
+    Frame::error(format!(
+        "ERR unknown command '{}', with args beginning with: ",
+        spec.lower_name()
+    ))
 }
 
 /// Redis's unknown-command error: the name and the first arguments, each cut at 128 bytes.

@@ -11,12 +11,24 @@ use crate::cmd::connection::REDIS_COMPAT_VERSION;
 use crate::node::Node;
 
 const SECTIONS: &[&str] = &[
-    "server", "clients", "memory", "persistence", "stats", "replication", "keyspace", "cache", "raft", "locks",
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "keyspace",
+    "cache",
+    "raft",
+    "locks",
 ];
 
 /// Renders the requested sections (all of them when `wanted` is empty or says so).
 pub fn render(node: &Node, wanted: &[String]) -> String {
-    let all = wanted.is_empty() || wanted.iter().any(|w| matches!(w.as_str(), "all" | "everything" | "default"));
+    let all = wanted.is_empty()
+        || wanted
+            .iter()
+            .any(|w| matches!(w.as_str(), "all" | "everything" | "default"));
     let mut out = String::new();
     for &section in SECTIONS {
         if !all && !wanted.iter().any(|w| w == section) {
@@ -48,16 +60,30 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
             put("arch_bits", (usize::BITS).to_string());
             put("process_id", std::process::id().to_string());
             put("tcp_port", node.config.port.to_string());
-            put("cluster_port", node.config.cluster_port().map(|p| p.to_string()).unwrap_or_default());
+            put(
+                "cluster_port",
+                node.config
+                    .cluster_port()
+                    .map(|p| p.to_string())
+                    .unwrap_or_default(),
+            );
             put("node_id", node.config.id.to_string());
             put("uptime_in_seconds", uptime.to_string());
             put("uptime_in_days", (uptime / 86_400).to_string());
             put("hz", node.config.hz.to_string());
-            put("executable", std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default());
+            put(
+                "executable",
+                std::env::current_exe()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            );
         }
         "clients" => {
             put("connected_clients", node.clients.len().to_string());
-            put("maxclients", node.runtime.maxclients.load(Relaxed).to_string());
+            put(
+                "maxclients",
+                node.runtime.maxclients.load(Relaxed).to_string(),
+            );
             put("blocked_clients", node.locks.blocked_clients().to_string());
         }
         "memory" => {
@@ -83,18 +109,33 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
         "stats" => {
             let s = &node.stats;
             let ks = node.keyspace.stats();
-            put("total_connections_received", s.connections.load(Relaxed).to_string());
-            put("total_commands_processed", s.commands.load(Relaxed).to_string());
+            put(
+                "total_connections_received",
+                s.connections.load(Relaxed).to_string(),
+            );
+            put(
+                "total_commands_processed",
+                s.commands.load(Relaxed).to_string(),
+            );
             put("instantaneous_ops_per_sec", s.ops_per_sec().to_string());
-            put("total_net_input_bytes", s.net_input.load(Relaxed).to_string());
-            put("total_net_output_bytes", s.net_output.load(Relaxed).to_string());
+            put(
+                "total_net_input_bytes",
+                s.net_input.load(Relaxed).to_string(),
+            );
+            put(
+                "total_net_output_bytes",
+                s.net_output.load(Relaxed).to_string(),
+            );
             put("rejected_connections", s.rejected.load(Relaxed).to_string());
             put("expired_keys", ks.expired.to_string());
             put("evicted_keys", ks.evictions.to_string());
             put("keyspace_hits", ks.hits.to_string());
             put("keyspace_misses", ks.misses.to_string());
             put("total_error_replies", "0".into());
-            put("protocol_errors", s.protocol_errors.load(Relaxed).to_string());
+            put(
+                "protocol_errors",
+                s.protocol_errors.load(Relaxed).to_string(),
+            );
         }
         "replication" => {
             put("role", "master".into());
@@ -103,7 +144,13 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
         "keyspace" => {
             let keys = node.keyspace.len();
             if keys > 0 {
-                put("db0", format!("keys={keys},expires={},avg_ttl=0", node.keyspace.volatile_len()));
+                put(
+                    "db0",
+                    format!(
+                        "keys={keys},expires={},avg_ttl=0",
+                        node.keyspace.volatile_len()
+                    ),
+                );
             }
         }
         "cache" => {

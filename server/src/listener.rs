@@ -37,7 +37,9 @@ pub async fn run(node: Arc<Node>, listener: TcpListener) {
             node.stats.rejected.fetch_add(1, Relaxed);
             debug!(%addr, "refused: maxclients reached");
             tokio::spawn(async move {
-                let _ = socket.write_all(b"-ERR max number of clients reached\r\n").await;
+                let _ = socket
+                    .write_all(b"-ERR max number of clients reached\r\n")
+                    .await;
             });
             continue;
         };

@@ -54,7 +54,10 @@ fn run_node(config: NodeConfig) -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             error!(error = %e, "cannot start the runtime");
@@ -75,11 +78,17 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         .maxmemory_policy
         .parse()
         .map_err(|_| config::ConfigError::BadPolicy(config.maxmemory_policy.clone()))?;
-    let keyspace = Arc::new(Keyspace::new(KeyspaceConfig { maxmemory: config.maxmemory, policy }));
+    let keyspace = Arc::new(Keyspace::new(KeyspaceConfig {
+        maxmemory: config.maxmemory,
+        policy,
+    }));
     let listener = TcpListener::bind(config.client_addr()).await?;
     let cluster_listener = TcpListener::bind(config.cluster_addr()?).await?;
     let (shutdown, _) = tokio::sync::watch::channel(false);
-    let peers = Arc::new(cluster::raft_network::Peers::new(config.id, config.cluster_secret.clone()));
+    let peers = Arc::new(cluster::raft_network::Peers::new(
+        config.id,
+        config.cluster_secret.clone(),
+    ));
     let locks = locks::start::start(&config, peers).await?;
     tokio::spawn(cluster::listener::run(
         cluster_listener,
@@ -130,7 +139,9 @@ async fn housekeeping(node: Arc<Node>) {
         node.stats.sample();
         let ks = node.keyspace.clone();
         // Expiry walks shards under their locks: keep it off the async workers' hot path.
-        let _ = tokio::task::spawn_blocking(move || ks.active_expire_cycle(Duration::from_millis(2))).await;
+        let _ =
+            tokio::task::spawn_blocking(move || ks.active_expire_cycle(Duration::from_millis(2)))
+                .await;
     }
 }
 

@@ -49,7 +49,14 @@ impl Stats {
 
     /// `CONFIG RESETSTAT`.
     pub fn reset(&self) {
-        for c in [&self.commands, &self.connections, &self.rejected, &self.net_input, &self.net_output, &self.protocol_errors] {
+        for c in [
+            &self.commands,
+            &self.connections,
+            &self.rejected,
+            &self.net_input,
+            &self.net_output,
+            &self.protocol_errors,
+        ] {
             c.store(0, Relaxed);
         }
         self.samples.lock().clear();

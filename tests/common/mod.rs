@@ -80,10 +80,17 @@ impl Server {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.args)
-            .env("RUST_LOG", std::env::var("CONCLAVE_TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("CONCLAVE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(if std::env::var("CONCLAVE_TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() });
+            .stderr(if std::env::var("CONCLAVE_TEST_LOG").is_ok() {
+                Stdio::inherit()
+            } else {
+                Stdio::null()
+            });
         self.child = Some(cmd.spawn().expect("spawn conclave"));
     }
 
@@ -96,14 +103,19 @@ impl Server {
                 if s.write_all(b"PING\r\n").is_ok() {
                     let mut buf = [0u8; 7];
                     // With --requirepass the node answers -NOAUTH: it is up all the same.
-                    if s.read_exact(&mut buf).is_ok() && (&buf == b"+PONG\r\n" || &buf == b"-NOAUTH") {
+                    if s.read_exact(&mut buf).is_ok()
+                        && (&buf == b"+PONG\r\n" || &buf == b"-NOAUTH")
+                    {
                         return;
                     }
                 }
             }
             thread::sleep(Duration::from_millis(50));
         }
-        panic!("node {} did not become ready on port {}", self.id, self.port);
+        panic!(
+            "node {} did not become ready on port {}",
+            self.id, self.port
+        );
     }
 
     /// `redis://` URL of the client port.
@@ -114,15 +126,19 @@ impl Server {
     /// A synchronous `redis` connection.
     pub fn conn(&self) -> redis::Connection {
         let client = redis::Client::open(self.url()).expect("client");
-        let con = client.get_connection_with_timeout(Duration::from_secs(5)).expect("connect");
-        con.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        let con = client
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .expect("connect");
+        con.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
         con
     }
 
     /// A raw socket to the client port.
     pub fn raw(&self) -> TcpStream {
         let s = TcpStream::connect(("127.0.0.1", self.port)).expect("connect raw");
-        s.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
         s
     }
 
@@ -141,7 +157,10 @@ impl Server {
 
     fn signal(&self, sig: &str) {
         if let Some(c) = &self.child {
-            let _ = Command::new("kill").arg(format!("-{sig}")).arg(c.id().to_string()).status();
+            let _ = Command::new("kill")
+                .arg(format!("-{sig}"))
+                .arg(c.id().to_string())
+                .status();
         }
     }
 
@@ -226,7 +245,13 @@ impl Proxy {
                 }
             }
         });
-        Proxy { port, target: target_id, blocked, conns, stop }
+        Proxy {
+            port,
+            target: target_id,
+            blocked,
+            conns,
+            stop,
+        }
     }
 
     /// Cuts the open connections that are now blocked.
@@ -251,7 +276,13 @@ impl Drop for Proxy {
 }
 
 /// Reads the first request (`NODE <id>`) to learn the caller, then pipes bytes.
-fn proxy_conn(mut client: TcpStream, target_id: u64, target_port: u16, blocked: Blocked, conns: Arc<Mutex<Vec<(u64, TcpStream)>>>) {
+fn proxy_conn(
+    mut client: TcpStream,
+    target_id: u64,
+    target_port: u16,
+    blocked: Blocked,
+    conns: Arc<Mutex<Vec<(u64, TcpStream)>>>,
+) {
     let _ = client.set_read_timeout(Some(Duration::from_secs(5)));
     let mut head = Vec::new();
     let mut buf = [0u8; 256];
@@ -270,7 +301,9 @@ fn proxy_conn(mut client: TcpStream, target_id: u64, target_port: u16, blocked: 
     if blocked.lock().expect("lock").contains(&(from, target_id)) {
         return;
     }
-    let Ok(mut server) = TcpStream::connect(("127.0.0.1", target_port)) else { return };
+    let Ok(mut server) = TcpStream::connect(("127.0.0.1", target_port)) else {
+        return;
+    };
     let _ = client.set_read_timeout(None);
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
@@ -298,7 +331,13 @@ fn proxy_conn(mut client: TcpStream, target_id: u64, target_port: u16, blocked: 
 fn parse_node_line(buf: &[u8]) -> Option<u64> {
     let text = std::str::from_utf8(buf).ok()?;
     let mut parts = text.split("\r\n");
-    let (_, _, cmd, _, id) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (_, _, cmd, _, id) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
     parts.next()?; // the id line is complete
     if !cmd.eq_ignore_ascii_case("NODE") {
         return None;
@@ -352,7 +391,12 @@ impl Cluster {
         for s in &nodes {
             s.wait_ready();
         }
-        let c = Cluster { nodes, proxies, blocked, _tmp: tmp };
+        let c = Cluster {
+            nodes,
+            proxies,
+            blocked,
+            _tmp: tmp,
+        };
         c.wait_leader(Duration::from_secs(20));
         c
     }
@@ -366,7 +410,9 @@ impl Cluster {
     pub fn status(&self, id: u64) -> Option<(String, i64, Option<i64>, i64)> {
         let s = &self.nodes[(id - 1) as usize];
         let client = redis::Client::open(s.url()).ok()?;
-        let mut con = client.get_connection_with_timeout(Duration::from_millis(500)).ok()?;
+        let mut con = client
+            .get_connection_with_timeout(Duration::from_millis(500))
+            .ok()?;
         con.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
         let v: redis::Value = redis::cmd("RAFT.STATUS").query(&mut con).ok()?;
         let map = flat_map(&v)?;
@@ -378,7 +424,12 @@ impl Cluster {
             Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(b).into_owned(),
             _ => return None,
         };
-        Some((role, get_int("term")?, get_int("leader_id"), get_int("applied_index")?))
+        Some((
+            role,
+            get_int("term")?,
+            get_int("leader_id"),
+            get_int("applied_index")?,
+        ))
     }
 
     /// Waits until some live node is leader and the others that answer agree.
@@ -445,7 +496,9 @@ pub fn flat_map(v: &redis::Value) -> Option<Vec<(String, redis::Value)>> {
             pairs
                 .iter()
                 .filter_map(|(k, v)| match k {
-                    redis::Value::BulkString(b) => Some((String::from_utf8_lossy(b).into_owned(), v.clone())),
+                    redis::Value::BulkString(b) => {
+                        Some((String::from_utf8_lossy(b).into_owned(), v.clone()))
+                    }
                     redis::Value::SimpleString(s) => Some((s.clone(), v.clone())),
                     _ => None,
                 })
@@ -454,7 +507,9 @@ pub fn flat_map(v: &redis::Value) -> Option<Vec<(String, redis::Value)>> {
         redis::Value::Array(items) => items
             .chunks(2)
             .map(|kv| match (&kv[0], kv.get(1)) {
-                (redis::Value::BulkString(b), Some(v)) => Some((String::from_utf8_lossy(b).into_owned(), v.clone())),
+                (redis::Value::BulkString(b), Some(v)) => {
+                    Some((String::from_utf8_lossy(b).into_owned(), v.clone()))
+                }
                 _ => None,
             })
             .collect(),

@@ -52,7 +52,11 @@ pub async fn run(
     }
 }
 
-async fn serve_peer(mut socket: TcpStream, locks: Arc<LockService>, secret: Option<String>) -> std::io::Result<()> {
+async fn serve_peer(
+    mut socket: TcpStream,
+    locks: Arc<LockService>,
+    secret: Option<String>,
+) -> std::io::Result<()> {
     socket.set_nodelay(true)?;
     let mut authed = secret.is_none();
     let mut rbuf = BytesMut::with_capacity(16 * 1024);
@@ -75,7 +79,11 @@ async fn serve_peer(mut socket: TcpStream, locks: Arc<LockService>, secret: Opti
                     (Some(_), None) => false,
                 };
                 authed = ok;
-                if ok { Frame::ok() } else { Frame::error("NOAUTH invalid cluster secret") }
+                if ok {
+                    Frame::ok()
+                } else {
+                    Frame::error("NOAUTH invalid cluster secret")
+                }
             } else if !authed {
                 Frame::error("NOAUTH cluster secret required")
             } else {
@@ -96,7 +104,8 @@ async fn serve_peer(mut socket: TcpStream, locks: Arc<LockService>, secret: Opti
 }
 
 async fn handle(locks: &LockService, name: &[u8], args: &[Bytes]) -> Frame {
-    let group = |i: usize| -> Option<GroupId> { std::str::from_utf8(args.get(i)?).ok()?.parse().ok() };
+    let group =
+        |i: usize| -> Option<GroupId> { std::str::from_utf8(args.get(i)?).ok()?.parse().ok() };
     match name {
         b"PING" => Frame::simple("PONG"),
         b"RAFT" => match (group(1), args.get(2), args.get(3)) {
@@ -110,6 +119,9 @@ async fn handle(locks: &LockService, name: &[u8], args: &[Bytes]) -> Frame {
             (Some(_), Some(body)) => Frame::Bulk(locks.handle_forward(body).await),
             _ => Frame::error("ERR wrong number of arguments for 'lockfwd' command"),
         },
-        _ => Frame::error(format!("ERR unknown cluster command '{}'", String::from_utf8_lossy(name))),
+        _ => Frame::error(format!(
+            "ERR unknown cluster command '{}'",
+            String::from_utf8_lossy(name)
+        )),
     }
 }

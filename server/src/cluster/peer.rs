@@ -60,7 +60,13 @@ impl PeerClient {
     /// A client for `addr` (`host:port`) used by node `self_id`, presenting `secret` on
     /// each new connection.
     pub fn new(addr: String, self_id: u64, secret: Option<String>) -> PeerClient {
-        PeerClient { addr, self_id, secret, idle: Mutex::new(Vec::new()), backoff: Mutex::new(Backoff::default()) }
+        PeerClient {
+            addr,
+            self_id,
+            secret,
+            idle: Mutex::new(Vec::new()),
+            backoff: Mutex::new(Backoff::default()),
+        }
     }
 
     /// Sends one request (`args` as a RESP array of bulk strings) and returns the reply's
@@ -89,7 +95,10 @@ impl PeerClient {
             let b = self.backoff.lock();
             if let Some(until) = b.until {
                 if Instant::now() < until {
-                    return Err(PeerError::Unreachable(self.addr.clone(), "in reconnect backoff".into()));
+                    return Err(PeerError::Unreachable(
+                        self.addr.clone(),
+                        "in reconnect backoff".into(),
+                    ));
                 }
             }
         }
@@ -104,7 +113,9 @@ impl PeerClient {
             if let Some(secret) = &self.secret {
                 match exchange(&mut s, &[b"AUTH", secret.as_bytes()]).await? {
                     Ok(_) => {}
-                    Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, e)),
+                    Err(e) => {
+                        return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, e))
+                    }
                 }
             }
             Ok::<_, std::io::Error>(s)
@@ -130,14 +141,19 @@ impl PeerClient {
 
 /// Writes one request and reads one reply: `Ok(Ok(payload))`, `Ok(Err(error line))`.
 async fn exchange(conn: &mut TcpStream, args: &[&[u8]]) -> std::io::Result<Result<Bytes, String>> {
-    let frame = BytesFrame::Array(args.iter().map(|a| BytesFrame::BulkString(Bytes::copy_from_slice(a))).collect());
+    let frame = BytesFrame::Array(
+        args.iter()
+            .map(|a| BytesFrame::BulkString(Bytes::copy_from_slice(a)))
+            .collect(),
+    );
     let mut out = BytesMut::new();
-    extend_encode(&mut out, &frame, false).map_err(|e| std::io::Error::other(e.details().to_string()))?;
+    extend_encode(&mut out, &frame, false)
+        .map_err(|e| std::io::Error::other(e.details().to_string()))?;
     conn.write_all(&out).await?;
     let mut buf = BytesMut::with_capacity(4096);
     loop {
-        if let Some((frame, _, _)) =
-            decode_bytes_mut(&mut buf).map_err(|e| std::io::Error::other(e.details().to_string()))?
+        if let Some((frame, _, _)) = decode_bytes_mut(&mut buf)
+            .map_err(|e| std::io::Error::other(e.details().to_string()))?
         {
             return Ok(match frame {
                 BytesFrame::BulkString(b) | BytesFrame::SimpleString(b) => Ok(b),
@@ -146,7 +162,10 @@ async fn exchange(conn: &mut TcpStream, args: &[&[u8]]) -> std::io::Result<Resul
             });
         }
         if conn.read_buf(&mut buf).await? == 0 {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "peer closed the connection"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "peer closed the connection",
+            ));
         }
     }
 }

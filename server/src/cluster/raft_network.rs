@@ -9,11 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use conclave_raft_store::{GroupId, NodeId, TypeConfig};
-use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
-    VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
 };
 use openraft::BasicNode;
 use parking_lot::Mutex;
@@ -33,7 +35,11 @@ pub struct Peers {
 impl Peers {
     /// The peer set of node `self_id`, presenting `secret` to every peer.
     pub fn new(self_id: u64, secret: Option<String>) -> Peers {
-        Peers { self_id, secret, clients: Mutex::new(HashMap::new()) }
+        Peers {
+            self_id,
+            secret,
+            clients: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The client for a peer's internal address.
@@ -41,7 +47,13 @@ impl Peers {
         self.clients
             .lock()
             .entry(addr.to_string())
-            .or_insert_with(|| Arc::new(PeerClient::new(addr.to_string(), self.self_id, self.secret.clone())))
+            .or_insert_with(|| {
+                Arc::new(PeerClient::new(
+                    addr.to_string(),
+                    self.self_id,
+                    self.secret.clone(),
+                ))
+            })
             .clone()
     }
 }
@@ -59,7 +71,11 @@ impl RaftNetworkFactory<TypeConfig> for RaftNetworkFactoryImpl {
     type Network = RaftLink;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> RaftLink {
-        RaftLink { target, group: self.group, client: self.peers.client(&node.addr) }
+        RaftLink {
+            target,
+            group: self.group,
+            client: self.peers.client(&node.addr),
+        }
     }
 }
 

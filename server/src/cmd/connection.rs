@@ -36,7 +36,10 @@ pub fn execute(node: &Node, session: &mut Session, spec: &CommandSpec, parse: &m
             Ok(Frame::simple("RESET"))
         }
         "CLIENT" => client(node, session, parse),
-        _ => Err(ParseError::Other(format!("ERR unknown command '{}'", spec.lower_name()))),
+        _ => Err(ParseError::Other(format!(
+            "ERR unknown command '{}'",
+            spec.lower_name()
+        ))),
     };
     result.unwrap_or_else(|e| e.to_frame())
 }
@@ -90,9 +93,15 @@ fn hello(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<Frame,
         proto = match conclave_commands::parse::parse_i64(&ver) {
             Some(2) => Protocol::Resp2,
             Some(3) => Protocol::Resp3,
-            Some(_) => return Err(ParseError::Other("NOPROTO unsupported protocol version".into())),
+            Some(_) => {
+                return Err(ParseError::Other(
+                    "NOPROTO unsupported protocol version".into(),
+                ))
+            }
             None => {
-                return Err(ParseError::Other("ERR Protocol version is not an integer or out of range".into()))
+                return Err(ParseError::Other(
+                    "ERR Protocol version is not an integer or out of range".into(),
+                ))
             }
         };
     }
@@ -110,7 +119,10 @@ fn hello(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<Frame,
             }
             "SETNAME" if parse.remaining() >= 1 => name = Some(parse.next_bytes()?),
             other => {
-                return Err(ParseError::Other(format!("ERR Syntax error in HELLO option '{}'", other.to_lowercase())))
+                return Err(ParseError::Other(format!(
+                    "ERR Syntax error in HELLO option '{}'",
+                    other.to_lowercase()
+                )))
             }
         }
     }
@@ -124,15 +136,27 @@ fn hello(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<Frame,
     }
     session.authenticated = true;
     session.proto = proto;
-    session.handle.resp.store(if proto == Protocol::Resp3 { 3 } else { 2 }, Relaxed);
+    session
+        .handle
+        .resp
+        .store(if proto == Protocol::Resp3 { 3 } else { 2 }, Relaxed);
     if let Some(n) = name {
         session.handle.names.lock().name = String::from_utf8_lossy(&n).into_owned();
     }
     Ok(Frame::Map(vec![
         (Frame::bulk_static("server"), Frame::bulk_static("conclave")),
-        (Frame::bulk_static("version"), Frame::bulk_static(REDIS_COMPAT_VERSION)),
-        (Frame::bulk_static("proto"), Frame::Integer(if proto == Protocol::Resp3 { 3 } else { 2 })),
-        (Frame::bulk_static("id"), Frame::Integer(session.handle.id as i64)),
+        (
+            Frame::bulk_static("version"),
+            Frame::bulk_static(REDIS_COMPAT_VERSION),
+        ),
+        (
+            Frame::bulk_static("proto"),
+            Frame::Integer(if proto == Protocol::Resp3 { 3 } else { 2 }),
+        ),
+        (
+            Frame::bulk_static("id"),
+            Frame::Integer(session.handle.id as i64),
+        ),
         (Frame::bulk_static("mode"), Frame::bulk_static("standalone")),
         // Every node accepts writes (locks are forwarded to the Raft leader), so to a
         // client each one is a master; the Raft role is in RAFT.STATUS.
@@ -178,7 +202,11 @@ fn client(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<Frame
         "GETNAME" => {
             arity(parse, 0)?;
             let name = session.handle.names.lock().name.clone();
-            Ok(if name.is_empty() { Frame::Null } else { Frame::bulk_string(name) })
+            Ok(if name.is_empty() {
+                Frame::Null
+            } else {
+                Frame::bulk_string(name)
+            })
         }
         "SETINFO" => {
             arity(parse, 2)?;
@@ -194,13 +222,21 @@ fn client(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<Frame
             match attr.as_str() {
                 "LIB-NAME" => names.lib_name = value,
                 "LIB-VER" => names.lib_ver = value,
-                _ => return Err(ParseError::Other(format!("ERR Unrecognized option '{}'", attr.to_lowercase()))),
+                _ => {
+                    return Err(ParseError::Other(format!(
+                        "ERR Unrecognized option '{}'",
+                        attr.to_lowercase()
+                    )))
+                }
             }
             Ok(Frame::ok())
         }
         "INFO" => {
             arity(parse, 0)?;
-            Ok(Frame::Verbatim("txt", Bytes::from(session.handle.list_line() + "\n")))
+            Ok(Frame::Verbatim(
+                "txt",
+                Bytes::from(session.handle.list_line() + "\n"),
+            ))
         }
         "LIST" => {
             let mut only: Option<Vec<u64>> = None;
@@ -209,7 +245,10 @@ fn client(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<Frame
                     "TYPE" => {
                         let t = parse.next_keyword()?;
                         if !matches!(t.as_str(), "NORMAL" | "MASTER" | "REPLICA" | "PUBSUB") {
-                            return Err(ParseError::Other(format!("ERR Unknown client type '{}'", t.to_lowercase())));
+                            return Err(ParseError::Other(format!(
+                                "ERR Unknown client type '{}'",
+                                t.to_lowercase()
+                            )));
                         }
                         if t != "NORMAL" {
                             only = Some(vec![]);
@@ -218,7 +257,11 @@ fn client(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<Frame
                     "ID" => {
                         let mut ids = Vec::new();
                         while parse.remaining() > 0 {
-                            ids.push(parse.next_u64().map_err(|_| ParseError::Other("ERR Invalid client ID".into()))?);
+                            ids.push(
+                                parse.next_u64().map_err(|_| {
+                                    ParseError::Other("ERR Invalid client ID".into())
+                                })?,
+                            );
                         }
                         only = Some(ids);
                     }
@@ -245,7 +288,11 @@ fn client(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<Frame
         "HELP" => Ok(Frame::Array(
             [
                 "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "ID", "SETNAME <name>", "GETNAME", "SETINFO <LIB-NAME|LIB-VER> <value>", "INFO",
+                "ID",
+                "SETNAME <name>",
+                "GETNAME",
+                "SETINFO <LIB-NAME|LIB-VER> <value>",
+                "INFO",
                 "LIST [TYPE <type>] [ID <id> [<id> ...]]",
                 "KILL <ip:port> | KILL <ID id|ADDR ip:port|LADDR ip:port|SKIPME yes|no> ...",
             ]
@@ -265,7 +312,11 @@ fn client_kill(node: &Node, session: &Session, parse: &mut Parse) -> Result<Fram
     if parse.remaining() == 1 {
         let addr = parse.next_string()?;
         // A client already killed may linger in the registry until its task ends: skip it.
-        let target = node.clients.all().into_iter().find(|c| !c.is_killed() && c.addr.to_string() == addr);
+        let target = node
+            .clients
+            .all()
+            .into_iter()
+            .find(|c| !c.is_killed() && c.addr.to_string() == addr);
         return match target {
             Some(c) => {
                 c.kill();
@@ -279,7 +330,11 @@ fn client_kill(node: &Node, session: &Session, parse: &mut Parse) -> Result<Fram
         let key = parse.next_keyword()?;
         let value = parse.next_string().map_err(|_| ParseError::Syntax)?;
         match key.as_str() {
-            "ID" => id = Some(value.parse::<u64>().map_err(|_| ParseError::Other("ERR client-id should be greater than 0".into()))?),
+            "ID" => {
+                id = Some(value.parse::<u64>().map_err(|_| {
+                    ParseError::Other("ERR client-id should be greater than 0".into())
+                })?)
+            }
             "ADDR" => addr = Some(value),
             "LADDR" => laddr = Some(value),
             "SKIPME" => {

@@ -20,12 +20,21 @@ pub fn execute(node: &Node, session: &mut Session, spec: &CommandSpec, parse: &m
         "COMMAND" => command(parse),
         "CONFIG" => config(node, parse),
         "INFO" => {
-            let sections: Vec<String> = parse.rest().iter().map(|s| String::from_utf8_lossy(s).to_lowercase()).collect();
-            Ok(Frame::Verbatim("txt", Bytes::from(info::render(node, &sections))))
+            let sections: Vec<String> = parse
+                .rest()
+                .iter()
+                .map(|s| String::from_utf8_lossy(s).to_lowercase())
+                .collect();
+            Ok(Frame::Verbatim(
+                "txt",
+                Bytes::from(info::render(node, &sections)),
+            ))
         }
         "DBSIZE" => Ok(Frame::Integer(node.keyspace.len() as i64)),
         "TIME" => {
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
             Ok(Frame::Array(vec![
                 Frame::bulk_string(now.as_secs().to_string()),
                 Frame::bulk_string(now.subsec_micros().to_string()),
@@ -35,7 +44,11 @@ pub fn execute(node: &Node, session: &mut Session, spec: &CommandSpec, parse: &m
         "SHUTDOWN" => {
             // Options (NOSAVE, NOW, FORCE) change nothing: the cache is not persisted and
             // the Raft log is fsynced as it goes.
-            if parse.rest().iter().any(|a| a.eq_ignore_ascii_case(b"ABORT")) {
+            if parse
+                .rest()
+                .iter()
+                .any(|a| a.eq_ignore_ascii_case(b"ABORT"))
+            {
                 return Frame::error("ERR No shutdown in progress.");
             }
             tracing::info!(client = session.handle.id, "SHUTDOWN requested by a client");
@@ -43,8 +56,13 @@ pub fn execute(node: &Node, session: &mut Session, spec: &CommandSpec, parse: &m
             session.close = true;
             Ok(Frame::ok())
         }
-        "CLUSTER" => Err(ParseError::Other("ERR This instance has cluster support disabled".into())),
-        _ => Err(ParseError::Other(format!("ERR unknown command '{}'", spec.lower_name()))),
+        "CLUSTER" => Err(ParseError::Other(
+            "ERR This instance has cluster support disabled".into(),
+        )),
+        _ => Err(ParseError::Other(format!(
+            "ERR unknown command '{}'",
+            spec.lower_name()
+        ))),
     };
     result.unwrap_or_else(|e| e.to_frame())
 }
@@ -63,20 +81,33 @@ fn flush(node: &Node, parse: &mut Parse) -> Result<Frame, ParseError> {
 /// `COMMAND [COUNT | INFO name... | DOCS [name...] | LIST]`.
 fn command(parse: &mut Parse) -> Result<Frame, ParseError> {
     let Some(sub) = parse.try_next() else {
-        return Ok(Frame::Array(COMMANDS.iter().map(command_table::info_entry).collect()));
+        return Ok(Frame::Array(
+            COMMANDS.iter().map(command_table::info_entry).collect(),
+        ));
     };
     let names = parse.rest();
     match String::from_utf8_lossy(&sub).to_ascii_uppercase().as_str() {
         "COUNT" => Ok(Frame::Integer(COMMANDS.len() as i64)),
-        "LIST" => Ok(Frame::Array(COMMANDS.iter().map(|c| Frame::bulk_string(c.lower_name())).collect())),
+        "LIST" => Ok(Frame::Array(
+            COMMANDS
+                .iter()
+                .map(|c| Frame::bulk_string(c.lower_name()))
+                .collect(),
+        )),
         "INFO" => {
             if names.is_empty() {
-                return Ok(Frame::Array(COMMANDS.iter().map(command_table::info_entry).collect()));
+                return Ok(Frame::Array(
+                    COMMANDS.iter().map(command_table::info_entry).collect(),
+                ));
             }
             Ok(Frame::Array(
                 names
                     .iter()
-                    .map(|n| command_table::lookup(n).map(command_table::info_entry).unwrap_or(Frame::NullArray))
+                    .map(|n| {
+                        command_table::lookup(n)
+                            .map(command_table::info_entry)
+                            .unwrap_or(Frame::NullArray)
+                    })
                     .collect(),
             ))
         }
@@ -84,25 +115,40 @@ fn command(parse: &mut Parse) -> Result<Frame, ParseError> {
             let specs: Vec<&CommandSpec> = if names.is_empty() {
                 COMMANDS.iter().collect()
             } else {
-                names.iter().filter_map(|n| command_table::lookup(n)).collect()
+                names
+                    .iter()
+                    .filter_map(|n| command_table::lookup(n))
+                    .collect()
             };
             Ok(Frame::Map(
                 specs
                     .into_iter()
-                    .map(|c| (Frame::bulk_string(c.lower_name()), command_table::docs_entry(c)))
+                    .map(|c| {
+                        (
+                            Frame::bulk_string(c.lower_name()),
+                            command_table::docs_entry(c),
+                        )
+                    })
                     .collect(),
             ))
         }
         "GETKEYS" => {
-            let spec = names.first().and_then(|n| command_table::lookup(n)).ok_or_else(|| {
-                ParseError::Other("ERR Invalid command specified".into())
-            })?;
+            let spec = names
+                .first()
+                .and_then(|n| command_table::lookup(n))
+                .ok_or_else(|| ParseError::Other("ERR Invalid command specified".into()))?;
             let (first, last, step) = spec.keys;
             if step == 0 {
-                return Err(ParseError::Other("ERR The command has no key arguments".into()));
+                return Err(ParseError::Other(
+                    "ERR The command has no key arguments".into(),
+                ));
             }
             let argc = names.len() as i32;
-            let last = if last < 0 { argc + last } else { last.min(argc - 1) };
+            let last = if last < 0 {
+                argc + last
+            } else {
+                last.min(argc - 1)
+            };
             let mut keys = Vec::new();
             let mut i = first;
             while i <= last && i < argc {
@@ -129,16 +175,31 @@ fn config_values(node: &Node) -> Vec<(&'static str, String)> {
         ("appendonly", "no".into()),
         ("databases", "1".into()),
         ("maxmemory", node.keyspace.maxmemory().to_string()),
-        ("maxmemory-policy", node.keyspace.policy().as_str().to_string()),
+        (
+            "maxmemory-policy",
+            node.keyspace.policy().as_str().to_string(),
+        ),
         ("maxmemory-samples", "5".into()),
-        ("requirepass", r.requirepass.read().clone().unwrap_or_default()),
+        (
+            "requirepass",
+            r.requirepass.read().clone().unwrap_or_default(),
+        ),
         ("maxclients", r.maxclients.load(Relaxed).to_string()),
         ("timeout", r.timeout.load(Relaxed).to_string()),
-        ("proto-max-bulk-len", r.proto_max_bulk_len.load(Relaxed).to_string()),
+        (
+            "proto-max-bulk-len",
+            r.proto_max_bulk_len.load(Relaxed).to_string(),
+        ),
         ("hz", c.hz.to_string()),
-        ("lock-default-ttl", r.lock_default_ttl.load(Relaxed).to_string()),
+        (
+            "lock-default-ttl",
+            r.lock_default_ttl.load(Relaxed).to_string(),
+        ),
         ("no-leader-wait", c.no_leader_wait.to_string()),
-        ("cluster-port", c.cluster_port().map(|p| p.to_string()).unwrap_or_default()),
+        (
+            "cluster-port",
+            c.cluster_port().map(|p| p.to_string()).unwrap_or_default(),
+        ),
         ("id", c.id.to_string()),
         ("data-dir", c.data_dir.display().to_string()),
     ]
@@ -151,11 +212,17 @@ fn config(node: &Node, parse: &mut Parse) -> Result<Frame, ParseError> {
         "GET" => {
             let patterns = parse.rest();
             if patterns.is_empty() {
-                return Err(ParseError::Other("ERR wrong number of arguments for 'config|get' command".into()));
+                return Err(ParseError::Other(
+                    "ERR wrong number of arguments for 'config|get' command".into(),
+                ));
             }
             let pairs = config_values(node)
                 .into_iter()
-                .filter(|(name, _)| patterns.iter().any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes())))
+                .filter(|(name, _)| {
+                    patterns
+                        .iter()
+                        .any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
+                })
                 .map(|(name, value)| (Frame::bulk_static(name), Frame::bulk_string(value)))
                 .collect();
             Ok(Frame::Map(pairs))
@@ -163,7 +230,9 @@ fn config(node: &Node, parse: &mut Parse) -> Result<Frame, ParseError> {
         "SET" => {
             let args = parse.rest();
             if args.is_empty() || !args.len().is_multiple_of(2) {
-                return Err(ParseError::Other("ERR wrong number of arguments for 'config|set' command".into()));
+                return Err(ParseError::Other(
+                    "ERR wrong number of arguments for 'config|set' command".into(),
+                ));
             }
             // Validate everything first, so a bad pair changes nothing.
             let mut changes = Vec::new();
@@ -181,7 +250,9 @@ fn config(node: &Node, parse: &mut Parse) -> Result<Frame, ParseError> {
             node.stats.reset();
             Ok(Frame::ok())
         }
-        "REWRITE" => Err(ParseError::Other("ERR The server is running without a config file".into())),
+        "REWRITE" => Err(ParseError::Other(
+            "ERR The server is running without a config file".into(),
+        )),
         other => Err(ParseError::Other(format!(
             "ERR unknown subcommand '{}'. Try CONFIG HELP.",
             other.to_lowercase()
@@ -203,9 +274,14 @@ enum ConfigChange {
 
 fn validate_config(name: &str, value: &str) -> Result<ConfigChange, ParseError> {
     let bad = |why: &str| {
-        ParseError::Other(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"))
+        ParseError::Other(format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+        ))
     };
-    let int = |v: &str| v.parse::<u64>().map_err(|_| bad("argument couldn't be parsed into an integer"));
+    let int = |v: &str| {
+        v.parse::<u64>()
+            .map_err(|_| bad("argument couldn't be parsed into an integer"))
+    };
     Ok(match name {
         "maxmemory" => ConfigChange::MaxMemory(parse_memory(value).map_err(|_| bad("argument must be a memory value"))?),
         "maxmemory-policy" => ConfigChange::Policy(value.parse().map_err(|_| bad("argument(s) must be one of the following: allkeys-lru, volatile-lru, allkeys-random, noeviction"))?),
