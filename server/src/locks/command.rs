@@ -246,14 +246,7 @@ mod tests {
                 .map(|a| Bytes::copy_from_slice(a.as_bytes()))
                 .collect(),
         );
-        let name = args[0].to_ascii_uppercase();
-        parse.next_bytes().ok();
-        let mut rest = Parse::new(
-            std::iter::once(Bytes::from(name.clone()))
-                .chain(parse.rest())
-                .collect(),
-        );
-        super::parse(&name, &mut rest, 30_000)
+        super::parse(&args[0].to_ascii_uppercase(), &mut parse, 30_000)
     }
 
     #[test]
