@@ -14,19 +14,12 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{flat_map, Cluster};
+use common::{acquire, check, conn_to, flat_map, release, serial, Cluster};
 use redis::{RedisResult, Value};
-
-/// One cluster at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// `LOCK.INFO` as the tests need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,39 +79,6 @@ fn parse_info(v: &Value) -> Info {
 fn info(con: &mut redis::Connection, res: &str) -> RedisResult<Info> {
     let v: Value = redis::cmd("LOCK.INFO").arg(res).query(con)?;
     Ok(parse_info(&v))
-}
-
-/// `LOCK.ACQUIRE res owner [extra...]` → token or null.
-fn acquire(
-    con: &mut redis::Connection,
-    res: &str,
-    owner: &str,
-    extra: &[&str],
-) -> RedisResult<Option<i64>> {
-    redis::cmd("LOCK.ACQUIRE")
-        .arg(res)
-        .arg(owner)
-        .arg(extra)
-        .query(con)
-}
-
-fn release(con: &mut redis::Connection, res: &str, owner: &str) -> RedisResult<i64> {
-    redis::cmd("LOCK.RELEASE").arg(res).arg(owner).query(con)
-}
-
-fn check(con: &mut redis::Connection, res: &str, token: i64) -> RedisResult<i64> {
-    redis::cmd("LOCK.CHECK").arg(res).arg(token).query(con)
-}
-
-/// A connection to a client port with a chosen read timeout, if it can be opened.
-fn conn_to(port: u16, read_timeout: Duration) -> Option<redis::Connection> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
-    let con = client
-        .get_connection_with_timeout(Duration::from_millis(500))
-        .ok()?;
-    con.set_read_timeout(Some(read_timeout)).ok()?;
-    con.set_write_timeout(Some(read_timeout)).ok()?;
-    Some(con)
 }
 
 /// Retries `f` on a fresh connection to `port` until it succeeds or `within` runs out.

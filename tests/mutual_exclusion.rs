@@ -11,19 +11,10 @@
 mod common;
 
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::SeqCst};
-use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::Cluster;
-use redis::RedisResult;
-
-/// One cluster at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
+use common::{acquire, check, conn_to, release, serial, Cluster};
 
 /// A tiny deterministic PRNG (xorshift64*), enough to pick nodes and delays.
 struct Rng(u64);
@@ -38,37 +29,6 @@ impl Rng {
     fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
-}
-
-fn conn_to(port: u16, read_timeout: Duration) -> Option<redis::Connection> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
-    let con = client
-        .get_connection_with_timeout(Duration::from_millis(500))
-        .ok()?;
-    con.set_read_timeout(Some(read_timeout)).ok()?;
-    con.set_write_timeout(Some(read_timeout)).ok()?;
-    Some(con)
-}
-
-fn acquire(
-    con: &mut redis::Connection,
-    res: &str,
-    owner: &str,
-    extra: &[&str],
-) -> RedisResult<Option<i64>> {
-    redis::cmd("LOCK.ACQUIRE")
-        .arg(res)
-        .arg(owner)
-        .arg(extra)
-        .query(con)
-}
-
-fn check(con: &mut redis::Connection, res: &str, token: i64) -> RedisResult<i64> {
-    redis::cmd("LOCK.CHECK").arg(res).arg(token).query(con)
-}
-
-fn release(con: &mut redis::Connection, res: &str, owner: &str) -> RedisResult<i64> {
-    redis::cmd("LOCK.RELEASE").arg(res).arg(owner).query(con)
 }
 
 /// The protected resource, outside the lock service.

@@ -489,6 +489,49 @@ impl Cluster {
     }
 }
 
+/// Serializes the tests of one test binary that run a cluster: one cluster at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Takes the one-cluster-at-a-time lock (a failed test does not poison it).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A connection to a client port with a chosen read timeout, if it can be opened.
+pub fn conn_to(port: u16, read_timeout: Duration) -> Option<redis::Connection> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
+    let con = client
+        .get_connection_with_timeout(Duration::from_millis(500))
+        .ok()?;
+    con.set_read_timeout(Some(read_timeout)).ok()?;
+    con.set_write_timeout(Some(read_timeout)).ok()?;
+    Some(con)
+}
+
+/// `LOCK.ACQUIRE res owner [extra...]` → token or null.
+pub fn acquire(
+    con: &mut redis::Connection,
+    res: &str,
+    owner: &str,
+    extra: &[&str],
+) -> redis::RedisResult<Option<i64>> {
+    redis::cmd("LOCK.ACQUIRE")
+        .arg(res)
+        .arg(owner)
+        .arg(extra)
+        .query(con)
+}
+
+/// `LOCK.RELEASE res owner`.
+pub fn release(con: &mut redis::Connection, res: &str, owner: &str) -> redis::RedisResult<i64> {
+    redis::cmd("LOCK.RELEASE").arg(res).arg(owner).query(con)
+}
+
+/// `LOCK.CHECK res token`.
+pub fn check(con: &mut redis::Connection, res: &str, token: i64) -> redis::RedisResult<i64> {
+    redis::cmd("LOCK.CHECK").arg(res).arg(token).query(con)
+}
+
 /// A RESP2 flat map (or RESP3 map) as (field, value) pairs.
 pub fn flat_map(v: &redis::Value) -> Option<Vec<(String, redis::Value)>> {
     match v {
