@@ -255,6 +255,17 @@ impl State {
 
     /// Writes and syncs whatever the batch holds.
     fn flush(&mut self, batch: &mut Batch) -> io::Result<()> {
+        self.write(batch)?;
+        if self.dirty {
+            self.file.sync_data()?;
+            self.fsyncs.fetch_add(1, Ordering::Relaxed);
+            self.dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Writes the batch's bytes without syncing them.
+    fn write(&mut self, batch: &mut Batch) -> io::Result<()> {
         if let Some(reason) = &self.failed {
             return Err(io::Error::other(reason.clone()));
         }
@@ -264,17 +275,18 @@ impl State {
             batch.buf.clear();
             self.dirty = true;
         }
-        if self.dirty {
-            self.file.sync_data()?;
-            self.fsyncs.fetch_add(1, Ordering::Relaxed);
-            self.dirty = false;
-        }
         Ok(())
     }
 
-    /// Ends a batch: flush and sync; an error marks the writer failed.
+    /// Ends a batch: write, and sync when anyone waits on it (or it purges); a batch of
+    /// records nobody waits for (committed-index updates, which may be lost) rides on the
+    /// next sync instead of costing its own. An error marks the writer failed.
     fn finish(&mut self, batch: &mut Batch) -> io::Result<()> {
-        let result = self.flush(batch);
+        let result = if batch.waiting.is_empty() && batch.purge_upto.is_none() {
+            self.write(batch)
+        } else {
+            self.flush(batch)
+        };
         if let Err(e) = &result {
             self.fail(e);
         }
