@@ -13,7 +13,6 @@ use bytes::{Bytes, BytesMut};
 use conclave_commands::codec::{decode_request, Limits};
 use conclave_commands::frame::Protocol;
 use conclave_commands::Frame;
-use conclave_raft_store::GroupId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -104,19 +103,21 @@ async fn serve_peer(
 }
 
 async fn handle(locks: &LockService, name: &[u8], args: &[Bytes]) -> Frame {
-    let group =
-        |i: usize| -> Option<GroupId> { std::str::from_utf8(args.get(i)?).ok()?.parse().ok() };
+    // Argument `i` as a number (a group id or a deadline).
+    let number = |i: usize| -> Option<u64> { std::str::from_utf8(args.get(i)?).ok()?.parse().ok() };
     match name {
         b"PING" => Frame::simple("PONG"),
-        b"RAFT" => match (group(1), args.get(2), args.get(3)) {
+        b"RAFT" => match (number(1), args.get(2), args.get(3)) {
             (Some(g), Some(kind), Some(body)) => match locks.handle_raft_rpc(g, kind, body).await {
                 Ok(json) => Frame::Bulk(json),
                 Err(e) => Frame::error(format!("ERR {e}")),
             },
             _ => Frame::error("ERR wrong number of arguments for 'raft' command"),
         },
-        b"LOCKFWD" => match (group(1), args.get(2)) {
-            (Some(_), Some(body)) => Frame::Bulk(locks.handle_forward(body).await),
+        b"LOCKFWD" => match (number(1), number(2), args.get(3)) {
+            (Some(_), Some(deadline), Some(body)) => {
+                Frame::Bulk(locks.handle_forward(deadline, body).await)
+            }
             _ => Frame::error("ERR wrong number of arguments for 'lockfwd' command"),
         },
         _ => Frame::error(format!(

@@ -328,10 +328,16 @@ impl LockService {
         // A paused or cut-off leader never answers: give up on it after a second and look
         // again (by then the metrics usually name its successor).
         let attempt = left.min(FORWARD_ATTEMPT);
+        // The leader drops a request that reaches it after this: a request stuck in a cut
+        // connection must not be applied long after its client was told CLUSTERDOWN.
+        let deadline = (now_ms() + attempt.as_millis() as u64).to_string();
         match self
             .peers
             .client(addr)
-            .call(&[b"LOCKFWD", group.as_bytes(), &body], attempt)
+            .call(
+                &[b"LOCKFWD", group.as_bytes(), deadline.as_bytes(), &body],
+                attempt,
+            )
             .await
         {
             Ok(reply) => match serde_json::from_slice::<Result<LockOutcome, String>>(&reply) {
@@ -351,11 +357,15 @@ impl LockService {
         }
     }
 
-    /// Serves a `LOCKFWD` from a peer: run here if leader.
-    pub async fn handle_forward(&self, body: &[u8]) -> Bytes {
+    /// Serves a `LOCKFWD` from a peer: run here if leader and the sender still waits
+    /// (`deadline_ms`, its wall clock).
+    pub async fn handle_forward(&self, deadline_ms: u64, body: &[u8]) -> Bytes {
         let result: Result<LockOutcome, String> = match serde_json::from_slice::<LockCommand>(body)
         {
             Err(e) => Err(format!("ERR bad forwarded command: {e}")),
+            Ok(_) if now_ms() > deadline_ms => {
+                Err("CLUSTERDOWN forwarded request expired before the leader saw it".into())
+            }
             Ok(cmd) => {
                 if self.raft.metrics().borrow().current_leader != Some(self.id) {
                     Err(NOT_LEADER.to_string())
