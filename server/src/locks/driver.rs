@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use conclave_commands::locks::{LockOp, LockRequest};
+use conclave_commands::locks::LockOp;
 use openraft::ServerState;
 use tokio::sync::watch;
 use tracing::{debug, info};
@@ -54,21 +54,11 @@ pub async fn run(service: Arc<LockService>, mut shutdown: watch::Receiver<bool>)
 }
 
 async fn propose(service: &LockService, op: LockOp) -> bool {
-    let req = LockRequest {
-        now_ms: now_ms(),
-        op,
-    };
-    match tokio::time::timeout(
-        Duration::from_secs(2),
-        service.raft().client_write(req.into()),
-    )
-    .await
-    {
-        Ok(Ok(_)) => true,
-        Ok(Err(e)) => {
-            debug!(error = %e, "housekeeping proposal failed");
+    match service.propose(op, Duration::from_secs(2)).await {
+        Ok(()) => true,
+        Err(e) => {
+            debug!(error = ?e, "housekeeping proposal failed");
             false
         }
-        Err(_) => false,
     }
 }

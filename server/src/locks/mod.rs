@@ -116,6 +116,11 @@ impl LockService {
         &self.sm
     }
 
+    /// Proposes a write through the batching proposer (for the leader's housekeeping).
+    pub async fn propose(&self, op: LockOp, within: Duration) -> Result<(), ProposeError> {
+        self.proposer.propose(op, within).await.map(|_| ())
+    }
+
     /// Clients blocked in a lock wait on this node.
     pub fn blocked_clients(&self) -> usize {
         self.waiters.len()
@@ -284,7 +289,7 @@ impl LockService {
     /// Runs `cmd` here, as leader.
     async fn run_local(&self, cmd: &LockCommand, left: Duration) -> Result<LockOutcome, Attempt> {
         match cmd {
-            LockCommand::Write(op) => match self.proposer.propose(op.clone()).await {
+            LockCommand::Write(op) => match self.proposer.propose(op.clone(), left).await {
                 Ok((index, reply)) => Ok(LockOutcome::Applied { index, reply }),
                 Err(ProposeError::NotLeader) => Err(Attempt::Retry),
                 Err(ProposeError::Timeout) => Err(Attempt::Fail(ServiceError::NoLeader)),
@@ -370,7 +375,9 @@ impl LockService {
                 if self.raft.metrics().borrow().current_leader != Some(self.id) {
                     Err(NOT_LEADER.to_string())
                 } else {
-                    match self.run_local(&cmd, self.no_leader_wait).await {
+                    // Answer within the sender's budget: it stops waiting at the deadline.
+                    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
+                    match self.run_local(&cmd, left).await {
                         Ok(o) => Ok(o),
                         Err(Attempt::Retry) => Err(NOT_LEADER.to_string()),
                         Err(Attempt::Fail(e)) => Err(e.to_string()),

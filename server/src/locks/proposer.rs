@@ -61,14 +61,19 @@ impl Proposer {
         Proposer { tx }
     }
 
-    /// Proposes `op`; returns the log index of its entry and the state machine's reply.
-    pub async fn propose(&self, op: LockOp) -> Reply {
+    /// Proposes `op`; returns the log index of its entry and the state machine's reply,
+    /// or `Timeout` when none came `within` (the entry may still commit later).
+    pub async fn propose(&self, op: LockOp, within: Duration) -> Reply {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Pending { op, reply })
             .map_err(|_| ProposeError::Raft("proposer stopped".into()))?;
-        rx.await
-            .unwrap_or_else(|_| Err(ProposeError::Raft("proposer stopped".into())))
+        match tokio::time::timeout(within, rx).await {
+            Ok(reply) => {
+                reply.unwrap_or_else(|_| Err(ProposeError::Raft("proposer stopped".into())))
+            }
+            Err(_) => Err(ProposeError::Timeout),
+        }
     }
 }
 
