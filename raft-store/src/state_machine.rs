@@ -304,6 +304,7 @@ mod tests {
                     mode: LockMode::Exclusive,
                     ttl_ms: 30_000,
                     wait_ms: Some(0),
+                    rid: 0,
                 },
             })),
         }

@@ -85,6 +85,7 @@ fn acquire(resource: &str) -> LockBatch {
             mode: LockMode::Exclusive,
             ttl_ms: 60_000,
             wait_ms: None,
+            rid: 0,
         },
     })
 }

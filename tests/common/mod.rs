@@ -13,6 +13,8 @@
 
 #![allow(dead_code)]
 
+pub mod lock_info;
+
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};

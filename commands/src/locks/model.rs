@@ -18,6 +18,8 @@ pub struct MHold {
     pub token: u64,
     pub ttl: u64,
     pub deadline: u64,
+    /// The granting request, until another request of the owner confirms the hold.
+    pub rid: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -28,6 +30,7 @@ pub struct MWait {
     pub ttl: u64,
     pub enqueued: u64,
     pub deadline: Option<u64>,
+    pub rid: u64,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -81,6 +84,14 @@ impl Model {
             .holders
             .iter_mut()
             .find(|h| h.owner == o)
+    }
+
+    fn wait_mut(&mut self, r: &[u8], o: &[u8]) -> Option<&mut MWait> {
+        self.locks
+            .get_mut(r)?
+            .queue
+            .iter_mut()
+            .find(|w| w.owner == o)
     }
 
     fn queued(&self, r: &[u8], o: &[u8]) -> bool {
@@ -177,6 +188,7 @@ impl Model {
                 h.mode = Exclusive;
                 h.token = token;
                 h.deadline = now + h.ttl;
+                h.rid = head.rid;
             } else {
                 lock.holders.push(MHold {
                     owner: head.owner.clone(),
@@ -184,6 +196,7 @@ impl Model {
                     token,
                     ttl: head.ttl,
                     deadline: now + head.ttl,
+                    rid: head.rid,
                 });
             }
             grants.push(Grant {
@@ -191,6 +204,7 @@ impl Model {
                 owner: head.owner,
                 mode: head.mode,
                 token,
+                rid: head.rid,
             });
         }
         grants
@@ -218,6 +232,7 @@ impl Model {
                 mode,
                 ttl_ms,
                 wait_ms,
+                rid,
             } => {
                 if bad_ttl(ttl_ms) {
                     return err("ERR invalid TTL");
@@ -232,9 +247,13 @@ impl Model {
                     }
                     h.ttl = ttl_ms;
                     h.deadline = now + ttl_ms;
+                    if h.rid != rid {
+                        h.rid = 0;
+                    }
                     return done(LockReply::Granted { token: h.token });
                 }
-                if self.queued(&r, &o) {
+                if let Some(w) = self.wait_mut(&r, &o) {
+                    w.rid = rid;
                     return done(LockReply::Queued);
                 }
                 let lock = self.locks.get(&r).cloned().unwrap_or_default();
@@ -246,6 +265,7 @@ impl Model {
                         token,
                         ttl: ttl_ms,
                         deadline: now + ttl_ms,
+                        rid,
                     });
                     return done(LockReply::Granted { token });
                 }
@@ -261,6 +281,7 @@ impl Model {
                             ttl: ttl_ms,
                             enqueued: now,
                             deadline: deadline(w),
+                            rid,
                         },
                     ),
                 }
@@ -298,6 +319,7 @@ impl Model {
                     Some(h) => {
                         h.ttl = ttl_ms;
                         h.deadline = now + ttl_ms;
+                        h.rid = 0;
                         done(LockReply::Done(true))
                     }
                     None => done(LockReply::Done(false)),
@@ -307,6 +329,7 @@ impl Model {
                 resource: r,
                 owner: o,
                 wait_ms,
+                rid,
             } => {
                 let queued = self.queued(&r, &o);
                 let Some(lock) = self.locks.get(&r).cloned() else {
@@ -315,10 +338,14 @@ impl Model {
                 let Some(h) = lock.holders.iter().find(|h| h.owner == o).cloned() else {
                     return err("does not hold a shared lock");
                 };
+                if h.rid != rid {
+                    self.hold_mut(&r, &o).unwrap().rid = 0;
+                }
                 if h.mode == Exclusive {
                     return done(LockReply::Granted { token: h.token });
                 }
                 if queued {
+                    self.wait_mut(&r, &o).unwrap().rid = rid;
                     return done(LockReply::Queued);
                 }
                 if lock.holders.len() == 1 {
@@ -327,6 +354,7 @@ impl Model {
                     h.mode = Exclusive;
                     h.token = token;
                     h.deadline = now + h.ttl;
+                    h.rid = rid;
                     return done(LockReply::Granted { token });
                 }
                 match wait_ms {
@@ -343,6 +371,7 @@ impl Model {
                                 ttl: h.ttl,
                                 enqueued: now,
                                 deadline: deadline(w),
+                                rid,
                             },
                         )
                     }
@@ -355,6 +384,7 @@ impl Model {
                 let Some(mode) = self.hold_mut(&r, &o).map(|h| h.mode) else {
                     return err("does not hold an exclusive lock");
                 };
+                self.hold_mut(&r, &o).unwrap().rid = 0;
                 if mode == Shared {
                     let token = self.hold_mut(&r, &o).unwrap().token;
                     return done(LockReply::Granted { token });
@@ -372,15 +402,44 @@ impl Model {
             LockOp::Cancel {
                 resource: r,
                 owner: o,
+                rid,
+                undo,
+                upgrade,
             } => {
-                if !self.queued(&r, &o) {
-                    return done(LockReply::Done(false));
+                let queued = self.locks.get(&r).is_some_and(|l| {
+                    l.queue
+                        .iter()
+                        .any(|w| w.owner == o && (rid == 0 || w.rid == rid))
+                });
+                if queued {
+                    self.locks
+                        .get_mut(&r)
+                        .unwrap()
+                        .queue
+                        .retain(|w| w.owner != o);
+                } else {
+                    let Some(h) = self.hold_mut(&r, &o).filter(|h| rid != 0 && h.rid == rid) else {
+                        return done(LockReply::Done(false));
+                    };
+                    if !undo {
+                        h.rid = 0;
+                        return done(LockReply::Granted { token: h.token });
+                    }
+                    if upgrade {
+                        let was_exclusive = h.mode == Exclusive;
+                        h.rid = 0;
+                        if was_exclusive {
+                            let token = self.token(index);
+                            let h = self.hold_mut(&r, &o).unwrap();
+                            h.mode = Shared;
+                            h.token = token;
+                        }
+                    } else {
+                        let lock = self.locks.get_mut(&r).unwrap();
+                        lock.holders.retain(|h| h.owner != o);
+                        lock.queue.retain(|w| w.owner != o);
+                    }
                 }
-                self.locks
-                    .get_mut(&r)
-                    .unwrap()
-                    .queue
-                    .retain(|w| w.owner != o);
                 LockApplied {
                     reply: LockReply::Done(true),
                     grants: self.serve(&r, index, now),

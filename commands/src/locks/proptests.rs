@@ -37,21 +37,29 @@ fn wait() -> impl Strategy<Value = Option<u64>> {
     prop::sample::select(vec![None, Some(0u64), Some(150), Some(1_000)])
 }
 
+/// Request ids from a small set, so that repeated requests, take-overs of a queued
+/// place and withdrawals of an old or unknown request all happen.
+fn rid() -> impl Strategy<Value = RequestId> {
+    0..4u64
+}
+
 fn op(owners: &'static [&'static str]) -> impl Strategy<Value = LockOp> {
     let owner = || owner(owners);
     prop_oneof![
-        8 => (resource(), owner(), mode(), ttl(), wait()).prop_map(
-            |(resource, owner, mode, ttl_ms, wait_ms)| LockOp::Acquire {
-                resource, owner, mode, ttl_ms, wait_ms,
+        8 => (resource(), owner(), mode(), ttl(), wait(), rid()).prop_map(
+            |(resource, owner, mode, ttl_ms, wait_ms, rid)| LockOp::Acquire {
+                resource, owner, mode, ttl_ms, wait_ms, rid,
             }
         ),
         3 => (resource(), owner()).prop_map(|(resource, owner)| LockOp::Release { resource, owner }),
         1 => (resource(), owner(), ttl())
             .prop_map(|(resource, owner, ttl_ms)| LockOp::Renew { resource, owner, ttl_ms }),
-        3 => (resource(), owner(), wait())
-            .prop_map(|(resource, owner, wait_ms)| LockOp::Upgrade { resource, owner, wait_ms }),
+        3 => (resource(), owner(), wait(), rid())
+            .prop_map(|(resource, owner, wait_ms, rid)| LockOp::Upgrade { resource, owner, wait_ms, rid }),
         1 => (resource(), owner()).prop_map(|(resource, owner)| LockOp::Downgrade { resource, owner }),
-        1 => (resource(), owner()).prop_map(|(resource, owner)| LockOp::Cancel { resource, owner }),
+        2 => (resource(), owner(), rid(), any::<bool>(), any::<bool>()).prop_map(
+            |(resource, owner, rid, undo, upgrade)| LockOp::Cancel { resource, owner, rid, undo, upgrade }
+        ),
         2 => Just(LockOp::Expire),
         1 => Just(LockOp::ExtendLeases),
     ]
@@ -215,7 +223,10 @@ impl Harness {
                 | LockOp::Upgrade {
                     resource, owner, ..
                 }
-                | LockOp::Downgrade { resource, owner } => (resource, owner),
+                | LockOp::Downgrade { resource, owner }
+                | LockOp::Cancel {
+                    resource, owner, ..
+                } => (resource, owner),
                 other => panic!("granted {other:?}"),
             };
             let r = std::str::from_utf8(r).unwrap();
@@ -225,6 +236,17 @@ impl Harness {
             }
         }
         issued.extend(got.grants.iter().map(|g| g.token));
+        // Tokens that appear without being reported (an undone upgrade turns the hold
+        // back to shared under a new token) must be new as well.
+        for (r, info) in &after {
+            for h in &info.holders {
+                let known = before[r].holders.iter().any(|b| b.token == h.token);
+                if !known && !issued.contains(&h.token) {
+                    issued.push(h.token);
+                }
+            }
+        }
+        issued.sort_unstable();
         for token in issued {
             assert!(
                 token > self.max_token,

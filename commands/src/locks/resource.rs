@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
-use super::{bytes_map, Grant, LockMode, Name};
+use super::{bytes_map, Grant, LockMode, Name, RequestId};
 
 /// Whether a request in mode `a` must wait for a hold or request in mode `b`.
 pub(crate) fn conflicts(a: LockMode, b: LockMode) -> bool {
@@ -23,6 +23,21 @@ pub(crate) struct Holder {
     pub ttl_ms: u64,
     /// When the lease runs out (ms since the epoch, leader clock).
     pub deadline_ms: u64,
+    /// The request whose grant made this hold, until the owner confirms the hold by
+    /// another request (re-acquire, renew, downgrade): only then can
+    /// [`LockOp::Cancel`](super::LockOp::Cancel) with `undo` take the grant back. 0: none.
+    #[serde(default)]
+    pub rid: RequestId,
+}
+
+impl Holder {
+    /// The owner confirmed this hold by request `rid` (a repeat of the granting request
+    /// keeps it revocable; any other request confirms it for good).
+    pub fn confirm(&mut self, rid: RequestId) {
+        if self.rid != rid {
+            self.rid = 0;
+        }
+    }
 }
 
 /// A queued request.
@@ -42,6 +57,10 @@ pub(crate) struct Waiter {
     pub enqueued_ms: u64,
     /// When the wait gives up; `None` waits forever.
     pub deadline_ms: Option<u64>,
+    /// The latest request of the owner for this place (a repeated request of the same
+    /// owner takes the place over); its grant carries this id.
+    #[serde(default)]
+    pub rid: RequestId,
 }
 
 /// Issues fencing tokens and keeps the replicated counters.
@@ -115,6 +134,11 @@ impl Resource {
         }
     }
 
+    /// `owner`'s queued request, if any.
+    pub fn waiter_mut(&mut self, owner: &[u8]) -> Option<&mut Waiter> {
+        self.queue.iter_mut().find(|w| w.owner == owner)
+    }
+
     /// Grants from the head of the queue while the head is grantable: an upgrade once
     /// its owner is the only holder, an exclusive request when nobody holds, a shared
     /// request (and each consecutive shared one after it) when no exclusive holder.
@@ -142,11 +166,13 @@ impl Resource {
                         holder.mode = LockMode::Exclusive;
                         holder.token = token;
                         holder.deadline_ms = now_ms.saturating_add(holder.ttl_ms);
+                        holder.rid = head.rid;
                         out.push(Grant {
                             resource: resource.to_vec(),
                             owner: head.owner.clone(),
                             mode: LockMode::Exclusive,
                             token,
+                            rid: head.rid,
                         });
                         self.queue.pop_front();
                     }
@@ -172,6 +198,7 @@ impl Resource {
                     token,
                     ttl_ms: waiter.ttl_ms,
                     deadline_ms: now_ms.saturating_add(waiter.ttl_ms),
+                    rid: waiter.rid,
                 },
             );
             out.push(Grant {
@@ -179,6 +206,7 @@ impl Resource {
                 owner: waiter.owner,
                 mode: waiter.mode,
                 token,
+                rid: waiter.rid,
             });
         }
     }

@@ -15,7 +15,7 @@ use super::index::Index;
 use super::resource::{Counters, Holder, Resource, Waiter};
 use super::{
     bytes_map, Grant, HolderInfo, LockApplied, LockInfo, LockMode, LockOp, LockReply, LockRequest,
-    LockStats, Name, WaiterInfo,
+    LockStats, Name, RequestId, WaiterInfo,
 };
 
 /// Shortest lease a lock may be taken with, in ms.
@@ -98,7 +98,8 @@ impl LockTable {
                 mode,
                 ttl_ms,
                 wait_ms,
-            } => self.acquire(index, now, resource, owner, *mode, *ttl_ms, *wait_ms),
+                rid,
+            } => self.acquire(index, now, resource, owner, *mode, *ttl_ms, *wait_ms, *rid),
             LockOp::Release { resource, owner } => self.release(index, now, resource, owner),
             LockOp::Renew {
                 resource,
@@ -109,9 +110,16 @@ impl LockTable {
                 resource,
                 owner,
                 wait_ms,
-            } => self.upgrade(index, now, resource, owner, *wait_ms),
+                rid,
+            } => self.upgrade(index, now, resource, owner, *wait_ms, *rid),
             LockOp::Downgrade { resource, owner } => self.downgrade(index, now, resource, owner),
-            LockOp::Cancel { resource, owner } => self.cancel(index, now, resource, owner),
+            LockOp::Cancel {
+                resource,
+                owner,
+                rid,
+                undo,
+                upgrade,
+            } => self.cancel(index, now, resource, owner, *rid, *undo, *upgrade),
             LockOp::Expire => self.expire(index, now),
             LockOp::ExtendLeases => self.extend_leases(now),
         }
@@ -123,6 +131,13 @@ impl LockTable {
             .resources
             .get(resource)
             .is_some_and(|res| res.holders.values().any(|h| h.token == token))
+    }
+
+    /// The token of `owner`'s hold on `resource` when request `rid` granted it and the
+    /// owner has not confirmed it by another request since (see [`LockOp::Cancel`]).
+    pub fn granted_by(&self, resource: &[u8], owner: &[u8], rid: RequestId) -> Option<u64> {
+        let hold = self.state.resources.get(resource)?.holders.get(owner)?;
+        (rid != 0 && hold.rid == rid).then_some(hold.token)
     }
 
     /// `LOCK.INFO` as seen at `now_ms`: holders in grant order with their remaining
@@ -251,6 +266,7 @@ impl LockTable {
         mode: LockMode,
         ttl_ms: u64,
         wait_ms: Option<u64>,
+        rid: RequestId,
     ) -> LockApplied {
         if let Err(err) = check_ttl(ttl_ms) {
             return err;
@@ -270,11 +286,17 @@ impl LockTable {
                 }
                 hold.ttl_ms = ttl_ms;
                 hold.deadline_ms = now.saturating_add(ttl_ms);
+                hold.confirm(rid);
                 let token = hold.token;
                 self.settle(resource);
                 return reply(LockReply::Granted { token });
             }
             if self.index.is_waiting(owner, resource) {
+                // The newest request of the owner takes the place over: its client is
+                // the one still waiting (a client library resending after a reconnect).
+                if let Some(waiter) = res.waiter_mut(owner) {
+                    waiter.rid = rid;
+                }
                 return reply(LockReply::Queued);
             }
         }
@@ -292,6 +314,7 @@ impl LockTable {
                     token,
                     ttl_ms,
                     deadline_ms: now.saturating_add(ttl_ms),
+                    rid,
                 },
             );
             self.index.add_hold(owner, resource);
@@ -317,6 +340,7 @@ impl LockTable {
             ttl_ms,
             enqueued_ms: now,
             deadline_ms: wait_deadline(now, wait_ms),
+            rid,
         });
         self.index.add_wait(owner, resource);
         self.settle(resource);
@@ -360,6 +384,7 @@ impl LockTable {
         };
         hold.ttl_ms = ttl_ms;
         hold.deadline_ms = now.saturating_add(ttl_ms);
+        hold.confirm(0);
         self.settle(resource);
         reply(LockReply::Done(true))
     }
@@ -371,6 +396,7 @@ impl LockTable {
         resource: &[u8],
         owner: &[u8],
         wait_ms: Option<u64>,
+        rid: RequestId,
     ) -> LockApplied {
         let Some(res) = self.state.resources.get_mut(resource) else {
             return not_held(LockMode::Shared, resource, owner);
@@ -381,10 +407,15 @@ impl LockTable {
         let Some(hold) = res.holders.get_mut(owner) else {
             return not_held(LockMode::Shared, resource, owner);
         };
+        // Asking to upgrade shows the owner counts on its hold.
+        hold.confirm(rid);
         if hold.mode == LockMode::Exclusive {
             return reply(LockReply::Granted { token: hold.token });
         }
         if queued {
+            if let Some(waiter) = res.waiter_mut(owner) {
+                waiter.rid = rid; // taken over, as for a repeated acquire
+            }
             return reply(LockReply::Queued);
         }
         if sole {
@@ -392,6 +423,7 @@ impl LockTable {
             hold.mode = LockMode::Exclusive;
             hold.token = token;
             hold.deadline_ms = now.saturating_add(hold.ttl_ms);
+            hold.rid = rid;
             self.settle(resource);
             return reply(LockReply::Granted { token });
         }
@@ -412,6 +444,7 @@ impl LockTable {
                     ttl_ms,
                     enqueued_ms: now,
                     deadline_ms: wait_deadline(now, wait_ms),
+                    rid,
                 },
             );
             self.index.add_wait(owner, resource);
@@ -429,6 +462,7 @@ impl LockTable {
         let Some(hold) = hold else {
             return not_held(LockMode::Exclusive, resource, owner);
         };
+        hold.confirm(0);
         if hold.mode == LockMode::Shared {
             return reply(LockReply::Granted { token: hold.token });
         }
@@ -445,17 +479,55 @@ impl LockTable {
         }
     }
 
-    fn cancel(&mut self, index: u64, now: u64, resource: &[u8], owner: &[u8]) -> LockApplied {
-        let removed = self
-            .state
-            .resources
-            .get_mut(resource)
-            .is_some_and(|res| res.remove_waiter(owner));
-        if !removed {
+    #[allow(clippy::too_many_arguments)]
+    fn cancel(
+        &mut self,
+        index: u64,
+        now: u64,
+        resource: &[u8],
+        owner: &[u8],
+        rid: RequestId,
+        undo: bool,
+        upgrade: bool,
+    ) -> LockApplied {
+        let Some(res) = self.state.resources.get_mut(resource) else {
             return reply(LockReply::Done(false));
-        }
-        self.index.remove_wait(owner, resource);
+        };
+        let queued = res
+            .waiter_mut(owner)
+            .is_some_and(|w| rid == 0 || w.rid == rid);
         let mut grants = Vec::new();
+        if queued {
+            res.remove_waiter(owner);
+            self.index.remove_wait(owner, resource);
+        } else {
+            let Some(hold) = res
+                .holders
+                .get_mut(owner)
+                .filter(|h| rid != 0 && h.rid == rid)
+            else {
+                return reply(LockReply::Done(false));
+            };
+            if !undo {
+                // The grant won the race with the withdrawal: the client is told.
+                hold.confirm(0);
+                return reply(LockReply::Granted { token: hold.token });
+            }
+            if upgrade {
+                if hold.mode == LockMode::Exclusive {
+                    hold.mode = LockMode::Shared;
+                    hold.token = self.state.counters.issue(index);
+                }
+                hold.confirm(0);
+            } else {
+                res.holders.remove(owner);
+                self.index.remove_hold(owner, resource);
+                // An upgrade request of a hold that is gone goes with it.
+                if res.remove_waiter(owner) {
+                    self.index.remove_wait(owner, resource);
+                }
+            }
+        }
         self.serve(resource, index, now, &mut grants);
         self.settle(resource);
         LockApplied {

@@ -51,6 +51,7 @@ impl Fixture {
             mode,
             ttl_ms,
             wait_ms,
+            rid: 0,
         });
         assert!(applied.grants.is_empty(), "acquire never grants others");
         applied.reply
@@ -68,6 +69,7 @@ impl Fixture {
             resource: r.into(),
             owner: o.into(),
             wait_ms,
+            rid: 0,
         })
     }
 
@@ -82,6 +84,9 @@ impl Fixture {
         self.run(LockOp::Cancel {
             resource: r.into(),
             owner: o.into(),
+            rid: 0,
+            undo: false,
+            upgrade: false,
         })
     }
 
@@ -599,6 +604,7 @@ fn binary_names_are_printed_lossily() {
         mode: Shared,
         ttl_ms: 1_000,
         wait_ms: None,
+        rid: 0,
     });
     let applied = f.run(LockOp::Acquire {
         resource: r.clone(),
@@ -606,6 +612,7 @@ fn binary_names_are_printed_lossily() {
         mode: Exclusive,
         ttl_ms: 1_000,
         wait_ms: None,
+        rid: 0,
     });
     assert_eq!(
         applied.reply,
@@ -658,4 +665,134 @@ fn snapshot_round_trip_keeps_behaviour() {
     };
     assert_eq!(back.apply(99, &req), f.table.apply(99, &req));
     assert_eq!(back, f.table);
+}
+
+// --- Request ids: a client is answered by the effect of its own request only. ---
+
+impl Fixture {
+    fn acquire_rid(&mut self, r: &str, o: &str, wait: Option<u64>, rid: RequestId) -> LockReply {
+        self.run(LockOp::Acquire {
+            resource: r.into(),
+            owner: o.into(),
+            mode: Exclusive,
+            ttl_ms: 10_000,
+            wait_ms: wait,
+            rid,
+        })
+        .reply
+    }
+
+    fn withdraw(&mut self, r: &str, o: &str, rid: RequestId, undo: bool) -> LockApplied {
+        self.run(LockOp::Cancel {
+            resource: r.into(),
+            owner: o.into(),
+            rid,
+            undo,
+            upgrade: false,
+        })
+    }
+}
+
+#[test]
+fn a_grant_from_the_queue_carries_the_latest_request_of_the_owner() {
+    let mut f = Fixture::new();
+    f.token("r", "x", Exclusive);
+    assert_eq!(f.acquire_rid("r", "w", Some(0), 11), LockReply::Queued);
+    // The owner's client resends after a reconnect: the new request takes the place over.
+    assert_eq!(f.acquire_rid("r", "w", Some(0), 12), LockReply::Queued);
+    // The old request's withdrawal no longer touches the place.
+    assert_eq!(f.withdraw("r", "w", 11, true).reply, LockReply::Done(false));
+    let applied = f.release("r", "x");
+    assert_eq!(applied.grants.len(), 1);
+    assert_eq!(applied.grants[0].rid, 12);
+    assert_eq!(f.holders("r"), ["w"]);
+}
+
+#[test]
+fn withdrawing_a_granted_request_undoes_or_confirms_it() {
+    let mut f = Fixture::new();
+    f.token("r", "x", Exclusive);
+    f.acquire_rid("r", "w", Some(0), 21);
+    f.acquire("r", "v", Exclusive, Some(0));
+    let granted = f.release("r", "x").grants[0].token;
+    // Without undo (a timed-out wait that lost the race): the client is told its token.
+    assert_eq!(
+        f.withdraw("r", "w", 21, false).reply,
+        LockReply::Granted { token: granted }
+    );
+    // Told once, the grant is the client's: a later undo of the same request is a no-op.
+    assert_eq!(f.withdraw("r", "w", 21, true).reply, LockReply::Done(false));
+    assert_eq!(f.holders("r"), ["w"]);
+
+    // With undo (the client was answered an error): the grant is taken back and the
+    // queue served.
+    let mut f = Fixture::new();
+    f.token("r", "x", Exclusive);
+    f.acquire_rid("r", "w", Some(0), 31);
+    f.acquire("r", "v", Exclusive, Some(0));
+    f.release("r", "x");
+    let applied = f.withdraw("r", "w", 31, true);
+    assert_eq!(applied.reply, LockReply::Done(true));
+    assert_eq!(f.holders("r"), ["v"]);
+    assert_eq!(applied.grants.len(), 1);
+}
+
+#[test]
+fn an_undo_never_takes_back_a_hold_the_owner_confirmed() {
+    let mut f = Fixture::new();
+    // An immediate grant whose client was answered an error, then the owner asks again
+    // (a retry): the second answer is the same token, so the first request's undo must
+    // not release it.
+    assert!(matches!(
+        f.acquire_rid("r", "w", None, 41),
+        LockReply::Granted { .. }
+    ));
+    assert!(matches!(
+        f.acquire_rid("r", "w", None, 42),
+        LockReply::Granted { .. }
+    ));
+    assert_eq!(f.withdraw("r", "w", 41, true).reply, LockReply::Done(false));
+    assert_eq!(f.withdraw("r", "w", 42, true).reply, LockReply::Done(false));
+    assert_eq!(f.holders("r"), ["w"]);
+    // A renewal confirms too.
+    f.acquire_rid("s", "w", None, 43);
+    f.run(LockOp::Renew {
+        resource: "s".into(),
+        owner: "w".into(),
+        ttl_ms: 5_000,
+    });
+    assert_eq!(f.withdraw("s", "w", 43, true).reply, LockReply::Done(false));
+    // An unconfirmed grant is undone; a repeat of the same request keeps it undoable.
+    f.acquire_rid("t", "w", None, 44);
+    f.acquire_rid("t", "w", None, 44);
+    assert_eq!(f.withdraw("t", "w", 44, true).reply, LockReply::Done(true));
+    assert!(f.holders("t").is_empty());
+}
+
+#[test]
+fn undoing_an_upgrade_turns_the_hold_back_to_shared_under_a_new_token() {
+    let mut f = Fixture::new();
+    f.token("r", "a", Shared);
+    let up = f.run(LockOp::Upgrade {
+        resource: "r".into(),
+        owner: "a".into(),
+        wait_ms: None,
+        rid: 51,
+    });
+    let LockReply::Granted { token: upgraded } = up.reply else {
+        panic!("{up:?}")
+    };
+    f.acquire("r", "b", Shared, Some(0));
+    let applied = f.run(LockOp::Cancel {
+        resource: "r".into(),
+        owner: "a".into(),
+        rid: 51,
+        undo: true,
+        upgrade: true,
+    });
+    assert_eq!(applied.reply, LockReply::Done(true));
+    let info = f.info("r");
+    assert_eq!(info.mode, Some(Shared));
+    assert!(info.holders.iter().all(|h| h.token > upgraded));
+    assert_eq!(f.holders("r"), ["a", "b"], "the shared waiter is served");
 }

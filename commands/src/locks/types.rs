@@ -10,6 +10,14 @@ use serde::{Deserialize, Serialize};
 /// A binary-safe resource or owner name.
 pub type Name = Vec<u8>;
 
+/// Identifies one client request of `LOCK.ACQUIRE` / `LOCK.UPGRADE` across the cluster:
+/// chosen at random (never 0) by the node the client talks to and carried in the log
+/// entry, in the queued request and in the grant, so that node recognises the effect of
+/// *its* request and nothing else — owner names are reused by applications, and a node
+/// that is behind the leader still applies older grants to the same owner. `0` means
+/// "no id" (entries written before request ids existed).
+pub type RequestId = u64;
+
 /// How a lock is held or requested.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum LockMode {
@@ -74,6 +82,9 @@ pub enum LockOp {
         mode: LockMode,
         ttl_ms: u64,
         wait_ms: Option<u64>,
+        /// The request's id: a queued request and its later grant carry it.
+        #[serde(default)]
+        rid: RequestId,
     },
     /// `LOCK.RELEASE`: drop the owner's hold (and any queued request of it).
     Release {
@@ -97,6 +108,9 @@ pub enum LockOp {
         #[serde(with = "super::bytes_map::name")]
         owner: Name,
         wait_ms: Option<u64>,
+        /// The request's id, as for `Acquire`.
+        #[serde(default)]
+        rid: RequestId,
     },
     /// `LOCK.DOWNGRADE`: exclusive → shared; a new token; compatible waiters are granted.
     Downgrade {
@@ -105,13 +119,33 @@ pub enum LockOp {
         #[serde(with = "super::bytes_map::name")]
         owner: Name,
     },
-    /// Withdraw a queued request (its `WAIT` ran out or its client went away). A no-op
-    /// when the owner is not waiting there — in particular once it has been granted.
+    /// Withdraw request `rid` of `owner` (its `WAIT` ran out, its client went away, or
+    /// its client was answered an error while the request may still commit).
+    ///
+    /// - Still queued under `rid` → removed, the queue served: `Done(true)`.
+    /// - Already granted by `rid` and nobody has confirmed the hold since (no re-acquire,
+    ///   renew or downgrade by the owner): with `undo`, the grant is taken back — the hold
+    ///   released, or for an `upgrade` request turned back to shared (with a new token) —
+    ///   and `Done(true)`; without `undo`, the hold is confirmed: `Granted { token }`.
+    /// - Otherwise (expired, withdrawn already, or the place taken over by a newer request
+    ///   of the same owner): nothing changes, `Done(false)`.
+    ///
+    /// `rid == 0` (entries from before request ids) withdraws whatever request the owner
+    /// has queued there.
     Cancel {
         #[serde(with = "super::bytes_map::name")]
         resource: Name,
         #[serde(with = "super::bytes_map::name")]
         owner: Name,
+        /// The request to withdraw.
+        #[serde(default)]
+        rid: RequestId,
+        /// Take back a grant the request already received (its client was told an error).
+        #[serde(default)]
+        undo: bool,
+        /// The request was a `LOCK.UPGRADE` (undoing it turns the hold back to shared).
+        #[serde(default)]
+        upgrade: bool,
     },
     /// Proposed by the leader: release every lease whose deadline is `<= now_ms` and
     /// drop every queued request whose wait deadline passed, granting what follows.
@@ -121,12 +155,50 @@ pub enum LockOp {
     ExtendLeases,
 }
 
+impl LockOp {
+    /// The request id of a `LOCK.ACQUIRE` / `LOCK.UPGRADE` (the operations that can
+    /// grant), `None` for the others.
+    pub fn request_id_mut(&mut self) -> Option<&mut RequestId> {
+        match self {
+            LockOp::Acquire { rid, .. } | LockOp::Upgrade { rid, .. } => Some(rid),
+            _ => None,
+        }
+    }
+
+    /// The [`LockOp::Cancel`] that withdraws this `Acquire` / `Upgrade` (`undo`: also
+    /// take back a grant it already received); `None` for other operations.
+    pub fn withdrawal(&self, undo: bool) -> Option<LockOp> {
+        let (resource, owner, rid, upgrade) = match self {
+            LockOp::Acquire {
+                resource,
+                owner,
+                rid,
+                ..
+            } => (resource, owner, *rid, false),
+            LockOp::Upgrade {
+                resource,
+                owner,
+                rid,
+                ..
+            } => (resource, owner, *rid, true),
+            _ => return None,
+        };
+        Some(LockOp::Cancel {
+            resource: resource.clone(),
+            owner: owner.clone(),
+            rid,
+            undo,
+            upgrade,
+        })
+    }
+}
+
 /// What the proposer of an entry is told.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub enum LockReply {
     /// Granted (or re-acquired): the fencing token.
     Granted { token: u64 },
-    /// Queued behind others; a later [`Grant`] for this owner wakes the client.
+    /// Queued behind others; the later [`Grant`] carrying this request's id wakes the client.
     Queued,
     /// Try-once request that could not be granted now.
     NotGranted,
@@ -152,6 +224,9 @@ pub struct Grant {
     pub owner: Name,
     pub mode: LockMode,
     pub token: u64,
+    /// The id of the request this grant answers (0: a request without one).
+    #[serde(default)]
+    pub rid: RequestId,
 }
 
 /// The result of applying one entry: the proposer's reply plus the grants it caused.

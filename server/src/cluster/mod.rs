@@ -7,7 +7,7 @@
 //! | `AUTH <secret>`                           | `+OK` or `-NOAUTH` (then closed)       |
 //! | `PING`                                    | `+PONG`                                |
 //! | `RAFT <group> APPEND\|VOTE\|SNAPSHOT <json>` | bulk JSON `Result<response, RaftError>` |
-//! | `LOCKFWD <group> <deadline-ms> <json LockCommand>` | bulk JSON `Result<LockOutcome, String>`; refused past the deadline |
+//! | `LOCKFWD <group> <deadline-ms> <json LockCommand>` | bulk JSON `Result<LockOutcome, ForwardError>` (the error says whether the command was proposed); refused past the deadline |
 //!
 //! - [`peer`]: the client side — a pool of connections per peer, so concurrent
 //!   requests never queue behind each other, reconnect with backoff, timeouts.

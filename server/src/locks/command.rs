@@ -109,6 +109,7 @@ pub fn parse(name: &str, parse: &mut Parse, default_ttl: u64) -> Result<Parsed, 
                 mode: mode.unwrap_or(LockMode::Exclusive),
                 ttl_ms,
                 wait_ms,
+                rid: 0, // the service gives each request its id
             };
             Ok(Parsed {
                 command: LockCommand::Write(op),
@@ -142,6 +143,7 @@ pub fn parse(name: &str, parse: &mut Parse, default_ttl: u64) -> Result<Parsed, 
                     resource,
                     owner,
                     wait_ms,
+                    rid: 0,
                 }),
                 wait_ms,
             })
@@ -259,7 +261,8 @@ mod tests {
                 owner: b"me".to_vec(),
                 mode: LockMode::Exclusive,
                 ttl_ms: 30_000,
-                wait_ms: None
+                wait_ms: None,
+                rid: 0,
             })
         );
         let got = p(&[

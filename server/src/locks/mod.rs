@@ -8,9 +8,19 @@
 //! `ensure_linearizable`.
 //!
 //! A request that must wait (`WAIT`) is *queued* in the replicated table; the client
-//! then blocks on the node it is connected to until that node applies the grant
-//! ([`waiters`]). When its wait runs out, or it disconnects, a `Cancel` goes through
-//! the log so the queue never grants a ghost. With no leader the command retries
+//! then blocks on the node it is connected to until that node applies the grant of
+//! *its* request ([`waiters`], matched by request id). When its wait runs out a
+//! `Cancel` goes through the log so the queue never grants a ghost, and its reply —
+//! from state newer than the request — says whether the grant won the race.
+//!
+//! An error reply means the request never takes effect: an acquire or upgrade whose
+//! outcome is unknown when the client is answered (no quorum, timeout, the client gone)
+//! is withdrawn through the log with `undo` ([`withdraw`]), retried in the background
+//! until it commits, so if the request commits after all, it grants nothing.
+//!
+//! A leader that has not heard from a majority within twice the election timeout
+//! refuses writes at once with `-CLUSTERDOWN no quorum` (it cannot commit them, and an
+//! entry it appends could be committed later). With no leader the command retries
 //! until `--no-leader-wait`, then fails `-CLUSTERDOWN no raft leader`.
 
 pub mod command;
@@ -19,33 +29,44 @@ pub mod proposer;
 pub mod start;
 pub mod status;
 pub mod waiters;
+pub mod withdraw;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use conclave_commands::locks::{LockOp, LockReply, Name};
+use conclave_commands::locks::{LockOp, LockReply, RequestId};
 use conclave_commands::{Frame, Parse};
 use conclave_raft_store::{GroupId, NodeId, Raft, SharedStateMachine, META_GROUP};
 use openraft::error::RaftError;
+use openraft::ServerState;
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use self::command::{InfoWire, LockCommand, LockOutcome};
 use self::proposer::{ProposeError, Proposer};
 use self::waiters::Waiters;
+use self::withdraw::Withdrawal;
 use crate::cluster::peer::PeerError;
 use crate::cluster::raft_network::Peers;
 use crate::command_table::CommandSpec;
+use crate::config::NodeConfig;
 use crate::node::Node;
 
-/// Why a lock command could not be served.
-#[derive(Debug, Error)]
+/// Why a lock command could not be served (also sent across the cluster channel inside
+/// [`ForwardError`]).
+#[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServiceError {
     /// No leader could be reached within `--no-leader-wait`.
     #[error("CLUSTERDOWN no raft leader")]
     NoLeader,
+    /// The leader (this node, or the one a forward reached) has not heard from a
+    /// majority within twice the election timeout: it cannot commit anything.
+    #[error("CLUSTERDOWN no quorum")]
+    NoQuorum,
     /// Raft failed in a way retrying will not fix.
     #[error("ERR raft: {0}")]
     Raft(String),
@@ -62,6 +83,12 @@ pub struct LockService {
     fsyncs: Arc<AtomicU64>,
     proposer: Proposer,
     no_leader_wait: Duration,
+    /// A leader without a majority's acknowledgement for this long has no quorum, and
+    /// a follower without an `AppendEntries` from a leader for this long has no leader
+    /// it can count on (twice the election timeout).
+    quorum_timeout: Duration,
+    /// When this node last received `AppendEntries` (a live leader reached it).
+    leader_contact: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for LockService {
@@ -82,19 +109,20 @@ pub fn now_ms() -> u64 {
 }
 
 impl LockService {
-    /// Wraps a started Raft group 0.
+    /// Wraps a started Raft group 0 (timeouts from `config`: `--no-leader-wait`,
+    /// `--election-timeout`).
     pub fn new(
-        id: NodeId,
+        config: &NodeConfig,
         raft: Raft,
         sm: SharedStateMachine,
         peers: Arc<Peers>,
         waiters: Arc<Waiters>,
         fsyncs: Arc<AtomicU64>,
-        no_leader_wait: Duration,
     ) -> LockService {
+        let no_leader_wait = config.no_leader_wait();
         let proposer = Proposer::start(raft.clone(), no_leader_wait);
         LockService {
-            id,
+            id: config.id,
             group: META_GROUP,
             raft,
             sm,
@@ -103,6 +131,49 @@ impl LockService {
             fsyncs,
             proposer,
             no_leader_wait,
+            quorum_timeout: Duration::from_millis(config.election_timeout) * 2,
+            leader_contact: Mutex::new(None),
+        }
+    }
+
+    /// Whether this node is a leader that has not heard from a majority within the
+    /// quorum timeout. A leader whose quorum is not yet known (just elected) or that is
+    /// the only voter has not lost it.
+    pub fn quorum_lost(&self) -> bool {
+        let m = self.raft.metrics();
+        let m = m.borrow();
+        m.state == ServerState::Leader
+            && m.membership_config
+                .membership()
+                .voter_ids()
+                .nth(1)
+                .is_some()
+            && m.millis_since_quorum_ack
+                .is_some_and(|ms| ms > self.quorum_timeout.as_millis() as u64)
+    }
+
+    /// Whether this node can count on a quorum: as leader, a majority acknowledged it
+    /// within the quorum timeout (or it is the only voter); otherwise, a leader's
+    /// `AppendEntries` reached it within that time.
+    pub fn has_quorum(&self) -> bool {
+        let (state, ack, single) = {
+            let m = self.raft.metrics();
+            let m = m.borrow();
+            let single = m
+                .membership_config
+                .membership()
+                .voter_ids()
+                .nth(1)
+                .is_none();
+            (m.state, m.millis_since_quorum_ack, single)
+        };
+        let within = self.quorum_timeout.as_millis() as u64;
+        match state {
+            ServerState::Leader => single || ack.is_some_and(|ms| ms <= within),
+            _ => self
+                .leader_contact
+                .lock()
+                .is_some_and(|t| t.elapsed() <= self.quorum_timeout),
         }
     }
 
@@ -116,8 +187,12 @@ impl LockService {
         &self.sm
     }
 
-    /// Proposes a write through the batching proposer (for the leader's housekeeping).
+    /// Proposes a write through the batching proposer (for the leader's housekeeping);
+    /// refused at once without a quorum.
     pub async fn propose(&self, op: LockOp, within: Duration) -> Result<(), ProposeError> {
+        if self.quorum_lost() {
+            return Err(ProposeError::NoQuorum);
+        }
         self.proposer.propose(op, within).await.map(|_| ())
     }
 
@@ -140,114 +215,152 @@ impl LockService {
             .runtime
             .lock_default_ttl
             .load(std::sync::atomic::Ordering::Relaxed);
-        let parsed = match command::parse(spec.name, parse, default_ttl) {
+        let mut parsed = match command::parse(spec.name, parse, default_ttl) {
             Ok(p) => p,
             Err(e) => return e.to_frame(),
         };
-        let result = match (&parsed.command, parsed.wait_ms) {
-            (LockCommand::Write(op), Some(wait_ms)) => {
-                self.acquire_blocking(op.clone(), wait_ms).await
-            }
-            _ => self.run(parsed.command).await.map(|o| match o {
-                LockOutcome::Applied { reply, .. } => command::reply_frame(&reply),
-                LockOutcome::Check(b) => Frame::Integer(b as i64),
-                LockOutcome::Info(info) => command::info_frame(&info),
-            }),
+        let result = match &mut parsed.command {
+            LockCommand::Write(op) => match op.request_id_mut() {
+                Some(rid) => {
+                    *rid = new_request_id();
+                    self.acquire(op.clone(), parsed.wait_ms).await
+                }
+                None => self.write(parsed.command).await,
+            },
+            _ => self.write(parsed.command).await,
         };
         result.unwrap_or_else(|e| Frame::error(e.to_string()))
     }
 
-    /// An acquire or upgrade that may wait: register, propose, block until granted,
-    /// timed out (then cancel through the log) or dropped (cancel in the background).
-    async fn acquire_blocking(
+    /// Runs a command that cannot grant (release, renew, downgrade, reads).
+    async fn write(&self, cmd: LockCommand) -> Result<Frame, ServiceError> {
+        Ok(match self.run(cmd).await? {
+            LockOutcome::Applied { reply, .. } => command::reply_frame(&reply),
+            LockOutcome::Check(b) => Frame::Integer(b as i64),
+            LockOutcome::Info(info) => command::info_frame(&info),
+        })
+    }
+
+    /// An acquire or upgrade (carrying a fresh request id): propose it; when queued,
+    /// block until its own grant, or until `wait_ms` runs out (then withdraw it through
+    /// the log; the withdrawal's reply says whether the grant won the race).
+    ///
+    /// Whatever ends this early — an error reply, or the client going away (the future
+    /// is dropped) — leaves the [`Withdrawal`] armed, which takes the request back
+    /// through the log in the background: an error reply means it never takes effect.
+    async fn acquire(
         self: &Arc<Self>,
         op: LockOp,
-        wait_ms: u64,
+        wait_ms: Option<u64>,
     ) -> Result<Frame, ServiceError> {
-        let (resource, owner) = match &op {
-            LockOp::Acquire {
-                resource, owner, ..
-            }
-            | LockOp::Upgrade {
-                resource, owner, ..
-            } => (resource.clone(), owner.clone()),
-            _ => return Err(ServiceError::Raft("not a blocking operation".into())),
+        let Some(mut withdrawal) = Withdrawal::arm(self, &op) else {
+            return Err(ServiceError::Raft("not an acquire or upgrade".into()));
         };
-        let mut registration = self.waiters.register(&resource, &owner);
+        let rid = withdrawal.rid();
+        // Registered before proposing, so a grant applied here before the reply to the
+        // proposal arrives is not missed.
+        let mut registration = wait_ms.map(|_| self.waiters.register(rid));
         let started = Instant::now();
-        let reply = match self.run(LockCommand::Write(op)).await? {
+        let mut maybe_proposed = false;
+        let outcome = self
+            .run_tracked(LockCommand::Write(op.clone()), &mut maybe_proposed)
+            .await;
+        let reply = match outcome {
+            Ok(LockOutcome::Applied { reply, .. }) => reply,
+            Ok(_) => return Err(ServiceError::Raft("unexpected outcome".into())),
+            Err(e) => {
+                if !maybe_proposed {
+                    withdrawal.disarm(); // refused before any leader's log saw it
+                }
+                return Err(e);
+            }
+        };
+        let (LockReply::Queued, Some(wait_ms), Some(registration)) =
+            (&reply, wait_ms, registration.as_mut())
+        else {
+            withdrawal.disarm();
+            return Ok(command::reply_frame(&reply));
+        };
+        let wait = async {
+            // The apply hook wakes us; the poll covers a grant this node never applies
+            // one by one (it caught up by installing a snapshot).
+            let mut poll = tokio::time::interval(GRANT_POLL);
+            loop {
+                tokio::select! {
+                    token = &mut registration.granted => return token.ok(),
+                    _ = poll.tick() => {
+                        if let Some(token) = self.granted_by(&op, rid) {
+                            return Some(token);
+                        }
+                    }
+                }
+            }
+        };
+        let granted = if wait_ms == 0 {
+            wait.await
+        } else {
+            let left = Duration::from_millis(wait_ms).saturating_sub(started.elapsed());
+            tokio::time::timeout(left, wait).await.ok().flatten()
+        };
+        if let Some(token) = granted {
+            withdrawal.disarm();
+            return Ok(Frame::Integer(token as i64));
+        }
+        // Timed out: withdraw. The reply comes from state newer than the request: a grant
+        // that won the race is confirmed and reported, anything else means no lock.
+        let cancel = op
+            .withdrawal(false)
+            .ok_or_else(|| ServiceError::Raft("not an acquire or upgrade".into()))?;
+        let reply = match self.run(LockCommand::Write(cancel)).await? {
             LockOutcome::Applied { reply, .. } => reply,
             _ => return Err(ServiceError::Raft("unexpected outcome".into())),
         };
-        if reply != LockReply::Queued {
-            return Ok(command::reply_frame(&reply));
-        }
-        // Queued: from here on, leaving early must withdraw the request.
-        let mut cancel = CancelOnDrop {
-            service: self.clone(),
-            resource: resource.clone(),
-            owner: owner.clone(),
-            armed: true,
-        };
-        let granted = if wait_ms == 0 {
-            (&mut registration.granted).await.ok()
-        } else {
-            let left = Duration::from_millis(wait_ms).saturating_sub(started.elapsed());
-            tokio::time::timeout(left, &mut registration.granted)
-                .await
-                .ok()
-                .and_then(Result::ok)
-        };
-        if let Some(token) = granted {
-            cancel.armed = false;
-            return Ok(Frame::Integer(token as i64));
-        }
-        // Timed out: cancel; if the grant won the race, report it.
-        cancel.armed = false;
-        match self.cancel(&resource, &owner).await? {
-            LockReply::Done(true) => Ok(Frame::Null),
-            _ => {
-                let token = tokio::time::timeout(self.no_leader_wait, &mut registration.granted)
-                    .await
-                    .ok()
-                    .and_then(Result::ok);
-                Ok(token
-                    .or_else(|| self.holder_token(&resource, &owner))
-                    .map(|t| Frame::Integer(t as i64))
-                    .unwrap_or(Frame::Null))
-            }
-        }
+        withdrawal.disarm();
+        Ok(match reply {
+            LockReply::Granted { token } => Frame::Integer(token as i64),
+            _ => Frame::Null,
+        })
     }
 
-    async fn cancel(&self, resource: &Name, owner: &Name) -> Result<LockReply, ServiceError> {
-        let op = LockOp::Cancel {
-            resource: resource.clone(),
-            owner: owner.clone(),
-        };
-        match self.run(LockCommand::Write(op)).await? {
-            LockOutcome::Applied { reply, .. } => Ok(reply),
-            _ => Err(ServiceError::Raft("unexpected outcome".into())),
+    /// The token of the hold request `rid` was granted, in this node's applied state
+    /// (which is then newer than the request).
+    fn granted_by(&self, op: &LockOp, rid: RequestId) -> Option<u64> {
+        let (LockOp::Acquire {
+            resource, owner, ..
         }
-    }
-
-    /// The token `owner` holds on `resource` in the locally applied state.
-    fn holder_token(&self, resource: &[u8], owner: &[u8]) -> Option<u64> {
-        let info = self.sm.read().table.info(resource, now_ms());
-        info.holders
-            .into_iter()
-            .find(|h| h.owner == owner)
-            .map(|h| h.token)
+        | LockOp::Upgrade {
+            resource, owner, ..
+        }) = op
+        else {
+            return None;
+        };
+        self.sm.read().table.granted_by(resource, owner, rid)
     }
 
     /// Runs a command on the leader, wherever it is, retrying through leader changes
     /// until `--no-leader-wait` runs out.
     pub async fn run(&self, cmd: LockCommand) -> Result<LockOutcome, ServiceError> {
+        self.run_tracked(cmd, &mut false).await
+    }
+
+    /// [`run`](Self::run), setting `maybe_proposed` when some attempt may have put the
+    /// command into a leader's log without this node learning its outcome (a timeout,
+    /// a connection lost after sending). A failed command for which it stays false was
+    /// never proposed.
+    async fn run_tracked(
+        &self,
+        cmd: LockCommand,
+        maybe_proposed: &mut bool,
+    ) -> Result<LockOutcome, ServiceError> {
         let deadline = Instant::now() + self.no_leader_wait;
         let mut metrics = self.raft.metrics();
+        // What to answer when the wait runs out: a leader said it has no quorum, or none
+        // could be reached at all.
+        let mut failure = ServiceError::NoLeader;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(ServiceError::NoLeader);
+                return Err(failure);
             }
             let (leader, addr) = {
                 let m = metrics.borrow();
@@ -260,29 +373,38 @@ impl LockService {
                 });
                 (leader, addr)
             };
-            match leader {
-                Some(l) if l == self.id => match self.run_local(&cmd, left).await {
-                    Ok(outcome) => return Ok(outcome),
-                    Err(Attempt::Retry) => tokio::time::sleep(Duration::from_millis(10)).await,
-                    Err(Attempt::Fail(e)) => return Err(e),
-                },
-                Some(_) => {
-                    let Some(addr) = addr else {
-                        tokio::time::sleep(Duration::from_millis(10)).await;
-                        continue;
-                    };
-                    match self.forward(&addr, &cmd, left).await {
-                        Ok(outcome) => return Ok(outcome),
-                        Err(Attempt::Retry) => {
-                            tokio::time::sleep(Duration::from_millis(20).min(left)).await
-                        }
-                        Err(Attempt::Fail(e)) => return Err(e),
+            let attempt = match (leader, addr) {
+                // Cut off from the majority: refuse at once rather than append an entry
+                // that cannot commit now and might commit later.
+                (Some(l), _) if l == self.id && self.quorum_lost() => {
+                    return Err(ServiceError::NoQuorum)
+                }
+                (Some(l), _) if l == self.id => self.run_local(&cmd, left).await,
+                (Some(_), Some(addr)) => self.forward(&addr, &cmd, left).await,
+                (Some(_), None) => Err(Attempt::Retry),
+                (None, _) => {
+                    let _ = tokio::time::timeout(left, metrics.changed()).await;
+                    continue;
+                }
+            };
+            match attempt {
+                Ok(outcome) => return Ok(outcome),
+                Err(Attempt::Retry) => {}
+                Err(Attempt::RetryNoQuorum) => failure = ServiceError::NoQuorum,
+                Err(Attempt::RetryUnknown(e)) => {
+                    *maybe_proposed = true;
+                    if e == ServiceError::NoQuorum {
+                        failure = e;
                     }
                 }
-                None => {
-                    let _ = tokio::time::timeout(left, metrics.changed()).await;
+                Err(Attempt::Fail(e)) => return Err(e),
+                Err(Attempt::FailUnknown(e)) => {
+                    *maybe_proposed = true;
+                    return Err(e);
                 }
             }
+            let pause = if leader == Some(self.id) { 10 } else { 20 };
+            tokio::time::sleep(Duration::from_millis(pause).min(left)).await;
         }
     }
 
@@ -292,8 +414,13 @@ impl LockService {
             LockCommand::Write(op) => match self.proposer.propose(op.clone(), left).await {
                 Ok((index, reply)) => Ok(LockOutcome::Applied { index, reply }),
                 Err(ProposeError::NotLeader) => Err(Attempt::Retry),
-                Err(ProposeError::Timeout) => Err(Attempt::Fail(ServiceError::NoLeader)),
-                Err(ProposeError::Raft(e)) => Err(Attempt::Fail(ServiceError::Raft(e))),
+                Err(ProposeError::NoQuorum) => Err(Attempt::Fail(ServiceError::NoQuorum)),
+                // Proposed, not confirmed in time: the entry may still commit.
+                Err(ProposeError::Timeout) if self.quorum_lost() => {
+                    Err(Attempt::FailUnknown(ServiceError::NoQuorum))
+                }
+                Err(ProposeError::Timeout) => Err(Attempt::FailUnknown(ServiceError::NoLeader)),
+                Err(ProposeError::Raft(e)) => Err(Attempt::FailUnknown(ServiceError::Raft(e))),
             },
             LockCommand::Check { resource, token } => {
                 self.read_barrier(left).await?;
@@ -336,53 +463,66 @@ impl LockService {
         // The leader drops a request that reaches it after this: a request stuck in a cut
         // connection must not be applied long after its client was told CLUSTERDOWN.
         let deadline = (now_ms() + attempt.as_millis() as u64).to_string();
-        match self
+        let reply = self
             .peers
             .client(addr)
             .call(
                 &[b"LOCKFWD", group.as_bytes(), deadline.as_bytes(), &body],
                 attempt,
             )
-            .await
-        {
-            Ok(reply) => match serde_json::from_slice::<Result<LockOutcome, String>>(&reply) {
-                Ok(Ok(outcome)) => Ok(outcome),
-                Ok(Err(e)) if e == NOT_LEADER => Err(Attempt::Retry),
-                Ok(Err(e)) if e.starts_with("CLUSTERDOWN") => Err(Attempt::Retry),
-                Ok(Err(e)) => Err(Attempt::Fail(ServiceError::Raft(e))),
-                Err(e) => Err(Attempt::Fail(ServiceError::Raft(e.to_string()))),
-            },
+            .await;
+        match reply {
+            Ok(reply) => {
+                match serde_json::from_slice::<Result<LockOutcome, ForwardError>>(&reply) {
+                    Ok(Ok(outcome)) => Ok(outcome),
+                    Ok(Err(ForwardError::NotLeader | ForwardError::Expired)) => Err(Attempt::Retry),
+                    Ok(Err(ForwardError::NoQuorum)) => Err(Attempt::RetryNoQuorum),
+                    Ok(Err(ForwardError::Refused(e))) => Err(Attempt::Fail(e)),
+                    Ok(Err(ForwardError::Unknown(e @ ServiceError::Raft(_)))) => {
+                        Err(Attempt::FailUnknown(e))
+                    }
+                    Ok(Err(ForwardError::Unknown(e))) => Err(Attempt::RetryUnknown(e)),
+                    Err(e) => Err(Attempt::FailUnknown(ServiceError::Raft(e.to_string()))),
+                }
+            }
+            // Never sent, or refused by the peer's cluster listener.
+            Err(e @ (PeerError::Unreachable(..) | PeerError::Remote(_))) => {
+                debug!(error = %e, "forward to leader failed; retrying");
+                Err(Attempt::Retry)
+            }
+            // Sent, perhaps received: the outcome is unknown.
             Err(PeerError::Timeout(_)) if attempt >= left => {
-                Err(Attempt::Fail(ServiceError::NoLeader))
+                Err(Attempt::FailUnknown(ServiceError::NoLeader))
             }
             Err(e) => {
                 debug!(error = %e, "forward to leader failed; retrying");
-                Err(Attempt::Retry)
+                Err(Attempt::RetryUnknown(ServiceError::NoLeader))
             }
         }
     }
 
     /// Serves a `LOCKFWD` from a peer: run here if leader and the sender still waits
-    /// (`deadline_ms`, its wall clock).
+    /// (`deadline_ms`, its wall clock). The reply is JSON
+    /// `Result<LockOutcome, ForwardError>`.
     pub async fn handle_forward(&self, deadline_ms: u64, body: &[u8]) -> Bytes {
-        let result: Result<LockOutcome, String> = match serde_json::from_slice::<LockCommand>(body)
-        {
-            Err(e) => Err(format!("ERR bad forwarded command: {e}")),
-            Ok(_) if now_ms() > deadline_ms => {
-                Err("CLUSTERDOWN forwarded request expired before the leader saw it".into())
+        let result = match serde_json::from_slice::<LockCommand>(body) {
+            Err(e) => Err(ForwardError::Refused(ServiceError::Raft(format!(
+                "bad forwarded command: {e}"
+            )))),
+            Ok(_) if now_ms() > deadline_ms => Err(ForwardError::Expired),
+            Ok(_) if self.raft.metrics().borrow().current_leader != Some(self.id) => {
+                Err(ForwardError::NotLeader)
             }
+            Ok(_) if self.quorum_lost() => Err(ForwardError::NoQuorum),
             Ok(cmd) => {
-                if self.raft.metrics().borrow().current_leader != Some(self.id) {
-                    Err(NOT_LEADER.to_string())
-                } else {
-                    // Answer within the sender's budget: it stops waiting at the deadline.
-                    let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
-                    match self.run_local(&cmd, left).await {
-                        Ok(o) => Ok(o),
-                        Err(Attempt::Retry) => Err(NOT_LEADER.to_string()),
-                        Err(Attempt::Fail(e)) => Err(e.to_string()),
-                    }
-                }
+                // Answer within the sender's budget: it stops waiting at the deadline.
+                let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
+                self.run_local(&cmd, left).await.map_err(|a| match a {
+                    Attempt::Retry => ForwardError::NotLeader,
+                    Attempt::RetryNoQuorum => ForwardError::NoQuorum,
+                    Attempt::Fail(e) => ForwardError::Refused(e),
+                    Attempt::RetryUnknown(e) | Attempt::FailUnknown(e) => ForwardError::Unknown(e),
+                })
             }
         };
         Bytes::from(serde_json::to_vec(&result).unwrap_or_default())
@@ -400,6 +540,7 @@ impl LockService {
         }
         let json = match kind {
             b"APPEND" => {
+                *self.leader_contact.lock() = Some(Instant::now());
                 let req = serde_json::from_slice(body).map_err(|e| e.to_string())?;
                 serde_json::to_vec(&self.raft.append_entries(req).await)
             }
@@ -454,37 +595,40 @@ impl LockService {
 /// How long one forwarding attempt may take before the leader is looked up again.
 const FORWARD_ATTEMPT: Duration = Duration::from_millis(1000);
 
-/// The forwarded-command error meaning "ask the new leader".
-const NOT_LEADER: &str = "NOTLEADER";
+/// How often a blocked acquire also looks for its grant in the applied state.
+const GRANT_POLL: Duration = Duration::from_millis(500);
 
-/// One attempt's failure: try again (leader moved) or give up.
+/// A fresh request id: random, never 0 (see [`RequestId`]).
+fn new_request_id() -> RequestId {
+    rand::random::<u64>().max(1)
+}
+
+/// One attempt's failure.
 enum Attempt {
+    /// Nothing was proposed (not the leader, leader moved): try again.
     Retry,
+    /// The leader reached has no quorum and proposed nothing: try again.
+    RetryNoQuorum,
+    /// The command may have been proposed, its outcome is unknown: try again (a
+    /// repeat is harmless: the same request id, applied twice, changes nothing more).
+    RetryUnknown(ServiceError),
+    /// Give up; nothing was proposed.
     Fail(ServiceError),
+    /// Give up; the command may have been proposed.
+    FailUnknown(ServiceError),
 }
 
-/// Withdraws a queued request if the waiting client goes away.
-struct CancelOnDrop {
-    service: Arc<LockService>,
-    resource: Name,
-    owner: Name,
-    armed: bool,
-}
-
-impl Drop for CancelOnDrop {
-    fn drop(&mut self) {
-        if !self.armed {
-            return;
-        }
-        let service = self.service.clone();
-        let (resource, owner) = (
-            std::mem::take(&mut self.resource),
-            std::mem::take(&mut self.owner),
-        );
-        tokio::spawn(async move {
-            if let Err(e) = service.cancel(&resource, &owner).await {
-                warn!(error = %e, "could not cancel the wait of a departed client");
-            }
-        });
-    }
+/// Why a leader did not answer a forwarded command (`LOCKFWD`) with an outcome.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub enum ForwardError {
+    /// Not the leader (any more): nothing was proposed; ask the new one.
+    NotLeader,
+    /// The leader has not heard from a majority lately: nothing was proposed.
+    NoQuorum,
+    /// The sender's deadline had passed when the command arrived: nothing was proposed.
+    Expired,
+    /// Refused before proposing, for good.
+    Refused(ServiceError),
+    /// Proposed, but not confirmed in time: it may still take effect.
+    Unknown(ServiceError),
 }

@@ -28,6 +28,8 @@ const MAX_IN_FLIGHT: usize = 2;
 pub enum ProposeError {
     /// This node is not (or no longer) the leader.
     NotLeader,
+    /// This node leads but has not heard from a majority lately: nothing was proposed.
+    NoQuorum,
     /// No quorum confirmed the entry in time.
     Timeout,
     /// Raft failed otherwise.

@@ -65,12 +65,6 @@ pub async fn start(config: &NodeConfig, peers: Arc<Peers>) -> anyhow::Result<Arc
         info!("recovered the Raft group from the data directory");
     }
     Ok(Arc::new(LockService::new(
-        config.id,
-        raft,
-        shared,
-        peers,
-        waiters,
-        fsyncs,
-        config.no_leader_wait(),
+        config, raft, shared, peers, waiters, fsyncs,
     )))
 }

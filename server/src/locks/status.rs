@@ -16,7 +16,9 @@ pub fn role_name(state: ServerState) -> &'static str {
     }
 }
 
-/// The `RAFT.STATUS` map.
+/// The `RAFT.STATUS` map (contract section 4), plus `quorum`: as leader, whether a
+/// majority acknowledged it within twice the election timeout; as follower, whether a
+/// leader's `AppendEntries` reached it within that time.
 pub async fn raft_status(service: &LockService) -> Frame {
     let m = service.raft().metrics().borrow().clone();
     let committed = service
@@ -68,6 +70,10 @@ pub async fn raft_status(service: &LockService) -> Frame {
             Frame::Integer(m.last_applied.map(|l| l.index as i64).unwrap_or(0)),
         ),
         (Frame::bulk_static("members"), Frame::Array(members)),
+        (
+            Frame::bulk_static("quorum"),
+            Frame::Boolean(service.has_quorum()),
+        ),
     ])
 }
 
@@ -96,6 +102,10 @@ pub fn info_raft(service: &LockService) -> Vec<(String, String)> {
         (
             "raft_members".into(),
             m.membership_config.membership().nodes().count().to_string(),
+        ),
+        (
+            "raft_quorum".into(),
+            if service.has_quorum() { "yes" } else { "no" }.into(),
         ),
         (
             "raft_millis_since_quorum_ack".into(),
