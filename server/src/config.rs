@@ -74,7 +74,8 @@ pub struct NodeConfig {
     #[arg(long, env = "CONCLAVE_ID", default_value_t = 1)]
     pub id: u64,
 
-    /// Directory for the Raft log, vote and snapshots.
+    /// Directory for the Raft log, vote and snapshots; one node process per directory
+    /// (it holds `<dir>/LOCK` while it runs).
     #[arg(long, env = "CONCLAVE_DATA_DIR", default_value = "conclave-data")]
     pub data_dir: PathBuf,
 
