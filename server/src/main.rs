@@ -17,6 +17,7 @@ mod listener;
 mod locks;
 mod node;
 mod stats;
+mod supervised;
 mod tools;
 
 use std::process::ExitCode;
@@ -55,6 +56,13 @@ fn run_node(config: NodeConfig) -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
+    // First: a supervisor killed while this node starts must not leave it running.
+    if let Some(supervisor) = config.supervisor_pid {
+        if let Err(e) = supervised::exit_with(supervisor) {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    }
     // Held until the process ends, and taken before anything in the directory is opened.
     let _data_dir = match data_dir::DataDirLock::acquire(&config.data_dir) {
         Ok(lock) => lock,
