@@ -1,5 +1,6 @@
 //! `conclave cluster --nodes 3`: starts, serves through all three ports, survives one node
-//! being killed, and stops cleanly on SIGTERM.
+//! being killed, and stops cleanly on SIGTERM; its nodes do not outlive a supervisor that is
+//! killed with SIGKILL.
 
 mod common;
 
@@ -8,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{acquire, binary, conn_to};
+use common::{acquire, binary, conn_to, serial};
 
 /// A base port such that base..base+3 and base+10000.. are all free.
 fn free_block() -> u16 {
@@ -51,6 +52,8 @@ fn node_pid(port: u16) -> Option<u32> {
 
 #[test]
 fn local_cluster_serves_survives_a_kill_and_stops_cleanly() {
+    // Both tests use a block of fixed ports chosen from this process's pid.
+    let _serial = serial();
     let base = free_block();
     let tmp = tempfile::tempdir().unwrap();
     let mut cluster = Command::new(binary())
@@ -111,5 +114,127 @@ fn local_cluster_serves_survives_a_kill_and_stops_cleanly() {
             !alive.success(),
             "node pid {pid} still running after the cluster stopped"
         );
+    }
+}
+
+/// The state, parent pid and start time (clock ticks after boot) of a process, from
+/// `/proc/<pid>/stat`; `None` once it is gone (reaped).
+fn proc_stat(pid: u32) -> Option<(char, u32, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: count fields from the last ')'.
+    let fields: Vec<&str> = text[text.rfind(')')? + 1..].split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    Some((
+        state,
+        fields.get(1)?.parse().ok()?,
+        fields.get(19)?.parse().ok()?,
+    ))
+}
+
+/// The pids of the running processes whose parent is `parent`.
+fn children_of(parent: u32) -> Vec<u32> {
+    let mut pids: Vec<u32> = std::fs::read_dir("/proc")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+                .filter(|&pid| matches!(proc_stat(pid), Some((s, ppid, _)) if ppid == parent && s != 'Z'))
+                .collect()
+        })
+        .unwrap_or_default();
+    pids.sort_unstable();
+    pids
+}
+
+/// Processes this test started (identified by pid and start time, so a reused pid is never
+/// taken for one of them); whatever still runs is SIGKILLed on drop, also when the test fails.
+struct Started(Vec<(u32, u64)>);
+
+impl Started {
+    /// The pids still running (a zombie waiting for its new parent to reap it has exited).
+    fn running(&self) -> Vec<u32> {
+        self.0
+            .iter()
+            .filter(|(pid, start)| {
+                matches!(proc_stat(*pid), Some((s, _, t)) if t == *start && s != 'Z')
+            })
+            .map(|(pid, _)| *pid)
+            .collect()
+    }
+}
+
+impl Drop for Started {
+    fn drop(&mut self) {
+        for pid in self.running() {
+            let _ = Command::new("kill")
+                .args(["-9", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+#[test]
+fn nodes_exit_when_the_supervisor_is_killed() {
+    let _serial = serial();
+    if !std::path::Path::new("/proc/self/stat").exists() {
+        eprintln!("skipped: needs /proc");
+        return;
+    }
+    let base = free_block();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut supervisor = Command::new(binary())
+        .args(["cluster", "--nodes", "3"])
+        .args(["--base-port", &base.to_string()])
+        .args(["--base-cluster-port", &(base + 10000).to_string()])
+        .arg("--data-dir")
+        .arg(tmp.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sup_pid = supervisor.id();
+    let sup_start = proc_stat(sup_pid).expect("the supervisor is running").2;
+    let mut started = Started(vec![(sup_pid, sup_start)]);
+
+    // Every node answers, and the nodes are exactly the supervisor's children.
+    let ports = [base, base + 1, base + 2];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut pids: Vec<u32> = Vec::new();
+    for port in ports {
+        let pid = loop {
+            if let Some(pid) = node_pid(port) {
+                break pid;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node on port {port} never answered"
+            );
+            thread::sleep(Duration::from_millis(100));
+        };
+        let (_, ppid, start) = proc_stat(pid).expect("a node that answered is running");
+        assert_eq!(
+            ppid, sup_pid,
+            "node pid {pid} is not a child of the supervisor"
+        );
+        started.0.push((pid, start));
+        pids.push(pid);
+    }
+    pids.sort_unstable();
+    assert_eq!(children_of(sup_pid), pids);
+
+    // SIGKILL: the supervisor cannot stop its nodes itself.
+    supervisor.kill().unwrap();
+    supervisor.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let running = started.running();
+        if running.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nodes {running:?} still running 20 s after their supervisor was killed"
+        );
+        thread::sleep(Duration::from_millis(100));
     }
 }

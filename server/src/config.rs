@@ -74,7 +74,8 @@ pub struct NodeConfig {
     #[arg(long, env = "CONCLAVE_ID", default_value_t = 1)]
     pub id: u64,
 
-    /// Directory for the Raft log, vote and snapshots.
+    /// Directory for the Raft log, vote and snapshots; one node process per directory
+    /// (it holds `<dir>/LOCK` while it runs).
     #[arg(long, env = "CONCLAVE_DATA_DIR", default_value = "conclave-data")]
     pub data_dir: PathBuf,
 
@@ -106,6 +107,12 @@ pub struct NodeConfig {
     /// Raft election timeout (lower bound) in ms; the upper bound is twice this.
     #[arg(long, env = "CONCLAVE_ELECTION_TIMEOUT", default_value_t = 300)]
     pub election_timeout: u64,
+
+    /// Set by `conclave cluster` on the nodes it starts: its own pid. The node stops when that
+    /// process, its parent, exits (see `supervised`). Internal, so hidden and not read from the
+    /// environment, which every process below would inherit.
+    #[arg(long, hide = true)]
+    pub supervisor_pid: Option<u32>,
 }
 
 /// `conclave cluster`: a local multi-node cluster.

@@ -1,8 +1,8 @@
 //! The `conclave` binary: a Conclave node, or one of its tools (`cluster`, `ping`).
 //!
-//! Start-up: parse the configuration, open the keyspace, start the Raft group that
-//! holds the locks, bind the client port, then serve until `SHUTDOWN`, SIGTERM or
-//! SIGINT, and stop cleanly.
+//! Start-up: parse the configuration, claim the data directory (one process per
+//! directory), open the keyspace, start the Raft group that holds the locks, bind the
+//! client port, then serve until `SHUTDOWN`, SIGTERM or SIGINT, and stop cleanly.
 
 mod clients;
 mod cluster;
@@ -10,12 +10,14 @@ mod cmd;
 mod command_table;
 mod config;
 mod connection;
+mod data_dir;
 mod dispatch;
 mod info;
 mod listener;
 mod locks;
 mod node;
 mod stats;
+mod supervised;
 mod tools;
 
 use std::process::ExitCode;
@@ -54,6 +56,21 @@ fn run_node(config: NodeConfig) -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .init();
+    // First: a supervisor killed while this node starts must not leave it running.
+    if let Some(supervisor) = config.supervisor_pid {
+        if let Err(e) = supervised::exit_with(supervisor) {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    }
+    // Held until the process ends, and taken before anything in the directory is opened.
+    let _data_dir = match data_dir::DataDirLock::acquire(&config.data_dir) {
+        Ok(lock) => lock,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -7,6 +7,9 @@
 //! own is reported and the others keep running (a cluster survives a minority failure). On
 //! Ctrl-C or SIGTERM every node gets SIGTERM, then SIGKILL if it is still running after a
 //! grace period; a second Ctrl-C kills at once.
+//!
+//! Every node is also given `--supervisor-pid <this pid>`, so that it stops by itself when this
+//! process dies without stopping it (SIGKILL): see `crate::supervised`.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -293,10 +296,22 @@ async fn stop_all(
     }
 }
 
+/// The arguments that tie a node to this supervisor: it exits when this process does.
+fn supervisor_args() -> [OsString; 2] {
+    [
+        "--supervisor-pid".into(),
+        std::process::id().to_string().into(),
+    ]
+}
+
 /// Starts node `i` with its output forwarded under a `[node-i]` prefix.
+///
+/// Call it on the thread that runs the supervisor: Linux signals a node when the thread that
+/// started it exits, not the process.
 fn spawn_node(exe: &Path, cfg: &LocalClusterConfig, i: u16) -> std::io::Result<Child> {
     let mut child = Command::new(exe)
         .args(node_args(cfg, i))
+        .args(supervisor_args())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -473,7 +488,9 @@ mod tests {
         let c = cfg(Path::new("/tmp/cc"), 3);
         let mut full: Vec<OsString> = vec!["conclave".into()];
         full.extend(node_args(&c, 3));
+        full.extend(supervisor_args());
         let cli = crate::config::Cli::try_parse_from(full).unwrap();
+        assert_eq!(cli.node.supervisor_pid, Some(std::process::id()));
         assert!(cli.command.is_none());
         assert_eq!(cli.node.id, 3);
         assert_eq!(cli.node.port, 7003);
