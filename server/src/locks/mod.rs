@@ -23,9 +23,11 @@
 //! entry it appends could be committed later). With no leader the command retries
 //! until `--no-leader-wait`, then fails `-CLUSTERDOWN no raft leader`.
 
+mod acquire;
 pub mod command;
 pub mod driver;
 pub mod proposer;
+mod route;
 pub mod start;
 pub mod status;
 pub mod waiters;
@@ -36,28 +38,24 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use conclave_commands::locks::{LockOp, LockReply, RequestId};
+use conclave_commands::locks::LockOp;
 use conclave_commands::{Frame, Parse};
 use conclave_raft_store::{GroupId, NodeId, Raft, SharedStateMachine, META_GROUP};
-use openraft::error::RaftError;
 use openraft::ServerState;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
-use tracing::debug;
 
-use self::command::{InfoWire, LockCommand, LockOutcome};
+use self::command::{LockCommand, LockOutcome};
 use self::proposer::{ProposeError, Proposer};
 use self::waiters::Waiters;
-use self::withdraw::Withdrawal;
-use crate::cluster::peer::PeerError;
 use crate::cluster::raft_network::Peers;
 use crate::command_table::CommandSpec;
 use crate::config::NodeConfig;
 use crate::node::Node;
 
 /// Why a lock command could not be served (also sent across the cluster channel inside
-/// [`ForwardError`]).
+/// [`route::ForwardError`]).
 #[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServiceError {
     /// No leader could be reached within `--no-leader-wait`.
@@ -222,7 +220,7 @@ impl LockService {
         let result = match &mut parsed.command {
             LockCommand::Write(op) => match op.request_id_mut() {
                 Some(rid) => {
-                    *rid = new_request_id();
+                    *rid = acquire::new_request_id();
                     self.acquire(op.clone(), parsed.wait_ms).await
                 }
                 None => self.write(parsed.command).await,
@@ -239,293 +237,6 @@ impl LockService {
             LockOutcome::Check(b) => Frame::Integer(b as i64),
             LockOutcome::Info(info) => command::info_frame(&info),
         })
-    }
-
-    /// An acquire or upgrade (carrying a fresh request id): propose it; when queued,
-    /// block until its own grant, or until `wait_ms` runs out (then withdraw it through
-    /// the log; the withdrawal's reply says whether the grant won the race).
-    ///
-    /// Whatever ends this early — an error reply, or the client going away (the future
-    /// is dropped) — leaves the [`Withdrawal`] armed, which takes the request back
-    /// through the log in the background: an error reply means it never takes effect.
-    async fn acquire(
-        self: &Arc<Self>,
-        op: LockOp,
-        wait_ms: Option<u64>,
-    ) -> Result<Frame, ServiceError> {
-        let Some(mut withdrawal) = Withdrawal::arm(self, &op) else {
-            return Err(ServiceError::Raft("not an acquire or upgrade".into()));
-        };
-        let rid = withdrawal.rid();
-        // Registered before proposing, so a grant applied here before the reply to the
-        // proposal arrives is not missed.
-        let mut registration = wait_ms.map(|_| self.waiters.register(rid));
-        let started = Instant::now();
-        let mut maybe_proposed = false;
-        let outcome = self
-            .run_tracked(LockCommand::Write(op.clone()), &mut maybe_proposed)
-            .await;
-        let reply = match outcome {
-            Ok(LockOutcome::Applied { reply, .. }) => reply,
-            Ok(_) => return Err(ServiceError::Raft("unexpected outcome".into())),
-            Err(e) => {
-                if !maybe_proposed {
-                    withdrawal.disarm(); // refused before any leader's log saw it
-                }
-                return Err(e);
-            }
-        };
-        let (LockReply::Queued, Some(wait_ms), Some(registration)) =
-            (&reply, wait_ms, registration.as_mut())
-        else {
-            withdrawal.disarm();
-            return Ok(command::reply_frame(&reply));
-        };
-        let wait = async {
-            // The apply hook wakes us; the poll covers a grant this node never applies
-            // one by one (it caught up by installing a snapshot).
-            let mut poll = tokio::time::interval(GRANT_POLL);
-            loop {
-                tokio::select! {
-                    token = &mut registration.granted => return token.ok(),
-                    _ = poll.tick() => {
-                        if let Some(token) = self.granted_by(&op, rid) {
-                            return Some(token);
-                        }
-                    }
-                }
-            }
-        };
-        let granted = if wait_ms == 0 {
-            wait.await
-        } else {
-            let left = Duration::from_millis(wait_ms).saturating_sub(started.elapsed());
-            tokio::time::timeout(left, wait).await.ok().flatten()
-        };
-        if let Some(token) = granted {
-            withdrawal.disarm();
-            return Ok(Frame::Integer(token as i64));
-        }
-        // Timed out: withdraw. The reply comes from state newer than the request: a grant
-        // that won the race is confirmed and reported, anything else means no lock.
-        let cancel = op
-            .withdrawal(false)
-            .ok_or_else(|| ServiceError::Raft("not an acquire or upgrade".into()))?;
-        let reply = match self.run(LockCommand::Write(cancel)).await? {
-            LockOutcome::Applied { reply, .. } => reply,
-            _ => return Err(ServiceError::Raft("unexpected outcome".into())),
-        };
-        withdrawal.disarm();
-        Ok(match reply {
-            LockReply::Granted { token } => Frame::Integer(token as i64),
-            _ => Frame::Null,
-        })
-    }
-
-    /// The token of the hold request `rid` was granted, in this node's applied state
-    /// (which is then newer than the request).
-    fn granted_by(&self, op: &LockOp, rid: RequestId) -> Option<u64> {
-        let (LockOp::Acquire {
-            resource, owner, ..
-        }
-        | LockOp::Upgrade {
-            resource, owner, ..
-        }) = op
-        else {
-            return None;
-        };
-        self.sm.read().table.granted_by(resource, owner, rid)
-    }
-
-    /// Runs a command on the leader, wherever it is, retrying through leader changes
-    /// until `--no-leader-wait` runs out.
-    pub async fn run(&self, cmd: LockCommand) -> Result<LockOutcome, ServiceError> {
-        self.run_tracked(cmd, &mut false).await
-    }
-
-    /// [`run`](Self::run), setting `maybe_proposed` when some attempt may have put the
-    /// command into a leader's log without this node learning its outcome (a timeout,
-    /// a connection lost after sending). A failed command for which it stays false was
-    /// never proposed.
-    async fn run_tracked(
-        &self,
-        cmd: LockCommand,
-        maybe_proposed: &mut bool,
-    ) -> Result<LockOutcome, ServiceError> {
-        let deadline = Instant::now() + self.no_leader_wait;
-        let mut metrics = self.raft.metrics();
-        // What to answer when the wait runs out: a leader said it has no quorum, or none
-        // could be reached at all.
-        let mut failure = ServiceError::NoLeader;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(failure);
-            }
-            let (leader, addr) = {
-                let m = metrics.borrow();
-                let leader = m.current_leader;
-                let addr = leader.and_then(|l| {
-                    m.membership_config
-                        .membership()
-                        .get_node(&l)
-                        .map(|n| n.addr.clone())
-                });
-                (leader, addr)
-            };
-            let attempt = match (leader, addr) {
-                // Cut off from the majority: refuse at once rather than append an entry
-                // that cannot commit now and might commit later.
-                (Some(l), _) if l == self.id && self.quorum_lost() => {
-                    return Err(ServiceError::NoQuorum)
-                }
-                (Some(l), _) if l == self.id => self.run_local(&cmd, left).await,
-                (Some(_), Some(addr)) => self.forward(&addr, &cmd, left).await,
-                (Some(_), None) => Err(Attempt::Retry),
-                (None, _) => {
-                    let _ = tokio::time::timeout(left, metrics.changed()).await;
-                    continue;
-                }
-            };
-            match attempt {
-                Ok(outcome) => return Ok(outcome),
-                Err(Attempt::Retry) => {}
-                Err(Attempt::RetryNoQuorum) => failure = ServiceError::NoQuorum,
-                Err(Attempt::RetryUnknown(e)) => {
-                    *maybe_proposed = true;
-                    if e == ServiceError::NoQuorum {
-                        failure = e;
-                    }
-                }
-                Err(Attempt::Fail(e)) => return Err(e),
-                Err(Attempt::FailUnknown(e)) => {
-                    *maybe_proposed = true;
-                    return Err(e);
-                }
-            }
-            let pause = if leader == Some(self.id) { 10 } else { 20 };
-            tokio::time::sleep(Duration::from_millis(pause).min(left)).await;
-        }
-    }
-
-    /// Runs `cmd` here, as leader.
-    async fn run_local(&self, cmd: &LockCommand, left: Duration) -> Result<LockOutcome, Attempt> {
-        match cmd {
-            LockCommand::Write(op) => match self.proposer.propose(op.clone(), left).await {
-                Ok((index, reply)) => Ok(LockOutcome::Applied { index, reply }),
-                Err(ProposeError::NotLeader) => Err(Attempt::Retry),
-                Err(ProposeError::NoQuorum) => Err(Attempt::Fail(ServiceError::NoQuorum)),
-                // Proposed, not confirmed in time: the entry may still commit.
-                Err(ProposeError::Timeout) if self.quorum_lost() => {
-                    Err(Attempt::FailUnknown(ServiceError::NoQuorum))
-                }
-                Err(ProposeError::Timeout) => Err(Attempt::FailUnknown(ServiceError::NoLeader)),
-                Err(ProposeError::Raft(e)) => Err(Attempt::FailUnknown(ServiceError::Raft(e))),
-            },
-            LockCommand::Check { resource, token } => {
-                self.read_barrier(left).await?;
-                Ok(LockOutcome::Check(
-                    self.sm.read().table.check(resource, *token),
-                ))
-            }
-            LockCommand::Info { resource } => {
-                self.read_barrier(left).await?;
-                Ok(LockOutcome::Info(InfoWire::from(
-                    self.sm.read().table.info(resource, now_ms()),
-                )))
-            }
-        }
-    }
-
-    /// Confirms leadership with a quorum and waits for the state machine to catch up.
-    async fn read_barrier(&self, left: Duration) -> Result<(), Attempt> {
-        match tokio::time::timeout(left, self.raft.ensure_linearizable()).await {
-            Err(_) => Err(Attempt::Fail(ServiceError::NoLeader)),
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(RaftError::APIError(_))) => Err(Attempt::Retry),
-            Ok(Err(e)) => Err(Attempt::Fail(ServiceError::Raft(e.to_string()))),
-        }
-    }
-
-    /// Sends `cmd` to the leader at `addr`.
-    async fn forward(
-        &self,
-        addr: &str,
-        cmd: &LockCommand,
-        left: Duration,
-    ) -> Result<LockOutcome, Attempt> {
-        let body = serde_json::to_vec(cmd)
-            .map_err(|e| Attempt::Fail(ServiceError::Raft(e.to_string())))?;
-        let group = self.group.to_string();
-        // A paused or cut-off leader never answers: give up on it after a second and look
-        // again (by then the metrics usually name its successor).
-        let attempt = left.min(FORWARD_ATTEMPT);
-        // The leader drops a request that reaches it after this: a request stuck in a cut
-        // connection must not be applied long after its client was told CLUSTERDOWN.
-        let deadline = (now_ms() + attempt.as_millis() as u64).to_string();
-        let reply = self
-            .peers
-            .client(addr)
-            .call(
-                &[b"LOCKFWD", group.as_bytes(), deadline.as_bytes(), &body],
-                attempt,
-            )
-            .await;
-        match reply {
-            Ok(reply) => {
-                match serde_json::from_slice::<Result<LockOutcome, ForwardError>>(&reply) {
-                    Ok(Ok(outcome)) => Ok(outcome),
-                    Ok(Err(ForwardError::NotLeader | ForwardError::Expired)) => Err(Attempt::Retry),
-                    Ok(Err(ForwardError::NoQuorum)) => Err(Attempt::RetryNoQuorum),
-                    Ok(Err(ForwardError::Refused(e))) => Err(Attempt::Fail(e)),
-                    Ok(Err(ForwardError::Unknown(e @ ServiceError::Raft(_)))) => {
-                        Err(Attempt::FailUnknown(e))
-                    }
-                    Ok(Err(ForwardError::Unknown(e))) => Err(Attempt::RetryUnknown(e)),
-                    Err(e) => Err(Attempt::FailUnknown(ServiceError::Raft(e.to_string()))),
-                }
-            }
-            // Never sent, or refused by the peer's cluster listener.
-            Err(e @ (PeerError::Unreachable(..) | PeerError::Remote(_))) => {
-                debug!(error = %e, "forward to leader failed; retrying");
-                Err(Attempt::Retry)
-            }
-            // Sent, perhaps received: the outcome is unknown.
-            Err(PeerError::Timeout(_)) if attempt >= left => {
-                Err(Attempt::FailUnknown(ServiceError::NoLeader))
-            }
-            Err(e) => {
-                debug!(error = %e, "forward to leader failed; retrying");
-                Err(Attempt::RetryUnknown(ServiceError::NoLeader))
-            }
-        }
-    }
-
-    /// Serves a `LOCKFWD` from a peer: run here if leader and the sender still waits
-    /// (`deadline_ms`, its wall clock). The reply is JSON
-    /// `Result<LockOutcome, ForwardError>`.
-    pub async fn handle_forward(&self, deadline_ms: u64, body: &[u8]) -> Bytes {
-        let result = match serde_json::from_slice::<LockCommand>(body) {
-            Err(e) => Err(ForwardError::Refused(ServiceError::Raft(format!(
-                "bad forwarded command: {e}"
-            )))),
-            Ok(_) if now_ms() > deadline_ms => Err(ForwardError::Expired),
-            Ok(_) if self.raft.metrics().borrow().current_leader != Some(self.id) => {
-                Err(ForwardError::NotLeader)
-            }
-            Ok(_) if self.quorum_lost() => Err(ForwardError::NoQuorum),
-            Ok(cmd) => {
-                // Answer within the sender's budget: it stops waiting at the deadline.
-                let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
-                self.run_local(&cmd, left).await.map_err(|a| match a {
-                    Attempt::Retry => ForwardError::NotLeader,
-                    Attempt::RetryNoQuorum => ForwardError::NoQuorum,
-                    Attempt::Fail(e) => ForwardError::Refused(e),
-                    Attempt::RetryUnknown(e) | Attempt::FailUnknown(e) => ForwardError::Unknown(e),
-                })
-            }
-        };
-        Bytes::from(serde_json::to_vec(&result).unwrap_or_default())
     }
 
     /// Serves a `RAFT` RPC from a peer.
@@ -590,45 +301,4 @@ impl LockService {
             ),
         ]
     }
-}
-
-/// How long one forwarding attempt may take before the leader is looked up again.
-const FORWARD_ATTEMPT: Duration = Duration::from_millis(1000);
-
-/// How often a blocked acquire also looks for its grant in the applied state.
-const GRANT_POLL: Duration = Duration::from_millis(500);
-
-/// A fresh request id: random, never 0 (see [`RequestId`]).
-fn new_request_id() -> RequestId {
-    rand::random::<u64>().max(1)
-}
-
-/// One attempt's failure.
-enum Attempt {
-    /// Nothing was proposed (not the leader, leader moved): try again.
-    Retry,
-    /// The leader reached has no quorum and proposed nothing: try again.
-    RetryNoQuorum,
-    /// The command may have been proposed, its outcome is unknown: try again (a
-    /// repeat is harmless: the same request id, applied twice, changes nothing more).
-    RetryUnknown(ServiceError),
-    /// Give up; nothing was proposed.
-    Fail(ServiceError),
-    /// Give up; the command may have been proposed.
-    FailUnknown(ServiceError),
-}
-
-/// Why a leader did not answer a forwarded command (`LOCKFWD`) with an outcome.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub enum ForwardError {
-    /// Not the leader (any more): nothing was proposed; ask the new one.
-    NotLeader,
-    /// The leader has not heard from a majority lately: nothing was proposed.
-    NoQuorum,
-    /// The sender's deadline had passed when the command arrived: nothing was proposed.
-    Expired,
-    /// Refused before proposing, for good.
-    Refused(ServiceError),
-    /// Proposed, but not confirmed in time: it may still take effect.
-    Unknown(ServiceError),
 }
