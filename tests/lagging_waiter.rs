@@ -26,12 +26,13 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{acquire, check, conn_to, flat_map, serial, Cluster};
+use common::lock_info::info;
+use common::{acquire, check, conn_to, read_lines, resp, serial, Cluster};
 
 /// Grant/release pairs of each of `w` and `y` made while the follower is stopped.
 const TURNS: usize = 300;
@@ -40,67 +41,9 @@ const ROUNDS: usize = 3;
 /// The blocked client's `WAIT`.
 const WAIT_MS: u64 = 3000;
 
-/// One RESP request as bytes.
-fn resp(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-    }
-    out
-}
-
-/// Reads `n` single-line replies (integers, nulls, errors) from a raw socket.
-fn read_lines(s: &mut TcpStream, n: usize, within: Duration) -> Vec<String> {
-    let deadline = Instant::now() + within;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 64 * 1024];
-    s.set_read_timeout(Some(Duration::from_millis(200)))
-        .expect("timeout");
-    while buf.windows(2).filter(|w| w == b"\r\n").count() < n && Instant::now() < deadline {
-        match s.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(k) => buf.extend_from_slice(&chunk[..k]),
-            Err(_) => {}
-        }
-    }
-    String::from_utf8_lossy(&buf)
-        .split("\r\n")
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
 /// The token of an integer reply line.
 fn token(line: &str) -> Option<i64> {
     line.strip_prefix(':').and_then(|t| t.parse().ok())
-}
-
-/// `LOCK.INFO res` holders as (owner, token).
-fn holders(con: &mut redis::Connection, res: &str) -> Vec<(String, i64)> {
-    let v: redis::Value = redis::cmd("LOCK.INFO")
-        .arg(res)
-        .query(con)
-        .expect("LOCK.INFO");
-    let map = flat_map(&v).expect("LOCK.INFO map");
-    let Some((_, redis::Value::Array(list))) = map.iter().find(|(k, _)| k == "holders") else {
-        panic!("LOCK.INFO has no holders array: {v:?}");
-    };
-    list.iter()
-        .map(|h| {
-            let h = flat_map(h).expect("holder map");
-            let get = |name: &str| h.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-            let owner = match get("owner") {
-                Some(redis::Value::BulkString(b)) => String::from_utf8_lossy(&b).into_owned(),
-                Some(redis::Value::SimpleString(s)) => s,
-                other => panic!("holder owner: {other:?}"),
-            };
-            let token = match get("token") {
-                Some(redis::Value::Int(t)) => t,
-                other => panic!("holder token: {other:?}"),
-            };
-            (owner, token)
-        })
-        .collect()
 }
 
 /// `TURNS` times `LOCK.ACQUIRE res owner WAIT` then `LOCK.RELEASE`, pipelined on one
@@ -255,7 +198,7 @@ fn round(c: &mut Cluster, n: usize) -> Round {
     // What the leader says now (x's lease has 60 s, so it must still hold).
     let leader = c.wait_leader(Duration::from_secs(10));
     let mut con = c.node(leader).conn();
-    let holders_after = holders(&mut con, &res);
+    let holders_after = info(&mut con, &res).expect("LOCK.INFO").holders;
     let check_after = token(&reply).map(|t| check(&mut con, &res, t).expect("LOCK.CHECK"));
     let r = Round {
         follower,

@@ -11,7 +11,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,7 +19,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::lock_info::{info, info_field, retry, wait_info};
-use common::{acquire, check, conn_to, release, serial, Cluster};
+use common::{acquire, check, conn_to, read_lines, release, resp, serial, Cluster};
 use redis::{RedisResult, Value};
 
 fn others(c: &Cluster, not: u64) -> Vec<u64> {
@@ -44,36 +44,6 @@ fn wait_applied(c: &Cluster, id: u64, target: i64, within: Duration) {
         );
         thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// One RESP request as bytes.
-fn resp(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n{}\r\n", a.len(), a).as_bytes());
-    }
-    out
-}
-
-/// Reads `n` single-line replies (integers, nulls, errors) from a raw socket.
-fn read_lines(s: &mut TcpStream, n: usize, within: Duration) -> Vec<String> {
-    let deadline = Instant::now() + within;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 1024];
-    s.set_read_timeout(Some(Duration::from_millis(200)))
-        .expect("timeout");
-    while buf.windows(2).filter(|w| w == b"\r\n").count() < n && Instant::now() < deadline {
-        match s.read(&mut chunk) {
-            Ok(0) => break,
-            Ok(k) => buf.extend_from_slice(&chunk[..k]),
-            Err(_) => {}
-        }
-    }
-    String::from_utf8_lossy(&buf)
-        .split("\r\n")
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 // ---------------------------------------------------------------------------------

@@ -578,6 +578,51 @@ pub fn raw_roundtrip(s: &mut TcpStream, send: &[u8], expect_len: usize) -> Vec<u
     out
 }
 
+/// One RESP request as bytes.
+pub fn resp(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    out
+}
+
+/// Reads `n` single-line replies (integers, nulls, errors) from a raw socket.
+pub fn read_lines(s: &mut TcpStream, n: usize, within: Duration) -> Vec<String> {
+    let deadline = Instant::now() + within;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 64 * 1024];
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    while buf.windows(2).filter(|w| w == b"\r\n").count() < n && Instant::now() < deadline {
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(k) => buf.extend_from_slice(&chunk[..k]),
+            Err(_) => {}
+        }
+    }
+    String::from_utf8_lossy(&buf)
+        .split("\r\n")
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+/// A tiny deterministic PRNG (xorshift64*), enough to pick nodes and delays.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
