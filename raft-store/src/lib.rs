@@ -23,23 +23,35 @@ mod types;
 use std::path::{Path, PathBuf};
 
 pub use error::StoreError;
-pub use log::{LogReader, LogStore, DEFAULT_SEGMENT_BYTES};
+pub use log::{FlushInfo, FlushObserver, LogReader, LogStore, DEFAULT_SEGMENT_BYTES};
 pub use state_machine::{
     ApplyHook, SharedStateMachine, SnapshotBuilder, StateMachineData, StateMachineStore,
 };
 pub use types::*;
 
 /// Tunables of a group's storage.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct StoreOptions {
     /// Start a new log segment once the active one reaches this many bytes.
     pub segment_bytes: u64,
+    /// Told about every `fdatasync` of log data (latency, bytes, appends), for metrics.
+    pub observer: Option<FlushObserver>,
+}
+
+impl std::fmt::Debug for StoreOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreOptions")
+            .field("segment_bytes", &self.segment_bytes)
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
         StoreOptions {
             segment_bytes: DEFAULT_SEGMENT_BYTES,
+            observer: None,
         }
     }
 }
@@ -67,7 +79,11 @@ pub fn open_group_with(
     options: &StoreOptions,
 ) -> Result<(LogStore, StateMachineStore), StoreError> {
     let dir = group_dir(data_dir, group);
-    let log = LogStore::open(&dir.join("log"), options.segment_bytes)?;
+    let log = LogStore::open_observed(
+        &dir.join("log"),
+        options.segment_bytes,
+        options.observer.clone(),
+    )?;
     let sm = StateMachineStore::open(&dir.join("snapshot"), hook)?;
     Ok((log, sm))
 }

@@ -26,6 +26,7 @@ use crate::fsutil;
 use crate::types::{Entry, LogId, LogState, StorageError, TypeConfig, Vote};
 use record::RecordRef;
 use writer::{Done, LogKind, Op, Writer, WriterConfig};
+pub use writer::{FlushInfo, FlushObserver};
 
 /// Default size at which the writer starts a new segment file.
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
@@ -60,6 +61,15 @@ pub struct LogReader {
 impl LogStore {
     /// Opens (creating if needed) the log in `dir`, replaying its segments.
     pub fn open(dir: &Path, segment_bytes: u64) -> Result<LogStore, StoreError> {
+        Self::open_observed(dir, segment_bytes, None)
+    }
+
+    /// [`open`](Self::open), calling `observer` after every `fdatasync` of log data.
+    pub fn open_observed(
+        dir: &Path,
+        segment_bytes: u64,
+        observer: Option<FlushObserver>,
+    ) -> Result<LogStore, StoreError> {
         fsutil::create_dir_durable(dir)?;
         let vote_path = dir.join("vote");
         let vote = match fsutil::read_optional(&vote_path)? {
@@ -93,6 +103,7 @@ impl LogStore {
             last_purge,
             last_committed,
             name: "raft-log-writer".to_string(),
+            observer,
         })?;
         let mem = LogMem {
             entries: rec.entries,

@@ -310,3 +310,25 @@ fn inverted_ranges_are_empty() {
     assert!(!is_empty_range(Bound::Included(5), Bound::Included(5)));
     assert!(!is_empty_range(Bound::Unbounded, Bound::Unbounded));
 }
+
+#[tokio::test]
+async fn the_observer_sees_every_data_sync() {
+    let tmp = tempfile::tempdir().unwrap();
+    let seen = Arc::new(parking_lot::Mutex::new(Vec::<FlushInfo>::new()));
+    let observer: FlushObserver = {
+        let seen = seen.clone();
+        Arc::new(move |info: &FlushInfo| seen.lock().push(*info))
+    };
+    let log = LogStore::open_observed(
+        &tmp.path().join("log"),
+        DEFAULT_SEGMENT_BYTES,
+        Some(observer),
+    )
+    .unwrap();
+    append(&log, (1..=3).map(|i| entry(1, i)).collect()).await;
+    append(&log, vec![entry(1, 4)]).await;
+    let seen = seen.lock().clone();
+    assert_eq!(seen.len() as u64, log.writer.fsyncs());
+    assert_eq!(seen.iter().map(|f| f.appends).sum::<usize>(), 2);
+    assert!(seen.iter().all(|f| f.bytes > 0));
+}

@@ -78,7 +78,23 @@ pub(crate) struct WriterConfig {
     pub(crate) last_committed: Option<Vec<u8>>,
     /// A label for the thread name and logs.
     pub(crate) name: String,
+    /// Told about every `fdatasync` of segment data.
+    pub(crate) observer: Option<FlushObserver>,
 }
+
+/// What one `fdatasync` of log data cost and carried, for metrics exporters.
+#[derive(Debug, Clone, Copy)]
+pub struct FlushInfo {
+    /// How long the `fdatasync` took.
+    pub fsync: std::time::Duration,
+    /// Bytes written since the previous sync.
+    pub bytes: u64,
+    /// Appends made durable by it (callers waiting on the flush).
+    pub appends: usize,
+}
+
+/// Called on the writer thread after each `fdatasync` of log data: keep it cheap.
+pub type FlushObserver = Arc<dyn Fn(&FlushInfo) + Send + Sync>;
 
 impl Writer {
     /// Opens the active segment and starts the thread.
@@ -111,6 +127,8 @@ impl Writer {
             last_purge: cfg.last_purge,
             last_committed: cfg.last_committed,
             fsyncs: fsyncs.clone(),
+            observer: cfg.observer,
+            unsynced_bytes: 0,
         };
         let (tx, rx) = mpsc::channel::<Op>();
         let handle = std::thread::Builder::new()
@@ -170,6 +188,9 @@ struct State {
     last_purge: Option<Vec<u8>>,
     last_committed: Option<Vec<u8>>,
     fsyncs: Arc<AtomicU64>,
+    observer: Option<FlushObserver>,
+    /// Bytes written since the last sync (for [`FlushInfo`]).
+    unsynced_bytes: u64,
 }
 
 /// A batch being processed: bytes not yet written and completions not yet run.
@@ -257,9 +278,18 @@ impl State {
     fn flush(&mut self, batch: &mut Batch) -> io::Result<()> {
         self.write(batch)?;
         if self.dirty {
+            let started = std::time::Instant::now();
             self.file.sync_data()?;
             self.fsyncs.fetch_add(1, Ordering::Relaxed);
             self.dirty = false;
+            if let Some(observe) = &self.observer {
+                observe(&FlushInfo {
+                    fsync: started.elapsed(),
+                    bytes: self.unsynced_bytes,
+                    appends: batch.waiting.len(),
+                });
+            }
+            self.unsynced_bytes = 0;
         }
         Ok(())
     }
@@ -272,6 +302,7 @@ impl State {
         if !batch.buf.is_empty() {
             self.file.write_all(&batch.buf)?;
             self.active_len += batch.buf.len() as u64;
+            self.unsynced_bytes += batch.buf.len() as u64;
             batch.buf.clear();
             self.dirty = true;
         }
