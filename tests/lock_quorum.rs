@@ -1,4 +1,4 @@
-//! A leader cut off from its majority refuses writes at once, and an acquire whose
+//! A leader cut off from its majority refuses writes at once (and its `/health` says 503), and an acquire whose
 //! client was answered an error never takes effect, even when its log entry commits
 //! after the cluster heals (issue 7 item 2; contract sections 3 and 4: "an error reply
 //! means the request did not take effect").
@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::lock_info::{info, info_field, wait_info};
-use common::{acquire, conn_to, flat_map, serial, Cluster};
+use common::{acquire, conn_to, flat_map, http_get, serial, Cluster};
 use redis::Value;
 
 /// `quorum` of node `id`'s `RAFT.STATUS`, if it answers.
@@ -60,8 +60,17 @@ fn cut_off_leader_refuses_writes_at_once_with_the_quorum_error() {
         "yes"
     );
 
+    let health =
+        |c: &Cluster, id: u64| http_get(c.nodes[(id - 1) as usize].metrics_port, "/health");
+    let (code, body) = health(&c, leader).expect("/health answers");
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("\"status\":\"ok\""), "{body}");
+
     c.isolate(leader);
     wait_quorum(&c, leader, false, Duration::from_secs(10));
+    let (code, body) = health(&c, leader).expect("/health answers");
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("no quorum"), "{body}");
     assert_eq!(
         info_field(&mut con, "raft", "raft_quorum").expect("INFO raft"),
         "no"
@@ -80,6 +89,16 @@ fn cut_off_leader_refuses_writes_at_once_with_the_quorum_error() {
     c.heal();
     for id in others {
         wait_quorum(&c, id, true, Duration::from_secs(20));
+    }
+    // The old leader's /health flips back once it follows the new leader.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while health(&c, leader).map(|h| h.0) != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "/health of node {leader} stayed unavailable: {:?}",
+            health(&c, leader)
+        );
+        thread::sleep(Duration::from_millis(50));
     }
     let i = wait_info(port(&c, leader), "r", Duration::from_secs(20), |_| true);
     assert_eq!(i.holders, vec![("majority".to_string(), token)]);

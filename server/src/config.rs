@@ -88,6 +88,11 @@ pub struct NodeConfig {
     #[arg(long, env = "CONCLAVE_CLUSTER_PORT")]
     pub cluster_port: Option<u16>,
 
+    /// HTTP port for Prometheus metrics, `/health` and the dashboard; default: client
+    /// port + 1000; 0 turns it off.
+    #[arg(long, env = "CONCLAVE_METRICS_PORT")]
+    pub metrics_port: Option<u16>,
+
     /// Shared secret peers must present on the cluster port.
     #[arg(long, env = "CONCLAVE_CLUSTER_SECRET")]
     pub cluster_secret: Option<String>,
@@ -184,6 +189,11 @@ pub enum ConfigError {
         "--port {0} leaves no room for the default cluster port (port + 10000); set --cluster-port"
     )]
     NoClusterPort(u16),
+    /// `--port` too high for the default metrics port.
+    #[error(
+        "--port {0} leaves no room for the default metrics port (port + 1000); set --metrics-port"
+    )]
+    NoMetricsPort(u16),
 }
 
 impl NodeConfig {
@@ -196,6 +206,20 @@ impl NodeConfig {
                 .checked_add(10_000)
                 .ok_or(ConfigError::NoClusterPort(self.port)),
         }
+    }
+
+    /// The HTTP (metrics, health, dashboard) listen address text, `bind:metrics_port`;
+    /// `None` when `--metrics-port 0` turned it off.
+    pub fn metrics_addr(&self) -> Result<Option<String>, ConfigError> {
+        let port = match self.metrics_port {
+            Some(0) => return Ok(None),
+            Some(p) => p,
+            None => self
+                .port
+                .checked_add(1_000)
+                .ok_or(ConfigError::NoMetricsPort(self.port))?,
+        };
+        Ok(Some(format!("{}:{port}", self.bind)))
     }
 
     /// The initial members; a one-member list of this node when `--peers` is empty.

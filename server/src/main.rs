@@ -16,6 +16,7 @@ mod info;
 mod listener;
 mod locks;
 mod node;
+mod ops;
 mod stats;
 mod supervised;
 mod tools;
@@ -99,8 +100,12 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         maxmemory: config.maxmemory,
         policy,
     }));
-    let listener = TcpListener::bind(config.client_addr()).await?;
-    let cluster_listener = TcpListener::bind(config.cluster_addr()?).await?;
+    let listener = bind("--port", &config.client_addr()).await?;
+    let cluster_listener = bind("--cluster-port", &config.cluster_addr()?).await?;
+    let metrics_listener = match config.metrics_addr()? {
+        Some(addr) => Some(bind("--metrics-port", &addr).await?),
+        None => None,
+    };
     let (shutdown, _) = tokio::sync::watch::channel(false);
     let peers = Arc::new(cluster::raft_network::Peers::new(
         config.id,
@@ -132,6 +137,9 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     });
     info!(addr = %listener.local_addr()?, id = node.config.id, "Conclave node ready to accept connections");
     tokio::spawn(housekeeping(node.clone()));
+    if let Some(l) = metrics_listener {
+        tokio::spawn(ops::serve(node.clone(), l));
+    }
     tokio::spawn(listener::run(node.clone(), listener));
     wait_for_shutdown(&node).await;
     info!("shutting down");
@@ -140,6 +148,13 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         error!(error = %e, "raft shutdown failed");
     }
     Ok(())
+}
+
+/// Binds a listening socket; the error names the flag and the address.
+async fn bind(flag: &str, addr: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr} ({flag}): {e}"))
 }
 
 /// The node's timer: active expiry and the ops/s sampler, `hz` times a second.

@@ -46,6 +46,8 @@ pub struct Server {
     pub id: u64,
     pub port: u16,
     pub cluster_port: u16,
+    /// The HTTP port (`/health`, metrics); 0 when off.
+    pub metrics_port: u16,
     pub data_dir: PathBuf,
     args: Vec<String>,
     child: Option<Child>,
@@ -61,6 +63,7 @@ impl Server {
             id: 1,
             port,
             cluster_port: port + 10000,
+            metrics_port: 0,
             data_dir: tmp.path().join("data"),
             args: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
@@ -80,8 +83,13 @@ impl Server {
             .arg("--cluster-port")
             .arg(self.cluster_port.to_string())
             .arg("--data-dir")
-            .arg(&self.data_dir)
-            .args(&self.args)
+            .arg(&self.data_dir);
+        // The HTTP port: a free one of its own in a cluster, off for a lone server unless
+        // its test passes one (the default, port + 1000, could collide across tests).
+        if !self.args.iter().any(|a| a == "--metrics-port") {
+            cmd.arg("--metrics-port").arg(self.metrics_port.to_string());
+        }
+        cmd.args(&self.args)
             .env(
                 "RUST_LOG",
                 std::env::var("CONCLAVE_TEST_LOG").unwrap_or_else(|_| "warn".into()),
@@ -382,6 +390,7 @@ impl Cluster {
                 id,
                 port,
                 cluster_port: port + 10000,
+                metrics_port: free_port(),
                 data_dir: tmp.path().join(format!("node-{id}")),
                 args,
                 child: None,
@@ -576,6 +585,19 @@ pub fn raw_roundtrip(s: &mut TcpStream, send: &[u8], expect_len: usize) -> Vec<u
         }
     }
     out
+}
+
+/// `GET path` on 127.0.0.1:`port` over HTTP/1.0: the status code and the body, if the
+/// port answers within a few seconds.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let code = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, body.to_string()))
 }
 
 /// One RESP request as bytes.

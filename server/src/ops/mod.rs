@@ -1,0 +1,37 @@
+//! Operations over HTTP on `--metrics-port` (default client port + 1000, `0` = off):
+//! `GET /health` for orchestrators (contract section 7), served with axum.
+//!
+//! One router, built in [`router`]; each endpoint lives in its own module.
+
+pub mod health;
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tracing::warn;
+
+use crate::node::Node;
+
+/// The HTTP routes of a node.
+pub fn router(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/health", get(health::health))
+        .with_state(node)
+}
+
+/// Serves the routes on `listener` until the node shuts down.
+pub async fn serve(node: Arc<Node>, listener: TcpListener) {
+    let mut shutdown = node.shutdown.subscribe();
+    let app = router(node);
+    let stop = async move {
+        let _ = shutdown.changed().await;
+    };
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stop)
+        .await
+    {
+        warn!(error = %e, "the metrics HTTP server stopped");
+    }
+}
