@@ -11,6 +11,7 @@ TRIALS=${TRIALS:-5}
 ETCD=${ETCD:-1}
 BASE=${BASE:-7401}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
+command -v redis-cli >/dev/null || { echo "bench-locks.sh needs redis-cli: apt-get install redis-tools" >&2; exit 1; }
 cargo build --release -q -p conclave -p conclave-benches
 BIN="$TARGET_DIR/release/conclave"
 BENCH="$TARGET_DIR/release/conclave-bench"
