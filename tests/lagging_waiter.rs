@@ -79,18 +79,6 @@ fn take_turns(port: u16, res: &str, owner: &str) -> Vec<i64> {
         .collect()
 }
 
-/// Waits until node `id` has applied at least `target`.
-fn wait_applied(c: &Cluster, id: u64, target: i64, within: Duration) {
-    let deadline = Instant::now() + within;
-    while c.status(id).is_none_or(|s| s.3 < target) {
-        assert!(
-            Instant::now() < deadline,
-            "node {id} did not reach applied index {target} within {within:?}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// What one round saw.
 #[derive(Debug)]
 struct Round {
@@ -143,7 +131,7 @@ fn round(c: &mut Cluster, n: usize) -> Round {
 
     // The follower starts level with the leader.
     let applied = c.status(leader).expect("leader status").3;
-    wait_applied(c, follower, applied, Duration::from_secs(10));
+    c.wait_applied(follower, applied, Duration::from_secs(10));
     c.node(follower).pause();
 
     // w and y take turns on the resource, each from its own pipelined connection, so

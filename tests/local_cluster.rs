@@ -11,13 +11,15 @@ use std::time::{Duration, Instant};
 
 use common::{acquire, binary, conn_to, serial};
 
-/// A base port such that base..base+3 and base+10000.. are all free.
+/// A base port such that base..base+3 and the nodes' default cluster (+10000) and HTTP
+/// (+1000) ports are all free.
 fn free_block() -> u16 {
     let mut base = 21000 + (std::process::id() % 4000) as u16;
     loop {
         let free = (0..3).all(|i| {
-            TcpListener::bind(("127.0.0.1", base + i)).is_ok()
-                && TcpListener::bind(("127.0.0.1", base + 10000 + i)).is_ok()
+            [0, 1000, 10000]
+                .iter()
+                .all(|off| TcpListener::bind(("127.0.0.1", base + off + i)).is_ok())
         });
         if free {
             return base;
@@ -50,23 +52,28 @@ fn node_pid(port: u16) -> Option<u32> {
         .and_then(|p| p.trim().parse().ok())
 }
 
+/// `conclave cluster --nodes 3` on the ports from `base`, data under `dir`.
+fn spawn_cluster(base: u16, dir: &std::path::Path) -> std::process::Child {
+    Command::new(binary())
+        .args(["cluster", "--nodes", "3"])
+        .args(["--base-port", &base.to_string()])
+        .args(["--base-cluster-port", &(base + 10000).to_string()])
+        .arg("--data-dir")
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
 #[test]
 fn local_cluster_serves_survives_a_kill_and_stops_cleanly() {
     // Both tests use a block of fixed ports chosen from this process's pid.
     let _serial = serial();
     let base = free_block();
     let tmp = tempfile::tempdir().unwrap();
-    let mut cluster = Command::new(binary())
-        .args(["cluster", "--nodes", "3"])
-        .args(["--base-port", &base.to_string()])
-        .args(["--base-cluster-port", &(base + 10000).to_string()])
-        .arg("--data-dir")
-        .arg(tmp.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut cluster = spawn_cluster(base, tmp.path());
     let ports = [base, base + 1, base + 2];
     for (i, port) in ports.iter().enumerate() {
         let token = acquire_eventually(*port, &format!("r{i}"), Duration::from_secs(30));
@@ -181,17 +188,7 @@ fn nodes_exit_when_the_supervisor_is_killed() {
     }
     let base = free_block();
     let tmp = tempfile::tempdir().unwrap();
-    let mut supervisor = Command::new(binary())
-        .args(["cluster", "--nodes", "3"])
-        .args(["--base-port", &base.to_string()])
-        .args(["--base-cluster-port", &(base + 10000).to_string()])
-        .arg("--data-dir")
-        .arg(tmp.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut supervisor = spawn_cluster(base, tmp.path());
     let sup_pid = supervisor.id();
     let sup_start = proc_stat(sup_pid).expect("the supervisor is running").2;
     let mut started = Started(vec![(sup_pid, sup_start)]);

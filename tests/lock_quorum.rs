@@ -40,10 +40,6 @@ fn wait_quorum(c: &Cluster, id: u64, want: bool, within: Duration) {
     }
 }
 
-fn port(c: &Cluster, id: u64) -> u16 {
-    c.nodes[(id - 1) as usize].port
-}
-
 #[test]
 fn cut_off_leader_refuses_writes_at_once_with_the_quorum_error() {
     let _serial = serial();
@@ -54,7 +50,7 @@ fn cut_off_leader_refuses_writes_at_once_with_the_quorum_error() {
     for id in 1..=3 {
         wait_quorum(&c, id, true, Duration::from_secs(10));
     }
-    let mut con = conn_to(port(&c, leader), Duration::from_secs(60)).expect("connect");
+    let mut con = conn_to(c.port(leader), Duration::from_secs(60)).expect("connect");
     assert_eq!(
         info_field(&mut con, "raft", "raft_quorum").expect("INFO raft"),
         "yes"
@@ -82,7 +78,7 @@ fn cut_off_leader_refuses_writes_at_once_with_the_quorum_error() {
     // after the heal the refused request still holds nothing.
     let others: Vec<u64> = (1..=3).filter(|&id| id != leader).collect();
     let new_leader = c.wait_new_leader(leader, Duration::from_secs(20));
-    let mut other = conn_to(port(&c, new_leader), Duration::from_secs(60)).expect("connect");
+    let mut other = conn_to(c.port(new_leader), Duration::from_secs(60)).expect("connect");
     let token = acquire(&mut other, "r", "majority", &["TTL", "60000"])
         .expect("majority side grants")
         .expect("a token");
@@ -100,7 +96,7 @@ fn cut_off_leader_refuses_writes_at_once_with_the_quorum_error() {
         );
         thread::sleep(Duration::from_millis(50));
     }
-    let i = wait_info(port(&c, leader), "r", Duration::from_secs(20), |_| true);
+    let i = wait_info(c.port(leader), "r", Duration::from_secs(20), |_| true);
     assert_eq!(i.holders, vec![("majority".to_string(), token)]);
 }
 
@@ -110,8 +106,8 @@ fn acquire_answered_an_error_does_not_hold_the_lock_after_the_cluster_heals() {
     let mut c = Cluster::start(3, &["--no-leader-wait", "2000"]);
     let leader = c.wait_leader(Duration::from_secs(20));
     wait_quorum(&c, leader, true, Duration::from_secs(10));
-    let mut con = conn_to(port(&c, leader), Duration::from_secs(30)).expect("connect");
-    let mut con2 = conn_to(port(&c, leader), Duration::from_secs(30)).expect("connect");
+    let mut con = conn_to(c.port(leader), Duration::from_secs(30)).expect("connect");
+    let mut con2 = conn_to(c.port(leader), Duration::from_secs(30)).expect("connect");
     let followers: Vec<u64> = (1..=3).filter(|&id| id != leader).collect();
     for &id in &followers {
         c.node(id).kill();
@@ -144,7 +140,7 @@ fn acquire_answered_an_error_does_not_hold_the_lock_after_the_cluster_heals() {
     wait_quorum(&c, leader, true, Duration::from_secs(20));
     for (res, ghost) in [("ghost", "g1"), ("ghost-wait", "g2")] {
         let node = followers[0];
-        let mut con = conn_to(port(&c, node), Duration::from_secs(30)).expect("connect");
+        let mut con = conn_to(c.port(node), Duration::from_secs(30)).expect("connect");
         let started = Instant::now();
         let got = acquire(
             &mut con,

@@ -30,22 +30,6 @@ fn others(c: &Cluster, not: u64) -> Vec<u64> {
         .collect()
 }
 
-fn port(c: &Cluster, id: u64) -> u16 {
-    c.nodes[(id - 1) as usize].port
-}
-
-/// Waits until node `id` has applied log index `target`.
-fn wait_applied(c: &Cluster, id: u64, target: i64, within: Duration) {
-    let deadline = Instant::now() + within;
-    while c.status(id).is_none_or(|s| s.3 < target) {
-        assert!(
-            Instant::now() < deadline,
-            "node {id} did not reach applied index {target} within {within:?}"
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
-}
-
 // ---------------------------------------------------------------------------------
 // 1. Acquire through a follower, fencing, deadlock, mode mismatch (default settings)
 // ---------------------------------------------------------------------------------
@@ -152,7 +136,7 @@ fn acquire_through_follower_fencing_deadlock_and_modes() {
         let r = acquire(&mut con_a, "db", "A", &["WAIT", "15000"]);
         (r, con_a)
     });
-    wait_info(port(&c, leader), "db", Duration::from_secs(10), |i| {
+    wait_info(c.port(leader), "db", Duration::from_secs(10), |i| {
         i.waiters == ["A"]
     });
     let err = acquire(&mut con_b, "da", "B", &["WAIT", "15000"])
@@ -224,12 +208,12 @@ fn leader_sigkill_keeps_locks_and_waiter_order() {
     // B then C wait on r, from clients connected to the nodes that will survive.
     let mut con_b = c.node(s1).conn();
     let b = thread::spawn(move || acquire(&mut con_b, "r", "B", &["WAIT", "20000"]));
-    wait_info(port(&c, s2), "r", Duration::from_secs(10), |i| {
+    wait_info(c.port(s2), "r", Duration::from_secs(10), |i| {
         i.waiters == ["B"]
     });
     let mut con_c = c.node(s2).conn();
     let cth = thread::spawn(move || acquire(&mut con_c, "r", "C", &["WAIT", "20000"]));
-    wait_info(port(&c, s1), "r", Duration::from_secs(10), |i| {
+    wait_info(c.port(s1), "r", Duration::from_secs(10), |i| {
         i.waiters == ["B", "C"]
     });
 
@@ -247,7 +231,7 @@ fn leader_sigkill_keeps_locks_and_waiter_order() {
     let elected = killed_at.elapsed();
     let seen_elected = Instant::now();
     let probe = retry(
-        port(&c, s1),
+        c.port(s1),
         Duration::from_secs(10),
         "acquire after failover",
         |con| {
@@ -261,23 +245,23 @@ fn leader_sigkill_keeps_locks_and_waiter_order() {
     // 500 ms after we saw the new leader the extended lease (>= 1500 ms from the
     // election) still holds; the unextended one ran out ~500 ms after the kill.
     thread::sleep(Duration::from_millis(500).saturating_sub(seen_elected.elapsed()));
-    let i = wait_info(port(&c, s2), "lease", Duration::from_secs(5), |_| true);
+    let i = wait_info(c.port(s2), "lease", Duration::from_secs(5), |_| true);
     assert_eq!(
         i.holders,
         vec![("L".to_string(), tl)],
         "lease expired early across the leader change"
     );
     // ... and it does expire afterwards: expiry works under the new leader.
-    wait_info(port(&c, s2), "lease", Duration::from_secs(10), |i| {
+    wait_info(c.port(s2), "lease", Duration::from_secs(10), |i| {
         i.holders.is_empty()
     });
 
     // Held locks and the queue survived the crash, on both survivors.
     for id in [s1, s2] {
-        let i = wait_info(port(&c, id), "r", Duration::from_secs(5), |_| true);
+        let i = wait_info(c.port(id), "r", Duration::from_secs(5), |_| true);
         assert_eq!(i.holders, vec![("A".to_string(), ta)], "node {id}");
         assert_eq!(i.waiters, ["B", "C"], "node {id}");
-        let i = wait_info(port(&c, id), "other", Duration::from_secs(5), |_| true);
+        let i = wait_info(c.port(id), "other", Duration::from_secs(5), |_| true);
         assert_eq!(i.holders, vec![("Z".to_string(), held)], "node {id}");
     }
     assert!(
@@ -287,7 +271,7 @@ fn leader_sigkill_keeps_locks_and_waiter_order() {
 
     // Release A through a survivor → B (first in line) is granted, C keeps waiting.
     assert_eq!(
-        retry(port(&c, s2), Duration::from_secs(10), "release A", |con| {
+        retry(c.port(s2), Duration::from_secs(10), "release A", |con| {
             release(con, "r", "A")
         }),
         1
@@ -298,7 +282,7 @@ fn leader_sigkill_keeps_locks_and_waiter_order() {
         .unwrap()
         .expect("B granted after A's release");
     assert!(tb > ta);
-    let i = wait_info(port(&c, s2), "r", Duration::from_secs(5), |_| true);
+    let i = wait_info(c.port(s2), "r", Duration::from_secs(5), |_| true);
     assert_eq!(i.holders, vec![("B".to_string(), tb)]);
     assert_eq!(i.waiters, ["C"]);
     thread::sleep(Duration::from_millis(200));
@@ -306,7 +290,7 @@ fn leader_sigkill_keeps_locks_and_waiter_order() {
 
     // Release B → C is granted.
     assert_eq!(
-        retry(port(&c, s1), Duration::from_secs(10), "release B", |con| {
+        retry(c.port(s1), Duration::from_secs(10), "release B", |con| {
             release(con, "r", "B")
         }),
         1
@@ -317,14 +301,14 @@ fn leader_sigkill_keeps_locks_and_waiter_order() {
         .unwrap()
         .expect("C granted after B's release");
     assert!(tc > tb);
-    let i = wait_info(port(&c, s1), "r", Duration::from_secs(5), |_| true);
+    let i = wait_info(c.port(s1), "r", Duration::from_secs(5), |_| true);
     assert_eq!(i.holders, vec![("C".to_string(), tc)]);
     assert!(i.waiters.is_empty());
     println!("grant order A={ta} B={tb} C={tc}");
 
     // The killed node comes back as a follower and catches up.
     c.node(leader).restart();
-    let i = wait_info(port(&c, leader), "r", Duration::from_secs(15), |i| {
+    let i = wait_info(c.port(leader), "r", Duration::from_secs(15), |i| {
         i.holders.len() == 1
     });
     assert_eq!(i.holders, vec![("C".to_string(), tc)]);
@@ -384,7 +368,7 @@ fn sigkill_all_and_restart_keeps_acknowledged_locks() {
     println!("after kill -9 of all three: leader {leader}");
 
     for id in [1, 2, 3] {
-        let p = port(&c, id);
+        let p = c.port(id);
         for (res, holders) in &expected {
             let i = wait_info(p, res, Duration::from_secs(15), |_| true);
             assert_eq!(&i.holders, holders, "{res} on node {id}");
@@ -413,7 +397,7 @@ fn sigkill_all_and_restart_keeps_acknowledged_locks() {
     // New grants continue above every token granted before the crash.
     for id in [1, 2, 3] {
         let t = retry(
-            port(&c, id),
+            c.port(id),
             Duration::from_secs(10),
             "acquire after restart",
             |con| acquire(con, &format!("after-{id}"), "new", &[]),
@@ -437,7 +421,7 @@ fn isolated_node_cannot_grant_and_catches_up() {
     let mut c = Cluster::start(3, &[]);
     let leader = c.wait_leader(Duration::from_secs(10));
     let f = others(&c, leader)[0];
-    let (p_leader, p_f) = (port(&c, leader), port(&c, f));
+    let (p_leader, p_f) = (c.port(leader), c.port(f));
     let t0 = acquire(
         &mut c.node(leader).conn(),
         "before",
@@ -449,7 +433,7 @@ fn isolated_node_cannot_grant_and_catches_up() {
 
     // --- a follower cut off (once it has applied `before`) ---
     let target = c.status(leader).expect("leader status").3;
-    wait_applied(&c, f, target, Duration::from_secs(10));
+    c.wait_applied(f, target, Duration::from_secs(10));
     c.isolate(f);
     let minority = thread::spawn(move || {
         let mut answers = Vec::new();
@@ -479,7 +463,7 @@ fn isolated_node_cannot_grant_and_catches_up() {
             others(&c, leader)[1]
         };
         let t = retry(
-            port(&c, node),
+            c.port(node),
             Duration::from_secs(10),
             "majority acquire",
             |con| acquire(con, &format!("during-{k}"), "majority", &["TTL", "120000"]),
@@ -518,7 +502,7 @@ fn isolated_node_cannot_grant_and_catches_up() {
         .map(|s| s.3)
         .max()
         .unwrap();
-    wait_applied(&c, f, target, Duration::from_secs(20));
+    c.wait_applied(f, target, Duration::from_secs(20));
     println!(
         "isolated follower caught up to index {target} in {:?} after heal",
         healed.elapsed()
@@ -556,7 +540,7 @@ fn isolated_node_cannot_grant_and_catches_up() {
 
     // --- the leader cut off ---
     let old = c.wait_leader(Duration::from_secs(10));
-    let p_old = port(&c, old);
+    let p_old = c.port(old);
     c.isolate(old);
     let cut_at = Instant::now();
     let stale = thread::spawn(move || {
@@ -572,7 +556,7 @@ fn isolated_node_cannot_grant_and_catches_up() {
     );
     let survivor = others(&c, old)[0];
     let tm = retry(
-        port(&c, survivor),
+        c.port(survivor),
         Duration::from_secs(10),
         "majority acquire after leader isolation",
         |con| acquire(con, "contested", "majority", &["TTL", "120000"]),
@@ -600,15 +584,15 @@ fn isolated_node_cannot_grant_and_catches_up() {
         .map(|s| s.3)
         .max()
         .unwrap();
-    wait_applied(&c, old, target, Duration::from_secs(20));
+    c.wait_applied(old, target, Duration::from_secs(20));
     for id in [1, 2, 3] {
-        let i = wait_info(port(&c, id), "contested", Duration::from_secs(10), |_| true);
+        let i = wait_info(c.port(id), "contested", Duration::from_secs(10), |_| true);
         assert_eq!(i.holders, vec![("majority".to_string(), tm)], "node {id}");
     }
     // Everyone serves again.
     for id in [1, 2, 3] {
         retry(
-            port(&c, id),
+            c.port(id),
             Duration::from_secs(10),
             "acquire after heal",
             |con| acquire(con, &format!("healed-{id}"), "h", &[]),
@@ -686,7 +670,7 @@ fn paused_leader_never_yields_two_exclusive_holders() {
     let paused_at = Instant::now();
 
     // Keep acquiring through the survivors until B becomes the exclusive holder.
-    let p1 = port(&c, s1);
+    let p1 = c.port(s1);
     let tb = {
         let deadline = Instant::now() + Duration::from_secs(30);
         let mut attempts = 0;
@@ -712,7 +696,7 @@ fn paused_leader_never_yields_two_exclusive_holders() {
     // Requests queued on the paused old leader run first thing after SIGCONT, before it
     // has heard of the new term: none of them may see or grant a stale state.
     let mut raw =
-        TcpStream::connect(("127.0.0.1", port(&c, leader))).expect("connect to paused node");
+        TcpStream::connect(("127.0.0.1", c.port(leader))).expect("connect to paused node");
     let mut pipeline = resp(&["LOCK.CHECK", "x", &ta.to_string()]);
     pipeline.extend(resp(&["LOCK.ACQUIRE", "x", "C"]));
     pipeline.extend(resp(&["LOCK.ACQUIRE", "x", "A", "TTL", "1000"]));
@@ -741,7 +725,7 @@ fn paused_leader_never_yields_two_exclusive_holders() {
     );
 
     // The old leader rejoins; keep watching for a while after the resume.
-    let i = wait_info(port(&c, leader), "x", Duration::from_secs(15), |_| true);
+    let i = wait_info(c.port(leader), "x", Duration::from_secs(15), |_| true);
     assert_eq!(i.holders, vec![("B".to_string(), tb)]);
     thread::sleep(Duration::from_secs(2));
     stop.store(true, Ordering::Relaxed);

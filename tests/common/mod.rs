@@ -99,7 +99,13 @@ impl Server {
             .stderr(if std::env::var("CONCLAVE_TEST_LOG").is_ok() {
                 Stdio::inherit()
             } else {
-                Stdio::null()
+                // Kept beside the data directory, so a node that fails to start says why.
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.log_path())
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null())
             });
         self.child = Some(cmd.spawn().expect("spawn conclave"));
     }
@@ -122,10 +128,19 @@ impl Server {
             }
             thread::sleep(Duration::from_millis(50));
         }
+        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(10).collect();
         panic!(
-            "node {} did not become ready on port {}",
-            self.id, self.port
+            "node {} did not become ready on port {}; its last log lines:\n{}",
+            self.id,
+            self.port,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         );
+    }
+
+    /// Where the node's stderr goes (beside its data directory).
+    fn log_path(&self) -> PathBuf {
+        self.data_dir.with_extension("log")
     }
 
     /// `redis://` URL of the client port.
@@ -441,6 +456,23 @@ impl Cluster {
             get_int("leader_id"),
             get_int("applied_index")?,
         ))
+    }
+
+    /// The client port of node `id`.
+    pub fn port(&self, id: u64) -> u16 {
+        self.nodes[(id - 1) as usize].port
+    }
+
+    /// Waits until node `id` has applied log index `target` (panics after `within`).
+    pub fn wait_applied(&self, id: u64, target: i64, within: Duration) {
+        let deadline = Instant::now() + within;
+        while self.status(id).is_none_or(|s| s.3 < target) {
+            assert!(
+                Instant::now() < deadline,
+                "node {id} did not reach applied index {target} within {within:?}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Waits until some live node is leader and the others that answer agree.
