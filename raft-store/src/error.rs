@@ -33,7 +33,7 @@ pub enum StoreError {
     },
     /// Encoding or decoding a record failed.
     #[error("codec: {0}")]
-    Codec(#[from] serde_json::Error),
+    Codec(#[from] crate::codec::CodecError),
     /// The log writer thread stopped (an earlier write failed, or the store was dropped).
     #[error("log writer stopped: {0}")]
     WriterStopped(String),

@@ -12,6 +12,7 @@
 
 #![warn(missing_docs)]
 
+mod codec;
 mod error;
 mod frame;
 mod fsutil;
@@ -22,6 +23,7 @@ mod types;
 
 use std::path::{Path, PathBuf};
 
+pub use codec::CodecError;
 pub use error::StoreError;
 pub use log::{FlushInfo, FlushObserver, LogReader, LogStore, DEFAULT_SEGMENT_BYTES};
 pub use state_machine::{

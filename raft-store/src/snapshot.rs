@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::codec;
 use crate::error::StoreError;
 use crate::frame::{self, Decoded};
 use crate::fsutil;
@@ -54,7 +55,7 @@ impl SnapshotDir {
             return Ok(None);
         };
         let (meta_bytes, n) = self.record(&bytes, 0)?;
-        let meta: SnapshotMeta = serde_json::from_slice(meta_bytes)?;
+        let meta: SnapshotMeta = codec::decode(meta_bytes)?;
         let (data, _) = self.record(&bytes, n)?;
         Ok(Some(StoredSnapshot {
             meta,
@@ -64,7 +65,7 @@ impl SnapshotDir {
 
     /// Replaces the current snapshot durably.
     pub(crate) fn save(&self, snap: &StoredSnapshot) -> Result<(), StoreError> {
-        let meta = serde_json::to_vec(&snap.meta)?;
+        let meta = codec::encode(&snap.meta)?;
         if u32::try_from(snap.data.len()).is_err() {
             return Err(StoreError::Corrupt {
                 path: self.path.clone(),
@@ -96,6 +97,6 @@ impl SnapshotDir {
 impl SnapshotPayload {
     /// Decodes snapshot data.
     pub(crate) fn decode(data: &[u8]) -> Result<SnapshotPayload, StoreError> {
-        Ok(serde_json::from_slice(data)?)
+        Ok(codec::decode(data)?)
     }
 }

@@ -206,7 +206,7 @@ impl SnapshotBuilder {
         let state = self.data.read().clone();
         let last_applied = state.last_applied;
         let last_membership = state.last_membership.clone();
-        let data = serde_json::to_vec(&SnapshotPayload {
+        let data = crate::codec::encode(&SnapshotPayload {
             last_applied: state.last_applied,
             last_membership: state.last_membership,
             table: state.table,

@@ -30,7 +30,13 @@ struct NameBuf(Name);
 
 impl<'de> Deserialize<'de> for NameBuf {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(NameVisitor).map(NameBuf)
+        // Self-describing formats (JSON) may hold a string, bytes or a sequence of bytes;
+        // binary ones (postcard) hold exactly what `serialize_bytes` wrote.
+        if deserializer.is_human_readable() {
+            deserializer.deserialize_any(NameVisitor).map(NameBuf)
+        } else {
+            deserializer.deserialize_byte_buf(NameVisitor).map(NameBuf)
+        }
     }
 }
 

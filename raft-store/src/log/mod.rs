@@ -20,6 +20,7 @@ use openraft::{OptionalSend, RaftLogReader};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use crate::codec;
 use crate::error::StoreError;
 use crate::frame::{self, Decoded};
 use crate::fsutil;
@@ -219,7 +220,7 @@ impl LogStore {
     /// Saves the vote durably (after everything queued before it).
     pub async fn store_vote(&self, vote: &Vote) -> Result<(), StoreError> {
         let mut bytes = Vec::new();
-        frame::encode_into(&mut bytes, &serde_json::to_vec(vote)?);
+        frame::encode_into(&mut bytes, &codec::encode(vote)?);
         let (done, rx) = completion();
         self.writer.send(Op::Vote { bytes, done })?;
         wait(rx).await?;
@@ -318,7 +319,7 @@ async fn wait(rx: oneshot::Receiver<io::Result<()>>) -> Result<(), StoreError> {
 /// Decodes the vote file.
 fn decode_vote(path: &Path, bytes: &[u8]) -> Result<Vote, StoreError> {
     match frame::decode(bytes) {
-        Decoded::Record(payload, _) => Ok(serde_json::from_slice(payload)?),
+        Decoded::Record(payload, _) => Ok(codec::decode(payload)?),
         Decoded::Short => Err(StoreError::Corrupt {
             path: path.to_path_buf(),
             offset: 0,

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::codec;
 use crate::error::StoreError;
 use crate::frame;
 use crate::types::{Entry, LogId};
@@ -35,7 +36,7 @@ pub(crate) enum RecordRef<'a> {
 impl RecordRef<'_> {
     /// Appends this record, framed, to `out`.
     pub(crate) fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), StoreError> {
-        let payload = serde_json::to_vec(self)?;
+        let payload = codec::encode(self)?;
         frame::encode_into(out, &payload);
         Ok(())
     }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 
+use crate::codec;
 use crate::error::StoreError;
 use crate::frame::{self, Decoded};
 use crate::log::record::Record;
@@ -111,12 +112,11 @@ fn replay_segment(
         let rest = buf.get(pos..).unwrap_or_default();
         match frame::decode(rest) {
             Decoded::Record(payload, n) => {
-                let record: Record =
-                    serde_json::from_slice(payload).map_err(|e| StoreError::Corrupt {
-                        path: path.to_path_buf(),
-                        offset: pos as u64,
-                        reason: format!("undecodable record: {e}"),
-                    })?;
+                let record: Record = codec::decode(payload).map_err(|e| StoreError::Corrupt {
+                    path: path.to_path_buf(),
+                    offset: pos as u64,
+                    reason: format!("undecodable record: {e}"),
+                })?;
                 apply_record(record, rec, meta);
                 pos += n;
             }

@@ -173,7 +173,8 @@ async fn corruption_in_an_older_segment_is_an_error() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
     {
-        let log = LogStore::open(&dir, 512).unwrap();
+        // Small segments: binary entries are a few dozen bytes each.
+        let log = LogStore::open(&dir, 128).unwrap();
         for i in 1..=20 {
             append(&log, vec![entry(1, i)]).await;
         }
@@ -189,7 +190,7 @@ async fn corruption_in_an_older_segment_is_an_error() {
         .set_len(len - 1)
         .unwrap();
     assert!(matches!(
-        LogStore::open(&dir, 512),
+        LogStore::open(&dir, 128),
         Err(StoreError::Corrupt { .. })
     ));
 }
@@ -199,7 +200,7 @@ async fn segments_roll_and_purge_deletes_old_ones() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("log");
     {
-        let log = LogStore::open(&dir, 1024).unwrap();
+        let log = LogStore::open(&dir, 256).unwrap();
         for i in 1..=100 {
             append(&log, vec![entry(1, i)]).await;
         }
@@ -215,7 +216,7 @@ async fn segments_roll_and_purge_deletes_old_ones() {
         }
         log.purge_upto(log_id(1, 140)).await.unwrap();
     }
-    let log = LogStore::open(&dir, 1024).unwrap();
+    let log = LogStore::open(&dir, 256).unwrap();
     assert_eq!(indexes(&log), (141..=150).collect::<Vec<_>>());
     assert_eq!(log.log_state().last_purged_log_id, Some(log_id(1, 140)));
     assert_eq!(log.committed(), Some(log_id(1, 95)));
@@ -331,4 +332,32 @@ async fn the_observer_sees_every_data_sync() {
     assert_eq!(seen.len() as u64, log.writer.fsyncs());
     assert_eq!(seen.iter().map(|f| f.appends).sum::<usize>(), 2);
     assert!(seen.iter().all(|f| f.bytes > 0));
+}
+
+#[tokio::test]
+async fn a_log_written_as_json_still_opens() {
+    // Segments from before the binary format: JSON payloads, no tag byte.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    fs::create_dir_all(&dir).unwrap();
+    let mut bytes = Vec::new();
+    for i in 1..=3 {
+        let e = entry(1, i);
+        let json = serde_json::to_vec(&RecordRef::Entry(&e)).unwrap();
+        frame::encode_into(&mut bytes, &json);
+    }
+    let committed = log_id(1, 2);
+    frame::encode_into(
+        &mut bytes,
+        &serde_json::to_vec(&RecordRef::Committed(Some(&committed))).unwrap(),
+    );
+    fs::write(segment::segment_path(&dir, 1), &bytes).unwrap();
+    let log = LogStore::open(&dir, DEFAULT_SEGMENT_BYTES).unwrap();
+    assert_eq!(all(&log), (1..=3).map(|i| entry(1, i)).collect::<Vec<_>>());
+    assert_eq!(log.committed(), Some(committed));
+    // New records are binary and sit beside the old ones.
+    append(&log, vec![entry(1, 4)]).await;
+    drop(log);
+    let log = LogStore::open(&dir, DEFAULT_SEGMENT_BYTES).unwrap();
+    assert_eq!(indexes(&log), vec![1, 2, 3, 4]);
 }
