@@ -129,9 +129,9 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec!("SCAN", -2, ["readonly"], NOKEY, "generic", "Iterates over the key names in the database.", "cursor [MATCH pattern] [COUNT count] [TYPE type]"),
     spec!("RENAME", 3, ["write"], (1, 2, 1), "generic", "Renames a key and overwrites the destination.", "key newkey"),
     // cache
-    spec!("CACHE.GET", 2, ["readonly", "fast"], KEY1, "cache", "GET from the node's coherent cache.", "key"),
-    spec!("CACHE.SET", -3, ["write", "denyoom"], KEY1, "cache", "SET in the node's coherent cache.", "key value [EX seconds | PX milliseconds]"),
-    spec!("CACHE.DEL", -2, ["write"], KEYS_ALL, "cache", "DEL from the node's coherent cache.", "key [key ...]"),
+    spec!("CACHE.GET", 2, ["readonly", "fast"], KEY1, "cache", "GET from this node's cache (synonym of GET).", "key"),
+    spec!("CACHE.SET", -3, ["write", "denyoom"], KEY1, "cache", "SET in this node's cache (synonym of SET).", "key value [EX seconds | PX milliseconds]"),
+    spec!("CACHE.DEL", -2, ["write"], KEYS_ALL, "cache", "DEL from this node's cache (synonym of DEL).", "key [key ...]"),
     spec!("CACHE.STATS", 1, ["readonly", "fast"], NOKEY, "cache", "Cache hit/miss, size, eviction and expiry counters.", ""),
     spec!("CACHE.STATE", 2, ["readonly", "fast"], KEY1, "cache", "This node's MESI state of a key (M, E, S or I).", "key"),
     // locks

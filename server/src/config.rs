@@ -12,8 +12,11 @@ use clap::{Args, Parser, Subcommand};
 
 /// Conclave: distributed locks, queues and a coherent cache behind the Redis protocol.
 #[derive(Parser, Debug, Clone)]
-#[command(name = "conclave", version, about, long_about = None)]
+#[command(name = "conclave", version, about, long_about = None, disable_version_flag = true)]
 pub struct Cli {
+    /// Print the version (`-v`, `-V` or `--version`, as `redis-server -v`).
+    #[arg(short = 'v', long = "version", visible_short_alias = 'V', action = clap::ArgAction::Version)]
+    pub version: Option<bool>,
     /// Run a helper instead of a node.
     #[command(subcommand)]
     pub command: Option<Tool>,
@@ -321,6 +324,26 @@ mod tests {
         let mut full = vec!["conclave"];
         full.extend_from_slice(args);
         Cli::parse_from(full).node
+    }
+
+    #[test]
+    fn version_flags_print_the_version() {
+        for flag in ["-v", "-V", "--version"] {
+            let err = Cli::try_parse_from(["conclave", flag]).expect_err(flag);
+            assert_eq!(err.kind(), clap::error::ErrorKind::DisplayVersion, "{flag}");
+        }
+    }
+
+    #[test]
+    fn the_metrics_port_defaults_to_port_plus_1000_and_0_turns_it_off() {
+        let addr = |args: &[&str]| node(args).metrics_addr().expect("valid");
+        assert_eq!(addr(&["--port", "7001"]).as_deref(), Some("127.0.0.1:8001"));
+        assert_eq!(
+            addr(&["--metrics-port", "9100"]).as_deref(),
+            Some("127.0.0.1:9100")
+        );
+        assert_eq!(addr(&["--metrics-port", "0"]), None);
+        assert!(node(&["--port", "65000"]).metrics_addr().is_err());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use conclave_commands::codec::decode_request;
 use conclave_commands::frame::Protocol;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tracing::info;
+use tracing::{debug, info};
 
 use crate::clients::ClientHandle;
 use crate::dispatch;
@@ -146,7 +146,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
                 Ok(0) => return,
                 Ok(n) => { node.stats.net_input.fetch_add(n as u64, Relaxed); }
                 Err(e) => {
-                    info!(client = session.handle.id, addr = %session.handle.addr, error = %e, "connection read failed");
+                    debug!(client = session.handle.id, addr = %session.handle.addr, error = %e, "connection read failed");
                     return;
                 }
             },

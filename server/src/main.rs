@@ -47,11 +47,16 @@ fn main() -> ExitCode {
     }
 }
 
+/// Log filter without `RUST_LOG`. openraft warns on every normal election and logs every
+/// failed replication attempt to a peer that is down (several lines a second); the
+/// cluster channel logs a peer going away and coming back once each instead.
+const DEFAULT_LOG_FILTER: &str = "info,openraft=error,openraft::replication=off";
+
 fn run_node(config: NodeConfig) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER)),
         )
         .with_target(false)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -135,7 +140,8 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         started: Instant::now(),
         shutdown,
     });
-    info!(addr = %listener.local_addr()?, id = node.config.id, "Conclave node ready to accept connections");
+    let addr = listener.local_addr()?;
+    info!(%addr, id = node.config.id, "Conclave node ready to accept connections (try: redis-cli -p {})", addr.port());
     tokio::spawn(housekeeping(node.clone()));
     if let Some(l) = metrics_listener {
         tokio::spawn(ops::serve(node.clone(), l));

@@ -17,6 +17,7 @@ use redis_protocol::resp2::types::BytesFrame;
 use thiserror::Error;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tracing::{info, warn};
 
 /// Idle connections kept per peer.
 const MAX_IDLE: usize = 16;
@@ -44,6 +45,9 @@ pub enum PeerError {
 struct Backoff {
     until: Option<Instant>,
     delay: Duration,
+    /// Whether the last connect failed: the peer is logged once when it goes away and
+    /// once when it comes back, not on every retry.
+    down: bool,
 }
 
 /// A pooled RESP client for one peer's cluster port.
@@ -122,7 +126,10 @@ impl PeerClient {
         };
         match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
             Ok(Ok(s)) => {
-                *self.backoff.lock() = Backoff::default();
+                let was_down = std::mem::take(&mut *self.backoff.lock()).down;
+                if was_down {
+                    info!(peer = %self.addr, "peer reachable again");
+                }
                 Ok(s)
             }
             failed => {
@@ -133,6 +140,10 @@ impl PeerClient {
                 let mut b = self.backoff.lock();
                 b.delay = (b.delay * 2).clamp(Duration::from_millis(50), Duration::from_secs(1));
                 b.until = Some(Instant::now() + b.delay);
+                if !b.down {
+                    b.down = true;
+                    warn!(peer = %self.addr, error = %why, "peer unreachable; retrying quietly");
+                }
                 Err(PeerError::Unreachable(self.addr.clone(), why))
             }
         }
