@@ -2,13 +2,16 @@
 //!
 //! Durable openraft (0.9, storage v2) storage for Conclave's Raft groups:
 //!
-//! - [`LogStore`]: a purpose-built segmented, append-only, checksummed log with group
-//!   commit (one `fdatasync` per batch of concurrent appends) and an in-memory index so
-//!   reads never touch the disk; the vote and committed log id are kept beside it;
+//! - [`LogEngine`]: a purpose-built segmented, append-only, checksummed log shared by
+//!   every Raft group of a node, with group commit (one `fdatasync` per batch of
+//!   concurrent appends, from any number of groups);
+//! - [`LogStore`]: one group's log on the engine, with an in-memory index so reads never
+//!   touch the disk; its vote and committed log id;
 //! - [`StateMachineStore`]: the lock table, its snapshots, and the [`SharedStateMachine`]
 //!   view the server reads.
 //!
-//! Each group lives in its own directory: `<data_dir>/group-<id>/{log,snapshot}/`.
+//! On disk: `<data_dir>/raft-log/*.seg` (every group's records, tagged with the group),
+//! and per group `<data_dir>/group-<id>/vote` and `<data_dir>/group-<id>/snapshot/`.
 
 #![warn(missing_docs)]
 
@@ -25,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 pub use codec::CodecError;
 pub use error::StoreError;
-pub use log::{FlushInfo, FlushObserver, LogReader, LogStore, DEFAULT_SEGMENT_BYTES};
+pub use log::{FlushInfo, FlushObserver, LogEngine, LogReader, LogStore, DEFAULT_SEGMENT_BYTES};
 pub use state_machine::{
     ApplyHook, SharedStateMachine, SnapshotBuilder, StateMachineData, StateMachineStore,
 };
@@ -63,8 +66,39 @@ pub fn group_dir(data_dir: &Path, group: GroupId) -> PathBuf {
     data_dir.join(format!("group-{group}"))
 }
 
-/// Opens (creating if needed) the log and state machine of one group with default options.
-/// `hook` is called after each normal entry is applied.
+/// The directory of a node's shared Raft log under `data_dir`.
+pub fn log_dir(data_dir: &Path) -> PathBuf {
+    data_dir.join("raft-log")
+}
+
+/// Opens (creating if needed) a node's shared log engine under `data_dir`.
+pub fn open_engine(
+    data_dir: &Path,
+    options: &StoreOptions,
+) -> Result<std::sync::Arc<LogEngine>, StoreError> {
+    LogEngine::open(
+        &log_dir(data_dir),
+        options.segment_bytes,
+        options.observer.clone(),
+    )
+}
+
+/// Opens group `group` on a node's `engine`: its log, and its state machine with
+/// snapshots under `data_dir`. `hook` is called after each normal entry is applied.
+pub fn open_group_on(
+    engine: &std::sync::Arc<LogEngine>,
+    data_dir: &Path,
+    group: GroupId,
+    hook: Option<ApplyHook>,
+) -> Result<(LogStore, StateMachineStore), StoreError> {
+    let dir = group_dir(data_dir, group);
+    let log = engine.open_group(group, &dir)?;
+    let sm = StateMachineStore::open(&dir.join("snapshot"), hook)?;
+    Ok((log, sm))
+}
+
+/// Opens (creating if needed) the engine and one group with default options: for a node
+/// with one group (open the engine once with [`open_engine`] for several).
 pub fn open_group(
     data_dir: &Path,
     group: GroupId,
@@ -80,12 +114,6 @@ pub fn open_group_with(
     hook: Option<ApplyHook>,
     options: &StoreOptions,
 ) -> Result<(LogStore, StateMachineStore), StoreError> {
-    let dir = group_dir(data_dir, group);
-    let log = LogStore::open_observed(
-        &dir.join("log"),
-        options.segment_bytes,
-        options.observer.clone(),
-    )?;
-    let sm = StateMachineStore::open(&dir.join("snapshot"), hook)?;
-    Ok((log, sm))
+    let engine = open_engine(data_dir, options)?;
+    open_group_on(&engine, data_dir, group, hook)
 }

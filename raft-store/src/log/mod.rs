@@ -1,9 +1,12 @@
-//! The durable Raft log of one group: segmented append-only files plus an in-memory
-//! index of every live entry, with group commit through a dedicated writer thread.
+//! The durable Raft logs of a node's groups: one set of segmented append-only files
+//! shared by every group ([`LogEngine`]), one writer thread doing group commit for all
+//! of them, and per group ([`LogStore`]) an in-memory index of every live entry and a
+//! vote file. Reads never touch the disk.
 //!
-//! Layout under the group's `log/` directory: `<seq:020>.seg` segment files and
-//! `vote` (the vote, replaced atomically). Reads never touch the disk.
+//! Layout: `<data-dir>/raft-log/<seq:020>.seg` (records tagged with their group) and
+//! `<data-dir>/group-<id>/vote` (replaced atomically).
 
+mod engine;
 mod record;
 mod segment;
 mod writer;
@@ -23,10 +26,10 @@ use tokio::sync::oneshot;
 use crate::codec;
 use crate::error::StoreError;
 use crate::frame::{self, Decoded};
-use crate::fsutil;
-use crate::types::{Entry, LogId, LogState, StorageError, TypeConfig, Vote};
+use crate::types::{Entry, GroupId, LogId, LogState, StorageError, TypeConfig, Vote};
+pub use engine::LogEngine;
 use record::RecordRef;
-use writer::{Done, LogKind, Op, Writer, WriterConfig};
+use writer::{Done, LogKind, Op};
 pub use writer::{FlushInfo, FlushObserver};
 
 /// Default size at which the writer starts a new segment file.
@@ -44,13 +47,16 @@ struct LogMem {
     vote: Option<Vote>,
 }
 
-/// The log store of one Raft group (implements openraft's [`RaftLogStorage`]).
+/// The log store of one Raft group (implements openraft's [`RaftLogStorage`]), on its
+/// node's shared [`LogEngine`].
 ///
-/// Dropping it lets the writer finish everything queued, then stops the thread.
+/// When the last store of an engine is dropped, the writer finishes everything queued,
+/// then its thread stops.
 pub struct LogStore {
     mem: Arc<Mutex<LogMem>>,
-    writer: Writer,
-    dir: PathBuf,
+    engine: Arc<LogEngine>,
+    group: GroupId,
+    vote_path: PathBuf,
 }
 
 /// A cheap, cloneable reader of a [`LogStore`]'s entries (for replication tasks).
@@ -60,7 +66,8 @@ pub struct LogReader {
 }
 
 impl LogStore {
-    /// Opens (creating if needed) the log in `dir`, replaying its segments.
+    /// A log of its own in `dir` (its own engine and writer): for tests and tools with
+    /// one group. Group 0; the vote is kept in `dir` too.
     pub fn open(dir: &Path, segment_bytes: u64) -> Result<LogStore, StoreError> {
         Self::open_observed(dir, segment_bytes, None)
     }
@@ -71,68 +78,29 @@ impl LogStore {
         segment_bytes: u64,
         observer: Option<FlushObserver>,
     ) -> Result<LogStore, StoreError> {
-        fsutil::create_dir_durable(dir)?;
-        let vote_path = dir.join("vote");
-        let vote = match fsutil::read_optional(&vote_path)? {
-            None => None,
-            Some(bytes) => Some(decode_vote(&vote_path, &bytes)?),
-        };
-        let rec = segment::recover(dir)?;
-        let last_purge = rec
-            .last_purged
-            .as_ref()
-            .map(|p| RecordRef::PurgeUpto(p).encode())
-            .transpose()?;
-        let last_committed = rec
-            .committed
-            .as_ref()
-            .map(|c| RecordRef::Committed(Some(c)).encode())
-            .transpose()?;
-        tracing::info!(
-            dir = %dir.display(),
-            entries = rec.entries.len(),
-            segments = rec.segments.len(),
-            last_purged = ?rec.last_purged,
-            "opened raft log"
-        );
-        let writer = Writer::start(WriterConfig {
-            dir: dir.to_path_buf(),
-            vote_path,
-            segments: rec.segments,
-            active_len: rec.last_len,
-            segment_bytes,
-            last_purge,
-            last_committed,
-            name: "raft-log-writer".to_string(),
-            observer,
-        })?;
-        let mem = LogMem {
-            entries: rec.entries,
-            last_purged: rec.last_purged,
-            committed: rec.committed,
-            vote,
-        };
-        Ok(LogStore {
-            mem: Arc::new(Mutex::new(mem)),
-            writer,
-            dir: dir.to_path_buf(),
-        })
+        let engine = LogEngine::open(dir, segment_bytes, observer)?;
+        engine.open_group(0, dir)
     }
 
-    /// The directory holding this log.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+    /// The group this log belongs to.
+    pub fn group(&self) -> GroupId {
+        self.group
     }
 
-    /// How many `fdatasync`s of log data have been done since open (group-commit gauge).
+    /// The node's log engine this log writes through.
+    pub fn engine(&self) -> &Arc<LogEngine> {
+        &self.engine
+    }
+
+    /// How many `fdatasync`s of log data the engine (every group of the node) has done.
     pub fn fsync_count(&self) -> u64 {
-        self.writer.fsyncs()
+        self.engine.fsync_count()
     }
 
-    /// A live counter of the fsyncs done so far (for metrics, after the store is
-    /// handed to openraft).
+    /// A live counter of the engine's fsyncs (for metrics, after the store is handed to
+    /// openraft).
     pub fn fsync_counter(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
-        self.writer.fsync_counter()
+        self.engine.fsync_counter()
     }
 
     /// A reader sharing this log's entries.
@@ -157,7 +125,7 @@ impl LogStore {
         let mut batch = Vec::new();
         let mut max_index = None;
         for entry in entries {
-            RecordRef::Entry(&entry).encode_into(&mut bytes)?;
+            RecordRef::Entry(&entry).encode_into(self.group, &mut bytes)?;
             max_index = Some(entry.log_id.index);
             batch.push(entry);
         }
@@ -166,7 +134,8 @@ impl LogStore {
         for entry in batch {
             mem.entries.insert(entry.log_id.index, entry);
         }
-        self.writer.send(Op::Log {
+        self.engine.send(Op::Log {
+            group: self.group,
             bytes,
             kind: LogKind::Entries(max_index),
             done: Some(Box::new(on_durable)),
@@ -182,7 +151,8 @@ impl LogStore {
         kind: LogKind,
     ) -> Result<oneshot::Receiver<io::Result<()>>, StoreError> {
         let (done, rx) = completion();
-        self.writer.send(Op::Log {
+        self.engine.send(Op::Log {
+            group: self.group,
             bytes,
             kind,
             done: Some(done),
@@ -193,7 +163,7 @@ impl LogStore {
 
     /// Deletes entries from `index` on, durably.
     pub async fn truncate_since(&self, index: u64) -> Result<(), StoreError> {
-        let bytes = RecordRef::TruncateSince(index).encode()?;
+        let bytes = RecordRef::TruncateSince(index).encode(self.group)?;
         let rx = {
             let mut mem = self.mem.lock();
             mem.entries.split_off(&index);
@@ -204,7 +174,7 @@ impl LogStore {
 
     /// Deletes entries up to and including `log_id`, durably; old segments go too.
     pub async fn purge_upto(&self, log_id: LogId) -> Result<(), StoreError> {
-        let bytes = RecordRef::PurgeUpto(&log_id).encode()?;
+        let bytes = RecordRef::PurgeUpto(&log_id).encode(self.group)?;
         let rx = {
             let mut mem = self.mem.lock();
             let keep = mem.entries.split_off(&(log_id.index + 1));
@@ -222,7 +192,11 @@ impl LogStore {
         let mut bytes = Vec::new();
         frame::encode_into(&mut bytes, &codec::encode(vote)?);
         let (done, rx) = completion();
-        self.writer.send(Op::Vote { bytes, done })?;
+        self.engine.send(Op::Vote {
+            path: self.vote_path.clone(),
+            bytes,
+            done,
+        })?;
         wait(rx).await?;
         self.mem.lock().vote = Some(*vote);
         Ok(())
@@ -231,10 +205,11 @@ impl LogStore {
     /// Records the committed log id; durable with the next group commit (not awaited:
     /// a committed id lost in a crash only means re-applying less on restart).
     pub fn store_committed(&self, committed: Option<LogId>) -> Result<(), StoreError> {
-        let bytes = RecordRef::Committed(committed.as_ref()).encode()?;
+        let bytes = RecordRef::Committed(committed.as_ref()).encode(self.group)?;
         let mut mem = self.mem.lock();
         mem.committed = committed;
-        self.writer.send(Op::Log {
+        self.engine.send(Op::Log {
+            group: self.group,
             bytes,
             kind: LogKind::Committed,
             done: None,

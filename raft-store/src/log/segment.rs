@@ -1,38 +1,72 @@
 //! Segment files on disk: naming, listing, and replaying them into memory on open.
 //!
-//! A segment is `<seq:020>.seg`, a sequence of framed [`Record`]s. Segments are
-//! replayed in `seq` order. Damage at the end of the LAST segment is a torn write
-//! from a crash (the records were never acknowledged) and is cut off; damage
-//! anywhere else is reported as corruption.
+//! A segment is `<seq:020>.seg`, a sequence of framed records, each tagged with its
+//! Raft group ([`Tagged`]); the older one-directory-per-group layout held untagged
+//! [`Record`]s of one group ([`Format::Legacy`]). Segments are replayed in `seq` order.
+//! Damage at the end of the LAST segment is a torn write from a crash (the records were
+//! never acknowledged) and is cut off; damage anywhere else is reported as corruption.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use crate::codec;
 use crate::error::StoreError;
 use crate::frame::{self, Decoded};
-use crate::log::record::Record;
-use crate::types::{Entry, LogId};
+use crate::log::record::{Record, Tagged};
+use crate::types::{Entry, GroupId, LogId};
 
 /// What the writer knows about one segment file.
 #[derive(Debug, Clone)]
 pub(crate) struct SegmentMeta {
     /// Position in the sequence (also the file name).
     pub(crate) seq: u64,
-    /// The greatest entry index written into it, `None` for control records only.
-    pub(crate) max_index: Option<u64>,
+    /// Per group, the greatest entry index written into it (groups with control records
+    /// only are absent): the segment can go once every one of them is purged that far.
+    pub(crate) max_index: BTreeMap<GroupId, u64>,
 }
 
-/// The log's state rebuilt from its segments.
+impl SegmentMeta {
+    /// An empty segment `seq`.
+    pub(crate) fn new(seq: u64) -> SegmentMeta {
+        SegmentMeta {
+            seq,
+            max_index: BTreeMap::new(),
+        }
+    }
+
+    /// Notes entries of `group` up to `index` in this segment.
+    pub(crate) fn note(&mut self, group: GroupId, index: u64) {
+        let m = self.max_index.entry(group).or_insert(index);
+        *m = (*m).max(index);
+    }
+}
+
+/// One group's log state rebuilt from the segments.
 #[derive(Debug, Default)]
-pub(crate) struct Recovered {
+pub(crate) struct GroupState {
     /// Entries not purged or truncated.
     pub(crate) entries: BTreeMap<u64, Entry>,
     /// The last purged log id.
     pub(crate) last_purged: Option<LogId>,
     /// The last saved committed log id.
     pub(crate) committed: Option<LogId>,
+}
+
+/// How the records of a segment directory are written.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Format {
+    /// Shared segments: every record tagged with its group.
+    Tagged,
+    /// The older layout: one directory per group, untagged records of that group.
+    Legacy(GroupId),
+}
+
+/// The logs' state rebuilt from the segments.
+#[derive(Debug, Default)]
+pub(crate) struct Recovered {
+    /// Per group.
+    pub(crate) groups: HashMap<GroupId, GroupState>,
     /// The segments, oldest first (the last one is appended to).
     pub(crate) segments: Vec<SegmentMeta>,
     /// Length of the last segment after any torn tail was cut.
@@ -64,18 +98,15 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>, StoreError> {
 }
 
 /// Replays every segment in `dir`, cutting off a torn tail of the last one.
-pub(crate) fn recover(dir: &Path) -> Result<Recovered, StoreError> {
+pub(crate) fn recover(dir: &Path, format: Format) -> Result<Recovered, StoreError> {
     let seqs = list_segments(dir)?;
     let mut rec = Recovered::default();
     for (i, &seq) in seqs.iter().enumerate() {
         let is_last = i + 1 == seqs.len();
         let path = segment_path(dir, seq);
         let buf = fs::read(&path).map_err(|e| StoreError::io("read", &path, e))?;
-        let mut meta = SegmentMeta {
-            seq,
-            max_index: None,
-        };
-        let good_len = replay_segment(&path, &buf, is_last, &mut rec, &mut meta)?;
+        let mut meta = SegmentMeta::new(seq);
+        let good_len = replay_segment(&path, &buf, is_last, format, &mut rec, &mut meta)?;
         if good_len < buf.len() {
             tracing::warn!(
                 path = %path.display(),
@@ -104,6 +135,7 @@ fn replay_segment(
     path: &Path,
     buf: &[u8],
     is_last: bool,
+    format: Format,
     rec: &mut Recovered,
     meta: &mut SegmentMeta,
 ) -> Result<usize, StoreError> {
@@ -112,12 +144,19 @@ fn replay_segment(
         let rest = buf.get(pos..).unwrap_or_default();
         match frame::decode(rest) {
             Decoded::Record(payload, n) => {
-                let record: Record = codec::decode(payload).map_err(|e| StoreError::Corrupt {
+                let corrupt = |e: codec::CodecError| StoreError::Corrupt {
                     path: path.to_path_buf(),
                     offset: pos as u64,
                     reason: format!("undecodable record: {e}"),
-                })?;
-                apply_record(record, rec, meta);
+                };
+                let Tagged { group, record } = match format {
+                    Format::Tagged => codec::decode::<Tagged>(payload).map_err(corrupt)?,
+                    Format::Legacy(group) => Tagged {
+                        group,
+                        record: codec::decode::<Record>(payload).map_err(corrupt)?,
+                    },
+                };
+                apply_record(group, record, rec, meta);
                 pos += n;
             }
             Decoded::Short if is_last => return Ok(pos),
@@ -157,24 +196,39 @@ fn intact_record_follows(rest: &[u8]) -> bool {
     }
 }
 
-/// Applies one replayed record to the in-memory state.
-fn apply_record(record: Record, rec: &mut Recovered, meta: &mut SegmentMeta) {
+/// Applies one replayed record of `group` to the in-memory state.
+fn apply_record(group: GroupId, record: Record, rec: &mut Recovered, meta: &mut SegmentMeta) {
+    let state = rec.groups.entry(group).or_default();
     match record {
         Record::Entry(entry) => {
             let index = entry.log_id.index;
-            meta.max_index = Some(meta.max_index.map_or(index, |m| m.max(index)));
-            rec.entries.insert(index, entry);
+            meta.note(group, index);
+            state.entries.insert(index, entry);
         }
         Record::TruncateSince(index) => {
-            rec.entries.split_off(&index);
+            state.entries.split_off(&index);
         }
         Record::PurgeUpto(log_id) => {
-            let keep = rec.entries.split_off(&(log_id.index + 1));
-            rec.entries = keep;
-            if !matches!(rec.last_purged, Some(p) if p >= log_id) {
-                rec.last_purged = Some(log_id);
+            let keep = state.entries.split_off(&(log_id.index + 1));
+            state.entries = keep;
+            if !matches!(state.last_purged, Some(p) if p >= log_id) {
+                state.last_purged = Some(log_id);
             }
         }
-        Record::Committed(c) => rec.committed = c,
+        Record::Committed(c) => state.committed = c,
+        Record::Import {
+            entries,
+            last_purged,
+            committed,
+        } => {
+            if let Some(max) = entries.last().map(|e| e.log_id.index) {
+                meta.note(group, max);
+            }
+            *state = GroupState {
+                entries: entries.into_iter().map(|e| (e.log_id.index, e)).collect(),
+                last_purged,
+                committed,
+            };
+        }
     }
 }

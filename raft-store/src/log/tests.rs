@@ -11,7 +11,7 @@ use conclave_commands::locks::{LockBatch, LockOp, LockRequest};
 use openraft::CommittedLeaderId;
 
 use super::*;
-use crate::types::EntryPayload;
+use crate::types::{EntryPayload, GroupId};
 
 fn log_id(term: u64, index: u64) -> LogId {
     LogId::new(CommittedLeaderId::new(term, 1), index)
@@ -329,35 +329,160 @@ async fn the_observer_sees_every_data_sync() {
     append(&log, (1..=3).map(|i| entry(1, i)).collect()).await;
     append(&log, vec![entry(1, 4)]).await;
     let seen = seen.lock().clone();
-    assert_eq!(seen.len() as u64, log.writer.fsyncs());
+    assert_eq!(seen.len() as u64, log.fsync_count());
     assert_eq!(seen.iter().map(|f| f.appends).sum::<usize>(), 2);
     assert!(seen.iter().all(|f| f.bytes > 0));
 }
 
-#[tokio::test]
-async fn a_log_written_as_json_still_opens() {
-    // Segments from before the binary format: JSON payloads, no tag byte.
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("log");
+/// Writes a log in the older layout (`group-<id>/log/`, untagged JSON records, the vote
+/// beside them), as nodes did before the shared log.
+fn write_legacy_log(data_dir: &Path, group: GroupId, entries: u64, vote: Vote) -> LogId {
+    let dir = crate::group_dir(data_dir, group).join("log");
     fs::create_dir_all(&dir).unwrap();
     let mut bytes = Vec::new();
-    for i in 1..=3 {
+    for i in 1..=entries {
         let e = entry(1, i);
-        let json = serde_json::to_vec(&RecordRef::Entry(&e)).unwrap();
-        frame::encode_into(&mut bytes, &json);
+        frame::encode_into(
+            &mut bytes,
+            &serde_json::to_vec(&RecordRef::Entry(&e)).unwrap(),
+        );
     }
-    let committed = log_id(1, 2);
+    let committed = log_id(1, entries - 1);
     frame::encode_into(
         &mut bytes,
         &serde_json::to_vec(&RecordRef::Committed(Some(&committed))).unwrap(),
     );
     fs::write(segment::segment_path(&dir, 1), &bytes).unwrap();
-    let log = LogStore::open(&dir, DEFAULT_SEGMENT_BYTES).unwrap();
-    assert_eq!(all(&log), (1..=3).map(|i| entry(1, i)).collect::<Vec<_>>());
-    assert_eq!(log.committed(), Some(committed));
-    // New records are binary and sit beside the old ones.
-    append(&log, vec![entry(1, 4)]).await;
-    drop(log);
-    let log = LogStore::open(&dir, DEFAULT_SEGMENT_BYTES).unwrap();
+    let mut v = Vec::new();
+    frame::encode_into(&mut v, &serde_json::to_vec(&vote).unwrap());
+    fs::write(dir.join("vote"), v).unwrap();
+    committed
+}
+
+#[tokio::test]
+async fn a_log_in_the_older_layout_moves_into_the_shared_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let committed = write_legacy_log(data, 0, 3, Vote::new(4, 2));
+    {
+        let (log, _sm) = crate::open_group(data, 0, None).unwrap();
+        assert_eq!(all(&log), (1..=3).map(|i| entry(1, i)).collect::<Vec<_>>());
+        assert_eq!(log.committed(), Some(committed));
+        assert_eq!(log.vote(), Some(Vote::new(4, 2)));
+        assert!(
+            !crate::group_dir(data, 0).join("log").exists(),
+            "old directory left"
+        );
+        // New records go to the shared log beside the imported state.
+        append(&log, vec![entry(1, 4)]).await;
+    }
+    let (log, _sm) = crate::open_group(data, 0, None).unwrap();
     assert_eq!(indexes(&log), vec![1, 2, 3, 4]);
+    assert_eq!(log.vote(), Some(Vote::new(4, 2)));
+}
+
+#[tokio::test]
+async fn an_interrupted_move_is_finished_without_importing_twice() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    write_legacy_log(data, 0, 3, Vote::new(4, 2));
+    let legacy = crate::group_dir(data, 0).join("log");
+    let backup = tmp.path().join("backup");
+    fs::create_dir_all(&backup).unwrap();
+    for f in fs::read_dir(&legacy).unwrap() {
+        let f = f.unwrap().path();
+        fs::copy(&f, backup.join(f.file_name().unwrap())).unwrap();
+    }
+    {
+        let (log, _sm) = crate::open_group(data, 0, None).unwrap();
+        append(&log, vec![entry(2, 4)]).await;
+        log.truncate_since(4).await.unwrap();
+        append(&log, vec![entry(3, 4)]).await;
+    }
+    // As if the node died after the import but before the old directory and vote moved.
+    fs::rename(&backup, &legacy).unwrap();
+    fs::remove_file(crate::group_dir(data, 0).join("vote")).unwrap();
+    let (log, _sm) = crate::open_group(data, 0, None).unwrap();
+    // The shared log's state wins; the vote is moved again; the old directory goes.
+    assert_eq!(all(&log).last(), Some(&entry(3, 4)));
+    assert_eq!(indexes(&log), vec![1, 2, 3, 4]);
+    assert_eq!(log.vote(), Some(Vote::new(4, 2)));
+    assert!(!legacy.exists());
+}
+
+#[tokio::test]
+async fn groups_share_one_flush_and_keep_their_own_logs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path();
+    let groups = 16u64;
+    {
+        let engine = crate::open_engine(data, &crate::StoreOptions::default()).unwrap();
+        let logs: Vec<Arc<LogStore>> = (0..groups)
+            .map(|g| Arc::new(engine.open_group(g, &crate::group_dir(data, g)).unwrap()))
+            .collect();
+        assert!(engine.open_group(3, &crate::group_dir(data, 3)).is_err());
+        let before = engine.fsync_count();
+        // Every group appends 20 entries, each waiting for its own to be durable.
+        let tasks: Vec<_> = logs
+            .iter()
+            .map(|log| {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    for i in 1..=20 {
+                        append(&log, vec![entry(1, i)]).await;
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let fsyncs = engine.fsync_count() - before;
+        assert!(
+            fsyncs < groups * 20,
+            "{fsyncs} fsyncs for {} appends: the groups did not share flushes",
+            groups * 20
+        );
+        logs[5].store_vote(&Vote::new(7, 5)).await.unwrap();
+        logs[9].truncate_since(11).await.unwrap();
+    }
+    let engine = crate::open_engine(data, &crate::StoreOptions::default()).unwrap();
+    for g in 0..groups {
+        let log = engine.open_group(g, &crate::group_dir(data, g)).unwrap();
+        let want: Vec<u64> = if g == 9 {
+            (1..=10).collect()
+        } else {
+            (1..=20).collect()
+        };
+        assert_eq!(indexes(&log), want, "group {g}");
+        assert_eq!(log.vote(), (g == 5).then(|| Vote::new(7, 5)), "group {g}");
+    }
+}
+
+#[tokio::test]
+async fn a_segment_stays_while_any_group_still_needs_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("raft-log");
+    let engine = LogEngine::open(&dir, 256, None).unwrap();
+    let a = engine.open_group(1, &tmp.path().join("a")).unwrap();
+    let b = engine.open_group(2, &tmp.path().join("b")).unwrap();
+    append(&b, vec![entry(1, 1)]).await;
+    for i in 1..=60 {
+        append(&a, vec![entry(1, i)]).await;
+    }
+    let before = segments(&dir).len();
+    assert!(before > 5, "{before} segments");
+    // Group a purges everything, but b's entry 1 pins the first segment, and with it
+    // every later one (segments go oldest first).
+    a.purge_upto(log_id(1, 60)).await.unwrap();
+    assert_eq!(segments(&dir).len(), before);
+    b.purge_upto(log_id(1, 1)).await.unwrap();
+    let after = segments(&dir).len();
+    assert!(after <= 2, "{before} -> {after}");
+    drop((a, b));
+    // Both groups' purges survive the deletion (segment heads repeat them).
+    let engine = LogEngine::open(&dir, 256, None).unwrap();
+    let a = engine.open_group(1, &tmp.path().join("a")).unwrap();
+    assert_eq!(a.log_state().last_purged_log_id, Some(log_id(1, 60)));
+    assert!(indexes(&a).is_empty());
 }

@@ -1,10 +1,13 @@
-//! The log writer thread: group commit for one Raft group's log.
+//! The log writer thread: group commit for every Raft group of a node.
 //!
-//! Callers queue [`Op`]s; the thread takes everything queued, writes it to the active
-//! segment with one `write`, makes it durable with ONE `fdatasync`, and only then runs
-//! every completion that was waiting. Ops are processed strictly in queue order, so
+//! Callers (the groups' log stores) queue [`Op`]s; the thread takes everything queued,
+//! writes it to the active shared segment with one `write`, makes it durable with ONE
+//! `fdatasync`, and only then runs every completion that was waiting — so one flush
+//! serves every group that appended since the last one, and fsyncs per second do not
+//! grow with the number of groups. Ops are processed strictly in queue order, so
 //! appends, truncations, purges and votes hit the disk in the order they were issued.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -16,12 +19,13 @@ use std::thread::JoinHandle;
 use crate::error::StoreError;
 use crate::fsutil;
 use crate::log::segment::{segment_path, SegmentMeta};
+use crate::types::GroupId;
 
 /// A completion: run once the op is durable (or failed).
 pub(crate) type Done = Box<dyn FnOnce(io::Result<()>) + Send>;
 
 /// What a queued log write is, for the writer's bookkeeping.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub(crate) enum LogKind {
     /// Entries up to this index (none when empty).
     Entries(Option<u64>),
@@ -29,6 +33,18 @@ pub(crate) enum LogKind {
     Truncate,
     /// A purge-upto record: segments wholly at or below this index can go.
     Purge(u64),
+    /// A group's whole log imported.
+    Import {
+        /// The greatest index imported.
+        max: Option<u64>,
+        /// The index purged up to.
+        purged: Option<u64>,
+        /// The group's purge record, for the heads of later segments (so the import's
+        /// segment can go once obsolete).
+        purge_record: Option<Vec<u8>>,
+        /// The group's committed record, likewise.
+        committed_record: Option<Vec<u8>>,
+    },
     /// A committed-log-id record.
     Committed,
 }
@@ -37,6 +53,8 @@ pub(crate) enum LogKind {
 pub(crate) enum Op {
     /// Framed records to append to the log.
     Log {
+        /// The group the records belong to.
+        group: GroupId,
         /// The encoded records.
         bytes: Vec<u8>,
         /// What they are.
@@ -46,6 +64,8 @@ pub(crate) enum Op {
     },
     /// Replace the vote file (after everything queued before it is durable).
     Vote {
+        /// The group's vote file.
+        path: PathBuf,
         /// The encoded vote file.
         bytes: Vec<u8>,
         /// Run after the vote is durable.
@@ -64,18 +84,18 @@ pub(crate) struct Writer {
 pub(crate) struct WriterConfig {
     /// The log directory.
     pub(crate) dir: PathBuf,
-    /// The vote file.
-    pub(crate) vote_path: PathBuf,
     /// Existing segments, oldest first (non-empty; the last is active).
     pub(crate) segments: Vec<SegmentMeta>,
     /// Current length of the active segment.
     pub(crate) active_len: u64,
     /// Roll to a new segment once the active one reaches this size.
     pub(crate) segment_bytes: u64,
-    /// The last purge record, re-written at the head of each new segment.
-    pub(crate) last_purge: Option<Vec<u8>>,
-    /// The last committed record, re-written at the head of each new segment.
-    pub(crate) last_committed: Option<Vec<u8>>,
+    /// Per group, the last purge record, re-written at the head of each new segment.
+    pub(crate) last_purge: HashMap<GroupId, Vec<u8>>,
+    /// Per group, the last committed record, re-written at the head of each new segment.
+    pub(crate) last_committed: HashMap<GroupId, Vec<u8>>,
+    /// Per group, the index purged so far.
+    pub(crate) purged: HashMap<GroupId, u64>,
     /// A label for the thread name and logs.
     pub(crate) name: String,
     /// Told about every `fdatasync` of segment data.
@@ -109,15 +129,11 @@ impl Writer {
             .map_err(|e| StoreError::io("open segment", &path, e))?;
         let mut segments = cfg.segments;
         if segments.is_empty() {
-            segments.push(SegmentMeta {
-                seq: active_seq,
-                max_index: None,
-            });
+            segments.push(SegmentMeta::new(active_seq));
             fsutil::sync_dir(&cfg.dir)?;
         }
         let mut state = State {
             dir: cfg.dir,
-            vote_path: cfg.vote_path,
             segments,
             file,
             active_len: cfg.active_len,
@@ -126,6 +142,7 @@ impl Writer {
             failed: None,
             last_purge: cfg.last_purge,
             last_committed: cfg.last_committed,
+            purged: cfg.purged,
             fsyncs: fsyncs.clone(),
             observer: cfg.observer,
             unsynced_bytes: 0,
@@ -176,7 +193,6 @@ impl Drop for Writer {
 /// The thread's own state.
 struct State {
     dir: PathBuf,
-    vote_path: PathBuf,
     segments: Vec<SegmentMeta>,
     file: File,
     active_len: u64,
@@ -185,8 +201,10 @@ struct State {
     dirty: bool,
     /// Set after an I/O error: the log's on-disk state is unknown, refuse everything.
     failed: Option<String>,
-    last_purge: Option<Vec<u8>>,
-    last_committed: Option<Vec<u8>>,
+    last_purge: HashMap<GroupId, Vec<u8>>,
+    last_committed: HashMap<GroupId, Vec<u8>>,
+    /// Per group, the index purged so far (what may still pin old segments).
+    purged: HashMap<GroupId, u64>,
     fsyncs: Arc<AtomicU64>,
     observer: Option<FlushObserver>,
     /// Bytes written since the last sync (for [`FlushInfo`]).
@@ -198,7 +216,8 @@ struct State {
 struct Batch {
     buf: Vec<u8>,
     waiting: Vec<Done>,
-    purge_upto: Option<u64>,
+    /// A purge record is in the batch: old segments may go once it is durable.
+    purged: bool,
 }
 
 impl State {
@@ -214,8 +233,8 @@ impl State {
             let result = self.finish(&mut batch);
             // The purge record is durable now; drop what it made obsolete before
             // reporting, so a finished purge has freed its disk space.
-            if let (Ok(()), Some(upto)) = (&result, batch.purge_upto) {
-                if let Err(e) = self.delete_purged(upto) {
+            if let (Ok(()), true) = (&result, batch.purged) {
+                if let Err(e) = self.delete_purged() {
                     tracing::warn!(error = %e, "could not delete purged log segments");
                 }
             }
@@ -238,19 +257,48 @@ impl State {
             return;
         }
         match op {
-            Op::Log { bytes, kind, done } => {
+            Op::Log {
+                group,
+                bytes,
+                kind,
+                done,
+            } => {
                 match kind {
                     LogKind::Entries(Some(max)) => {
                         if let Some(active) = self.segments.last_mut() {
-                            active.max_index = Some(active.max_index.map_or(max, |m| m.max(max)));
+                            active.note(group, max);
                         }
                     }
                     LogKind::Entries(None) | LogKind::Truncate => {}
                     LogKind::Purge(upto) => {
-                        batch.purge_upto = Some(batch.purge_upto.map_or(upto, |p| p.max(upto)));
-                        self.last_purge = Some(bytes.clone());
+                        batch.purged = true;
+                        self.note_purged(group, upto);
+                        self.last_purge.insert(group, bytes.clone());
                     }
-                    LogKind::Committed => self.last_committed = Some(bytes.clone()),
+                    LogKind::Import {
+                        max,
+                        purged,
+                        purge_record,
+                        committed_record,
+                    } => {
+                        if let (Some(active), Some(max)) = (self.segments.last_mut(), max) {
+                            active.note(group, max);
+                        }
+                        if let Some(upto) = purged {
+                            self.note_purged(group, upto);
+                        }
+                        match purge_record {
+                            Some(r) => self.last_purge.insert(group, r),
+                            None => self.last_purge.remove(&group),
+                        };
+                        match committed_record {
+                            Some(r) => self.last_committed.insert(group, r),
+                            None => self.last_committed.remove(&group),
+                        };
+                    }
+                    LogKind::Committed => {
+                        self.last_committed.insert(group, bytes.clone());
+                    }
                 }
                 batch.buf.extend_from_slice(&bytes);
                 batch.waiting.extend(done);
@@ -260,12 +308,11 @@ impl State {
                     }
                 }
             }
-            Op::Vote { bytes, done } => {
+            Op::Vote { path, bytes, done } => {
                 let result = self.flush(batch);
                 complete(std::mem::take(&mut batch.waiting), &result);
-                let result = result.and_then(|()| {
-                    fsutil::write_atomic(&self.vote_path, &bytes).map_err(io::Error::other)
-                });
+                let result = result
+                    .and_then(|()| fsutil::write_atomic(&path, &bytes).map_err(io::Error::other));
                 if let Err(e) = &result {
                     self.fail(e);
                 }
@@ -313,7 +360,7 @@ impl State {
     /// records nobody waits for (committed-index updates, which may be lost) rides on the
     /// next sync instead of costing its own. An error marks the writer failed.
     fn finish(&mut self, batch: &mut Batch) -> io::Result<()> {
-        let result = if batch.waiting.is_empty() && batch.purge_upto.is_none() {
+        let result = if batch.waiting.is_empty() && !batch.purged {
             self.write(batch)
         } else {
             self.flush(batch)
@@ -334,31 +381,46 @@ impl State {
             .create_new(true)
             .open(&path)?;
         let mut head = Vec::new();
-        head.extend(self.last_purge.iter().flatten());
-        head.extend(self.last_committed.iter().flatten());
+        // Sorted by group, so a segment's head does not depend on hash order.
+        let mut groups: Vec<&GroupId> = self.last_purge.keys().collect();
+        groups.extend(self.last_committed.keys());
+        groups.sort_unstable();
+        groups.dedup();
+        for g in groups {
+            head.extend(self.last_purge.get(g).into_iter().flatten());
+            head.extend(self.last_committed.get(g).into_iter().flatten());
+        }
         file.write_all(&head)?;
         file.sync_data()?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         fsutil::sync_dir(&self.dir).map_err(io::Error::other)?;
         self.file = file;
         self.active_len = head.len() as u64;
-        self.segments.push(SegmentMeta {
-            seq,
-            max_index: None,
-        });
+        self.segments.push(SegmentMeta::new(seq));
         tracing::debug!(seq, "rolled to a new log segment");
         Ok(())
     }
 
-    /// Deletes the oldest segments whose entries are all at or below `upto`
-    /// (never the active one).
-    fn delete_purged(&mut self, upto: u64) -> Result<(), StoreError> {
+    /// Notes that `group` has purged its log up to `upto`.
+    fn note_purged(&mut self, group: GroupId, upto: u64) {
+        let p = self.purged.entry(group).or_insert(upto);
+        *p = (*p).max(upto);
+    }
+
+    /// Deletes the oldest segments (never the active one) in which every group's
+    /// entries are purged. A group that never purges keeps the segments it wrote (and
+    /// those after them) on disk: a quiet group pins old segments until it snapshots.
+    fn delete_purged(&mut self) -> Result<(), StoreError> {
         let mut deleted = 0usize;
         while self.segments.len() > 1 {
             let Some(first) = self.segments.first() else {
                 break;
             };
-            if first.max_index.is_some_and(|m| m > upto) {
+            let obsolete = first
+                .max_index
+                .iter()
+                .all(|(g, max)| self.purged.get(g).is_some_and(|p| p >= max));
+            if !obsolete {
                 break;
             }
             let path = segment_path(&self.dir, first.seq);
@@ -368,7 +430,7 @@ impl State {
         }
         if deleted > 0 {
             fsutil::sync_dir(&self.dir)?;
-            tracing::debug!(deleted, upto, "deleted purged log segments");
+            tracing::debug!(deleted, "deleted purged log segments");
         }
         Ok(())
     }
