@@ -112,12 +112,6 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         config.cluster_secret.clone(),
     ));
     let locks = locks::start::start(&config, peers).await?;
-    tokio::spawn(cluster::listener::run(
-        cluster_listener,
-        locks.clone(),
-        config.cluster_secret.clone(),
-        shutdown.subscribe(),
-    ));
     tokio::spawn(locks::driver::run(locks.clone(), shutdown.subscribe()));
     let node = Arc::new(Node {
         runtime: RuntimeConfig {
@@ -135,6 +129,8 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         started: Instant::now(),
         shutdown,
     });
+    // Peers' connections wait in the backlog until here (nothing since the Raft start awaits).
+    tokio::spawn(cluster::listener::run(cluster_listener, node.clone()));
     info!(addr = %listener.local_addr()?, id = node.config.id, "Conclave node ready to accept connections");
     tokio::spawn(housekeeping(node.clone()));
     if let Some(l) = metrics_listener {
