@@ -1,7 +1,8 @@
 //! The live dashboard (contract section 7, issue 12): `GET /api/cluster` of any node
 //! reports every member, the meta group's leader and the lock table; and the page,
 //! loaded in a real headless browser (Debian's `chromium`), shows all three nodes and
-//! the leader, then a SIGKILLed node as down.
+//! the leader, then a SIGKILLed node as down. With `--cluster-secret` the members still
+//! answer each other's `STATUS`, and nobody else's.
 //!
 //! The browser test needs `chromium` on the PATH (or `CONCLAVE_CHROMIUM=<path>`): CI
 //! installs it (`.ci/run`); locally `apt-get install chromium`. Without it the test
@@ -266,4 +267,23 @@ fn the_page_in_a_browser_shows_the_nodes_the_leader_and_a_killed_node_down() {
         assert!(row.contains("data-up=\"true\""), "{row}");
     }
     assert!(dom.contains(">degraded<"), "health pill: {dom}");
+}
+
+#[test]
+fn with_a_cluster_secret_peers_answer_status_only_when_authenticated() {
+    let _serial = serial();
+    let mut c = Cluster::start(3, &["--cluster-secret", "dash-secret"]);
+    let port = c.node(1).metrics_port;
+    let view = wait_view(port, "all members up behind the secret", |v| {
+        (1..=3).all(|id| node_entry(v, id)["up"] == true)
+    });
+    assert_eq!(view["groups"][0]["voters_up"], 3);
+    // The lock table is not for whoever reaches the cluster port.
+    let mut raw = TcpStream::connect(("127.0.0.1", c.node(2).cluster_port)).expect("connect");
+    raw.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    raw.write_all(&resp(&["STATUS"])).expect("send");
+    let mut reply = String::new();
+    let _ = raw.read_to_string(&mut reply);
+    assert!(reply.starts_with("-NOAUTH"), "{reply}");
 }
