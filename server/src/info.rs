@@ -172,7 +172,7 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
 }
 
 /// jemalloc's allocated and resident bytes (Redis's `used_memory` / `used_memory_rss`).
-fn allocator_stats() -> (u64, u64) {
+pub(crate) fn allocator_stats() -> (u64, u64) {
     use tikv_jemalloc_ctl::{epoch, stats};
     let _ = epoch::advance();
     let allocated = stats::allocated::read().unwrap_or(0) as u64;

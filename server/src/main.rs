@@ -117,12 +117,6 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         config.cluster_secret.clone(),
     ));
     let locks = locks::start::start(&config, peers).await?;
-    tokio::spawn(cluster::listener::run(
-        cluster_listener,
-        locks.clone(),
-        config.cluster_secret.clone(),
-        shutdown.subscribe(),
-    ));
     tokio::spawn(locks::driver::run(locks.clone(), shutdown.subscribe()));
     let node = Arc::new(Node {
         runtime: RuntimeConfig {
@@ -140,6 +134,8 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         started: Instant::now(),
         shutdown,
     });
+    // Peers' connections wait in the backlog until here (nothing since the Raft start awaits).
+    tokio::spawn(cluster::listener::run(cluster_listener, node.clone()));
     let addr = listener.local_addr()?;
     info!(%addr, id = node.config.id, "Conclave node ready to accept connections (try: redis-cli -p {})", addr.port());
     tokio::spawn(housekeeping(node.clone()));

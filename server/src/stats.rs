@@ -1,9 +1,10 @@
-//! Server-wide counters for `INFO stats`, and the sampler behind
-//! `instantaneous_ops_per_sec` (Redis's 16-sample moving average).
+//! Server-wide counters for `INFO stats`, the sampler behind
+//! `instantaneous_ops_per_sec` (Redis's 16-sample moving average), and the ops/s of
+//! each of the last [`HISTORY_LEN`] seconds for the dashboard's sparklines.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
@@ -23,16 +24,60 @@ pub struct Stats {
     /// Protocol errors (connections closed for them).
     pub protocol_errors: AtomicU64,
     samples: Mutex<VecDeque<(Instant, u64)>>,
+    history: Mutex<History>,
+}
+
+/// Seconds of ops/s kept by [`Stats::ops_history`].
+pub const HISTORY_LEN: usize = 60;
+
+/// One ops/s figure per second, oldest first.
+#[derive(Debug, Default)]
+struct History {
+    /// Where the current second started: its time and the command counter then.
+    start: Option<(Instant, u64)>,
+    per_sec: VecDeque<u64>,
+}
+
+impl History {
+    /// Closes the current second when one has passed since it started.
+    fn sample(&mut self, now: Instant, commands: u64) {
+        let Some((start, at_start)) = self.start else {
+            self.start = Some((now, commands));
+            return;
+        };
+        let elapsed = now.saturating_duration_since(start);
+        if elapsed < Duration::from_secs(1) {
+            return;
+        }
+        // A counter reset (`CONFIG RESETSTAT`) counts from zero.
+        let done = commands.checked_sub(at_start).unwrap_or(commands);
+        self.per_sec
+            .push_back((done as f64 / elapsed.as_secs_f64()).round() as u64);
+        while self.per_sec.len() > HISTORY_LEN {
+            self.per_sec.pop_front();
+        }
+        self.start = Some((now, commands));
+    }
 }
 
 impl Stats {
     /// Records a sample of the command counter; called by the server's timer.
     pub fn sample(&self) {
+        let now = Instant::now();
+        let commands = self.commands.load(Relaxed);
         let mut s = self.samples.lock();
-        s.push_back((Instant::now(), self.commands.load(Relaxed)));
+        s.push_back((now, commands));
         while s.len() > 16 {
             s.pop_front();
         }
+        drop(s);
+        self.history.lock().sample(now, commands);
+    }
+
+    /// Commands per second in each of the last (up to) [`HISTORY_LEN`] whole seconds,
+    /// oldest first.
+    pub fn ops_history(&self) -> Vec<u64> {
+        self.history.lock().per_sec.iter().copied().collect()
     }
 
     /// Commands per second over the recent samples.
@@ -60,5 +105,41 @@ impl Stats {
             c.store(0, Relaxed);
         }
         self.samples.lock().clear();
+        self.history.lock().start = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_keeps_one_rate_per_second_for_the_last_minute() {
+        let mut h = History::default();
+        let t0 = Instant::now();
+        h.sample(t0, 0);
+        h.sample(t0 + Duration::from_millis(500), 400);
+        assert!(h.per_sec.is_empty(), "no second has passed yet");
+        h.sample(t0 + Duration::from_secs(1), 1000);
+        assert_eq!(h.per_sec, [1000]);
+        // A late tick divides by the time that really passed.
+        h.sample(t0 + Duration::from_secs(3), 2000);
+        assert_eq!(h.per_sec, [1000, 500]);
+        // A counter reset counts from zero instead of wrapping.
+        h.sample(t0 + Duration::from_secs(4), 30);
+        assert_eq!(h.per_sec, [1000, 500, 30]);
+        for i in 0..100u64 {
+            h.sample(t0 + Duration::from_secs(5 + i), 30 + 7 * (i + 1));
+        }
+        assert_eq!(h.per_sec.len(), HISTORY_LEN);
+        assert!(h.per_sec.iter().all(|&r| r == 7));
+    }
+
+    #[test]
+    fn stats_expose_the_history_oldest_first() {
+        let s = Stats::default();
+        assert!(s.ops_history().is_empty());
+        s.history.lock().per_sec.extend([1, 2, 3]);
+        assert_eq!(s.ops_history(), [1, 2, 3]);
     }
 }

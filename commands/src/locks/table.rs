@@ -15,7 +15,7 @@ use super::index::Index;
 use super::resource::{Counters, Holder, Resource, Waiter};
 use super::{
     bytes_map, Grant, HolderInfo, LockApplied, LockInfo, LockMode, LockOp, LockReply, LockRequest,
-    LockStats, Name, RequestId, WaiterInfo,
+    LockStats, Name, RequestId, ResourceView, ResourcesView, WaiterInfo,
 };
 
 /// Shortest lease a lock may be taken with, in ms.
@@ -143,43 +143,41 @@ impl LockTable {
     /// `LOCK.INFO` as seen at `now_ms`: holders in grant order with their remaining
     /// lease (0 when due), waiters in service order with how long they have waited.
     pub fn info(&self, resource: &[u8], now_ms: u64) -> LockInfo {
-        let Some(res) = self.state.resources.get(resource) else {
-            return LockInfo {
+        match self.state.resources.get(resource) {
+            Some(res) => info_of(res, now_ms, usize::MAX).0,
+            None => LockInfo {
                 mode: None,
                 holders: Vec::new(),
                 waiters: Vec::new(),
-            };
-        };
-        let mut holders: Vec<HolderInfo> = res
-            .holders
+            },
+        }
+    }
+
+    /// A bounded listing for dashboards, as seen at `now_ms`: the first `limit`
+    /// resources that have a holder or a waiter, in name order, each as
+    /// [`LockTable::info`] reports it but with at most `per_resource` holders (lowest
+    /// tokens first) and `per_resource` waiters (head of the queue first), plus how many
+    /// resources, holders and waiters were left out. Reads only; the cost grows with
+    /// `limit` and the holders of the listed resources, not with the table.
+    pub fn resources_view(&self, limit: usize, per_resource: usize, now_ms: u64) -> ResourcesView {
+        let resources = self
+            .state
+            .resources
             .iter()
-            .map(|(owner, h)| HolderInfo {
-                owner: owner.clone(),
-                token: h.token,
-                ttl_ms: h.deadline_ms.saturating_sub(now_ms),
+            .take(limit)
+            .map(|(name, res)| {
+                let (info, more_holders, more_waiters) = info_of(res, now_ms, per_resource);
+                ResourceView {
+                    resource: name.clone(),
+                    info,
+                    more_holders,
+                    more_waiters,
+                }
             })
             .collect();
-        holders.sort_by_key(|h| h.token);
-        let waiters = res
-            .queue
-            .iter()
-            .map(|w| WaiterInfo {
-                owner: w.owner.clone(),
-                mode: w.mode,
-                waited_ms: now_ms.saturating_sub(w.enqueued_ms),
-            })
-            .collect();
-        LockInfo {
-            mode: res
-                .holders
-                .values()
-                .map(|h| h.mode)
-                .max_by_key(|m| match m {
-                    LockMode::Shared => 0,
-                    LockMode::Exclusive => 1,
-                }),
-            holders,
-            waiters,
+        ResourcesView {
+            resources,
+            total: self.state.resources.len(),
         }
     }
 
@@ -639,6 +637,50 @@ impl LockTable {
             assert!(out.is_empty(), "grantable head left waiting on {name:?}");
         }
     }
+}
+
+/// `LOCK.INFO` of one resource at `now`, keeping at most `per` holders (lowest tokens)
+/// and `per` waiters (queue head); also returns how many of each were left out.
+fn info_of(res: &Resource, now: u64, per: usize) -> (LockInfo, usize, usize) {
+    let mut holders: Vec<HolderInfo> = res
+        .holders
+        .iter()
+        .map(|(owner, h)| HolderInfo {
+            owner: owner.clone(),
+            token: h.token,
+            ttl_ms: h.deadline_ms.saturating_sub(now),
+        })
+        .collect();
+    let more_holders = holders.len().saturating_sub(per);
+    if more_holders > 0 && per > 0 {
+        holders.select_nth_unstable_by_key(per - 1, |h| h.token);
+    }
+    holders.truncate(per);
+    holders.sort_by_key(|h| h.token);
+    let waiters = res
+        .queue
+        .iter()
+        .take(per)
+        .map(|w| WaiterInfo {
+            owner: w.owner.clone(),
+            mode: w.mode,
+            waited_ms: now.saturating_sub(w.enqueued_ms),
+        })
+        .collect();
+    let mode = res
+        .holders
+        .values()
+        .map(|h| h.mode)
+        .max_by_key(|m| match m {
+            LockMode::Shared => 0,
+            LockMode::Exclusive => 1,
+        });
+    let info = LockInfo {
+        mode,
+        holders,
+        waiters,
+    };
+    (info, more_holders, res.queue.len().saturating_sub(per))
 }
 
 fn not_held(mode: LockMode, resource: &[u8], owner: &[u8]) -> LockApplied {

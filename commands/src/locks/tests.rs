@@ -796,3 +796,50 @@ fn undoing_an_upgrade_turns_the_hold_back_to_shared_under_a_new_token() {
     assert!(info.holders.iter().all(|h| h.token > upgraded));
     assert_eq!(f.holders("r"), ["a", "b"], "the shared waiter is served");
 }
+
+#[test]
+fn resources_view_lists_holders_and_waiters_within_its_bounds() {
+    let mut f = Fixture::new();
+    assert_eq!(
+        f.table.resources_view(10, 10, f.now),
+        ResourcesView::default()
+    );
+    // "a": three shared holders and two waiters; "b": one exclusive holder; "c": free again.
+    let first = f.token("a", "s1", Shared);
+    f.token("a", "s2", Shared);
+    f.token("a", "s3", Shared);
+    f.acquire("a", "x1", Exclusive, Some(0));
+    f.now += 250;
+    f.acquire("a", "x2", Exclusive, Some(0));
+    f.token("b", "solo", Exclusive);
+    f.token("c", "gone", Exclusive);
+    f.release("c", "gone");
+
+    let all = f.table.resources_view(10, 10, f.now);
+    assert_eq!(all.total, 2, "released resources are not listed");
+    assert_eq!(all.more(), 0);
+    let names: Vec<&[u8]> = all.resources.iter().map(|r| &r.resource[..]).collect();
+    assert_eq!(names, [&b"a"[..], &b"b"[..]], "name order");
+    let a = &all.resources[0];
+    assert_eq!(a.info, f.info("a"), "same as LOCK.INFO when nothing is cut");
+    assert_eq!((a.more_holders, a.more_waiters), (0, 0));
+    assert_eq!(a.info.waiters[0].waited_ms, 250);
+
+    // Bounds: one resource, two holders (lowest tokens), one waiter (the queue head).
+    let cut = f.table.resources_view(1, 2, f.now);
+    assert_eq!(cut.total, 2);
+    assert_eq!(cut.more(), 1);
+    let a = &cut.resources[0];
+    assert_eq!(a.info.mode, Some(Shared));
+    let tokens: Vec<u64> = a.info.holders.iter().map(|h| h.token).collect();
+    assert_eq!(tokens, [first, first + 1]);
+    assert_eq!(a.more_holders, 1);
+    assert_eq!(a.info.waiters.len(), 2);
+    let cut = f.table.resources_view(1, 1, f.now);
+    assert_eq!(cut.resources[0].info.waiters[0].owner, b"x1");
+    assert_eq!(cut.resources[0].more_waiters, 1);
+    assert_eq!(cut.resources[0].info.holders.len(), 1);
+    assert_eq!(cut.resources[0].info.holders[0].token, first);
+    // Nothing is listed with a zero limit, but the total still counts.
+    assert_eq!(f.table.resources_view(0, 5, f.now).more(), 2);
+}

@@ -264,6 +264,36 @@ pub struct LockInfo {
     pub waiters: Vec<WaiterInfo>,
 }
 
+/// One resource of a [`ResourcesView`]: its [`LockInfo`] with at most the requested
+/// number of holders and waiters, and how many of each were left out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourceView {
+    pub resource: Name,
+    /// Holders lowest token first, waiters in service order (both possibly cut).
+    pub info: LockInfo,
+    /// Holders not listed.
+    pub more_holders: usize,
+    /// Waiters not listed (the tail of the queue).
+    pub more_waiters: usize,
+}
+
+/// A bounded, read-only listing of the lock table for dashboards
+/// ([`LockTable::resources_view`](super::LockTable::resources_view)).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ResourcesView {
+    /// Listed resources, in name order.
+    pub resources: Vec<ResourceView>,
+    /// Resources with at least one holder or waiter, listed or not.
+    pub total: usize,
+}
+
+impl ResourcesView {
+    /// Resources left out of the listing.
+    pub fn more(&self) -> usize {
+        self.total.saturating_sub(self.resources.len())
+    }
+}
+
 /// Counters for `INFO locks`; part of the replicated state, so identical everywhere.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 pub struct LockStats {

@@ -5,7 +5,9 @@
 //! A connecting peer first says `NODE <id>` (for logs and for test harnesses that
 //! route cluster traffic through a fault-injecting proxy).
 //! Requests on one connection are served in order (peers pool connections, so
-//! concurrency comes from having several).
+//! concurrency comes from having several). Besides Raft and lock forwarding, `STATUS`
+//! answers the node's own view as JSON for the dashboard
+//! ([`crate::ops::node_view::NodeView`]).
 
 use std::sync::Arc;
 
@@ -15,19 +17,15 @@ use conclave_commands::frame::Protocol;
 use conclave_commands::Frame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 use tracing::{debug, warn};
 
-use crate::locks::LockService;
-use crate::node::constant_time_eq;
+use crate::node::{constant_time_eq, Node};
+use crate::ops::node_view;
 
-/// Serves peers until `shutdown` flips.
-pub async fn run(
-    listener: TcpListener,
-    locks: Arc<LockService>,
-    secret: Option<String>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+/// Serves peers until the node shuts down.
+pub async fn run(listener: TcpListener, node: Arc<Node>) {
+    let mut shutdown = node.shutdown.subscribe();
+    let secret = node.config.cluster_secret.clone();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
@@ -35,10 +33,10 @@ pub async fn run(
         };
         match accepted {
             Ok((socket, addr)) => {
-                let locks = locks.clone();
+                let node = node.clone();
                 let secret = secret.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = serve_peer(socket, locks, secret).await {
+                    if let Err(e) = serve_peer(socket, node, secret).await {
                         debug!(%addr, error = %e, "cluster connection closed");
                     }
                 });
@@ -53,7 +51,7 @@ pub async fn run(
 
 async fn serve_peer(
     mut socket: TcpStream,
-    locks: Arc<LockService>,
+    node: Arc<Node>,
     secret: Option<String>,
 ) -> std::io::Result<()> {
     socket.set_nodelay(true)?;
@@ -86,7 +84,7 @@ async fn serve_peer(
             } else if !authed {
                 Frame::error("NOAUTH cluster secret required")
             } else {
-                handle(&locks, &name, &args).await
+                handle(&node, &name, &args).await
             };
             let refused = !authed && name != b"NODE"; // NODE may come before AUTH
             reply.encode(Protocol::Resp2, &mut wbuf);
@@ -102,7 +100,8 @@ async fn serve_peer(
     }
 }
 
-async fn handle(locks: &LockService, name: &[u8], args: &[Bytes]) -> Frame {
+async fn handle(node: &Node, name: &[u8], args: &[Bytes]) -> Frame {
+    let locks = &node.locks;
     // Argument `i` as a number (a group id or a deadline).
     let number = |i: usize| -> Option<u64> { std::str::from_utf8(args.get(i)?).ok()?.parse().ok() };
     match name {
@@ -119,6 +118,10 @@ async fn handle(locks: &LockService, name: &[u8], args: &[Bytes]) -> Frame {
                 Frame::Bulk(locks.handle_forward(deadline, body).await)
             }
             _ => Frame::error("ERR wrong number of arguments for 'lockfwd' command"),
+        },
+        b"STATUS" => match serde_json::to_vec(&node_view::local(node).await) {
+            Ok(json) => Frame::Bulk(json.into()),
+            Err(e) => Frame::error(format!("ERR {e}")),
         },
         _ => Frame::error(format!(
             "ERR unknown cluster command '{}'",

@@ -180,6 +180,11 @@ impl LockService {
         &self.raft
     }
 
+    /// The pooled clients of the peers' cluster ports.
+    pub fn peers(&self) -> &Arc<Peers> {
+        &self.peers
+    }
+
     /// The applied state.
     pub fn state(&self) -> &SharedStateMachine {
         &self.sm

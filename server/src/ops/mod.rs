@@ -1,9 +1,15 @@
 //! Operations over HTTP on `--metrics-port` (default client port + 1000, `0` = off):
-//! `GET /health` for orchestrators (contract section 7), served with axum.
+//! `GET /health` for orchestrators, `GET /` the live cluster dashboard and
+//! `GET /api/cluster` its JSON (contract section 7), served with axum.
 //!
-//! One router, built in [`router`]; each endpoint lives in its own module.
+//! One router, built in [`router`]; each endpoint lives in its own module:
+//! [`health`], [`dashboard`] (page and API) over [`cluster_view`] (asks every member)
+//! and [`node_view`] (one node's own view, also the cluster-channel `STATUS` answer).
 
+pub mod cluster_view;
+pub mod dashboard;
 pub mod health;
+pub mod node_view;
 
 use std::sync::Arc;
 
@@ -18,7 +24,8 @@ use crate::node::Node;
 pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/health", get(health::health))
-        .with_state(node)
+        .with_state(node.clone())
+        .merge(dashboard::routes(node))
 }
 
 /// Serves the routes on `listener` until the node shuts down.
