@@ -18,7 +18,8 @@ pub fn chart(rows: &[TimelineRow]) -> Result<String> {
     let bucket_s = BUCKET_MS as f64 / 1000.0;
     let t0 = rows.iter().map(|r| r.t_ms).min().unwrap_or(0) as f64 / 1000.0;
     let t1 = rows.iter().map(|r| r.t_ms).max().unwrap_or(0) as f64 / 1000.0 + bucket_s;
-    let top = rows.iter().map(|r| per_sec(r.ops)).fold(1.0, f64::max) * 1.25;
+    // Head room above the lines for the legend.
+    let top = rows.iter().map(|r| per_sec(r.ops)).fold(1.0, f64::max) * 1.5;
     svg(|root| {
         let mut chart = ChartBuilder::on(root)
             .caption(
@@ -79,7 +80,7 @@ pub fn chart(rows: &[TimelineRow]) -> Result<String> {
             .map_err(plot_err)?;
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperRight)
             .label_font((FAMILY, LABEL))
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
