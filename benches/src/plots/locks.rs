@@ -50,7 +50,13 @@ pub fn chart(rows: &[LocksRow]) -> Result<String> {
         chart
             .configure_secondary_axes()
             .y_desc("acquire latency (ms)")
-            .y_label_formatter(&|y| format!("{y:.1}"))
+            .y_label_formatter(&|y| {
+                if ms_top >= 20.0 {
+                    format!("{y:.0}")
+                } else {
+                    format!("{y:.1}")
+                }
+            })
             .axis_desc_style((FAMILY, DESC))
             .label_style((FAMILY, LABEL))
             .draw()
