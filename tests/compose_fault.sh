@@ -130,6 +130,7 @@ now_ms() { date +%s%3N; }
 port_of() { echo $((BASE_PORT + $1 - 1)); }
 # http_status <node> <path>: the status code of a GET on the node's published HTTP port.
 http_status() {
+    # shellcheck disable=SC2016 # $1 and $2 are expanded by the inner bash
     timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "GET %s HTTP/1.0\r\n\r\n" "$2" >&3 && head -n 1 <&3' \
         _ "$(($(port_of "$1") + 1000))" "$2" 2>/dev/null | awk '{ print $2 }'
 }
