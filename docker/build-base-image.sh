@@ -4,6 +4,7 @@
 # machine's apt already uses, then `docker import`.
 #
 # Idempotent: returns at once when the image exists (set CONCLAVE_BASE_REBUILD=1 to rebuild).
+# Says what it is doing; during debootstrap (minutes) a line every 10 s tells its current step.
 #
 # Environment:
 #   CONCLAVE_BASE_IMAGE     image name to create      (default conclave-base:bookworm)
@@ -81,13 +82,18 @@ if [[ "$(id -u)" != 0 ]]; then
 fi
 
 if ! command -v debootstrap >/dev/null 2>&1; then
-    log "installing debootstrap"
+    log "installing debootstrap (apt-get)"
     "${SUDO[@]}" apt-get update -qq
     "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
 fi
 
 ROOT="$(mktemp -d "${TMPDIR:-/var/tmp}/conclave-base.XXXXXX")"
+BOOTSTRAP_PID=""
 cleanup() {
+    if [[ -n "$BOOTSTRAP_PID" ]] && [[ -e "/proc/$BOOTSTRAP_PID" ]]; then
+        "${SUDO[@]}" kill "$BOOTSTRAP_PID" 2>/dev/null || true
+        wait "$BOOTSTRAP_PID" 2>/dev/null || true
+    fi
     # debootstrap may leave proc/sys mounted inside the target when it fails.
     local m
     while read -r m; do
@@ -102,12 +108,29 @@ keyring=()
 if [[ -r /usr/share/keyrings/debian-archive-keyring.gpg ]]; then
     keyring=(--keyring=/usr/share/keyrings/debian-archive-keyring.gpg)
 fi
-if ! "${SUDO[@]}" debootstrap --variant=minbase "${keyring[@]}" "$SUITE" "$ROOT" "$MIRROR" \
-        >"$ROOT.log" 2>&1; then
+"${SUDO[@]}" debootstrap --variant=minbase "${keyring[@]}" "$SUITE" "$ROOT" "$MIRROR" \
+    >"$ROOT.log" 2>&1 &
+BOOTSTRAP_PID=$!
+started=$SECONDS
+# /proc rather than `kill -0`: the process may be root's (sudo) and we may not signal it.
+while [[ -e "/proc/$BOOTSTRAP_PID" ]]; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        [[ -e "/proc/$BOOTSTRAP_PID" ]] || break
+        sleep 1
+    done
+    [[ -e "/proc/$BOOTSTRAP_PID" ]] || break
+    # debootstrap's progress lines: "I: Retrieving libc6 2.36-9", "I: Unpacking ...", ...
+    step="$(grep '^I: ' "$ROOT.log" 2>/dev/null | tail -n 1 | cut -c4-)"
+    log "debootstrap still running ($((SECONDS - started)) s): ${step:-starting}"
+done
+if ! wait "$BOOTSTRAP_PID"; then
+    BOOTSTRAP_PID=""
     tail -n 30 "$ROOT.log" >&2
     rm -f "$ROOT.log"
     die "debootstrap failed"
 fi
+BOOTSTRAP_PID=""
+log "debootstrap done in $((SECONDS - started)) s"
 rm -f "$ROOT.log"
 
 log "trimming"
@@ -125,7 +148,7 @@ log "trimming"
     : > etc/machine-id
 "
 
-log "importing as $IMAGE"
+log "importing as $IMAGE ($("${SUDO[@]}" du -sh "$ROOT" 2>/dev/null | cut -f1) to copy into Docker)"
 "${SUDO[@]}" tar --numeric-owner --xattrs -C "$ROOT" \
     --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' --exclude='./run/*' \
     -c . |

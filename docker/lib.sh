@@ -97,13 +97,14 @@ conclave_health() {
         "$id" 2>/dev/null || echo missing
 }
 
-# Waits until every given service (default: all three) is healthy, at most $1 seconds.
+# Waits until every given service (default: all three) is healthy, at most $1 seconds; says
+# what it is waiting for whenever a state changes.
 conclave_wait_healthy() {
     local limit="$1"
     shift
     local services=("$@")
     [[ ${#services[@]} -gt 0 ]] || services=("${CONCLAVE_SERVICES[@]}")
-    local deadline=$((SECONDS + limit)) s states
+    local deadline=$((SECONDS + limit)) s states last=""
     while :; do
         states=""
         local all=1
@@ -120,6 +121,10 @@ conclave_wait_healthy() {
         if ((SECONDS >= deadline)); then
             clog "not healthy after ${limit}s: $states"
             return 1
+        fi
+        if [[ "$states" != "$last" ]]; then
+            clog "waiting for health checks (up to ${limit}s): $states"
+            last=$states
         fi
         sleep 1
     done

@@ -4,17 +4,39 @@
 # Prints markdown (also written to bench-out/locks.md).
 #
 #   scripts/bench-locks.sh              # DURATION=15 TRIALS=5 ETCD=1
+#   scripts/bench-locks.sh sweep        # throughput and latency against clients, as CSV
+#   scripts/bench-locks.sh timeline     # ops/s per 100 ms around a leader SIGKILL, as CSV
+#
+# sweep: one `conclave-bench locks` run per client count of SWEEP (1 2 5 10 20 50 100 200),
+# SWEEP_DURATION (5) seconds each, clients spread over all three nodes, 100,000 resources;
+# bench-out/locks-sweep.csv (replaced). timeline: `conclave-bench failover --timeline` with
+# TRIALS (3) trials of 8 clients on the two followers, 2 s before and 4 s after the kill;
+# bench-out/failover-timeline.csv (replaced). `conclave-plots` draws both (docs/bench/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MODE=${1:-report}
+case "$MODE" in
+  report | sweep | timeline) ;;
+  *) echo "usage: $0 [report|sweep|timeline]" >&2; exit 2 ;;
+esac
 DURATION=${DURATION:-15}
 TRIALS=${TRIALS:-5}
 ETCD=${ETCD:-1}
 BASE=${BASE:-7401}
+SWEEP=${SWEEP:-1 2 5 10 20 50 100 200}
+SWEEP_DURATION=${SWEEP_DURATION:-5}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 command -v redis-cli >/dev/null || { echo "bench-locks.sh needs redis-cli: apt-get install redis-tools" >&2; exit 1; }
 cargo build --release -q -p conclave -p conclave-benches
 BIN="$TARGET_DIR/release/conclave"
 BENCH="$TARGET_DIR/release/conclave-bench"
+mkdir -p bench-out
+
+if [ "$MODE" = timeline ]; then
+  "$BENCH" failover --binary "$BIN" --trials "${TRIALS_TIMELINE:-3}" --base-port $((BASE + 100)) \
+    --timeline bench-out/failover-timeline.csv
+  exit 0
+fi
 
 work=$(mktemp -d)
 pids=()
@@ -40,8 +62,19 @@ done
 follower=$BASE; [ "$follower" = "$leader" ] && follower=$((BASE + 1))
 all="$BASE,$((BASE + 1)),$((BASE + 2))"
 
+if [ "$MODE" = sweep ]; then
+  rm -f bench-out/locks-sweep.csv
+  for c in $SWEEP; do
+    echo "== $c client(s), $SWEEP_DURATION s" >&2
+    "$BENCH" locks --ports "$all" -c "$c" -r 100000 -d "$SWEEP_DURATION" --csv bench-out/locks-sweep.csv
+  done
+  echo "wrote bench-out/locks-sweep.csv" >&2
+  exit 0
+fi
+
 out=$(mktemp)
-section() { echo; echo "### $1"; echo; echo '```'; shift; "$@" 2>&1 | tee -a /dev/stderr; echo '```'; }
+# The report (stdout) goes to the markdown; the live progress lines (stderr) only to the terminal.
+section() { echo; echo "### $1"; echo; echo '```'; shift; "$@" | tee -a /dev/stderr; echo '```'; }
 {
   echo "## Locks: 3-node Conclave on 127.0.0.1, fsync on ($(nproc) cores, $(date -u +%F))"
   section "Uncontended, 50 clients spread over all nodes (100,000 resources)" \
@@ -84,6 +117,5 @@ if [ "$ETCD" = 1 ]; then
     section "Reference: etcd, etcdctl check perf --load=l (1000 clients, 8000 writes/s offered)" etcd_perf l
   } >>"$out"
 fi
-mkdir -p bench-out
 cp "$out" bench-out/locks.md
 cat "$out"

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Conclave vs redis-server, same machine, same run: redis-benchmark (50 clients) for
 # SET, GET, INCR, PING at pipeline 1 and 16, then used_memory after loading 1,000,000
-# keys with 32-byte values. Prints a markdown table (also written to bench-out/redis.md).
+# keys with 32-byte values. Prints a markdown table (also written to bench-out/redis.md) and
+# writes the figures as CSV to bench-out/redis.csv (columns: conclave_benches::rows::RedisRow),
+# which `conclave-plots` turns into docs/bench/redis-ratio.svg.
 #
 #   scripts/bench-redis.sh            # defaults: 200k requests at -P 1, 2M at -P 16
 #   N1=100000 N16=1000000 REPS=1 scripts/bench-redis.sh
+#   KEYS=0 scripts/bench-redis.sh     # without the memory comparison
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N1=${N1:-200000}
@@ -60,14 +63,28 @@ for P in 1 16; do
 done
 
 mem() { redis-cli -p "$1" info memory | tr -d '\r' | awk -F: '$1=="used_memory"{print $2}'; }
-redis-cli -p "$REDIS_PORT" flushall >/dev/null
-redis-cli -p "$CONCLAVE_PORT" flushall >/dev/null
-"$LOAD" load --port "$REDIS_PORT" --keys "$KEYS" --value-size 32 >/dev/null
-"$LOAD" load --port "$CONCLAVE_PORT" --keys "$KEYS" --value-size 32 >/dev/null
-rmem=$(mem "$REDIS_PORT"); cmem=$(mem "$CONCLAVE_PORT")
-rkeys=$(redis-cli -p "$REDIS_PORT" dbsize); ckeys=$(redis-cli -p "$CONCLAVE_PORT" dbsize)
+if [ "$KEYS" -gt 0 ]; then
+  redis-cli -p "$REDIS_PORT" flushall >/dev/null
+  redis-cli -p "$CONCLAVE_PORT" flushall >/dev/null
+  echo "loading $KEYS keys into each server" >&2
+  "$LOAD" load --port "$REDIS_PORT" --keys "$KEYS" --value-size 32 >/dev/null
+  "$LOAD" load --port "$CONCLAVE_PORT" --keys "$KEYS" --value-size 32 >/dev/null
+  rmem=$(mem "$REDIS_PORT"); cmem=$(mem "$CONCLAVE_PORT")
+  rkeys=$(redis-cli -p "$REDIS_PORT" dbsize); ckeys=$(redis-cli -p "$CONCLAVE_PORT" dbsize)
+fi
 
 mkdir -p bench-out
+{
+  echo "test,pipeline,redis_ops_per_sec,conclave_ops_per_sec,ratio,redis_p50_ms,redis_p99_ms,conclave_p50_ms,conclave_p99_ms"
+  for P in 1 16; do
+    for test in SET GET INCR PING_INLINE PING_MBULK; do
+      r=${best["redis|$P|$test"]:-0}; c=${best["conclave|$P|$test"]:-0}
+      awk "BEGIN{exit !($r > 0 && $c > 0)}" || continue
+      printf '%s,%s,%.0f,%.0f,%s,%s,%s,%s,%s\n' "$test" "$P" "$r" "$c" "$(awk "BEGIN{printf \"%.4f\", $c/$r}")" \
+        "${p50["redis|$P|$test"]}" "${p99["redis|$P|$test"]}" "${p50["conclave|$P|$test"]}" "${p99["conclave|$P|$test"]}"
+    done
+  done
+} >bench-out/redis.csv
 {
   echo "| test | pipeline | Redis ops/s | Conclave ops/s | ratio | Redis p50/p99 ms | Conclave p50/p99 ms |"
   echo "|---|---:|---:|---:|---:|---:|---:|"
@@ -80,10 +97,12 @@ mkdir -p bench-out
     done
   done
   echo
-  echo "| memory after $KEYS keys x 32 B | Redis | Conclave | ratio |"
-  echo "|---|---:|---:|---:|"
-  printf '| used_memory (bytes) | %s | %s | %s |\n' "$rmem" "$cmem" "$(awk "BEGIN{printf \"%.2f\", $cmem/$rmem}")"
-  printf '| keys (DBSIZE) | %s | %s | |\n' "$rkeys" "$ckeys"
-  echo
+  if [ "$KEYS" -gt 0 ]; then
+    echo "| memory after $KEYS keys x 32 B | Redis | Conclave | ratio |"
+    echo "|---|---:|---:|---:|"
+    printf '| used_memory (bytes) | %s | %s | %s |\n' "$rmem" "$cmem" "$(awk "BEGIN{printf \"%.2f\", $cmem/$rmem}")"
+    printf '| keys (DBSIZE) | %s | %s | |\n' "$rkeys" "$ckeys"
+    echo
+  fi
   echo "redis-benchmark -c $CLIENTS -t set,get,incr,ping -r 100000 -n $N1 (-P 1) / -n $N16 (-P 16), best of $REPS runs each, $(nproc) cores, $(redis-server --version | awk '{print $3}')"
 } | tee bench-out/redis.md

@@ -8,6 +8,8 @@ export CONCLAVE_LOG_TAG=compose-down
 # shellcheck source-path=SCRIPTDIR/.. source=docker/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../docker/lib.sh"
 
+# With every profile's services (Prometheus of the monitoring profile included).
+export COMPOSE_PROFILES="${COMPOSE_PROFILES:-monitoring}"
 args=(down --remove-orphans)
 case "${1:-}" in
     "") ;;

@@ -6,6 +6,7 @@
 # Builds the image, starts the three nodes of docker-compose.yml under its own project name and
 # ports (the first three free ones from 27101, so a cluster of scripts/compose-up.sh is left alone),
 # then:
+#   0. checks GET /health (200) on the three published HTTP ports;
 #   1. takes and inspects locks through the published ports;
 #   2. `docker kill`s the leader: a survivor grants a lock (prints "failover(kill): N ms") and the
 #      locks taken before are intact; the node is started again and catches up;
@@ -62,14 +63,24 @@ conclave_compose_cmd || cdie "no compose tool"
 export COMPOSE_PROJECT_NAME="${CONCLAVE_FAULT_PROJECT:-conclavefault}"
 # port_busy <port>: something listens on 127.0.0.1:<port>.
 port_busy() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
-# Three consecutive free ports from CONCLAVE_FAULT_PORT (default 27101) on, so that neither a
-# cluster of scripts/compose-up.sh (7001-7003) nor other test clusters are in the way.
+# Three consecutive free client ports from CONCLAVE_FAULT_PORT (default 27101) on, and the three
+# HTTP ports 1000 above them, so that neither a cluster of scripts/compose-up.sh (7001-7003,
+# 8001-8003) nor other test clusters are in the way.
 BASE_PORT="${CONCLAVE_FAULT_PORT:-27101}"
-while port_busy "$BASE_PORT" || port_busy $((BASE_PORT + 1)) || port_busy $((BASE_PORT + 2)); do
+block_busy() {
+    local p
+    for p in "$1" $(($1 + 1)) $(($1 + 2)) $(($1 + 1000)) $(($1 + 1001)) $(($1 + 1002)); do
+        port_busy "$p" && return 0
+    done
+    return 1
+}
+while block_busy "$BASE_PORT"; do
     BASE_PORT=$((BASE_PORT + 10))
-    ((BASE_PORT < 65000)) || cdie "no three free ports found"
+    ((BASE_PORT < 64000)) || cdie "no three free ports found"
 done
 export CONCLAVE_PORT_1=$BASE_PORT CONCLAVE_PORT_2=$((BASE_PORT + 1)) CONCLAVE_PORT_3=$((BASE_PORT + 2))
+export CONCLAVE_HTTP_PORT_1=$((BASE_PORT + 1000)) CONCLAVE_HTTP_PORT_2=$((BASE_PORT + 1001)) \
+    CONCLAVE_HTTP_PORT_3=$((BASE_PORT + 1002))
 export CONCLAVE_PUBLISH_HOST=127.0.0.1
 export CONCLAVE_CLUSTER_SECRET="fault-test-$$-$RANDOM"
 TTL=600000 # leases outlive the whole test
@@ -117,6 +128,12 @@ check() { # check <description> <command...>
 
 now_ms() { date +%s%3N; }
 port_of() { echo $((BASE_PORT + $1 - 1)); }
+# http_status <node> <path>: the status code of a GET on the node's published HTTP port.
+http_status() {
+    # shellcheck disable=SC2016 # $1 and $2 are expanded by the inner bash
+    timeout 10 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "GET %s HTTP/1.0\r\n\r\n" "$2" >&3 && head -n 1 <&3' \
+        _ "$(($(port_of "$1") + 1000))" "$2" 2>/dev/null | awk '{ print $2 }'
+}
 container_of() { conclave_container "node$1"; }
 
 # rc <node> <args...>: one command through node's published port, typed replies:
@@ -245,6 +262,9 @@ compose_t 120 up -d || fail "compose up"
 check "three nodes healthy" conclave_wait_healthy 90
 LEADER="$(wait_leader 30)" || fail "no agreed leader within 30 s"
 pass "leader elected: node$LEADER"
+for n in 1 2 3; do
+    check "GET /health on node$n's published HTTP port answers 200" test "$(http_status "$n" /health)" == 200
+done
 
 # --- 1. locks through the published ports ------------------------------------------------------
 T1="$(token_of "$(rc 1 LOCK.ACQUIRE r1 alice TTL "$TTL")")" || fail "LOCK.ACQUIRE r1 alice via node1"

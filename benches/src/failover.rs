@@ -1,6 +1,6 @@
 //! `conclave-bench failover`: SIGKILL the leader of a 3-node cluster, time the first
 //! successful `LOCK.ACQUIRE` through a survivor; repeat, report each trial and the
-//! median.
+//! median. The cluster helpers here also serve the `--timeline` mode (`crate::timeline`).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -18,19 +18,38 @@ pub struct FailoverArgs {
     binary: PathBuf,
     /// Number of trials.
     #[arg(long, default_value_t = 5)]
-    trials: usize,
-    /// Client port of node 1 (nodes use base, base+1, base+2; cluster ports +10000).
+    pub trials: usize,
+    /// Client port of node 1 (nodes use base, base+1, base+2; cluster ports +10000,
+    /// HTTP ports +1000).
     #[arg(long, default_value_t = 7301)]
     base_port: u16,
+    /// Timeline mode: clients keep acquiring and releasing locks through the survivors
+    /// while the leader is killed; their successes and failures per 100 ms go to this CSV
+    /// file (replaced), one line per bucket and trial.
+    #[arg(long)]
+    pub timeline: Option<PathBuf>,
+    /// Timeline mode: concurrent clients, spread over the two nodes that survive.
+    #[arg(long, default_value_t = 8)]
+    pub clients: usize,
+    /// Timeline mode: how long the clients run before the kill, in ms.
+    #[arg(long, default_value_t = 2000)]
+    pub before_ms: u64,
+    /// Timeline mode: how long they run after it, in ms.
+    #[arg(long, default_value_t = 4000)]
+    pub after_ms: u64,
     /// Extra flags for every node.
     #[arg(last = true)]
     node_args: Vec<String>,
 }
 
-struct Node {
-    id: u64,
-    port: u16,
-    child: Option<Child>,
+/// One node of the cluster; killed when dropped.
+pub struct Node {
+    /// Node id (1..=3).
+    pub id: u64,
+    /// Client port.
+    pub port: u16,
+    /// The process, `None` once killed.
+    pub child: Option<Child>,
 }
 
 impl Drop for Node {
@@ -42,7 +61,8 @@ impl Drop for Node {
     }
 }
 
-fn spawn(args: &FailoverArgs, dir: &std::path::Path, id: u64, peers: &str) -> Result<Child> {
+/// Starts node `id` of the cluster with its data in `dir`.
+pub fn spawn(args: &FailoverArgs, dir: &std::path::Path, id: u64, peers: &str) -> Result<Child> {
     let port = args.base_port + id as u16 - 1;
     Command::new(&args.binary)
         .args(["--id", &id.to_string(), "--port", &port.to_string()])
@@ -62,7 +82,8 @@ fn spawn(args: &FailoverArgs, dir: &std::path::Path, id: u64, peers: &str) -> Re
         .with_context(|| format!("spawn {}", args.binary.display()))
 }
 
-fn conn(port: u16) -> Option<redis::Connection> {
+/// A connection to a node on 127.0.0.1 (300 ms to connect, 5 s per reply).
+pub fn conn(port: u16) -> Option<redis::Connection> {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
     let con = client
         .get_connection_with_timeout(Duration::from_millis(300))
@@ -79,7 +100,8 @@ fn role(port: u16) -> Option<String> {
         .map(|r| r.trim().to_string())
 }
 
-fn wait_leader(nodes: &[Node], timeout: Duration) -> Result<usize> {
+/// The index in `nodes` of the live node that calls itself leader.
+pub fn wait_leader(nodes: &[Node], timeout: Duration) -> Result<usize> {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         for (i, n) in nodes.iter().enumerate() {
@@ -92,34 +114,78 @@ fn wait_leader(nodes: &[Node], timeout: Duration) -> Result<usize> {
     bail!("no leader within {timeout:?}")
 }
 
-/// Runs the trials and prints the results.
-pub fn run(args: &FailoverArgs) -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("conclave-failover-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let peers = (1..=3u64)
-        .map(|id| format!("{id}@127.0.0.1:{}", args.base_port + id as u16 - 1 + 10000))
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut nodes = Vec::new();
-    for id in 1..=3u64 {
-        let child = spawn(args, &dir, id, &peers)?;
-        nodes.push(Node {
-            id,
-            port: args.base_port + id as u16 - 1,
-            child: Some(child),
-        });
+/// A 3-node cluster in a temporary directory (removed on drop, after the nodes).
+pub struct Cluster {
+    /// The nodes, by id - 1.
+    pub nodes: Vec<Node>,
+    /// Parent of the data directories.
+    pub dir: PathBuf,
+    /// The `--peers` value.
+    pub peers: String,
+}
+
+impl Cluster {
+    /// Starts three nodes of `args.binary`.
+    pub fn start(args: &FailoverArgs) -> Result<Cluster> {
+        let dir = std::env::temp_dir().join(format!("conclave-failover-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let peers = (1..=3u64)
+            .map(|id| format!("{id}@127.0.0.1:{}", args.base_port + id as u16 - 1 + 10000))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut cluster = Cluster {
+            nodes: Vec::new(),
+            dir,
+            peers,
+        };
+        for id in 1..=3u64 {
+            let child = spawn(args, &cluster.dir, id, &cluster.peers)?;
+            cluster.nodes.push(Node {
+                id,
+                port: args.base_port + id as u16 - 1,
+                child: Some(child),
+            });
+        }
+        Ok(cluster)
     }
-    let mut times = Vec::new();
-    for trial in 1..=args.trials {
-        let leader = wait_leader(&nodes, Duration::from_secs(20))?;
-        // Let the cluster settle so every follower is current.
-        thread::sleep(Duration::from_millis(1500));
-        if let Some(mut c) = nodes[leader].child.take() {
+
+    /// SIGKILLs node `i` (an index into `nodes`) and reaps it.
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes.get_mut(i).and_then(|n| n.child.take()) {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// Starts node `i` again on its data directory.
+    pub fn restart(&mut self, args: &FailoverArgs, i: usize) -> Result<()> {
+        let Some(node) = self.nodes.get_mut(i) else {
+            bail!("no node {i}");
+        };
+        node.child = Some(spawn(args, &self.dir, node.id, &self.peers)?);
+        Ok(())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.nodes.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Runs the trials and prints the results.
+pub fn run(args: &FailoverArgs) -> Result<()> {
+    let mut cluster = Cluster::start(args)?;
+    let mut times = Vec::new();
+    for trial in 1..=args.trials {
+        let leader = wait_leader(&cluster.nodes, Duration::from_secs(20))?;
+        // Let the cluster settle so every follower is current.
+        thread::sleep(Duration::from_millis(1500));
+        cluster.kill(leader);
         let t0 = Instant::now();
-        let survivors: Vec<u16> = nodes
+        let survivors: Vec<u16> = cluster
+            .nodes
             .iter()
             .filter(|n| n.child.is_some())
             .map(|n| n.port)
@@ -144,16 +210,14 @@ pub fn run(args: &FailoverArgs) -> Result<()> {
         let took = took.context("no acquire succeeded within 30 s")?;
         println!(
             "trial {trial}: killed node {} -> first acquire after {} ms",
-            nodes[leader].id,
+            cluster.nodes[leader].id,
             took.as_millis()
         );
         times.push(took);
-        let id = nodes[leader].id;
-        nodes[leader].child = Some(spawn(args, &dir, id, &peers)?);
+        cluster.restart(args, leader)?;
         thread::sleep(Duration::from_millis(1000));
     }
-    drop(nodes);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(cluster);
     times.sort();
     let median = times[times.len() / 2];
     println!(

@@ -9,18 +9,27 @@
 //!   comparisons.
 //! - `failover`: starts a 3-node cluster of a given binary, SIGKILLs the leader and
 //!   measures the time to the first successful `LOCK.ACQUIRE` through a survivor,
-//!   over several trials.
+//!   over several trials; with `--timeline FILE`, clients keep acquiring and releasing
+//!   through the survivors across the kill and their successes per 100 ms go to a CSV.
+//!
+//! `locks --csv FILE` appends its figures as a CSV line (`conclave_benches::rows`), for
+//! `conclave-plots`. While a run lasts, a progress line a second goes to stderr (ops/s so
+//! far, errors; `--quiet` turns it off); the report goes to stdout.
 //!
 //! Every run is bounded by its request count or duration and ends by itself.
 
 mod failover;
+mod timeline;
 
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use conclave_benches::progress::Progress;
+use conclave_benches::rows::{append_csv, LocksRow};
 use hdrhistogram::Histogram;
 use rand::Rng;
 use redis::aio::MultiplexedConnection;
@@ -29,6 +38,9 @@ use redis::aio::MultiplexedConnection;
 #[derive(Parser, Debug)]
 #[command(name = "conclave-bench", version, about)]
 struct Cli {
+    /// No progress line on stderr.
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
     #[command(subcommand)]
     mode: Mode,
 }
@@ -58,6 +70,9 @@ enum Mode {
         /// Wait for a contended lock up to this many ms.
         #[arg(long, default_value_t = 10_000)]
         wait: u64,
+        /// Also append the figures as a CSV line to this file (header written when new).
+        #[arg(long)]
+        csv: Option<PathBuf>,
     },
     /// memtier_benchmark's default workload.
     Cache {
@@ -119,14 +134,19 @@ fn main() -> Result<()> {
             duration,
             ttl,
             wait,
+            csv,
         } => rt.block_on(locks(
-            &host,
-            &ports,
-            clients,
-            resources,
-            Duration::from_secs(duration),
-            ttl,
-            wait,
+            &LocksRun {
+                host,
+                ports,
+                clients,
+                resources,
+                duration: Duration::from_secs(duration),
+                ttl,
+                wait,
+                csv,
+            },
+            Progress::start("locks", !cli.quiet),
         )),
         Mode::Cache {
             port,
@@ -145,14 +165,24 @@ fn main() -> Result<()> {
             data_size,
             gets_per_set,
             key_maximum,
+            Progress::start("cache", !cli.quiet),
         )),
         Mode::Load {
             port,
             host,
             keys,
             value_size,
-        } => rt.block_on(load(&host, port, keys, value_size)),
-        Mode::Failover(args) => failover::run(&args),
+        } => rt.block_on(load(
+            &host,
+            port,
+            keys,
+            value_size,
+            Progress::start("load", !cli.quiet),
+        )),
+        Mode::Failover(args) => match &args.timeline {
+            Some(path) => timeline::run(&args, path, !cli.quiet),
+            None => failover::run(&args),
+        },
     }
 }
 
@@ -169,6 +199,11 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000, 3).expect("constant bounds are valid")
 }
 
+/// A quantile of a microsecond histogram, in ms.
+fn ms(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
 fn report(name: &str, h: &Histogram<u64>, secs: f64) {
     println!(
         "{name:<10} {:>10} ops  {:>10.0} ops/s  p50 {:>8.3} ms  p99 {:>8.3} ms  p99.9 {:>8.3} ms  max {:>8.3} ms",
@@ -181,16 +216,32 @@ fn report(name: &str, h: &Histogram<u64>, secs: f64) {
     );
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn locks(
-    host: &str,
-    ports: &str,
+/// What `locks` runs.
+struct LocksRun {
+    host: String,
+    /// Comma-separated client ports.
+    ports: String,
     clients: usize,
     resources: u64,
     duration: Duration,
+    /// Lease, ms.
     ttl: u64,
+    /// Longest wait for a contended lock, ms.
     wait: u64,
-) -> Result<()> {
+    csv: Option<PathBuf>,
+}
+
+async fn locks(run: &LocksRun, progress: Progress) -> Result<()> {
+    let LocksRun {
+        ref host,
+        ref ports,
+        clients,
+        resources,
+        duration,
+        ttl,
+        wait,
+        ref csv,
+    } = *run;
     let ports: Vec<u16> = ports
         .split(',')
         .map(|p| p.trim().parse())
@@ -201,9 +252,11 @@ async fn locks(
     let timeouts = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     let started = Instant::now();
+    let counted = progress.counters();
     for c in 0..clients {
         let mut con = connect(host, ports[c % ports.len()]).await?;
         let (stop, errors, timeouts) = (stop.clone(), errors.clone(), timeouts.clone());
+        let counted = counted.clone();
         tasks.push(tokio::spawn(async move {
             let (mut acq, mut rel) = (histogram(), histogram());
             let owner = format!("bench-client-{c}");
@@ -225,6 +278,7 @@ async fn locks(
                 match token {
                     Ok(Some(_)) => {
                         let _ = acq.record((t1 - t0).as_micros() as u64);
+                        counted.ok();
                     }
                     Ok(None) => {
                         timeouts.fetch_add(1, Relaxed);
@@ -232,6 +286,7 @@ async fn locks(
                     }
                     Err(_) => {
                         errors.fetch_add(1, Relaxed);
+                        counted.error();
                         tokio::time::sleep(Duration::from_millis(10)).await;
                         continue;
                     }
@@ -244,9 +299,11 @@ async fn locks(
                 match released {
                     Ok(_) => {
                         let _ = rel.record(t1.elapsed().as_micros() as u64);
+                        counted.ok();
                     }
                     Err(_) => {
                         errors.fetch_add(1, Relaxed);
+                        counted.error();
                     }
                 }
             }
@@ -261,6 +318,7 @@ async fn locks(
         acq.add(a)?;
         rel.add(r)?;
     }
+    progress.finish();
     let secs = started.elapsed().as_secs_f64();
     println!(
         "locks: {clients} clients, {resources} resources, {:.1} s, ports {ports:?}",
@@ -268,15 +326,33 @@ async fn locks(
     );
     report("acquire", &acq, secs);
     report("release", &rel, secs);
+    let ops_per_sec = (acq.len() + rel.len()) as f64 / secs;
     println!(
         "total      {:>10.0} ops/s (acquire + release)   not-granted {}   errors {}",
-        (acq.len() + rel.len()) as f64 / secs,
+        ops_per_sec,
         timeouts.load(Relaxed),
         errors.load(Relaxed)
     );
+    if let Some(path) = csv {
+        let row = LocksRow {
+            clients: clients as u64,
+            resources,
+            duration_s: secs,
+            ops_per_sec,
+            acquires_per_sec: acq.len() as f64 / secs,
+            acquire_p50_ms: ms(&acq, 0.50),
+            acquire_p99_ms: ms(&acq, 0.99),
+            acquire_p999_ms: ms(&acq, 0.999),
+            release_p99_ms: ms(&rel, 0.99),
+            not_granted: timeouts.load(Relaxed),
+            errors: errors.load(Relaxed),
+        };
+        append_csv(path, &[row])?;
+    }
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn cache(
     host: &str,
     port: u16,
@@ -285,14 +361,17 @@ async fn cache(
     data_size: usize,
     gets_per_set: u64,
     key_maximum: u64,
+    progress: Progress,
 ) -> Result<()> {
     let value = "x".repeat(data_size);
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
+    let counted = progress.counters();
     for _ in 0..clients {
         let mut con = connect(host, port).await?;
         let (value, errors) = (value.clone(), errors.clone());
+        let counted = counted.clone();
         tasks.push(tokio::spawn(async move {
             let (mut sets, mut gets) = (histogram(), histogram());
             for n in 0..requests {
@@ -315,8 +394,11 @@ async fn cache(
                     let _ = gets.record(t0.elapsed().as_micros() as u64);
                     r.is_ok()
                 };
-                if !ok {
+                if ok {
+                    counted.ok();
+                } else {
                     errors.fetch_add(1, Relaxed);
+                    counted.error();
                 }
             }
             (sets, gets)
@@ -328,6 +410,7 @@ async fn cache(
         sets.add(s)?;
         gets.add(g)?;
     }
+    progress.finish();
     let secs = started.elapsed().as_secs_f64();
     println!("cache: {clients} clients x {requests} requests, SET:GET 1:{gets_per_set}, {data_size}-byte values, {secs:.1} s");
     report("SET", &sets, secs);
@@ -345,7 +428,14 @@ async fn cache(
     Ok(())
 }
 
-async fn load(host: &str, port: u16, keys: u64, value_size: usize) -> Result<()> {
+async fn load(
+    host: &str,
+    port: u16,
+    keys: u64,
+    value_size: usize,
+    progress: Progress,
+) -> Result<()> {
+    let counted = progress.counters();
     let mut con = connect(host, port).await?;
     let value = vec![b'v'; value_size];
     let started = Instant::now();
@@ -360,8 +450,10 @@ async fn load(host: &str, port: u16, keys: u64, value_size: usize) -> Result<()>
                 .ignore();
         }
         let _: () = pipe.query_async(&mut con).await?;
+        counted.ok_n((k + batch).min(keys) - k);
         k += batch;
     }
+    progress.finish();
     println!(
         "loaded {keys} keys of {value_size} bytes in {:.1} s",
         started.elapsed().as_secs_f64()

@@ -10,6 +10,9 @@
 //!
 //! Every node is also given `--supervisor-pid <this pid>`, so that it stops by itself when this
 //! process dies without stopping it (SIGKILL): see `crate::supervised`.
+//!
+//! While the nodes start, `crate::tools::cluster_ready` says what the supervisor is waiting
+//! for (nodes accepting clients, then an agreed Raft leader) and when the cluster is ready.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -22,9 +25,13 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use crate::config::LocalClusterConfig;
+use crate::tools::cluster_ready::{self, Target};
 
 /// How long nodes get to stop after SIGTERM before they are killed.
 const GRACE: Duration = Duration::from_secs(5);
+
+/// How long start-up progress is reported before giving up on a ready cluster.
+const READY_LIMIT: Duration = Duration::from_secs(60);
 
 /// Why the cluster could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -231,7 +238,24 @@ pub async fn supervise(
         }
     }
     print_banner(cfg);
+    let ready = tokio::spawn(cluster_ready::announce(
+        ready_targets(cfg),
+        password(cfg),
+        READY_LIMIT,
+    ));
+    let result = watch_nodes(&stop_tx, &mut nodes, grace, &mut signals, &ready).await;
+    ready.abort();
+    result
+}
 
+/// Runs until every node has exited or a signal asks to stop (then stops them all).
+async fn watch_nodes(
+    stop_tx: &watch::Sender<Stop>,
+    nodes: &mut JoinSet<(u16, std::io::Result<ExitStatus>)>,
+    grace: Duration,
+    signals: &mut mpsc::Receiver<()>,
+    ready: &tokio::task::JoinHandle<()>,
+) -> Result<ExitCode, ClusterError> {
     loop {
         tokio::select! {
             joined = nodes.join_next() => match joined {
@@ -255,8 +279,9 @@ pub async fn supervise(
                     }
                     return Ok(ExitCode::FAILURE);
                 }
+                ready.abort();
                 eprintln!("[cluster] stopping {} node(s)", nodes.len());
-                stop_all(&stop_tx, &mut nodes, grace, &mut signals).await;
+                stop_all(stop_tx, nodes, grace, signals).await;
                 eprintln!("[cluster] stopped");
                 return Ok(ExitCode::SUCCESS);
             }
@@ -294,6 +319,31 @@ async fn stop_all(
             }
         }
     }
+}
+
+/// The nodes' client ports, for the start-up progress.
+fn ready_targets(cfg: &LocalClusterConfig) -> Vec<Target> {
+    (1..=cfg.nodes)
+        .filter_map(|i| {
+            let port = u16::try_from(u32::from(cfg.base_port) + u32::from(i) - 1).ok()?;
+            Some(Target { id: i, port })
+        })
+        .collect()
+}
+
+/// The password the nodes require: `--requirepass` among the node flags, else the
+/// `CONCLAVE_REQUIREPASS` the nodes inherit.
+fn password(cfg: &LocalClusterConfig) -> Option<String> {
+    let mut args = cfg.node_args.iter();
+    let mut found = None;
+    while let Some(a) = args.next() {
+        if a == "--requirepass" {
+            found = args.next().cloned();
+        } else if let Some(v) = a.strip_prefix("--requirepass=") {
+            found = Some(v.to_string());
+        }
+    }
+    found.or_else(|| std::env::var("CONCLAVE_REQUIREPASS").ok())
 }
 
 /// The arguments that tie a node to this supervisor: it exits when this process does.
@@ -497,6 +547,23 @@ mod tests {
         assert_eq!(cli.node.cluster_port().unwrap(), 17003);
         assert_eq!(cli.node.peer_list().unwrap().len(), 3);
         assert_eq!(cli.node.maxmemory, 100 * 1024 * 1024);
+    }
+
+    #[test]
+    fn start_up_targets_and_password() {
+        let mut c = cfg(Path::new("/tmp/cc"), 3);
+        assert_eq!(
+            ready_targets(&c),
+            [
+                Target { id: 1, port: 7001 },
+                Target { id: 2, port: 7002 },
+                Target { id: 3, port: 7003 }
+            ]
+        );
+        c.node_args = vec!["--requirepass".into(), "s3cret".into()];
+        assert_eq!(password(&c).as_deref(), Some("s3cret"));
+        c.node_args = vec!["--requirepass=other".into()];
+        assert_eq!(password(&c).as_deref(), Some("other"));
     }
 
     #[test]
