@@ -6,7 +6,7 @@ use conclave_benches::rows::{TimelineRow, BUCKET_MS};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::style::{plot_err, series_color, svg, DESC, FAMILY, LABEL, TITLE};
+use crate::style::{draw_legend, plot_err, series_color, svg, DESC, FAMILY, LABEL, TITLE};
 
 /// The chart as SVG text.
 pub fn chart(rows: &[TimelineRow]) -> Result<String> {
@@ -78,14 +78,10 @@ pub fn chart(rows: &[TimelineRow]) -> Result<String> {
         chart
             .draw_series([Text::new(" SIGKILL", (0.0, top * 0.98), note)])
             .map_err(plot_err)?;
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FAMILY, LABEL))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)?;
+        draw_legend(
+            chart.configure_series_labels(),
+            SeriesLabelPosition::UpperRight,
+        )?;
         Ok(())
     })
 }

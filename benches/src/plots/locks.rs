@@ -6,7 +6,7 @@ use anyhow::{ensure, Result};
 use conclave_benches::rows::LocksRow;
 use plotters::prelude::*;
 
-use crate::style::{plot_err, svg, BLUE_, DESC, FAMILY, LABEL, RED_, TITLE};
+use crate::style::{draw_legend, plot_err, svg, BLUE_, DESC, FAMILY, LABEL, RED_, TITLE};
 
 /// The chart as SVG text.
 pub fn chart(rows: &[LocksRow]) -> Result<String> {
@@ -102,14 +102,10 @@ pub fn chart(rows: &[LocksRow]) -> Result<String> {
             .label("acquire p50 latency (right axis)")
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], light));
 
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .label_font((FAMILY, LABEL))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)?;
+        draw_legend(
+            chart.configure_series_labels(),
+            SeriesLabelPosition::UpperLeft,
+        )?;
         Ok(())
     })
 }

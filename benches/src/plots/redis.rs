@@ -7,7 +7,7 @@ use conclave_benches::rows::RedisRow;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use crate::style::{plot_err, series_color, svg, DESC, FAMILY, LABEL, TITLE};
+use crate::style::{draw_legend, plot_err, series_color, svg, DESC, FAMILY, LABEL, TITLE};
 
 /// The chart as SVG text.
 pub fn chart(rows: &[RedisRow]) -> Result<String> {
@@ -103,14 +103,10 @@ pub fn chart(rows: &[RedisRow]) -> Result<String> {
             .map_err(plot_err)?
             .label("parity: as fast as redis-server")
             .legend(|(x, y)| PathElement::new([(x, y), (x + 14, y)], BLACK.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FAMILY, LABEL))
-            .background_style(WHITE.mix(0.9))
-            .border_style(BLACK)
-            .draw()
-            .map_err(plot_err)?;
+        draw_legend(
+            chart.configure_series_labels(),
+            SeriesLabelPosition::UpperRight,
+        )?;
         Ok(())
     })
 }

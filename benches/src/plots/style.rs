@@ -45,6 +45,25 @@ pub fn series_color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// Draws the legend of `labels` (a chart's `configure_series_labels()`) at `position`, in
+/// the house style: label font, a nearly opaque white box, a black border.
+pub fn draw_legend<'a, 'b, DB, CT>(
+    mut labels: plotters::chart::SeriesLabelStyle<'a, 'b, DB, CT>,
+    position: SeriesLabelPosition,
+) -> Result<()>
+where
+    DB: DrawingBackend + 'a,
+    CT: CoordTranslate,
+{
+    labels
+        .position(position)
+        .label_font((FAMILY, LABEL))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_err)
+}
+
 /// Renders a chart into SVG text: `draw` gets a white drawing area of [`SIZE`].
 pub fn svg<F>(draw: F) -> Result<String>
 where
