@@ -8,36 +8,20 @@
 //! engine (a writer and segment files) of its own, as before the shared log, for
 //! comparison.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+#[path = "bench_support/mod.rs"]
+mod bench_support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use conclave_commands::locks::{LockBatch, LockOp, LockRequest};
-use conclave_raft_store::{
-    group_dir, open_engine, Entry, EntryPayload, LogId, LogStore, StoreOptions,
-};
-use openraft::CommittedLeaderId;
-use tokio::sync::oneshot;
-
-/// A small lock request, as a lock service entry would carry.
-fn entry(index: u64) -> Entry {
-    Entry {
-        log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
-        payload: EntryPayload::Normal(LockBatch::from(LockRequest {
-            now_ms: 1_700_000_000_000 + index,
-            op: LockOp::Release {
-                resource: b"orders-db".to_vec(),
-                owner: b"worker-17".to_vec(),
-            },
-        })),
-    }
-}
+use bench_support::{run_appenders, Target};
+use conclave_raft_store::{group_dir, open_engine, StoreOptions};
 
 /// Runs `appenders` over `groups` groups for `secs`; prints appends/s and fsyncs/s.
 async fn run(groups: u64, appenders: usize, secs: u64, separate: bool) {
     let tmp = tempfile::tempdir_in(".").expect("temp dir");
     let shared = open_engine(tmp.path(), &StoreOptions::default()).expect("engine");
-    let logs: Vec<(Arc<LogStore>, Arc<parking_lot::Mutex<u64>>)> = (0..groups)
+    let logs: Vec<Target> = (0..groups)
         .map(|g| {
             let engine = if separate {
                 let dir = tmp.path().join(format!("engine-{g}"));
@@ -57,35 +41,9 @@ async fn run(groups: u64, appenders: usize, secs: u64, separate: bool) {
         engines.iter().map(|e| e.fsync_count()).sum()
     };
     let fsyncs0 = fsync_total();
-    let done = Arc::new(AtomicU64::new(0));
-    let deadline = Instant::now() + Duration::from_secs(secs);
     let start = Instant::now();
-    let tasks: Vec<_> = (0..appenders)
-        .map(|i| {
-            let (log, next) = logs[i % logs.len()].clone();
-            let done = done.clone();
-            tokio::spawn(async move {
-                while Instant::now() < deadline {
-                    let (tx, rx) = oneshot::channel();
-                    {
-                        let mut n = next.lock();
-                        log.append_with([entry(*n)], move |r| {
-                            let _ = tx.send(r);
-                        })
-                        .expect("append");
-                        *n += 1;
-                    }
-                    rx.await.expect("callback").expect("durable");
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.expect("task");
-    }
+    let appends = run_appenders(&logs, appenders, start + Duration::from_secs(secs)).await;
     let secs = start.elapsed().as_secs_f64();
-    let appends = done.load(Ordering::Relaxed);
     let fsyncs = fsync_total() - fsyncs0;
     let layout = if separate { "separate" } else { "shared" };
     println!(
