@@ -1,9 +1,15 @@
 //! Operations over HTTP on `--metrics-port` (default client port + 1000, `0` = off):
-//! `GET /health` for orchestrators (contract section 7), served with axum.
+//! `GET /health` for orchestrators and `GET /metrics` for Prometheus (contract section
+//! 7), served with axum.
 //!
-//! One router, built in [`router`]; each endpoint lives in its own module.
+//! One router, built in [`router`]; each endpoint lives in its own module, and so does
+//! the recording behind the metrics ([`histogram`], [`command_stats`], [`raft_stats`]).
 
+pub mod command_stats;
 pub mod health;
+pub mod histogram;
+pub mod metrics;
+pub mod raft_stats;
 
 use std::sync::Arc;
 
@@ -18,6 +24,7 @@ use crate::node::Node;
 pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/health", get(health::health))
+        .route("/metrics", get(metrics::metrics))
         .with_state(node)
 }
 
