@@ -10,7 +10,7 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::histogram::{Histogram, Snapshot, LATENCY_NS};
 use crate::command_table::{CommandSpec, COMMANDS};
@@ -71,17 +71,6 @@ impl CommandStats {
         }
     }
 
-    /// Starts timing one execution of `spec`; it is recorded when the guard drops
-    /// (also when a blocked command is cancelled because its client left).
-    #[inline]
-    pub fn start<'a>(&'a self, spec: &'static CommandSpec) -> Timer<'a> {
-        Timer {
-            stats: self,
-            spec,
-            started: Instant::now(),
-        }
-    }
-
     /// Every command executed at least once, with its summed histogram (latency in ns).
     pub fn snapshot(&self) -> Vec<(&'static CommandSpec, Snapshot)> {
         COMMANDS
@@ -97,21 +86,6 @@ impl CommandStats {
                 (acc.count() > 0).then_some((spec, acc))
             })
             .collect()
-    }
-}
-
-/// Records the time from [`CommandStats::start`] to its drop.
-#[derive(Debug)]
-pub struct Timer<'a> {
-    stats: &'a CommandStats,
-    spec: &'static CommandSpec,
-    started: Instant,
-}
-
-impl Drop for Timer<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        self.stats.record(self.spec, self.started.elapsed());
     }
 }
 
@@ -135,7 +109,7 @@ mod tests {
                     for _ in 0..1000 {
                         stats.record(get, Duration::from_micros(3));
                     }
-                    drop(stats.start(set));
+                    stats.record(set, Duration::from_millis(2));
                 })
             })
             .collect();

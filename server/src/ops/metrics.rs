@@ -267,7 +267,7 @@ impl NodeMetrics {
         }
         let mut family = enc.encode_descriptor(
             "conclave_command_duration",
-            "Command execution time on this node, blocking waits included.",
+            "Time this node spent serving the command: decoding, executing (blocking waits included) and encoding its reply.",
             Some(&Unit::Seconds),
             MetricType::Histogram,
         )?;
