@@ -17,7 +17,7 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use conclave_commands::codec::decode_request;
@@ -75,7 +75,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
         let mut executed = 0u64;
         let mut fatal = false;
         // Where the next command's service time starts (see the module docs).
-        let mut mark = Instant::now();
+        let mut mark = node.command_stats.now();
         loop {
             match decode_request(&mut rbuf, &node.limits(session.authenticated)) {
                 Ok(Some(args)) if args.is_empty() => continue,
@@ -102,10 +102,9 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
                     };
                     let Some(reply) = reply else { return };
                     reply.encode(session.proto, &mut wbuf);
-                    let now = Instant::now();
+                    let now = node.command_stats.now();
                     if let Some(spec) = session.timed.take() {
-                        node.command_stats
-                            .record(spec, now.saturating_duration_since(mark));
+                        node.command_stats.record(spec, mark, now);
                     }
                     mark = now;
                     if session.close {
@@ -115,7 +114,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
                         if write_out(&node, &mut stream, &mut wbuf).await.is_err() {
                             return;
                         }
-                        mark = Instant::now();
+                        mark = node.command_stats.now();
                     }
                 }
                 Ok(None) => break,
