@@ -51,6 +51,20 @@ impl CommandSpec {
     pub fn lower_name(&self) -> String {
         self.name.to_ascii_lowercase()
     }
+
+    /// This command's position in [`COMMANDS`] (for per-command slots such as the
+    /// metrics'); `usize::MAX` for a spec that is not in the table.
+    #[inline]
+    pub fn index(&self) -> usize {
+        let base = COMMANDS.as_ptr() as usize;
+        let at = self as *const CommandSpec as usize;
+        let offset = at.wrapping_sub(base) / std::mem::size_of::<CommandSpec>();
+        if at >= base && offset < COMMANDS.len() {
+            offset
+        } else {
+            usize::MAX
+        }
+    }
 }
 
 macro_rules! spec {
@@ -433,6 +447,23 @@ mod tests {
         );
         assert!(lookup(b"nope").is_none());
         assert!(lookup(&[b'a'; 100]).is_none());
+    }
+
+    #[test]
+    fn index_is_the_table_position() {
+        for (i, spec) in COMMANDS.iter().enumerate() {
+            assert_eq!(spec.index(), i, "{}", spec.name);
+        }
+        let stray = CommandSpec {
+            name: "X",
+            arity: 1,
+            flags: &[],
+            keys: NOKEY,
+            group: "server",
+            summary: "",
+            syntax: "",
+        };
+        assert_eq!(stray.index(), usize::MAX);
     }
 
     #[test]

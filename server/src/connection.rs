@@ -5,6 +5,12 @@
 //! (or whenever it passes 64 KB), so a pipeline of N commands costs one read and
 //! about one write. A frame split across reads simply waits in the read buffer.
 //!
+//! Each command that passed the dispatch gate is counted and timed for `/metrics` with
+//! one clock read: its service time runs from the end of the previous command of the
+//! same batch (or the read that brought the batch) to its reply being encoded, so it
+//! covers decoding, executing (blocking waits included) and encoding it. A blocked
+//! command whose client leaves is not recorded.
+//!
 //! A protocol error answers `-ERR Protocol error: ...` and closes this connection
 //! only. Each connection is its own task, so a slow or silent client stalls nobody
 //! else.
@@ -21,6 +27,7 @@ use tokio::net::TcpStream;
 use tracing::{debug, info};
 
 use crate::clients::ClientHandle;
+use crate::command_table::CommandSpec;
 use crate::dispatch;
 use crate::node::Node;
 
@@ -42,6 +49,9 @@ pub struct Session {
     pub close: bool,
     /// Name of the last command run (for `CLIENT LIST`).
     pub last_cmd: &'static str,
+    /// The command being executed, once it passed the dispatch gate: counted and
+    /// timed for `/metrics` when its reply is encoded.
+    pub timed: Option<&'static CommandSpec>,
     /// The registry entry of this client.
     pub handle: Arc<ClientHandle>,
 }
@@ -54,6 +64,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
         authenticated: !node.requires_auth(),
         close: false,
         last_cmd: "",
+        timed: None,
         handle,
     };
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
@@ -63,6 +74,8 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
         // Execute everything that is buffered.
         let mut executed = 0u64;
         let mut fatal = false;
+        // Where the next command's service time starts (see the module docs).
+        let mut mark = node.command_stats.now();
         loop {
             match decode_request(&mut rbuf, &node.limits(session.authenticated)) {
                 Ok(Some(args)) if args.is_empty() => continue,
@@ -89,13 +102,19 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
                     };
                     let Some(reply) = reply else { return };
                     reply.encode(session.proto, &mut wbuf);
+                    let now = node.command_stats.now();
+                    if let Some(spec) = session.timed.take() {
+                        node.command_stats.record(spec, mark, now);
+                    }
+                    mark = now;
                     if session.close {
                         break;
                     }
-                    if wbuf.len() >= FLUSH_AT
-                        && write_out(&node, &mut stream, &mut wbuf).await.is_err()
-                    {
-                        return;
+                    if wbuf.len() >= FLUSH_AT {
+                        if write_out(&node, &mut stream, &mut wbuf).await.is_err() {
+                            return;
+                        }
+                        mark = node.command_stats.now();
                     }
                 }
                 Ok(None) => break,

@@ -5,6 +5,8 @@
 //! connection and server commands here in the server crate (they need the
 //! connection and the node), string and cache commands in `conclave_commands::cmd`
 //! (they need only the keyspace), and `LOCK.*` / `RAFT.STATUS` in the lock service.
+//! Every command that passes the gate is marked in [`Session::timed`] for the
+//! connection to count and time it for `/metrics`.
 
 use bytes::Bytes;
 use conclave_commands::cmd::Command;
@@ -27,6 +29,7 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
         return Frame::error("NOAUTH Authentication required.");
     }
     session.last_cmd = spec.name;
+    session.timed = Some(spec);
     let mut parse = Parse::new(args);
     match spec.group {
         "connection" => cmd::connection::execute(node, session, spec, &mut parse),

@@ -130,6 +130,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         keyspace,
         clients: Arc::new(clients::Clients::default()),
         stats: stats::Stats::default(),
+        command_stats: ops::command_stats::CommandStats::default(),
         locks,
         started: Instant::now(),
         shutdown,

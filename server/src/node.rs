@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use crate::clients::Clients;
 use crate::config::NodeConfig;
 use crate::locks::LockService;
+use crate::ops::command_stats::CommandStats;
 use crate::stats::Stats;
 
 /// Parameters `CONFIG SET` may change while the node runs.
@@ -42,6 +43,8 @@ pub struct Node {
     pub clients: Arc<Clients>,
     /// Counters for `INFO stats`.
     pub stats: Stats,
+    /// Per-command counts and latencies for `/metrics`.
+    pub command_stats: CommandStats,
     /// The replicated lock service (Raft group 0).
     pub locks: Arc<LockService>,
     /// When the node started.

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use conclave_commands::locks::LockOp;
+use conclave_commands::locks::{LockOp, LockStats};
 use conclave_commands::{Frame, Parse};
 use conclave_raft_store::{GroupId, NodeId, Raft, SharedStateMachine, META_GROUP};
 use openraft::ServerState;
@@ -53,6 +53,7 @@ use crate::cluster::raft_network::Peers;
 use crate::command_table::CommandSpec;
 use crate::config::NodeConfig;
 use crate::node::Node;
+use crate::ops::raft_stats::GroupStats;
 
 /// Why a lock command could not be served (also sent across the cluster channel inside
 /// [`route::ForwardError`]).
@@ -79,6 +80,7 @@ pub struct LockService {
     peers: Arc<Peers>,
     waiters: Arc<Waiters>,
     fsyncs: Arc<AtomicU64>,
+    stats: Arc<GroupStats>,
     proposer: Proposer,
     no_leader_wait: Duration,
     /// A leader without a majority's acknowledgement for this long has no quorum, and
@@ -116,6 +118,7 @@ impl LockService {
         peers: Arc<Peers>,
         waiters: Arc<Waiters>,
         fsyncs: Arc<AtomicU64>,
+        stats: Arc<GroupStats>,
     ) -> LockService {
         let no_leader_wait = config.no_leader_wait();
         let proposer = Proposer::start(raft.clone(), no_leader_wait);
@@ -127,6 +130,7 @@ impl LockService {
             peers,
             waiters,
             fsyncs,
+            stats,
             proposer,
             no_leader_wait,
             quorum_timeout: Duration::from_millis(config.election_timeout) * 2,
@@ -188,6 +192,16 @@ impl LockService {
     /// The applied state.
     pub fn state(&self) -> &SharedStateMachine {
         &self.sm
+    }
+
+    /// The group's metrics recorded beside openraft's (fsyncs, leader changes).
+    pub fn group_stats(&self) -> &GroupStats {
+        &self.stats
+    }
+
+    /// The lock table's counters as this node applied them (walks every resource).
+    pub fn lock_stats(&self) -> LockStats {
+        self.sm.read().table.stats()
     }
 
     /// Proposes a write through the batching proposer (for the leader's housekeeping);
@@ -292,7 +306,7 @@ impl LockService {
 
     /// `INFO locks` fields.
     pub fn info_locks(&self) -> Vec<(String, String)> {
-        let s = self.sm.read().table.stats();
+        let s = self.lock_stats();
         vec![
             ("locked_resources".into(), s.locked_resources.to_string()),
             ("lock_holders".into(), s.holders.to_string()),

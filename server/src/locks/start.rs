@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use conclave_raft_store::{open_group, Raft, META_GROUP};
+use conclave_raft_store::{open_group_with, Raft, StoreOptions, META_GROUP};
 use openraft::{BasicNode, Config, SnapshotPolicy};
 use tracing::info;
 
@@ -15,13 +15,21 @@ use super::waiters::Waiters;
 use super::LockService;
 use crate::cluster::raft_network::{Peers, RaftNetworkFactoryImpl};
 use crate::config::NodeConfig;
+use crate::ops::raft_stats::{self, GroupStats};
 
-/// Opens the group, starts Raft, initializes when fresh.
+/// Opens the group (its fsyncs observed for `/metrics`), starts Raft and the leader-change
+/// counter, initializes when fresh.
 pub async fn start(config: &NodeConfig, peers: Arc<Peers>) -> anyhow::Result<Arc<LockService>> {
     let members = config.peer_list()?;
     std::fs::create_dir_all(&config.data_dir)?;
     let waiters = Arc::new(Waiters::default());
-    let (log_store, sm_store) = open_group(&config.data_dir, META_GROUP, Some(waiters.hook()))?;
+    let stats = Arc::new(GroupStats::new(META_GROUP));
+    let options = StoreOptions {
+        observer: Some(stats.flush_observer()),
+        ..StoreOptions::default()
+    };
+    let (log_store, sm_store) =
+        open_group_with(&config.data_dir, META_GROUP, Some(waiters.hook()), &options)?;
     let shared = sm_store.shared();
     let fsyncs = log_store.fsync_counter();
     let raft_config = Config {
@@ -47,6 +55,10 @@ pub async fn start(config: &NodeConfig, peers: Arc<Peers>) -> anyhow::Result<Arc
         sm_store,
     )
     .await?;
+    tokio::spawn(raft_stats::watch_leader(
+        raft.server_metrics(),
+        stats.clone(),
+    ));
     if !raft.is_initialized().await? {
         let nodes: BTreeMap<u64, BasicNode> = members
             .iter()
@@ -65,6 +77,6 @@ pub async fn start(config: &NodeConfig, peers: Arc<Peers>) -> anyhow::Result<Arc
         info!("recovered the Raft group from the data directory");
     }
     Ok(Arc::new(LockService::new(
-        config, raft, shared, peers, waiters, fsyncs,
+        config, raft, shared, peers, waiters, fsyncs, stats,
     )))
 }

@@ -1,15 +1,20 @@
 //! Operations over HTTP on `--metrics-port` (default client port + 1000, `0` = off):
-//! `GET /health` for orchestrators, `GET /` the live cluster dashboard and
-//! `GET /api/cluster` its JSON (contract section 7), served with axum.
+//! `GET /health` for orchestrators, `GET /metrics` for Prometheus, `GET /` the live cluster
+//! dashboard and `GET /api/cluster` its JSON (contract section 7), served with axum.
 //!
-//! One router, built in [`router`]; each endpoint lives in its own module:
-//! [`health`], [`dashboard`] (page and API) over [`cluster_view`] (asks every member)
-//! and [`node_view`] (one node's own view, also the cluster-channel `STATUS` answer).
+//! One router, built in [`router`]; each endpoint lives in its own module: [`health`],
+//! [`metrics`] (recording in [`histogram`], [`command_stats`], [`raft_stats`]), and
+//! [`dashboard`] (page and API) over [`cluster_view`] (asks every member) and
+//! [`node_view`] (one node's own view, also the cluster-channel `STATUS` answer).
 
 pub mod cluster_view;
+pub mod command_stats;
 pub mod dashboard;
 pub mod health;
+pub mod histogram;
+pub mod metrics;
 pub mod node_view;
+pub mod raft_stats;
 
 use std::sync::Arc;
 
@@ -24,6 +29,7 @@ use crate::node::Node;
 pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/health", get(health::health))
+        .route("/metrics", get(metrics::metrics))
         .with_state(node.clone())
         .merge(dashboard::routes(node))
 }

@@ -1,0 +1,172 @@
+//! Per-command counts and latency histograms, recorded on the hot path without a lock,
+//! a map lookup or a shared cache line.
+//!
+//! Every command of the command table has a slot (indexed by
+//! [`CommandSpec::index`](crate::command_table::CommandSpec::index)); the slots are
+//! replicated in a few shards, and a thread always writes to the same shard (picked
+//! once per thread), so the two relaxed `fetch_add`s of a recording hit a cache line
+//! no other core writes. The connection times each command with one reading of
+//! [`CommandStats::now`] (see [`crate::connection`]): quanta's clock, the CPU's
+//! invariant TSC where there is one (about 10 ns a read, against 24 ns for
+//! `clock_gettime` on our 2-core VM), calibrated against the monotonic clock when the
+//! node starts. `/metrics` sums the shards at scrape time. The counters only
+//! grow (`CONFIG RESETSTAT` leaves them alone, as Prometheus expects of counters).
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use super::histogram::{Histogram, Snapshot, LATENCY_NS};
+use crate::command_table::{CommandSpec, COMMANDS};
+
+/// Counts and latencies of every command, per shard.
+#[derive(Debug)]
+pub struct CommandStats {
+    /// `shards.len()` is a power of two; each holds one histogram per command.
+    shards: Box<[Box<[Histogram]>]>,
+    /// Where [`now`](Self::now) reads the time.
+    clock: quanta::Clock,
+}
+
+/// Hands out shard numbers to threads in turn.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread's shard number (before masking), `usize::MAX` until first use.
+    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+/// This thread's shard number.
+#[inline]
+fn thread_shard() -> usize {
+    SHARD.with(|s| {
+        let v = s.get();
+        if v != usize::MAX {
+            return v;
+        }
+        let v = NEXT_SHARD.fetch_add(1, Relaxed);
+        s.set(v);
+        v
+    })
+}
+
+impl Default for CommandStats {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+        CommandStats::with_shards((cores * 2).clamp(4, 64))
+    }
+}
+
+impl CommandStats {
+    /// Stats with at least `n` shards (rounded up to a power of two).
+    pub fn with_shards(n: usize) -> CommandStats {
+        let n = n.max(1).next_power_of_two();
+        let shards = (0..n)
+            .map(|_| (0..COMMANDS.len()).map(|_| Histogram::default()).collect())
+            .collect();
+        CommandStats {
+            shards,
+            clock: quanta::Clock::new(),
+        }
+    }
+
+    /// The time now in raw clock ticks, for [`record`](Self::record).
+    #[inline]
+    pub fn now(&self) -> u64 {
+        self.clock.raw()
+    }
+
+    /// Records one execution of `spec` that ran from `start` to `end` (both from
+    /// [`now`](Self::now)).
+    #[inline]
+    pub fn record(&self, spec: &CommandSpec, start: u64, end: u64) {
+        self.record_ns(spec, self.clock.delta_as_nanos(start, end));
+    }
+
+    /// Records one execution of `spec` that took `ns` nanoseconds.
+    #[inline]
+    pub fn record_ns(&self, spec: &CommandSpec, ns: u64) {
+        let shard = &self.shards[thread_shard() & (self.shards.len() - 1)];
+        if let Some(h) = shard.get(spec.index()) {
+            h.observe(&LATENCY_NS, ns);
+        }
+    }
+
+    /// Every command executed at least once, with its summed histogram (latency in ns).
+    pub fn snapshot(&self) -> Vec<(&'static CommandSpec, Snapshot)> {
+        COMMANDS
+            .iter()
+            .enumerate()
+            .filter_map(|(i, spec)| {
+                let mut acc = Snapshot::default();
+                for shard in self.shards.iter() {
+                    if let Some(h) = shard.get(i) {
+                        h.add_to(&mut acc);
+                    }
+                }
+                (acc.count() > 0).then_some((spec, acc))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::command_table::lookup;
+
+    #[test]
+    fn counts_per_command_across_threads() {
+        let stats = Arc::new(CommandStats::with_shards(3));
+        assert_eq!(stats.shards.len(), 4);
+        let get = lookup(b"GET").expect("GET");
+        let set = lookup(b"SET").expect("SET");
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                let stats = stats.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..1000 {
+                        stats.record_ns(get, 3_000);
+                    }
+                    stats.record_ns(set, 2_000_000);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        let snap = stats.snapshot();
+        assert_eq!(snap.len(), 2, "only executed commands are listed");
+        let count = |name: &str| {
+            snap.iter()
+                .find(|(s, _)| s.name == name)
+                .map(|(_, h)| h.count())
+        };
+        assert_eq!(count("GET"), Some(6000));
+        assert_eq!(count("SET"), Some(6));
+        let get_sum = snap
+            .iter()
+            .find(|(s, _)| s.name == "GET")
+            .map(|(_, h)| h.sum);
+        assert_eq!(get_sum, Some(6000 * 3000));
+    }
+
+    #[test]
+    fn clock_ticks_measure_time() {
+        let stats = CommandStats::with_shards(1);
+        let ping = lookup(b"PING").expect("PING");
+        let start = stats.now();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let end = stats.now();
+        stats.record(ping, start, end);
+        stats.record(ping, end, start); // backwards: 0, not a wrap-around
+        let snap = stats.snapshot();
+        let sum_ns = snap.first().map(|(_, h)| h.sum).unwrap_or(0);
+        // At least the sleep; the upper bound only guards against a unit mix-up.
+        assert!(
+            (20_000_000..20_000_000_000).contains(&sum_ns),
+            "{sum_ns} ns"
+        );
+    }
+}
