@@ -477,7 +477,8 @@ fn print_banner(cfg: &LocalClusterConfig) {
         let port = u32::from(cfg.base_port) + u32::from(i) - 1;
         let cport = u32::from(cfg.base_cluster_port) + u32::from(i) - 1;
         text.push_str(&format!(
-            "  node-{i}: redis-cli -p {port}    (cluster port {cport}, data {})\n",
+            "  node-{i}: redis-cli -p {port}    (cluster port {cport}, dashboard and metrics http://127.0.0.1:{}/, data {})\n",
+            port + 1000,
             node_dir(cfg, i).display()
         ));
     }
