@@ -5,8 +5,9 @@
 //! answer each other's `STATUS`, and nobody else's.
 //!
 //! The browser test needs `chromium` on the PATH (or `CONCLAVE_CHROMIUM=<path>`): CI
-//! installs it (`.ci/run`); locally `apt-get install chromium`. Without it the test
-//! fails and says so.
+//! installs it (`.ci/run`) and there, with `CI` set, a missing browser fails the test.
+//! Elsewhere (the README's `cargo test --workspace` on a fresh machine) the browser test
+//! says it is skipped and how to run it (`apt-get install chromium`).
 
 mod common;
 
@@ -144,8 +145,9 @@ fn api_cluster_shows_every_member_the_leader_locks_and_a_dead_node() {
 }
 
 /// The browser: `CONCLAVE_CHROMIUM`, else `chromium` (Debian) or `chromium-browser`
-/// on the PATH. Panics, naming the package, when there is none.
-fn chromium() -> PathBuf {
+/// on the PATH; `None` (with a line saying so) outside CI when there is none. Panics,
+/// naming the package, when CI (`CI` set) has none.
+fn chromium() -> Option<PathBuf> {
     const MISSING: &str = "the dashboard browser test needs a headless Chromium: install \
         Debian's `chromium` package (`apt-get install chromium`; .ci/run does it) or set \
         CONCLAVE_CHROMIUM to its path";
@@ -156,25 +158,30 @@ fn chromium() -> PathBuf {
             "CONCLAVE_CHROMIUM={}: no such file; {MISSING}",
             p.display()
         );
-        return p;
+        return Some(p);
     }
     let path = std::env::var_os("PATH").unwrap_or_default();
     for dir in std::env::split_paths(&path) {
         for name in ["chromium", "chromium-browser"] {
             let candidate = dir.join(name);
             if candidate.is_file() {
-                return candidate;
+                return Some(candidate);
             }
         }
     }
-    panic!("{MISSING}");
+    if std::env::var_os("CI").is_some() {
+        panic!("{MISSING}");
+    }
+    eprintln!("SKIPPED the browser test: {MISSING}");
+    None
 }
 
 /// Loads `http://127.0.0.1:<port>/` in headless Chromium and returns the DOM after its
 /// scripts ran (5 s of virtual time: several refreshes).
 fn dump_dom(port: u16) -> String {
     let profile = tempfile::tempdir().expect("profile dir");
-    let mut child = Command::new(chromium())
+    let browser = chromium().expect("the browser test checked for a browser first");
+    let mut child = Command::new(browser)
         .args([
             "--headless",
             "--no-sandbox",
@@ -234,7 +241,10 @@ fn page_until(port: u16, what: &str, ok: impl Fn(&str) -> bool) -> String {
 
 #[test]
 fn the_page_in_a_browser_shows_the_nodes_the_leader_and_a_killed_node_down() {
-    let _browser = chromium(); // fail first, and clearly, when the browser is missing
+    // First, and clearly: no browser fails in CI, is a stated skip elsewhere.
+    if chromium().is_none() {
+        return;
+    }
     let _serial = serial();
     let mut c = Cluster::start(3, &[]);
     let leader = c.wait_leader(Duration::from_secs(10));
