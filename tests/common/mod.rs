@@ -30,12 +30,30 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_conclave"))
 }
 
-/// A port nobody listens on right now (and port + 10000 too).
+/// A port nobody listens on right now, and port + 10000 too (a node's default cluster
+/// port).
+///
+/// Taken from 10000..22000 (so port + 10000 stays below 32768): Linux hands out local
+/// ports for outgoing connections from 32768 up, so a port chosen here cannot be taken by
+/// some client's or peer's connection between the choice and the node's bind, as an
+/// ephemeral port could. Each call moves on from the last, starting from a place
+/// derived from the process id, so parallel tests and test binaries rarely meet.
 pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7919) % SPAN,
+        Relaxed,
+        Relaxed,
+    );
     loop {
-        let l = TcpListener::bind("127.0.0.1:0").expect("bind ephemeral");
-        let port = l.local_addr().expect("local addr").port();
-        if port < 50000 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
+        let port = (LOW + NEXT.fetch_add(1, Relaxed) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok()
+        {
             return port;
         }
     }
