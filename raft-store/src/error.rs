@@ -34,6 +34,9 @@ pub enum StoreError {
     /// Encoding or decoding a record failed.
     #[error("codec: {0}")]
     Codec(#[from] crate::codec::CodecError),
+    /// A group was opened a second time on the same log engine.
+    #[error("raft group {0} is already open on this log engine")]
+    GroupAlreadyOpen(crate::types::GroupId),
     /// The log writer thread stopped (an earlier write failed, or the store was dropped).
     #[error("log writer stopped: {0}")]
     WriterStopped(String),

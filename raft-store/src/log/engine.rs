@@ -102,9 +102,7 @@ impl LogEngine {
         {
             let mut opened = self.opened.lock();
             if opened.contains(&group) {
-                return Err(StoreError::WriterStopped(format!(
-                    "raft group {group} is already open"
-                )));
+                return Err(StoreError::GroupAlreadyOpen(group));
             }
             opened.push(group);
         }

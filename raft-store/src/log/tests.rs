@@ -420,7 +420,10 @@ async fn groups_share_one_flush_and_keep_their_own_logs() {
         let logs: Vec<Arc<LogStore>> = (0..groups)
             .map(|g| Arc::new(engine.open_group(g, &crate::group_dir(data, g)).unwrap()))
             .collect();
-        assert!(engine.open_group(3, &crate::group_dir(data, 3)).is_err());
+        assert!(matches!(
+            engine.open_group(3, &crate::group_dir(data, 3)),
+            Err(StoreError::GroupAlreadyOpen(3))
+        ));
         let before = engine.fsync_count();
         // Every group appends 20 entries, each waiting for its own to be durable.
         let tasks: Vec<_> = logs
