@@ -4,9 +4,9 @@
 //! `cargo bench -p conclave-benches --bench keyspace`
 
 use bytes::Bytes;
-use conclave_commands::cmd::Command;
-use conclave_commands::keyspace::{Keyspace, KeyspaceConfig, SetOptions};
-use conclave_commands::Parse;
+use conclave_cache::cmd::Command;
+use conclave_cache::keyspace::{Keyspace, KeyspaceConfig, SetOptions};
+use conclave_protocol::Parse;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 
 const PRELOAD: usize = 100_000;

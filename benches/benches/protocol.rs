@@ -1,8 +1,8 @@
 //! Criterion micro-benchmarks of the RESP request decoder and the reply encoder.
 
 use bytes::{Bytes, BytesMut};
-use conclave_commands::codec::{decode_request, Limits};
-use conclave_commands::frame::{Frame, Protocol};
+use conclave_protocol::codec::{decode_request, Limits};
+use conclave_protocol::frame::{Frame, Protocol};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 
 fn set_request(value_len: usize) -> Vec<u8> {

@@ -30,7 +30,7 @@ async fn run(groups: u64, appenders: usize, secs: u64, separate: bool) {
                 shared.clone()
             };
             let log = engine
-                .open_group(g, &group_dir(tmp.path(), g))
+                .open_group::<conclave_raft_store::kv::KvMachine>(g, &group_dir(tmp.path(), g))
                 .expect("group");
             (Arc::new(log), Arc::new(parking_lot::Mutex::new(1u64)))
         })

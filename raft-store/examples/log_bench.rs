@@ -11,8 +11,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bench_support::LogStore;
 use bench_support::{entry, run_appenders};
-use conclave_raft_store::{LogStore, DEFAULT_SEGMENT_BYTES};
+use conclave_raft_store::DEFAULT_SEGMENT_BYTES;
 
 async fn run(log: Arc<LogStore>, next: Arc<parking_lot::Mutex<u64>>, conc: usize, secs: u64) {
     let fsyncs0 = log.fsync_count();

@@ -33,7 +33,7 @@ pub enum StoreError {
     },
     /// Encoding or decoding a record failed.
     #[error("codec: {0}")]
-    Codec(#[from] crate::codec::CodecError),
+    Codec(#[from] crate::encoding::CodecError),
     /// A group was opened a second time on the same log engine.
     #[error("raft group {0} is already open on this log engine")]
     GroupAlreadyOpen(crate::types::GroupId),

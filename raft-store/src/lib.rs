@@ -7,28 +7,39 @@
 //!   concurrent appends, from any number of groups);
 //! - [`LogStore`]: one group's log on the engine, with an in-memory index so reads never
 //!   touch the disk; its vote and committed log id;
-//! - [`StateMachineStore`]: the lock table, its snapshots, and the [`SharedStateMachine`]
-//!   view the server reads.
+//! - [`StateMachine`]: what a service implements (the lock table, the queue shards, ...);
+//!   [`TypeConfig<M>`] is the openraft configuration of a group of machine `M`;
+//! - [`StateMachineStore`]: a group's machine, its snapshots, and the
+//!   [`SharedStateMachine`] view the service reads;
+//! - [`proposer`]: leader-side batching of operations into log entries (group commit at
+//!   the Raft level); [`waiters`]: clients blocked until their node applies a result;
+//! - [`kv`]: a small map machine for tests, benchmarks and the node's debug groups.
 //!
 //! On disk: `<data_dir>/raft-log/*.seg` (every group's records, tagged with the group),
 //! and per group `<data_dir>/group-<id>/vote` and `<data_dir>/group-<id>/snapshot/`.
 
 #![warn(missing_docs)]
 
-mod codec;
+mod crc_frame;
+mod encoding;
 mod error;
-mod frame;
+
 mod fsutil;
+pub mod kv;
 mod log;
+mod machine;
+pub mod proposer;
 mod snapshot;
 mod state_machine;
 mod types;
+pub mod waiters;
 
 use std::path::{Path, PathBuf};
 
-pub use codec::CodecError;
+pub use encoding::CodecError;
 pub use error::StoreError;
 pub use log::{FlushInfo, FlushObserver, LogEngine, LogReader, LogStore, DEFAULT_SEGMENT_BYTES};
+pub use machine::{Batch, Stamped, StateMachine};
 pub use state_machine::{
     ApplyHook, SharedStateMachine, SnapshotBuilder, StateMachineData, StateMachineStore,
 };
@@ -85,12 +96,12 @@ pub fn open_engine(
 
 /// Opens group `group` on a node's `engine`: its log, and its state machine with
 /// snapshots under `data_dir`. `hook` is called after each normal entry is applied.
-pub fn open_group_on(
+pub fn open_group_on<M: StateMachine>(
     engine: &std::sync::Arc<LogEngine>,
     data_dir: &Path,
     group: GroupId,
-    hook: Option<ApplyHook>,
-) -> Result<(LogStore, StateMachineStore), StoreError> {
+    hook: Option<ApplyHook<M>>,
+) -> Result<(LogStore<M>, StateMachineStore<M>), StoreError> {
     let dir = group_dir(data_dir, group);
     let log = engine.open_group(group, &dir)?;
     let sm = StateMachineStore::open(&dir.join("snapshot"), hook)?;
@@ -99,21 +110,21 @@ pub fn open_group_on(
 
 /// Opens (creating if needed) the engine and one group with default options: for a node
 /// with one group (open the engine once with [`open_engine`] for several).
-pub fn open_group(
+pub fn open_group<M: StateMachine>(
     data_dir: &Path,
     group: GroupId,
-    hook: Option<ApplyHook>,
-) -> Result<(LogStore, StateMachineStore), StoreError> {
+    hook: Option<ApplyHook<M>>,
+) -> Result<(LogStore<M>, StateMachineStore<M>), StoreError> {
     open_group_with(data_dir, group, hook, &StoreOptions::default())
 }
 
 /// [`open_group`] with explicit options.
-pub fn open_group_with(
+pub fn open_group_with<M: StateMachine>(
     data_dir: &Path,
     group: GroupId,
-    hook: Option<ApplyHook>,
+    hook: Option<ApplyHook<M>>,
     options: &StoreOptions,
-) -> Result<(LogStore, StateMachineStore), StoreError> {
+) -> Result<(LogStore<M>, StateMachineStore<M>), StoreError> {
     let engine = open_engine(data_dir, options)?;
     open_group_on(&engine, data_dir, group, hook)
 }

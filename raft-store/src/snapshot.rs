@@ -7,22 +7,21 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec;
+use crate::crc_frame::{self as frame, Decoded};
+use crate::encoding as codec;
 use crate::error::StoreError;
-use crate::frame::{self, Decoded};
 use crate::fsutil;
 use crate::types::{LogId, SnapshotMeta, StoredMembership};
-use conclave_commands::locks::LockTable;
 
 /// What a snapshot's data holds: the whole applied state.
 #[derive(Serialize, Deserialize, Debug)]
-pub(crate) struct SnapshotPayload {
+pub(crate) struct SnapshotPayload<M> {
     /// The last log id the state includes.
     pub(crate) last_applied: Option<LogId>,
     /// The membership in effect at that point.
     pub(crate) last_membership: StoredMembership,
-    /// The lock table.
-    pub(crate) table: LockTable,
+    /// The service's state machine (named `table`: the lock table was the first).
+    pub(crate) table: M,
 }
 
 /// A snapshot held in memory: its meta and its encoded data.
@@ -94,9 +93,9 @@ impl SnapshotDir {
     }
 }
 
-impl SnapshotPayload {
+impl<M: serde::de::DeserializeOwned> SnapshotPayload<M> {
     /// Decodes snapshot data.
-    pub(crate) fn decode(data: &[u8]) -> Result<SnapshotPayload, StoreError> {
+    pub(crate) fn decode(data: &[u8]) -> Result<SnapshotPayload<M>, StoreError> {
         Ok(codec::decode(data)?)
     }
 }

@@ -1,4 +1,5 @@
-//! The lock state machine of a group, its snapshots, and the view shared with the server.
+//! The state machine store of a group (generic over its [`StateMachine`]), its
+//! snapshots, and the view shared with the service.
 //!
 //! Applied state lives in memory ([`StateMachineData`], shared as [`SharedStateMachine`]);
 //! durability comes from snapshots plus the log: on open the latest snapshot is loaded and
@@ -9,35 +10,35 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use conclave_commands::locks::LockApplied;
 use openraft::storage::RaftStateMachine;
 use openraft::{OptionalSend, RaftSnapshotBuilder};
 use parking_lot::{Mutex, RwLock};
 
 use crate::error::StoreError;
+use crate::machine::StateMachine;
 use crate::snapshot::{SnapshotDir, SnapshotPayload, StoredSnapshot};
 use crate::types::{
     Entry, EntryPayload, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
-use conclave_commands::locks::LockTable;
 
 /// The applied state of a group.
 #[derive(Debug, Default, Clone)]
-pub struct StateMachineData {
+pub struct StateMachineData<M> {
     /// The last log entry applied.
     pub last_applied: Option<LogId>,
     /// The last membership config applied.
     pub last_membership: StoredMembership,
-    /// The lock table.
-    pub table: LockTable,
+    /// The service's state machine.
+    pub machine: M,
 }
 
-/// The applied state, shared between the state machine and the server's readers.
-pub type SharedStateMachine = Arc<RwLock<StateMachineData>>;
+/// The applied state, shared between the state machine and the service's readers.
+pub type SharedStateMachine<M> = Arc<RwLock<StateMachineData<M>>>;
 
-/// Called after each normal entry is applied, with its log index and result (no lock is
-/// held during the call). Keep it cheap: it runs on openraft's apply path.
-pub type ApplyHook = Arc<dyn Fn(u64, &LockApplied) + Send + Sync>;
+/// Called after each operation of a normal entry is applied, with the entry's log index
+/// and the operation's result (no lock is held during the call). Keep it cheap: it runs
+/// on openraft's apply path.
+pub type ApplyHook<M> = Arc<dyn Fn(u64, &<M as StateMachine>::Applied) + Send + Sync>;
 
 /// Snapshot state shared by the state machine and its snapshot builders.
 struct Snapshots {
@@ -71,35 +72,35 @@ impl Snapshots {
 }
 
 /// The state machine of one group (implements openraft's [`RaftStateMachine`]).
-pub struct StateMachineStore {
-    data: SharedStateMachine,
+pub struct StateMachineStore<M: StateMachine> {
+    data: SharedStateMachine<M>,
     snapshots: Arc<Snapshots>,
-    hook: Option<ApplyHook>,
+    hook: Option<ApplyHook<M>>,
 }
 
 /// Builds a snapshot from the state at the time the builder was made (implements
 /// openraft's [`RaftSnapshotBuilder`]).
-pub struct SnapshotBuilder {
-    data: SharedStateMachine,
+pub struct SnapshotBuilder<M: StateMachine> {
+    data: SharedStateMachine<M>,
     snapshots: Arc<Snapshots>,
 }
 
-impl StateMachineStore {
+impl<M: StateMachine> StateMachineStore<M> {
     /// Opens the state machine whose snapshots live in `snapshot_dir`, loading the latest.
     pub fn open(
         snapshot_dir: &Path,
-        hook: Option<ApplyHook>,
-    ) -> Result<StateMachineStore, StoreError> {
+        hook: Option<ApplyHook<M>>,
+    ) -> Result<StateMachineStore<M>, StoreError> {
         let dir = SnapshotDir::open(snapshot_dir)?;
         let current = dir.load()?;
         let data = match &current {
             Some(snap) => {
-                let payload = SnapshotPayload::decode(&snap.data)?;
+                let payload = SnapshotPayload::<M>::decode(&snap.data)?;
                 tracing::info!(last_applied = ?snap.meta.last_log_id, "loaded snapshot");
                 StateMachineData {
                     last_applied: snap.meta.last_log_id,
                     last_membership: snap.meta.last_membership.clone(),
-                    table: payload.table,
+                    machine: payload.table,
                 }
             }
             None => StateMachineData::default(),
@@ -119,15 +120,15 @@ impl StateMachineStore {
     }
 
     /// The applied state, for linearizable reads after a read barrier.
-    pub fn shared(&self) -> SharedStateMachine {
+    pub fn shared(&self) -> SharedStateMachine<M> {
         self.data.clone()
     }
 
-    /// Applies entries in order; returns one result per entry (one [`LockApplied`] per
-    /// request of a normal entry, none for blank and membership entries).
-    pub fn apply_entries<I>(&self, entries: I) -> Vec<Vec<LockApplied>>
+    /// Applies entries in order; returns one result per entry (one `M::Applied` per
+    /// operation of a normal entry, none for blank and membership entries).
+    pub fn apply_entries<I>(&self, entries: I) -> Vec<Vec<M::Applied>>
     where
-        I: IntoIterator<Item = Entry>,
+        I: IntoIterator<Item = Entry<M>>,
     {
         let mut replies = Vec::new();
         let mut normal = Vec::new();
@@ -144,7 +145,7 @@ impl StateMachineStore {
                             batch
                                 .requests
                                 .iter()
-                                .map(|req| d.table.apply(index, req))
+                                .map(|req| d.machine.apply(index, req))
                                 .collect(),
                         );
                     }
@@ -167,7 +168,7 @@ impl StateMachineStore {
 
     /// Replaces the state with a snapshot's and makes it the current snapshot, durably.
     pub fn install(&self, meta: &SnapshotMeta, data: Vec<u8>) -> Result<(), StoreError> {
-        let payload = SnapshotPayload::decode(&data)?;
+        let payload = SnapshotPayload::<M>::decode(&data)?;
         self.snapshots.replace(
             StoredSnapshot {
                 meta: meta.clone(),
@@ -178,13 +179,13 @@ impl StateMachineStore {
         let mut d = self.data.write();
         d.last_applied = meta.last_log_id;
         d.last_membership = meta.last_membership.clone();
-        d.table = payload.table;
+        d.machine = payload.table;
         tracing::info!(last_applied = ?meta.last_log_id, "installed snapshot");
         Ok(())
     }
 
     /// The current snapshot, if any.
-    pub fn current_snapshot(&self) -> Option<Snapshot> {
+    pub fn current_snapshot(&self) -> Option<Snapshot<M>> {
         self.snapshots.current.lock().as_ref().map(|s| Snapshot {
             meta: s.meta.clone(),
             snapshot: Box::new(Cursor::new(s.data.clone())),
@@ -192,7 +193,7 @@ impl StateMachineStore {
     }
 
     /// A builder for a snapshot of the state as it is now.
-    pub fn snapshot_builder(&self) -> SnapshotBuilder {
+    pub fn snapshot_builder(&self) -> SnapshotBuilder<M> {
         SnapshotBuilder {
             data: self.data.clone(),
             snapshots: self.snapshots.clone(),
@@ -200,16 +201,16 @@ impl StateMachineStore {
     }
 }
 
-impl SnapshotBuilder {
+impl<M: StateMachine> SnapshotBuilder<M> {
     /// Serializes the state, persists it as the current snapshot and returns it.
-    pub fn build(&self) -> Result<Snapshot, StoreError> {
+    pub fn build(&self) -> Result<Snapshot<M>, StoreError> {
         let state = self.data.read().clone();
         let last_applied = state.last_applied;
         let last_membership = state.last_membership.clone();
-        let data = crate::codec::encode(&SnapshotPayload {
+        let data = crate::encoding::encode(&SnapshotPayload {
             last_applied: state.last_applied,
             last_membership: state.last_membership,
-            table: state.table,
+            table: state.machine,
         })?;
         let n = self.snapshots.counter.fetch_add(1, Ordering::Relaxed);
         let snapshot_id = match last_applied {
@@ -236,29 +237,29 @@ impl SnapshotBuilder {
     }
 }
 
-impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
-    async fn build_snapshot(&mut self) -> Result<Snapshot, StorageError> {
+impl<M: StateMachine> RaftSnapshotBuilder<TypeConfig<M>> for SnapshotBuilder<M> {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<M>, StorageError> {
         self.build().map_err(StoreError::write_snapshot)
     }
 }
 
-impl RaftStateMachine<TypeConfig> for StateMachineStore {
-    type SnapshotBuilder = SnapshotBuilder;
+impl<M: StateMachine> RaftStateMachine<TypeConfig<M>> for StateMachineStore<M> {
+    type SnapshotBuilder = SnapshotBuilder<M>;
 
     async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
         let d = self.data.read();
         Ok((d.last_applied, d.last_membership.clone()))
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<LockApplied>>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<Vec<M::Applied>>, StorageError>
     where
-        I: IntoIterator<Item = Entry> + OptionalSend,
+        I: IntoIterator<Item = Entry<M>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
         Ok(self.apply_entries(entries))
     }
 
-    async fn get_snapshot_builder(&mut self) -> SnapshotBuilder {
+    async fn get_snapshot_builder(&mut self) -> SnapshotBuilder<M> {
         self.snapshot_builder()
     }
 
@@ -275,7 +276,7 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
             .map_err(StoreError::write_sm)
     }
 
-    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot>, StorageError> {
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<M>>, StorageError> {
         Ok(self.current_snapshot())
     }
 }
@@ -284,27 +285,28 @@ impl RaftStateMachine<TypeConfig> for StateMachineStore {
 mod tests {
     use std::collections::BTreeSet;
 
-    use conclave_commands::locks::{LockBatch, LockMode, LockOp, LockReply, LockRequest};
     use openraft::{CommittedLeaderId, Membership};
 
     use super::*;
+    use crate::kv::{KvApplied, KvMachine, KvOp};
+    use crate::machine::{Batch, Stamped};
+
+    type Entry = crate::types::Entry<KvMachine>;
+    type EntryPayload = crate::types::EntryPayload<KvMachine>;
+    type Store = StateMachineStore<KvMachine>;
 
     fn log_id(term: u64, index: u64) -> LogId {
         LogId::new(CommittedLeaderId::new(term, 1), index)
     }
 
-    fn acquire(index: u64, resource: &str, owner: &str) -> Entry {
+    fn put(index: u64, key: &str, value: &str) -> Entry {
         Entry {
             log_id: log_id(1, index),
-            payload: EntryPayload::Normal(LockBatch::from(LockRequest {
+            payload: EntryPayload::Normal(Batch::from(Stamped {
                 now_ms: 1_000_000,
-                op: LockOp::Acquire {
-                    resource: resource.as_bytes().to_vec(),
-                    owner: owner.as_bytes().to_vec(),
-                    mode: LockMode::Exclusive,
-                    ttl_ms: 30_000,
-                    wait_ms: Some(0),
-                    rid: 0,
+                op: KvOp::Put {
+                    key: key.as_bytes().to_vec(),
+                    value: value.as_bytes().to_vec(),
                 },
             })),
         }
@@ -320,17 +322,17 @@ mod tests {
         }
     }
 
-    fn populated(dir: &Path, hook: Option<ApplyHook>) -> StateMachineStore {
-        let sm = StateMachineStore::open(dir, hook).unwrap();
+    fn populated(dir: &Path, hook: Option<ApplyHook<KvMachine>>) -> Store {
+        let sm = Store::open(dir, hook).unwrap();
         sm.apply_entries([
             Entry {
                 log_id: log_id(1, 1),
                 payload: EntryPayload::Blank,
             },
             membership(2),
-            acquire(3, "a", "x"),
-            acquire(4, "a", "y"),
-            acquire(5, "b", "y"),
+            put(3, "a", "x"),
+            put(4, "a", "y"),
+            put(5, "b", "y"),
         ]);
         sm
     }
@@ -339,25 +341,31 @@ mod tests {
     fn apply_replies_and_calls_the_hook_for_normal_entries() {
         let tmp = tempfile::tempdir().unwrap();
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let hook: ApplyHook = {
+        let hook: ApplyHook<KvMachine> = {
             let seen = seen.clone();
-            Arc::new(move |index, applied: &LockApplied| seen.lock().push((index, applied.clone())))
+            Arc::new(move |index, applied: &KvApplied| seen.lock().push((index, applied.clone())))
         };
-        let sm = StateMachineStore::open(tmp.path(), Some(hook)).unwrap();
+        let sm = Store::open(tmp.path(), Some(hook)).unwrap();
         let replies = sm.apply_entries([
             Entry {
                 log_id: log_id(1, 1),
                 payload: EntryPayload::Blank,
             },
             membership(2),
-            acquire(3, "a", "x"),
-            acquire(4, "a", "y"),
+            put(3, "a", "x"),
+            put(4, "a", "y"),
         ]);
         assert_eq!(replies.len(), 4);
         assert!(replies[0].is_empty() && replies[1].is_empty());
         assert_eq!(replies[2].len(), 1);
-        assert_eq!(replies[2][0].reply, LockReply::Granted { token: 3 });
-        assert_eq!(replies[3][0].reply, LockReply::Queued);
+        assert_eq!(
+            replies[2][0],
+            KvApplied {
+                index: 3,
+                previous: None
+            }
+        );
+        assert_eq!(replies[3][0].previous, Some(b"x".to_vec()));
         let seen = seen.lock();
         assert_eq!(seen.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![3, 4]);
         assert_eq!(seen[0].1, replies[2][0]);
@@ -365,7 +373,7 @@ mod tests {
         let d = shared.read();
         assert_eq!(d.last_applied, Some(log_id(1, 4)));
         assert_eq!(d.last_membership.log_id(), &Some(log_id(1, 2)));
-        assert!(d.table.check(b"a", 3));
+        assert_eq!(d.machine.map.get(&b"a"[..]), Some(&b"y".to_vec()));
     }
 
     #[test]
@@ -380,7 +388,7 @@ mod tests {
             Some(snap.meta.clone())
         );
 
-        let follower = StateMachineStore::open(follower_dir.path(), None).unwrap();
+        let follower = Store::open(follower_dir.path(), None).unwrap();
         follower
             .install(&snap.meta, snap.snapshot.into_inner())
             .unwrap();
@@ -390,18 +398,18 @@ mod tests {
             let got = got.read();
             assert_eq!(got.last_applied, expected.last_applied);
             assert_eq!(got.last_membership, expected.last_membership);
-            assert_eq!(got.table, expected.table);
+            assert_eq!(got.machine, expected.machine);
         }
         drop(follower);
 
         // Both reload their snapshot from disk.
         for dir in [leader_dir.path(), follower_dir.path()] {
-            let reopened = StateMachineStore::open(dir, None).unwrap();
+            let reopened = Store::open(dir, None).unwrap();
             let got = reopened.shared();
             let got = got.read();
             assert_eq!(got.last_applied, Some(log_id(1, 5)));
             assert_eq!(got.last_membership, expected.last_membership);
-            assert_eq!(got.table, expected.table);
+            assert_eq!(got.machine, expected.machine);
             assert_eq!(
                 reopened.current_snapshot().map(|s| s.meta),
                 Some(snap.meta.clone())
@@ -414,9 +422,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let sm = populated(tmp.path(), None);
         let other = tempfile::tempdir().unwrap();
-        let old_builder = StateMachineStore::open(other.path(), None)
-            .unwrap()
-            .snapshot_builder();
+        let old_builder = Store::open(other.path(), None).unwrap().snapshot_builder();
         let newer = sm.snapshot_builder().build().unwrap();
         // A snapshot of an earlier state (nothing applied) arrives late.
         let stale = old_builder.build().unwrap();
@@ -443,7 +449,7 @@ mod tests {
             snapshot_id: "bad".to_string(),
         };
         assert!(sm.install(&meta, b"not json".to_vec()).is_err());
-        assert_eq!(sm.shared().read().table, before.table);
+        assert_eq!(sm.shared().read().machine, before.machine);
         assert_eq!(sm.shared().read().last_applied, before.last_applied);
         assert!(sm.current_snapshot().is_none());
     }

@@ -1,29 +1,72 @@
-//! The openraft type configuration of every Conclave Raft group, declared once.
+//! The openraft type configuration of a Raft group, generic over its
+//! [`StateMachine`]: [`TypeConfig<M>`] replicates [`Batch`]es of `M::Op` and answers
+//! one `M::Applied` per operation.
 
-use conclave_commands::locks::{LockApplied, LockBatch};
+use std::cmp::Ordering;
+use std::fmt;
+use std::marker::PhantomData;
 
-openraft::declare_raft_types!(
-    /// Conclave's Raft type configuration: lock requests in, lock results out.
-    pub TypeConfig:
-        D = LockBatch,
-        R = Vec<LockApplied>,
-        NodeId = u64,
-        Node = openraft::BasicNode,
-        Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = std::io::Cursor<Vec<u8>>,
-        AsyncRuntime = openraft::TokioRuntime,
-);
+use crate::machine::{Batch, StateMachine};
 
-/// A running Raft node of one group.
-pub type Raft = openraft::Raft<TypeConfig>;
+/// The openraft type configuration of a group whose state machine is `M`.
+pub struct TypeConfig<M>(PhantomData<fn() -> M>);
+
+// openraft asks for these traits of a type configuration; `M` needs none of them
+// (the derive would demand them of `M`), so they are written out.
+impl<M> fmt::Debug for TypeConfig<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TypeConfig")
+    }
+}
+impl<M> Clone for TypeConfig<M> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<M> Copy for TypeConfig<M> {}
+impl<M> Default for TypeConfig<M> {
+    fn default() -> Self {
+        TypeConfig(PhantomData)
+    }
+}
+impl<M> PartialEq for TypeConfig<M> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+impl<M> Eq for TypeConfig<M> {}
+impl<M> PartialOrd for TypeConfig<M> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<M> Ord for TypeConfig<M> {
+    fn cmp(&self, _: &Self) -> Ordering {
+        Ordering::Equal
+    }
+}
+
+impl<M: StateMachine> openraft::RaftTypeConfig for TypeConfig<M> {
+    type D = Batch<M::Op>;
+    type R = Vec<M::Applied>;
+    type NodeId = NodeId;
+    type Node = Node;
+    type Entry = openraft::Entry<TypeConfig<M>>;
+    type SnapshotData = std::io::Cursor<Vec<u8>>;
+    type AsyncRuntime = openraft::TokioRuntime;
+    type Responder = openraft::impls::OneshotResponder<TypeConfig<M>>;
+}
+
+/// A running Raft node of a group whose state machine is `M`.
+pub type Raft<M> = openraft::Raft<TypeConfig<M>>;
 /// A node's id within the cluster.
 pub type NodeId = u64;
 /// A node's address record.
 pub type Node = openraft::BasicNode;
-/// A log entry.
-pub type Entry = openraft::Entry<TypeConfig>;
+/// A log entry of a group whose state machine is `M`.
+pub type Entry<M> = openraft::Entry<TypeConfig<M>>;
 /// A log entry's payload.
-pub type EntryPayload = openraft::EntryPayload<TypeConfig>;
+pub type EntryPayload<M> = openraft::EntryPayload<TypeConfig<M>>;
 /// `(term, leader, index)` of a log entry.
 pub type LogId = openraft::LogId<NodeId>;
 /// A term plus the node voted for.
@@ -31,13 +74,13 @@ pub type Vote = openraft::Vote<NodeId>;
 /// A membership config with the log id it was written at.
 pub type StoredMembership = openraft::StoredMembership<NodeId, Node>;
 /// A snapshot with its data.
-pub type Snapshot = openraft::Snapshot<TypeConfig>;
+pub type Snapshot<M> = openraft::Snapshot<TypeConfig<M>>;
 /// What a snapshot covers.
 pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, Node>;
 /// The storage error openraft's traits speak.
 pub type StorageError = openraft::StorageError<NodeId>;
 /// First and last log ids present in a log store.
-pub type LogState = openraft::LogState<TypeConfig>;
+pub type LogState<M> = openraft::LogState<TypeConfig<M>>;
 
 /// Identifies one Raft group of a node (each has its own log, state machine and directory).
 pub type GroupId = u64;

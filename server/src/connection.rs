@@ -20,14 +20,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use conclave_commands::codec::decode_request;
-use conclave_commands::frame::Protocol;
+use conclave_protocol::codec::decode_request;
+use conclave_protocol::frame::Protocol;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, info};
 
 use crate::clients::ClientHandle;
-use crate::command_table::CommandSpec;
+use crate::command_table::Entry;
 use crate::dispatch;
 use crate::node::Node;
 
@@ -51,7 +51,7 @@ pub struct Session {
     pub last_cmd: &'static str,
     /// The command being executed, once it passed the dispatch gate: counted and
     /// timed for `/metrics` when its reply is encoded.
-    pub timed: Option<&'static CommandSpec>,
+    pub timed: Option<&'static Entry>,
     /// The registry entry of this client.
     pub handle: Arc<ClientHandle>,
 }
@@ -121,7 +121,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
                 Err(e) => {
                     info!(client = session.handle.id, addr = %session.handle.addr, error = %e, "protocol error; closing the connection");
                     node.stats.protocol_errors.fetch_add(1, Relaxed);
-                    conclave_commands::Frame::error(e.to_string()).encode(session.proto, &mut wbuf);
+                    conclave_protocol::Frame::error(e.to_string()).encode(session.proto, &mut wbuf);
                     fatal = true;
                     break;
                 }

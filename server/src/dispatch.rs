@@ -1,63 +1,64 @@
 //! Routing one request to its command.
 //!
 //! Every request goes through the same gate, in Redis's order: unknown command,
-//! wrong arity, authentication. Then the command table's group picks the handler:
-//! connection and server commands here in the server crate (they need the
-//! connection and the node), string and cache commands in `conclave_commands::cmd`
-//! (they need only the keyspace), and `LOCK.*` / `RAFT.STATUS` in the lock service.
-//! Every command that passes the gate is marked in [`Session::timed`] for the
-//! connection to count and time it for `/metrics`.
+//! wrong arity, authentication. Then the handler of the service that declared the
+//! command runs it ([`command_table::Handler`]): connection and server commands here in
+//! the server crate (they need the connection and the node), keyspace commands in
+//! `conclave_cache` (they need only the keyspace), `LOCK.*` in the lock service. Every
+//! command that passes the gate is marked in [`Session::timed`] for the connection to
+//! count and time it for `/metrics`.
+
+use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
-use conclave_commands::cmd::Command;
-use conclave_commands::{Frame, Parse};
+use conclave_protocol::{Frame, Parse};
 
-use crate::cmd;
-use crate::command_table::{self, CommandSpec};
+use crate::command_table::{self, Builtin, Handler};
 use crate::connection::Session;
 use crate::node::Node;
 
 /// Executes one request (`args[0]` is the command name) and returns its reply.
 pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Frame {
-    let Some(spec) = args.first().and_then(|name| command_table::lookup(name)) else {
+    let Some(entry) = args.first().and_then(|name| command_table::lookup(name)) else {
         return unknown_command(&args);
     };
+    let spec = entry.spec;
     if !spec.arity_ok(args.len()) {
-        return wrong_arity(spec);
+        return spec.arity_error();
     }
     if !session.authenticated && !spec.no_auth() {
         return Frame::error("NOAUTH Authentication required.");
     }
     session.last_cmd = spec.name;
-    session.timed = Some(spec);
+    session.timed = Some(entry);
     let mut parse = Parse::new(args);
-    match spec.group {
-        "connection" => cmd::connection::execute(node, session, spec, &mut parse),
-        "server" | "cluster" if spec.name != "RAFT.STATUS" => {
-            cmd::server::execute(node, session, spec, &mut parse)
-        }
-        "lock" | "cluster" => cmd::lock::execute(node, spec, &mut parse).await,
-        _ => match Command::from_parse(&mut parse) {
-            Some(Ok(command)) => command.apply(&node.keyspace),
-            Some(Err(e)) => e.to_frame(),
-            None => unknown_command_named(spec),
+    match entry.handler {
+        Handler::Builtin(Builtin::Sync(run)) => run(node, session, spec, &mut parse),
+        Handler::Builtin(Builtin::RaftStatus) => raft_status(node, &mut parse).await,
+        Handler::Cache(parser) => match parser(&mut parse) {
+            Ok(command) => command.apply(&node.keyspace),
+            Err(e) => e.to_frame(),
         },
+        Handler::Locks(parser) => {
+            let default_ttl = node.runtime.lock_default_ttl.load(Relaxed);
+            node.locks.execute(parser, &mut parse, default_ttl).await
+        }
     }
 }
 
-/// `-ERR wrong number of arguments for 'x' command`.
-pub fn wrong_arity(spec: &CommandSpec) -> Frame {
-    Frame::error(format!(
-        "ERR wrong number of arguments for '{}' command",
-        spec.lower_name()
-    ))
-}
-
-fn unknown_command_named(spec: &CommandSpec) -> Frame {
-    Frame::error(format!(
-        "ERR unknown command '{}', with args beginning with: ",
-        spec.lower_name()
-    ))
+/// `RAFT.STATUS [group]`: the status of a group this node hosts.
+async fn raft_status(node: &Node, parse: &mut Parse) -> Frame {
+    let group = match parse.try_next() {
+        None => conclave_raft_store::META_GROUP,
+        Some(g) => match std::str::from_utf8(&g).ok().and_then(|g| g.parse().ok()) {
+            Some(g) => g,
+            None => return Frame::error("ERR value is not an integer or out of range"),
+        },
+    };
+    match node.group(group) {
+        Some(g) => g.status_frame().await,
+        None => Frame::error(format!("ERR no such raft group {group} on this node")),
+    }
 }
 
 /// Redis's unknown-command error: the name and the first arguments, each cut at 128 bytes.

@@ -7,7 +7,7 @@
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 
-use crate::cmd::connection::REDIS_COMPAT_VERSION;
+use crate::builtin::connection_cmds::REDIS_COMPAT_VERSION;
 use crate::node::Node;
 
 const SECTIONS: &[&str] = &[
@@ -164,7 +164,9 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
             put("cache_expired", ks.expired.to_string());
             put("cache_coherence", "node-local".into());
         }
-        "raft" => f.extend(node.locks.info_raft()),
+        "raft" => f.extend(conclave_cluster::HostedGroup::info_raft(
+            &**node.locks.group(),
+        )),
         "locks" => f.extend(node.locks.info_locks()),
         _ => {}
     }

@@ -4,17 +4,17 @@
 //! directory), open the keyspace, start the Raft group that holds the locks, bind the
 //! client port, then serve until `SHUTDOWN`, SIGTERM or SIGINT, and stop cleanly.
 
+mod builtin;
 mod clients;
 mod cluster;
-mod cmd;
 mod command_table;
 mod config;
 mod connection;
 mod data_dir;
 mod dispatch;
+mod groups;
 mod info;
 mod listener;
-mod locks;
 mod node;
 mod ops;
 mod stats;
@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use conclave_commands::keyspace::{Keyspace, KeyspaceConfig};
+use conclave_cache::keyspace::{Keyspace, KeyspaceConfig};
 use parking_lot::RwLock;
 use tokio::net::TcpListener;
 use tracing::{error, info};
@@ -112,12 +112,16 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         None => None,
     };
     let (shutdown, _) = tokio::sync::watch::channel(false);
-    let peers = Arc::new(cluster::raft_network::Peers::new(
+    let peers = Arc::new(conclave_cluster::Peers::new(
         config.id,
         config.cluster_secret.clone(),
     ));
-    let locks = locks::start::start(&config, peers).await?;
-    tokio::spawn(locks::driver::run(locks.clone(), shutdown.subscribe()));
+    let hosted = groups::start(&config, peers).await?;
+    let locks = hosted.locks.clone();
+    tokio::spawn(conclave_locks::service::driver::run(
+        locks.clone(),
+        shutdown.subscribe(),
+    ));
     let node = Arc::new(Node {
         runtime: RuntimeConfig {
             requirepass: RwLock::new(config.requirepass.clone().filter(|p| !p.is_empty())),
@@ -132,6 +136,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         stats: stats::Stats::default(),
         command_stats: ops::command_stats::CommandStats::default(),
         locks,
+        groups: hosted.groups,
         started: Instant::now(),
         shutdown,
     });
@@ -147,8 +152,10 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     wait_for_shutdown(&node).await;
     info!("shutting down");
     node.request_shutdown();
-    if let Err(e) = node.locks.raft().shutdown().await {
-        error!(error = %e, "raft shutdown failed");
+    for group in &node.groups {
+        if let Err(e) = group.shutdown().await {
+            error!(group = group.group(), error = %e, "raft shutdown failed");
+        }
     }
     Ok(())
 }

@@ -4,14 +4,16 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
-use conclave_commands::codec::Limits;
-use conclave_commands::keyspace::Keyspace;
+use conclave_cache::keyspace::Keyspace;
+use conclave_cluster::HostedGroup;
+use conclave_locks::LockService;
+use conclave_protocol::codec::Limits;
+use conclave_raft_store::GroupId;
 use parking_lot::RwLock;
 use tokio::sync::watch;
 
 use crate::clients::Clients;
 use crate::config::NodeConfig;
-use crate::locks::LockService;
 use crate::ops::command_stats::CommandStats;
 use crate::stats::Stats;
 
@@ -47,6 +49,8 @@ pub struct Node {
     pub command_stats: CommandStats,
     /// The replicated lock service (Raft group 0).
     pub locks: Arc<LockService>,
+    /// Every Raft group this node hosts (the lock group first).
+    pub groups: Vec<Arc<dyn HostedGroup>>,
     /// When the node started.
     pub started: Instant,
     /// Flipped to `true` to stop the node (`SHUTDOWN`, SIGTERM).
@@ -74,6 +78,11 @@ impl Node {
             None => true,
             Some(p) => constant_time_eq(p.as_bytes(), given),
         }
+    }
+
+    /// The hosted Raft group `group`.
+    pub fn group(&self, group: GroupId) -> Option<&Arc<dyn HostedGroup>> {
+        self.groups.iter().find(|g| g.group() == group)
     }
 
     /// Asks every task of the node to stop.

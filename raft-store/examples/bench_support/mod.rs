@@ -4,20 +4,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use conclave_commands::locks::{LockBatch, LockOp, LockRequest};
-use conclave_raft_store::{Entry, EntryPayload, LogId, LogStore};
+use conclave_raft_store::kv::{KvMachine, KvOp};
+use conclave_raft_store::{Batch, LogId, Stamped};
 use openraft::CommittedLeaderId;
 use tokio::sync::oneshot;
 
-/// A small lock request, as a lock service entry would carry.
+/// An entry of the benchmarks' machine.
+pub type Entry = conclave_raft_store::Entry<KvMachine>;
+/// A log of the benchmarks' machine.
+pub type LogStore = conclave_raft_store::LogStore<KvMachine>;
+
+/// A small request, the size of a lock release (`orders-db` by `worker-17`).
 pub fn entry(index: u64) -> Entry {
     Entry {
         log_id: LogId::new(CommittedLeaderId::new(1, 1), index),
-        payload: EntryPayload::Normal(LockBatch::from(LockRequest {
+        payload: conclave_raft_store::EntryPayload::Normal(Batch::from(Stamped {
             now_ms: 1_700_000_000_000 + index,
-            op: LockOp::Release {
-                resource: b"orders-db".to_vec(),
-                owner: b"worker-17".to_vec(),
+            op: KvOp::Put {
+                key: b"orders-db".to_vec(),
+                value: b"worker-17".to_vec(),
             },
         })),
     }

@@ -11,19 +11,20 @@
 //! `Import` record (all or nothing), its vote file moves to `group-<id>/vote`, and only
 //! then is the old directory removed; an interrupted move is finished on the next open.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use super::record::RecordRef;
+use super::record::Record;
 use super::segment::{self, Format, GroupState};
 use super::writer::{LogKind, Op, Writer, WriterConfig};
 use super::{decode_vote, FlushObserver, LogMem, LogStore};
 use crate::error::StoreError;
 use crate::fsutil;
+use crate::machine::StateMachine;
 use crate::types::GroupId;
 
 /// A node's shared Raft log: segment files and one group-commit writer thread.
@@ -58,11 +59,11 @@ impl LogEngine {
         let mut purged = HashMap::new();
         for (&g, state) in &rec.groups {
             if let Some(p) = &state.last_purged {
-                last_purge.insert(g, RecordRef::PurgeUpto(p).encode(g)?);
+                last_purge.insert(g, Record::PurgeUpto(*p).encode(g)?);
                 purged.insert(g, p.index);
             }
             if let Some(c) = &state.committed {
-                last_committed.insert(g, RecordRef::Committed(Some(c)).encode(g)?);
+                last_committed.insert(g, Record::Committed(Some(*c)).encode(g)?);
             }
         }
         tracing::info!(
@@ -94,11 +95,11 @@ impl LogEngine {
     /// The log of `group`, whose vote lives in `group_dir/vote`; a log left in the older
     /// layout (`group_dir/log/`) is moved into the shared segments first. Each group may
     /// be opened once per engine.
-    pub fn open_group(
+    pub fn open_group<M: StateMachine>(
         self: &Arc<Self>,
         group: GroupId,
         group_dir: &Path,
-    ) -> Result<LogStore, StoreError> {
+    ) -> Result<LogStore<M>, StoreError> {
         {
             let mut opened = self.opened.lock();
             if opened.contains(&group) {
@@ -124,9 +125,18 @@ impl LogEngine {
             last_purged = ?state.last_purged,
             "opened raft group log"
         );
+        let mut entries = BTreeMap::new();
+        for (index, raw) in state.entries {
+            let entry = raw.decode::<M>().map_err(|e| StoreError::Corrupt {
+                path: self.dir.clone(),
+                offset: 0,
+                reason: format!("entry {index} of group {group} does not decode: {e}"),
+            })?;
+            entries.insert(index, entry);
+        }
         Ok(LogStore {
             mem: Arc::new(Mutex::new(LogMem {
-                entries: state.entries,
+                entries,
                 last_purged: state.last_purged,
                 committed: state.committed,
                 vote,
@@ -148,21 +158,21 @@ impl LogEngine {
         if !already {
             let mut rec = segment::recover(legacy, Format::Legacy(group))?;
             let state = rec.groups.remove(&group).unwrap_or_default();
-            let record = RecordRef::Import {
-                entries: state.entries.values().collect(),
-                last_purged: state.last_purged.as_ref(),
-                committed: state.committed.as_ref(),
+            let record = Record::Import {
+                entries: state.entries.values().cloned().collect(),
+                last_purged: state.last_purged,
+                committed: state.committed,
             }
             .encode(group)?;
             let purge_record = state
                 .last_purged
                 .as_ref()
-                .map(|p| RecordRef::PurgeUpto(p).encode(group))
+                .map(|p| Record::PurgeUpto(*p).encode(group))
                 .transpose()?;
             let committed_record = state
                 .committed
                 .as_ref()
-                .map(|c| RecordRef::Committed(Some(c)).encode(group))
+                .map(|c| Record::Committed(Some(*c)).encode(group))
                 .transpose()?;
             let (tx, rx) = std::sync::mpsc::channel();
             self.send(Op::Log {

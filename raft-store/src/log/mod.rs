@@ -23,12 +23,13 @@ use openraft::{OptionalSend, RaftLogReader};
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
-use crate::codec;
+use crate::crc_frame::{self as frame, Decoded};
+use crate::encoding as codec;
 use crate::error::StoreError;
-use crate::frame::{self, Decoded};
+use crate::machine::StateMachine;
 use crate::types::{Entry, GroupId, LogId, LogState, StorageError, TypeConfig, Vote};
 pub use engine::LogEngine;
-use record::RecordRef;
+use record::{RawEntry, Record};
 use writer::{Done, LogKind, Op};
 pub use writer::{FlushInfo, FlushObserver};
 
@@ -39,9 +40,9 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 64 << 20;
 const READ_LIMIT: usize = 4096;
 
 /// The log's in-memory state, shared with readers.
-#[derive(Debug, Default)]
-struct LogMem {
-    entries: BTreeMap<u64, Entry>,
+#[derive(Debug)]
+struct LogMem<M: StateMachine> {
+    entries: BTreeMap<u64, Entry<M>>,
     last_purged: Option<LogId>,
     committed: Option<LogId>,
     vote: Option<Vote>,
@@ -52,23 +53,30 @@ struct LogMem {
 ///
 /// When the last store of an engine is dropped, the writer finishes everything queued,
 /// then its thread stops.
-pub struct LogStore {
-    mem: Arc<Mutex<LogMem>>,
+pub struct LogStore<M: StateMachine> {
+    mem: Arc<Mutex<LogMem<M>>>,
     engine: Arc<LogEngine>,
     group: GroupId,
     vote_path: PathBuf,
 }
 
 /// A cheap, cloneable reader of a [`LogStore`]'s entries (for replication tasks).
-#[derive(Clone)]
-pub struct LogReader {
-    mem: Arc<Mutex<LogMem>>,
+pub struct LogReader<M: StateMachine> {
+    mem: Arc<Mutex<LogMem<M>>>,
 }
 
-impl LogStore {
+impl<M: StateMachine> Clone for LogReader<M> {
+    fn clone(&self) -> Self {
+        LogReader {
+            mem: self.mem.clone(),
+        }
+    }
+}
+
+impl<M: StateMachine> LogStore<M> {
     /// A log of its own in `dir` (its own engine and writer): for tests and tools with
     /// one group. Group 0; the vote is kept in `dir` too.
-    pub fn open(dir: &Path, segment_bytes: u64) -> Result<LogStore, StoreError> {
+    pub fn open(dir: &Path, segment_bytes: u64) -> Result<LogStore<M>, StoreError> {
         Self::open_observed(dir, segment_bytes, None)
     }
 
@@ -77,7 +85,7 @@ impl LogStore {
         dir: &Path,
         segment_bytes: u64,
         observer: Option<FlushObserver>,
-    ) -> Result<LogStore, StoreError> {
+    ) -> Result<LogStore<M>, StoreError> {
         let engine = LogEngine::open(dir, segment_bytes, observer)?;
         engine.open_group(0, dir)
     }
@@ -104,7 +112,7 @@ impl LogStore {
     }
 
     /// A reader sharing this log's entries.
-    pub fn reader(&self) -> LogReader {
+    pub fn reader(&self) -> LogReader<M> {
         LogReader {
             mem: self.mem.clone(),
         }
@@ -119,13 +127,13 @@ impl LogStore {
         on_durable: impl FnOnce(io::Result<()>) + Send + 'static,
     ) -> Result<(), StoreError>
     where
-        I: IntoIterator<Item = Entry>,
+        I: IntoIterator<Item = Entry<M>>,
     {
         let mut bytes = Vec::new();
         let mut batch = Vec::new();
         let mut max_index = None;
         for entry in entries {
-            RecordRef::Entry(&entry).encode_into(self.group, &mut bytes)?;
+            Record::Entry(RawEntry::encode(&entry)?).encode_into(self.group, &mut bytes)?;
             max_index = Some(entry.log_id.index);
             batch.push(entry);
         }
@@ -146,7 +154,7 @@ impl LogStore {
     /// order); the receiver reports when it is durable.
     fn queue_locked(
         &self,
-        mem: parking_lot::MutexGuard<'_, LogMem>,
+        mem: parking_lot::MutexGuard<'_, LogMem<M>>,
         bytes: Vec<u8>,
         kind: LogKind,
     ) -> Result<oneshot::Receiver<io::Result<()>>, StoreError> {
@@ -163,7 +171,7 @@ impl LogStore {
 
     /// Deletes entries from `index` on, durably.
     pub async fn truncate_since(&self, index: u64) -> Result<(), StoreError> {
-        let bytes = RecordRef::TruncateSince(index).encode(self.group)?;
+        let bytes = Record::TruncateSince(index).encode(self.group)?;
         let rx = {
             let mut mem = self.mem.lock();
             mem.entries.split_off(&index);
@@ -174,7 +182,7 @@ impl LogStore {
 
     /// Deletes entries up to and including `log_id`, durably; old segments go too.
     pub async fn purge_upto(&self, log_id: LogId) -> Result<(), StoreError> {
-        let bytes = RecordRef::PurgeUpto(&log_id).encode(self.group)?;
+        let bytes = Record::PurgeUpto(log_id).encode(self.group)?;
         let rx = {
             let mut mem = self.mem.lock();
             let keep = mem.entries.split_off(&(log_id.index + 1));
@@ -205,7 +213,7 @@ impl LogStore {
     /// Records the committed log id; durable with the next group commit (not awaited:
     /// a committed id lost in a crash only means re-applying less on restart).
     pub fn store_committed(&self, committed: Option<LogId>) -> Result<(), StoreError> {
-        let bytes = RecordRef::Committed(committed.as_ref()).encode(self.group)?;
+        let bytes = Record::Committed(committed).encode(self.group)?;
         let mut mem = self.mem.lock();
         mem.committed = committed;
         self.engine.send(Op::Log {
@@ -217,7 +225,7 @@ impl LogStore {
     }
 
     /// The last purged and the last present log ids.
-    pub fn log_state(&self) -> LogState {
+    pub fn log_state(&self) -> LogState<M> {
         let mem = self.mem.lock();
         let last = mem
             .entries
@@ -241,9 +249,9 @@ impl LogStore {
     }
 }
 
-impl LogReader {
+impl<M: StateMachine> LogReader<M> {
     /// Clones the entries in `range`, at most `limit` of them.
-    pub fn entries(&self, range: impl RangeBounds<u64>, limit: usize) -> Vec<Entry> {
+    pub fn entries(&self, range: impl RangeBounds<u64>, limit: usize) -> Vec<Entry<M>> {
         let start = range.start_bound().cloned();
         let end = range.end_bound().cloned();
         if is_empty_range(start, end) {
@@ -308,11 +316,11 @@ fn decode_vote(path: &Path, bytes: &[u8]) -> Result<Vote, StoreError> {
     }
 }
 
-impl RaftLogReader<TypeConfig> for LogReader {
+impl<M: StateMachine> RaftLogReader<TypeConfig<M>> for LogReader<M> {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
-    ) -> Result<Vec<Entry>, StorageError> {
+    ) -> Result<Vec<Entry<M>>, StorageError> {
         Ok(self.entries(range, usize::MAX))
     }
 
@@ -320,16 +328,16 @@ impl RaftLogReader<TypeConfig> for LogReader {
         &mut self,
         start: u64,
         end: u64,
-    ) -> Result<Vec<Entry>, StorageError> {
+    ) -> Result<Vec<Entry<M>>, StorageError> {
         Ok(self.entries(start..end, READ_LIMIT))
     }
 }
 
-impl RaftLogReader<TypeConfig> for LogStore {
+impl<M: StateMachine> RaftLogReader<TypeConfig<M>> for LogStore<M> {
     async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
         &mut self,
         range: RB,
-    ) -> Result<Vec<Entry>, StorageError> {
+    ) -> Result<Vec<Entry<M>>, StorageError> {
         Ok(self.reader().entries(range, usize::MAX))
     }
 
@@ -337,19 +345,19 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         start: u64,
         end: u64,
-    ) -> Result<Vec<Entry>, StorageError> {
+    ) -> Result<Vec<Entry<M>>, StorageError> {
         Ok(self.reader().entries(start..end, READ_LIMIT))
     }
 }
 
-impl RaftLogStorage<TypeConfig> for LogStore {
-    type LogReader = LogReader;
+impl<M: StateMachine> RaftLogStorage<TypeConfig<M>> for LogStore<M> {
+    type LogReader = LogReader<M>;
 
-    async fn get_log_state(&mut self) -> Result<LogState, StorageError> {
+    async fn get_log_state(&mut self) -> Result<LogState<M>, StorageError> {
         Ok(self.log_state())
     }
 
-    async fn get_log_reader(&mut self) -> LogReader {
+    async fn get_log_reader(&mut self) -> LogReader<M> {
         self.reader()
     }
 
@@ -373,10 +381,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn append<I>(
         &mut self,
         entries: I,
-        callback: LogFlushed<TypeConfig>,
+        callback: LogFlushed<TypeConfig<M>>,
     ) -> Result<(), StorageError>
     where
-        I: IntoIterator<Item = Entry> + OptionalSend,
+        I: IntoIterator<Item = Entry<M>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
         self.append_with(entries, move |r| callback.log_io_completed(r))

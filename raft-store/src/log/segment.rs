@@ -10,11 +10,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, OpenOptions};
 use std::path::{Path, PathBuf};
 
-use crate::codec;
+use crate::crc_frame::{self as frame, Decoded};
+use crate::encoding as codec;
 use crate::error::StoreError;
-use crate::frame::{self, Decoded};
-use crate::log::record::{Record, Tagged};
-use crate::types::{Entry, GroupId, LogId};
+use crate::log::record::{self, RawEntry, Record, Tagged};
+use crate::types::{GroupId, LogId};
 
 /// What the writer knows about one segment file.
 #[derive(Debug, Clone)]
@@ -46,7 +46,7 @@ impl SegmentMeta {
 #[derive(Debug, Default)]
 pub(crate) struct GroupState {
     /// Entries not purged or truncated.
-    pub(crate) entries: BTreeMap<u64, Entry>,
+    pub(crate) entries: BTreeMap<u64, RawEntry>,
     /// The last purged log id.
     pub(crate) last_purged: Option<LogId>,
     /// The last saved committed log id.
@@ -149,13 +149,12 @@ fn replay_segment(
                     offset: pos as u64,
                     reason: format!("undecodable record: {e}"),
                 };
-                let Tagged { group, record } = match format {
-                    Format::Tagged => codec::decode::<Tagged>(payload).map_err(corrupt)?,
-                    Format::Legacy(group) => Tagged {
-                        group,
-                        record: codec::decode::<Record>(payload).map_err(corrupt)?,
-                    },
+                let legacy_group = match format {
+                    Format::Tagged => None,
+                    Format::Legacy(group) => Some(group),
                 };
+                let Tagged { group, record } =
+                    record::decode(payload, legacy_group).map_err(corrupt)?;
                 apply_record(group, record, rec, meta);
                 pos += n;
             }

@@ -7,11 +7,35 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 
-use conclave_commands::locks::{LockBatch, LockOp, LockRequest};
 use openraft::CommittedLeaderId;
+use serde::Serialize;
 
 use super::*;
-use crate::types::{EntryPayload, GroupId};
+use crate::kv::{KvMachine, KvOp};
+use crate::machine::{Batch, Stamped};
+use crate::types::GroupId;
+
+type Entry = crate::types::Entry<KvMachine>;
+type EntryPayload = crate::types::EntryPayload<KvMachine>;
+type LogStore = super::LogStore<KvMachine>;
+
+/// A record as the layouts before the generic one wrote it: the entry inline.
+#[derive(Serialize)]
+enum LegacyRecord<'a> {
+    Entry(&'a Entry),
+    #[allow(dead_code)]
+    TruncateSince(u64),
+    #[allow(dead_code)]
+    PurgeUpto(&'a LogId),
+    Committed(Option<&'a LogId>),
+}
+
+/// A tagged record of the first shared layout.
+#[derive(Serialize)]
+struct LegacyTagged<'a> {
+    group: GroupId,
+    record: LegacyRecord<'a>,
+}
 
 fn log_id(term: u64, index: u64) -> LogId {
     LogId::new(CommittedLeaderId::new(term, 1), index)
@@ -20,11 +44,11 @@ fn log_id(term: u64, index: u64) -> LogId {
 fn entry(term: u64, index: u64) -> Entry {
     Entry {
         log_id: log_id(term, index),
-        payload: EntryPayload::Normal(LockBatch::from(LockRequest {
+        payload: EntryPayload::Normal(Batch::from(Stamped {
             now_ms: 1_000 + index,
-            op: LockOp::Release {
-                resource: format!("res-{index}").into_bytes(),
-                owner: b"owner".to_vec(),
+            op: KvOp::Put {
+                key: format!("res-{index}").into_bytes(),
+                value: b"owner".to_vec(),
             },
         })),
     }
@@ -344,13 +368,13 @@ fn write_legacy_log(data_dir: &Path, group: GroupId, entries: u64, vote: Vote) -
         let e = entry(1, i);
         frame::encode_into(
             &mut bytes,
-            &serde_json::to_vec(&RecordRef::Entry(&e)).unwrap(),
+            &serde_json::to_vec(&LegacyRecord::Entry(&e)).unwrap(),
         );
     }
     let committed = log_id(1, entries - 1);
     frame::encode_into(
         &mut bytes,
-        &serde_json::to_vec(&RecordRef::Committed(Some(&committed))).unwrap(),
+        &serde_json::to_vec(&LegacyRecord::Committed(Some(&committed))).unwrap(),
     );
     fs::write(segment::segment_path(&dir, 1), &bytes).unwrap();
     let mut v = Vec::new();
@@ -365,7 +389,7 @@ async fn a_log_in_the_older_layout_moves_into_the_shared_log() {
     let data = tmp.path();
     let committed = write_legacy_log(data, 0, 3, Vote::new(4, 2));
     {
-        let (log, _sm) = crate::open_group(data, 0, None).unwrap();
+        let (log, _sm) = crate::open_group::<KvMachine>(data, 0, None).unwrap();
         assert_eq!(all(&log), (1..=3).map(|i| entry(1, i)).collect::<Vec<_>>());
         assert_eq!(log.committed(), Some(committed));
         assert_eq!(log.vote(), Some(Vote::new(4, 2)));
@@ -376,7 +400,7 @@ async fn a_log_in_the_older_layout_moves_into_the_shared_log() {
         // New records go to the shared log beside the imported state.
         append(&log, vec![entry(1, 4)]).await;
     }
-    let (log, _sm) = crate::open_group(data, 0, None).unwrap();
+    let (log, _sm) = crate::open_group::<KvMachine>(data, 0, None).unwrap();
     assert_eq!(indexes(&log), vec![1, 2, 3, 4]);
     assert_eq!(log.vote(), Some(Vote::new(4, 2)));
 }
@@ -394,7 +418,7 @@ async fn an_interrupted_move_is_finished_without_importing_twice() {
         fs::copy(&f, backup.join(f.file_name().unwrap())).unwrap();
     }
     {
-        let (log, _sm) = crate::open_group(data, 0, None).unwrap();
+        let (log, _sm) = crate::open_group::<KvMachine>(data, 0, None).unwrap();
         append(&log, vec![entry(2, 4)]).await;
         log.truncate_since(4).await.unwrap();
         append(&log, vec![entry(3, 4)]).await;
@@ -402,7 +426,7 @@ async fn an_interrupted_move_is_finished_without_importing_twice() {
     // As if the node died after the import but before the old directory and vote moved.
     fs::rename(&backup, &legacy).unwrap();
     fs::remove_file(crate::group_dir(data, 0).join("vote")).unwrap();
-    let (log, _sm) = crate::open_group(data, 0, None).unwrap();
+    let (log, _sm) = crate::open_group::<KvMachine>(data, 0, None).unwrap();
     // The shared log's state wins; the vote is moved again; the old directory goes.
     assert_eq!(all(&log).last(), Some(&entry(3, 4)));
     assert_eq!(indexes(&log), vec![1, 2, 3, 4]);
@@ -418,10 +442,16 @@ async fn groups_share_one_flush_and_keep_their_own_logs() {
     {
         let engine = crate::open_engine(data, &crate::StoreOptions::default()).unwrap();
         let logs: Vec<Arc<LogStore>> = (0..groups)
-            .map(|g| Arc::new(engine.open_group(g, &crate::group_dir(data, g)).unwrap()))
+            .map(|g| {
+                Arc::new(
+                    engine
+                        .open_group::<KvMachine>(g, &crate::group_dir(data, g))
+                        .unwrap(),
+                )
+            })
             .collect();
         assert!(matches!(
-            engine.open_group(3, &crate::group_dir(data, 3)),
+            engine.open_group::<KvMachine>(3, &crate::group_dir(data, 3)),
             Err(StoreError::GroupAlreadyOpen(3))
         ));
         let before = engine.fsync_count();
@@ -451,7 +481,9 @@ async fn groups_share_one_flush_and_keep_their_own_logs() {
     }
     let engine = crate::open_engine(data, &crate::StoreOptions::default()).unwrap();
     for g in 0..groups {
-        let log = engine.open_group(g, &crate::group_dir(data, g)).unwrap();
+        let log = engine
+            .open_group::<KvMachine>(g, &crate::group_dir(data, g))
+            .unwrap();
         let want: Vec<u64> = if g == 9 {
             (1..=10).collect()
         } else {
@@ -467,8 +499,12 @@ async fn a_segment_stays_while_any_group_still_needs_it() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("raft-log");
     let engine = LogEngine::open(&dir, 256, None).unwrap();
-    let a = engine.open_group(1, &tmp.path().join("a")).unwrap();
-    let b = engine.open_group(2, &tmp.path().join("b")).unwrap();
+    let a = engine
+        .open_group::<KvMachine>(1, &tmp.path().join("a"))
+        .unwrap();
+    let b = engine
+        .open_group::<KvMachine>(2, &tmp.path().join("b"))
+        .unwrap();
     append(&b, vec![entry(1, 1)]).await;
     for i in 1..=60 {
         append(&a, vec![entry(1, i)]).await;
@@ -485,7 +521,45 @@ async fn a_segment_stays_while_any_group_still_needs_it() {
     drop((a, b));
     // Both groups' purges survive the deletion (segment heads repeat them).
     let engine = LogEngine::open(&dir, 256, None).unwrap();
-    let a = engine.open_group(1, &tmp.path().join("a")).unwrap();
+    let a = engine
+        .open_group::<KvMachine>(1, &tmp.path().join("a"))
+        .unwrap();
     assert_eq!(a.log_state().last_purged_log_id, Some(log_id(1, 60)));
     assert!(indexes(&a).is_empty());
+}
+
+/// The first shared layout wrote records as the binary tag and postcard of
+/// `{group, record}` with the entry payload inline; a node upgraded from it keeps its
+/// log.
+#[tokio::test]
+async fn records_of_the_first_binary_layout_still_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("raft-log");
+    fs::create_dir_all(&dir).unwrap();
+    let mut bytes = Vec::new();
+    for i in 1..=3 {
+        let e = entry(1, i);
+        let payload = crate::encoding::encode(&LegacyTagged {
+            group: 0,
+            record: LegacyRecord::Entry(&e),
+        })
+        .unwrap();
+        frame::encode_into(&mut bytes, &payload);
+    }
+    let committed = log_id(1, 2);
+    let payload = crate::encoding::encode(&LegacyTagged {
+        group: 0,
+        record: LegacyRecord::Committed(Some(&committed)),
+    })
+    .unwrap();
+    frame::encode_into(&mut bytes, &payload);
+    fs::write(segment::segment_path(&dir, 1), &bytes).unwrap();
+    {
+        let (log, _sm) = crate::open_group::<KvMachine>(tmp.path(), 0, None).unwrap();
+        assert_eq!(all(&log), (1..=3).map(|i| entry(1, i)).collect::<Vec<_>>());
+        assert_eq!(log.committed(), Some(committed));
+        append(&log, vec![entry(1, 4)]).await;
+    }
+    let (log, _sm) = crate::open_group::<KvMachine>(tmp.path(), 0, None).unwrap();
+    assert_eq!(all(&log), (1..=4).map(|i| entry(1, i)).collect::<Vec<_>>());
 }

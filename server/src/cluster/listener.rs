@@ -12,9 +12,9 @@
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use conclave_commands::codec::{decode_request, Limits};
-use conclave_commands::frame::Protocol;
-use conclave_commands::Frame;
+use conclave_protocol::codec::{decode_request, Limits};
+use conclave_protocol::frame::Protocol;
+use conclave_protocol::Frame;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, warn};
@@ -107,9 +107,12 @@ async fn handle(node: &Node, name: &[u8], args: &[Bytes]) -> Frame {
     match name {
         b"PING" => Frame::simple("PONG"),
         b"RAFT" => match (number(1), args.get(2), args.get(3)) {
-            (Some(g), Some(kind), Some(body)) => match locks.handle_raft_rpc(g, kind, body).await {
-                Ok(json) => Frame::Bulk(json),
-                Err(e) => Frame::error(format!("ERR {e}")),
+            (Some(g), Some(kind), Some(body)) => match node.group(g) {
+                Some(group) => match group.handle_raft_rpc(kind, body).await {
+                    Ok(json) => Frame::Bulk(json),
+                    Err(e) => Frame::error(format!("ERR {e}")),
+                },
+                None => Frame::error(format!("ERR unknown raft group {g}")),
             },
             _ => Frame::error("ERR wrong number of arguments for 'raft' command"),
         },

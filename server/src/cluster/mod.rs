@@ -16,5 +16,3 @@
 //! - [`raft_network`]: openraft's `RaftNetwork` on top of [`peer`].
 
 pub mod listener;
-pub mod peer;
-pub mod raft_network;

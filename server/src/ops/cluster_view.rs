@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
 use super::node_view::{self, CacheView, LocksView, NodeView};
-use crate::locks::now_ms;
 use crate::node::Node;
+use conclave_locks::service::now_ms;
 
 /// How long a member has to answer `STATUS` before it is shown down.
 pub const PEER_TIMEOUT: Duration = Duration::from_millis(500);

@@ -15,8 +15,10 @@
 use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use super::histogram::{Histogram, Snapshot, LATENCY_NS};
-use crate::command_table::{CommandSpec, COMMANDS};
+use conclave_cluster::histogram::{Histogram, Snapshot, LATENCY_NS};
+use conclave_protocol::CommandSpec;
+
+use crate::command_table::{self, Entry};
 
 /// Counts and latencies of every command, per shard.
 #[derive(Debug)]
@@ -61,7 +63,11 @@ impl CommandStats {
     pub fn with_shards(n: usize) -> CommandStats {
         let n = n.max(1).next_power_of_two();
         let shards = (0..n)
-            .map(|_| (0..COMMANDS.len()).map(|_| Histogram::default()).collect())
+            .map(|_| {
+                (0..command_table::all().len())
+                    .map(|_| Histogram::default())
+                    .collect()
+            })
             .collect();
         CommandStats {
             shards,
@@ -78,32 +84,32 @@ impl CommandStats {
     /// Records one execution of `spec` that ran from `start` to `end` (both from
     /// [`now`](Self::now)).
     #[inline]
-    pub fn record(&self, spec: &CommandSpec, start: u64, end: u64) {
-        self.record_ns(spec, self.clock.delta_as_nanos(start, end));
+    pub fn record(&self, entry: &Entry, start: u64, end: u64) {
+        self.record_ns(entry, self.clock.delta_as_nanos(start, end));
     }
 
     /// Records one execution of `spec` that took `ns` nanoseconds.
     #[inline]
-    pub fn record_ns(&self, spec: &CommandSpec, ns: u64) {
+    pub fn record_ns(&self, entry: &Entry, ns: u64) {
         let shard = &self.shards[thread_shard() & (self.shards.len() - 1)];
-        if let Some(h) = shard.get(spec.index()) {
+        if let Some(h) = shard.get(entry.index) {
             h.observe(&LATENCY_NS, ns);
         }
     }
 
     /// Every command executed at least once, with its summed histogram (latency in ns).
     pub fn snapshot(&self) -> Vec<(&'static CommandSpec, Snapshot)> {
-        COMMANDS
+        command_table::all()
             .iter()
             .enumerate()
-            .filter_map(|(i, spec)| {
+            .filter_map(|(i, entry)| {
                 let mut acc = Snapshot::default();
                 for shard in self.shards.iter() {
                     if let Some(h) = shard.get(i) {
                         h.add_to(&mut acc);
                     }
                 }
-                (acc.count() > 0).then_some((spec, acc))
+                (acc.count() > 0).then_some((entry.spec, acc))
             })
             .collect()
     }

@@ -13,8 +13,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Serialize;
 
-use crate::locks::status::role_name;
 use crate::node::Node;
+use conclave_cluster::group_status::role_name;
 
 /// The body of a `/health` answer.
 #[derive(Debug, Serialize)]

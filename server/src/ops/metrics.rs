@@ -33,8 +33,8 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use conclave_commands::keyspace::KeyspaceStats;
-use conclave_commands::locks::LockStats;
+use conclave_cache::keyspace::KeyspaceStats;
+use conclave_locks::machine::LockStats;
 use conclave_raft_store::GroupId;
 use openraft::ServerState;
 use prometheus_client::collector::Collector;
@@ -44,10 +44,10 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
-use super::histogram::{Bounds, Snapshot, BATCH, FSYNC_NS, LATENCY_NS};
-use crate::command_table::CommandSpec;
-use crate::locks::LockService;
 use crate::node::Node;
+use conclave_cluster::histogram::{Bounds, Snapshot, BATCH, FSYNC_NS, LATENCY_NS};
+use conclave_locks::service::LockService;
+use conclave_protocol::CommandSpec;
 
 /// The content type of the answer.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -156,7 +156,7 @@ impl GroupMetrics {
             .await
             .ok()
             .and_then(Result::ok);
-        let stats = service.group_stats();
+        let stats = service.group().stats();
         GroupMetrics {
             group: stats.group,
             term,
@@ -464,7 +464,7 @@ impl NodeMetrics {
 mod tests {
     use super::*;
     use crate::command_table::lookup;
-    use crate::ops::histogram::Histogram;
+    use conclave_cluster::histogram::Histogram;
 
     fn sample() -> NodeMetrics {
         let h = Histogram::default();
@@ -474,7 +474,7 @@ mod tests {
         let a = Histogram::default();
         a.observe(&BATCH, 5);
         NodeMetrics {
-            commands: vec![(lookup(b"LOCK.ACQUIRE").expect("spec"), h.snapshot())],
+            commands: vec![(lookup(b"LOCK.ACQUIRE").expect("spec").spec, h.snapshot())],
             clients: 2,
             groups: vec![GroupMetrics {
                 group: 0,

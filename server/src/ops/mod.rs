@@ -11,10 +11,8 @@ pub mod cluster_view;
 pub mod command_stats;
 pub mod dashboard;
 pub mod health;
-pub mod histogram;
 pub mod metrics;
 pub mod node_view;
-pub mod raft_stats;
 
 use std::sync::Arc;
 

@@ -24,14 +24,14 @@
 
 use std::time::Duration;
 
-use conclave_commands::locks::{LockMode, ResourceView};
+use conclave_locks::machine::{LockMode, ResourceView};
 use conclave_raft_store::META_GROUP;
 use serde::{Deserialize, Serialize};
 
 use crate::info::allocator_stats;
-use crate::locks::now_ms;
-use crate::locks::status::role_name;
 use crate::node::Node;
+use conclave_cluster::group_status::role_name;
+use conclave_locks::service::now_ms;
 
 /// Lock resources listed at most (the rest are counted in `more_resources`).
 pub const MAX_RESOURCES: usize = 100;
@@ -290,8 +290,8 @@ fn locks(node: &Node, blocked_clients: u64) -> LocksView {
     let (stats, view) = {
         let sm = node.locks.state().read();
         (
-            sm.table.stats(),
-            sm.table
+            sm.machine.stats(),
+            sm.machine
                 .resources_view(MAX_RESOURCES, MAX_PER_RESOURCE, now),
         )
     };

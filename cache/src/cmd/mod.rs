@@ -1,0 +1,251 @@
+//! The string commands, one type per command (or small family), mini-redis style:
+//! `parse(&mut Parse) -> Result<Self, ParseError>` reads the arguments and
+//! `apply(self, &Keyspace) -> Frame` runs the command and builds the reply.
+//!
+//! [`COMMANDS`] declares each of them once (name, arity, flags, keys, docs, parser);
+//! the server dispatches through that table, then calls [`Command::apply`].
+
+mod cache;
+mod del;
+mod expire;
+mod get;
+mod incr;
+mod keys;
+mod mset;
+mod set;
+mod strings;
+#[cfg(test)]
+mod tests;
+
+pub use cache::{CacheState, CacheStats};
+pub use del::{Del, Exists};
+pub use expire::{Expire, ExpireTime, Persist, Ttl};
+pub use get::{Get, GetDel, GetEx};
+pub use incr::{IncrBy, IncrByFloat};
+pub use keys::{DbSize, Flush, Keys, Rename, Scan, Type};
+pub use mset::{MGet, MSet};
+pub use set::{GetSet, Set, SetEx, SetNx};
+pub use strings::{Append, GetRange, SetRange, Strlen};
+
+use conclave_protocol::command;
+use conclave_protocol::spec::{Declared, Service, KEY1, KEYS_ALL, KEYS_PAIRS, NOKEY};
+use conclave_protocol::{Frame, Parse, ParseError};
+
+use crate::keyspace::{Keyspace, WriteError};
+
+/// A parsed keyspace command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// `GET`, `CACHE.GET`
+    Get(Get),
+    /// `GETDEL`
+    GetDel(GetDel),
+    /// `GETEX`
+    GetEx(GetEx),
+    /// `SET`, `CACHE.SET`
+    Set(Set),
+    /// `SETNX`
+    SetNx(SetNx),
+    /// `SETEX`, `PSETEX`
+    SetEx(SetEx),
+    /// `GETSET`
+    GetSet(GetSet),
+    /// `MGET`
+    MGet(MGet),
+    /// `MSET`, `MSETNX`
+    MSet(MSet),
+    /// `DEL`, `UNLINK`, `CACHE.DEL`
+    Del(Del),
+    /// `EXISTS`
+    Exists(Exists),
+    /// `INCR`, `DECR`, `INCRBY`, `DECRBY`
+    IncrBy(IncrBy),
+    /// `INCRBYFLOAT`
+    IncrByFloat(IncrByFloat),
+    /// `APPEND`
+    Append(Append),
+    /// `STRLEN`
+    Strlen(Strlen),
+    /// `GETRANGE`, `SUBSTR`
+    GetRange(GetRange),
+    /// `SETRANGE`
+    SetRange(SetRange),
+    /// `EXPIRE`, `PEXPIRE`, `EXPIREAT`, `PEXPIREAT`
+    Expire(Expire),
+    /// `TTL`, `PTTL`
+    Ttl(Ttl),
+    /// `EXPIRETIME`, `PEXPIRETIME`
+    ExpireTime(ExpireTime),
+    /// `PERSIST`
+    Persist(Persist),
+    /// `KEYS`
+    Keys(Keys),
+    /// `SCAN`
+    Scan(Scan),
+    /// `DBSIZE`
+    DbSize(DbSize),
+    /// `FLUSHALL`, `FLUSHDB`
+    Flush(Flush),
+    /// `TYPE`
+    Type(Type),
+    /// `RENAME`, `RENAMENX`
+    Rename(Rename),
+    /// `CACHE.STATS`
+    CacheStats(CacheStats),
+    /// `CACHE.STATE`
+    CacheState(CacheState),
+}
+
+/// Parses one command's arguments (after its name) into a [`Command`].
+pub type Parser = fn(&mut Parse) -> Result<Command, ParseError>;
+
+/// Every command of the string keyspace (contract section 2), declared once: name,
+/// arity, flags, key positions, group, summary, syntax and parser. `COMMAND LIST`
+/// shows them in this order.
+#[rustfmt::skip]
+pub static COMMANDS: &[Declared<Parser>] = {
+    use Command as C;
+    &[
+        command!("DBSIZE", 1, ["readonly", "fast"], NOKEY, "server", "Returns the number of keys in the database.", "", Service::Cache => |p| DbSize::parse(p).map(C::DbSize)),
+        command!("FLUSHALL", -1, ["write"], NOKEY, "server", "Removes all keys from all databases.", "[ASYNC | SYNC]", Service::Cache => |p| Flush::parse(p).map(C::Flush)),
+        command!("FLUSHDB", -1, ["write"], NOKEY, "server", "Removes all keys from the current database.", "[ASYNC | SYNC]", Service::Cache => |p| Flush::parse(p).map(C::Flush)),
+        command!("GET", 2, ["readonly", "fast"], KEY1, "string", "Returns the string value of a key.", "key", Service::Cache => |p| Get::parse(p).map(C::Get)),
+        command!("SET", -3, ["write", "denyoom"], KEY1, "string", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.", "key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]", Service::Cache => |p| Set::parse(p, "set").map(C::Set)),
+        command!("SETNX", 3, ["write", "denyoom", "fast"], KEY1, "string", "Set the string value of a key only when the key doesn't exist.", "key value", Service::Cache => |p| SetNx::parse(p).map(C::SetNx)),
+        command!("SETEX", 4, ["write", "denyoom"], KEY1, "string", "Sets the string value and expiration time of a key.", "key seconds value", Service::Cache => |p| SetEx::parse(p, "setex", true).map(C::SetEx)),
+        command!("PSETEX", 4, ["write", "denyoom"], KEY1, "string", "Sets both string value and expiration time in milliseconds of a key.", "key milliseconds value", Service::Cache => |p| SetEx::parse(p, "psetex", false).map(C::SetEx)),
+        command!("GETSET", 3, ["write", "denyoom", "fast"], KEY1, "string", "Returns the previous string value of a key after setting it to a new value.", "key value", Service::Cache => |p| GetSet::parse(p).map(C::GetSet)),
+        command!("GETDEL", 2, ["write", "fast"], KEY1, "string", "Returns the string value of a key after deleting the key.", "key", Service::Cache => |p| GetDel::parse(p).map(C::GetDel)),
+        command!("GETEX", -2, ["write", "fast"], KEY1, "string", "Returns the string value of a key after setting its expiration time.", "key [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST]", Service::Cache => |p| GetEx::parse(p).map(C::GetEx)),
+        command!("GETRANGE", 4, ["readonly"], KEY1, "string", "Returns a substring of the string stored at a key.", "key start end", Service::Cache => |p| GetRange::parse(p).map(C::GetRange)),
+        command!("SETRANGE", 4, ["write", "denyoom"], KEY1, "string", "Overwrites a part of a string value with another by an offset.", "key offset value", Service::Cache => |p| SetRange::parse(p).map(C::SetRange)),
+        command!("MGET", -2, ["readonly", "fast"], KEYS_ALL, "string", "Atomically returns the string values of one or more keys.", "key [key ...]", Service::Cache => |p| MGet::parse(p).map(C::MGet)),
+        command!("MSET", -3, ["write", "denyoom"], KEYS_PAIRS, "string", "Atomically creates or modifies the string values of one or more keys.", "key value [key value ...]", Service::Cache => |p| MSet::parse(p, false).map(C::MSet)),
+        command!("MSETNX", -3, ["write", "denyoom"], KEYS_PAIRS, "string", "Atomically modifies the string values of one or more keys only when all keys don't exist.", "key value [key value ...]", Service::Cache => |p| MSet::parse(p, true).map(C::MSet)),
+        command!("DEL", -2, ["write"], KEYS_ALL, "generic", "Deletes one or more keys.", "key [key ...]", Service::Cache => |p| Del::parse(p).map(C::Del)),
+        command!("UNLINK", -2, ["write", "fast"], KEYS_ALL, "generic", "Asynchronously deletes one or more keys.", "key [key ...]", Service::Cache => |p| Del::parse(p).map(C::Del)),
+        command!("EXISTS", -2, ["readonly", "fast"], KEYS_ALL, "generic", "Determines whether one or more keys exist.", "key [key ...]", Service::Cache => |p| Exists::parse(p).map(C::Exists)),
+        command!("TYPE", 2, ["readonly", "fast"], KEY1, "generic", "Determines the type of value stored at a key.", "key", Service::Cache => |p| Type::parse(p).map(C::Type)),
+        command!("INCR", 2, ["write", "denyoom", "fast"], KEY1, "string", "Increments the integer value of a key by one.", "key", Service::Cache => |p| IncrBy::parse_fixed(p, 1).map(C::IncrBy)),
+        command!("INCRBY", 3, ["write", "denyoom", "fast"], KEY1, "string", "Increments the integer value of a key by a number.", "key increment", Service::Cache => |p| IncrBy::parse_by(p, false).map(C::IncrBy)),
+        command!("INCRBYFLOAT", 3, ["write", "denyoom", "fast"], KEY1, "string", "Increment the floating point value of a key by a number.", "key increment", Service::Cache => |p| IncrByFloat::parse(p).map(C::IncrByFloat)),
+        command!("DECR", 2, ["write", "denyoom", "fast"], KEY1, "string", "Decrements the integer value of a key by one.", "key", Service::Cache => |p| IncrBy::parse_fixed(p, -1).map(C::IncrBy)),
+        command!("DECRBY", 3, ["write", "denyoom", "fast"], KEY1, "string", "Decrements a number from the integer value of a key.", "key decrement", Service::Cache => |p| IncrBy::parse_by(p, true).map(C::IncrBy)),
+        command!("APPEND", 3, ["write", "denyoom", "fast"], KEY1, "string", "Appends a string to the value of a key. Creates the key if it doesn't exist.", "key value", Service::Cache => |p| Append::parse(p).map(C::Append)),
+        command!("STRLEN", 2, ["readonly", "fast"], KEY1, "string", "Returns the length of a string value.", "key", Service::Cache => |p| Strlen::parse(p).map(C::Strlen)),
+        command!("EXPIRE", -3, ["write", "fast"], KEY1, "generic", "Sets the expiration time of a key in seconds.", "key seconds [NX | XX | GT | LT]", Service::Cache => |p| Expire::parse(p, "expire", true, false).map(C::Expire)),
+        command!("PEXPIRE", -3, ["write", "fast"], KEY1, "generic", "Sets the expiration time of a key in milliseconds.", "key milliseconds [NX | XX | GT | LT]", Service::Cache => |p| Expire::parse(p, "pexpire", false, false).map(C::Expire)),
+        command!("EXPIREAT", -3, ["write", "fast"], KEY1, "generic", "Sets the expiration time of a key to a Unix timestamp.", "key unix-time-seconds [NX | XX | GT | LT]", Service::Cache => |p| Expire::parse(p, "expireat", true, true).map(C::Expire)),
+        command!("PEXPIREAT", -3, ["write", "fast"], KEY1, "generic", "Sets the expiration time of a key to a Unix milliseconds timestamp.", "key unix-time-milliseconds [NX | XX | GT | LT]", Service::Cache => |p| Expire::parse(p, "pexpireat", false, true).map(C::Expire)),
+        command!("TTL", 2, ["readonly", "fast"], KEY1, "generic", "Returns the expiration time in seconds of a key.", "key", Service::Cache => |p| Ttl::parse(p, false).map(C::Ttl)),
+        command!("PTTL", 2, ["readonly", "fast"], KEY1, "generic", "Returns the expiration time in milliseconds of a key.", "key", Service::Cache => |p| Ttl::parse(p, true).map(C::Ttl)),
+        command!("PERSIST", 2, ["write", "fast"], KEY1, "generic", "Removes the expiration time of a key.", "key", Service::Cache => |p| Persist::parse(p).map(C::Persist)),
+        command!("KEYS", 2, ["readonly"], NOKEY, "generic", "Returns all key names that match a pattern.", "pattern", Service::Cache => |p| Keys::parse(p).map(C::Keys)),
+        command!("SCAN", -2, ["readonly"], NOKEY, "generic", "Iterates over the key names in the database.", "cursor [MATCH pattern] [COUNT count] [TYPE type]", Service::Cache => |p| Scan::parse(p).map(C::Scan)),
+        command!("RENAME", 3, ["write"], (1, 2, 1), "generic", "Renames a key and overwrites the destination.", "key newkey", Service::Cache => |p| Rename::parse(p, false).map(C::Rename)),
+        command!("RENAMENX", 3, ["write", "fast"], (1, 2, 1), "generic", "Renames a key only when the target key name doesn't exist.", "key newkey", Service::Cache => |p| Rename::parse(p, true).map(C::Rename)),
+        command!("EXPIRETIME", 2, ["readonly", "fast"], KEY1, "generic", "Returns the expiration time of a key as a Unix timestamp.", "key", Service::Cache => |p| ExpireTime::parse(p, false).map(C::ExpireTime)),
+        command!("PEXPIRETIME", 2, ["readonly", "fast"], KEY1, "generic", "Returns the expiration time of a key as a Unix milliseconds timestamp.", "key", Service::Cache => |p| ExpireTime::parse(p, true).map(C::ExpireTime)),
+        command!("SUBSTR", 4, ["readonly"], KEY1, "string", "Returns a substring from a string value.", "key start end", Service::Cache => |p| GetRange::parse(p).map(C::GetRange)),
+        command!("CACHE.GET", 2, ["readonly", "fast"], KEY1, "cache", "GET from this node's cache (synonym of GET).", "key", Service::Cache => |p| Get::parse(p).map(C::Get)),
+        command!("CACHE.SET", -3, ["write", "denyoom"], KEY1, "cache", "SET in this node's cache (synonym of SET).", "key value [EX seconds | PX milliseconds]", Service::Cache => |p| Set::parse(p, "cache.set").map(C::Set)),
+        command!("CACHE.DEL", -2, ["write"], KEYS_ALL, "cache", "DEL from this node's cache (synonym of DEL).", "key [key ...]", Service::Cache => |p| Del::parse(p).map(C::Del)),
+        command!("CACHE.STATS", 1, ["readonly", "fast"], NOKEY, "cache", "Cache hit/miss, size, eviction and expiry counters.", "", Service::Cache => |p| CacheStats::parse(p).map(C::CacheStats)),
+        command!("CACHE.STATE", 2, ["readonly", "fast"], KEY1, "cache", "This node's MESI state of a key (M, E, S or I).", "key", Service::Cache => |p| CacheState::parse(p).map(C::CacheState)),
+    ]
+};
+
+/// The declaration of the keyspace command `name` (any case); a linear scan, for tests
+/// and tools (the server indexes every service's table once).
+pub fn lookup(name: &str) -> Option<&'static Declared<Parser>> {
+    COMMANDS
+        .iter()
+        .find(|c| c.spec.name.eq_ignore_ascii_case(name))
+}
+
+impl Command {
+    /// Parses a keyspace command by its name (`parse.name()`); `None` when it is not one
+    /// of [`COMMANDS`]. Arity is the caller's check (the server checks it centrally).
+    pub fn from_parse(parse: &mut Parse) -> Option<Result<Command, ParseError>> {
+        let declared = lookup(parse.name())?;
+        Some((declared.handler)(parse))
+    }
+
+    /// Runs the command against `ks` and returns its reply.
+    pub fn apply(self, ks: &Keyspace) -> Frame {
+        match self {
+            Command::Get(c) => c.apply(ks),
+            Command::GetDel(c) => c.apply(ks),
+            Command::GetEx(c) => c.apply(ks),
+            Command::Set(c) => c.apply(ks),
+            Command::SetNx(c) => c.apply(ks),
+            Command::SetEx(c) => c.apply(ks),
+            Command::GetSet(c) => c.apply(ks),
+            Command::MGet(c) => c.apply(ks),
+            Command::MSet(c) => c.apply(ks),
+            Command::Del(c) => c.apply(ks),
+            Command::Exists(c) => c.apply(ks),
+            Command::IncrBy(c) => c.apply(ks),
+            Command::IncrByFloat(c) => c.apply(ks),
+            Command::Append(c) => c.apply(ks),
+            Command::Strlen(c) => c.apply(ks),
+            Command::GetRange(c) => c.apply(ks),
+            Command::SetRange(c) => c.apply(ks),
+            Command::Expire(c) => c.apply(ks),
+            Command::Ttl(c) => c.apply(ks),
+            Command::ExpireTime(c) => c.apply(ks),
+            Command::Persist(c) => c.apply(ks),
+            Command::Keys(c) => c.apply(ks),
+            Command::Scan(c) => c.apply(ks),
+            Command::DbSize(c) => c.apply(ks),
+            Command::Flush(c) => c.apply(ks),
+            Command::Type(c) => c.apply(ks),
+            Command::Rename(c) => c.apply(ks),
+            Command::CacheStats(c) => c.apply(ks),
+            Command::CacheState(c) => c.apply(ks),
+        }
+    }
+
+    /// Whether the command may write to the keyspace (for replication, coherence and
+    /// `maxmemory` decisions in the server).
+    pub fn is_write(&self) -> bool {
+        !matches!(
+            self,
+            Command::Get(_)
+                | Command::MGet(_)
+                | Command::Exists(_)
+                | Command::Strlen(_)
+                | Command::GetRange(_)
+                | Command::Ttl(_)
+                | Command::ExpireTime(_)
+                | Command::Keys(_)
+                | Command::Scan(_)
+                | Command::DbSize(_)
+                | Command::Type(_)
+                | Command::CacheStats(_)
+                | Command::CacheState(_)
+        )
+    }
+}
+
+/// Checks Redis's arity rule: `n > 0` exactly `n` arguments (name included),
+/// `n < 0` at least `-n`.
+pub(crate) fn check_arity(parse: &Parse, n: i32) -> Result<(), ParseError> {
+    let argc = parse.argc() as i64;
+    let n = i64::from(n);
+    if (n > 0 && argc != n) || (n < 0 && argc < -n) {
+        Err(parse.arity_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// The reply for a refused write.
+pub(crate) fn write_error(e: WriteError) -> Frame {
+    Frame::error(e.to_string())
+}
+
+/// A bulk reply for an optional value.
+pub(crate) fn bulk_or_null(value: Option<bytes::Bytes>) -> Frame {
+    value.map_or(Frame::Null, Frame::Bulk)
+}

@@ -1,0 +1,16 @@
+//! # conclave-cache
+//!
+//! The cache service: Redis's string keyspace served from this node's memory.
+//!
+//! - [`keyspace`]: the node-local string keyspace — sharded map, TTLs (lazy plus an
+//!   active expire cycle), approximate-LRU/LFU eviction under `maxmemory`.
+//! - [`cmd`]: one type per string command (`GET`, `SET`, ...) with `parse` and `apply`,
+//!   and [`COMMANDS`], where each command is declared once.
+//!
+//! No sockets and no clocks of its own: the server owns the network and calls this
+//! crate; the coherence layer of the cluster-wide cache will live here too.
+
+pub mod cmd;
+pub mod keyspace;
+
+pub use cmd::COMMANDS;

@@ -1,0 +1,153 @@
+//! openraft's network, carried over the cluster channel.
+//!
+//! Every RPC is `RAFT <group> <kind> <json request>`; the reply is the JSON of the
+//! remote `Result<response, RaftError>`. A transport failure is reported to openraft
+//! as `Unreachable` (it then backs off), a remote error as `RemoteError`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use std::marker::PhantomData;
+
+use conclave_raft_store::{GroupId, NodeId, StateMachine, TypeConfig};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::BasicNode;
+use parking_lot::Mutex;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::peer::{PeerClient, PeerError};
+
+/// The pooled clients of every peer, shared by all Raft groups and the forwarder.
+#[derive(Debug, Default)]
+pub struct Peers {
+    self_id: u64,
+    secret: Option<String>,
+    clients: Mutex<HashMap<String, Arc<PeerClient>>>,
+}
+
+impl Peers {
+    /// The peer set of node `self_id`, presenting `secret` to every peer.
+    pub fn new(self_id: u64, secret: Option<String>) -> Peers {
+        Peers {
+            self_id,
+            secret,
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The client for a peer's internal address.
+    pub fn client(&self, addr: &str) -> Arc<PeerClient> {
+        self.clients
+            .lock()
+            .entry(addr.to_string())
+            .or_insert_with(|| {
+                Arc::new(PeerClient::new(
+                    addr.to_string(),
+                    self.self_id,
+                    self.secret.clone(),
+                ))
+            })
+            .clone()
+    }
+}
+
+/// Builds a [`RaftLink`] per target node for one Raft group of machine `M`.
+#[derive(Debug)]
+pub struct RaftNetworkFactoryImpl<M> {
+    /// The group this factory serves.
+    pub group: GroupId,
+    /// The shared peer clients.
+    pub peers: Arc<Peers>,
+    machine: PhantomData<fn() -> M>,
+}
+
+impl<M> RaftNetworkFactoryImpl<M> {
+    /// The network of `group` over `peers`.
+    pub fn new(group: GroupId, peers: Arc<Peers>) -> Self {
+        RaftNetworkFactoryImpl {
+            group,
+            peers,
+            machine: PhantomData,
+        }
+    }
+}
+
+impl<M: StateMachine> RaftNetworkFactory<TypeConfig<M>> for RaftNetworkFactoryImpl<M> {
+    type Network = RaftLink;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> RaftLink {
+        RaftLink {
+            target,
+            group: self.group,
+            client: self.peers.client(&node.addr),
+        }
+    }
+}
+
+/// The Raft RPC link to one peer (for one group).
+#[derive(Debug)]
+pub struct RaftLink {
+    target: NodeId,
+    group: GroupId,
+    client: Arc<PeerClient>,
+}
+
+type RpcResult<T, E> = Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
+
+impl RaftLink {
+    async fn rpc<Req, Resp, E>(&self, kind: &str, req: &Req, ttl: Duration) -> RpcResult<Resp, E>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let body = serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let group = self.group.to_string();
+        let reply = self
+            .client
+            .call(&[b"RAFT", group.as_bytes(), kind.as_bytes(), &body], ttl)
+            .await
+            .map_err(|e| match e {
+                PeerError::Remote(_) => RPCError::Network(NetworkError::new(&e)),
+                _ => RPCError::Unreachable(Unreachable::new(&e)),
+            })?;
+        let result: Result<Resp, RaftError<NodeId, E>> =
+            serde_json::from_slice(&reply).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl<M: StateMachine> RaftNetwork<TypeConfig<M>> for RaftLink {
+    async fn append_entries(
+        &mut self,
+        req: AppendEntriesRequest<TypeConfig<M>>,
+        option: RPCOption,
+    ) -> RpcResult<AppendEntriesResponse<NodeId>, openraft::error::Infallible> {
+        self.rpc("APPEND", &req, option.hard_ttl()).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        req: InstallSnapshotRequest<TypeConfig<M>>,
+        option: RPCOption,
+    ) -> RpcResult<InstallSnapshotResponse<NodeId>, InstallSnapshotError> {
+        self.rpc("SNAPSHOT", &req, option.hard_ttl()).await
+    }
+
+    async fn vote(
+        &mut self,
+        req: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> RpcResult<VoteResponse<NodeId>, openraft::error::Infallible> {
+        self.rpc("VOTE", &req, option.hard_ttl()).await
+    }
+}

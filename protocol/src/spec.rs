@@ -1,0 +1,154 @@
+//! The declaration of a command: everything the node's central checks and the
+//! `COMMAND` family need to know about it, written once, beside its parser, by the
+//! service that implements it (TiKV's `command!` declarations play the same role).
+//!
+//! A service exports a table of [`Declared`] rows — a [`CommandSpec`] and the
+//! service's own handler for that command (for the cache a parser into its command
+//! type, for locks a parser into a lock request, ...). The server gathers every
+//! service's table into one lookup, checks name, arity and authentication in Redis's
+//! order, and hands the request to the service that declared the command.
+
+/// Which part of Conclave serves a command (what dispatch routes on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Service {
+    /// Connection commands (`PING`, `HELLO`, `AUTH`, `CLIENT`, ...): the server crate.
+    Connection,
+    /// Server commands (`COMMAND`, `CONFIG`, `INFO`, `SHUTDOWN`, `RAFT.STATUS`, ...):
+    /// the server crate.
+    Server,
+    /// The string keyspace: `conclave-cache`.
+    Cache,
+    /// `LOCK.*`: `conclave-locks`.
+    Locks,
+}
+
+/// One command's declaration.
+#[derive(Debug)]
+pub struct CommandSpec {
+    /// Upper-case name.
+    pub name: &'static str,
+    /// Redis arity: `n > 0` exactly n arguments (name included), `-n` at least n.
+    pub arity: i32,
+    /// Redis command flags (`readonly`, `write`, `fast`, `no_auth`, ...).
+    pub flags: &'static [&'static str],
+    /// First key argument, last key argument (-1 = last) and step (0 = no keys), as
+    /// `COMMAND INFO` reports them.
+    pub keys: (i32, i32, i32),
+    /// Command group as in Redis's docs (`string`, `generic`, `connection`, `server`,
+    /// ...); also the command's ACL category (`@string`, ...).
+    pub group: &'static str,
+    /// One-line summary (`COMMAND DOCS`).
+    pub summary: &'static str,
+    /// Argument syntax after the name, Redis-doc style (`key value [NX | XX]`).
+    pub syntax: &'static str,
+    /// The service that serves it.
+    pub service: Service,
+}
+
+/// No key arguments.
+pub const NOKEY: (i32, i32, i32) = (0, 0, 0);
+/// The first argument is the only key.
+pub const KEY1: (i32, i32, i32) = (1, 1, 1);
+/// Every argument is a key.
+pub const KEYS_ALL: (i32, i32, i32) = (1, -1, 1);
+/// Key/value pairs: every other argument from the first is a key.
+pub const KEYS_PAIRS: (i32, i32, i32) = (1, -1, 2);
+
+/// A command's declaration and the handler of the service that declared it.
+#[derive(Debug)]
+pub struct Declared<H: 'static> {
+    /// What the command is.
+    pub spec: CommandSpec,
+    /// How its service runs it.
+    pub handler: H,
+}
+
+impl CommandSpec {
+    /// Whether `argc` (name included) satisfies the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = i64::try_from(argc).unwrap_or(i64::MAX);
+        let arity = i64::from(self.arity);
+        if arity >= 0 {
+            argc == arity
+        } else {
+            argc >= -arity
+        }
+    }
+
+    /// Whether the command may run before authentication.
+    pub fn no_auth(&self) -> bool {
+        self.flags.contains(&"no_auth")
+    }
+
+    /// Whether the command may change data (flag `write`).
+    pub fn is_write(&self) -> bool {
+        self.flags.contains(&"write")
+    }
+
+    /// The lower-case name (as Redis prints it in replies).
+    pub fn lower_name(&self) -> String {
+        self.name.to_ascii_lowercase()
+    }
+
+    /// Redis's `-ERR wrong number of arguments for 'x' command`.
+    pub fn arity_error(&self) -> crate::Frame {
+        crate::Frame::error(format!(
+            "ERR wrong number of arguments for '{}' command",
+            self.lower_name()
+        ))
+    }
+}
+
+/// Declares one command: name, arity, flags, key positions, group, summary, syntax,
+/// the serving [`Service`] and its handler, in one row.
+///
+/// ```
+/// use conclave_protocol::command;
+/// use conclave_protocol::spec::{Declared, Service, KEY1};
+/// static ROWS: &[Declared<fn() -> u8>] = &[
+///     command!("GET", 2, ["readonly", "fast"], KEY1, "string",
+///         "Returns the string value of a key.", "key", Service::Cache => || 1),
+/// ];
+/// assert_eq!(ROWS[0].spec.name, "GET");
+/// ```
+#[macro_export]
+macro_rules! command {
+    ($name:literal, $arity:expr, [$($flag:literal),*], $keys:expr, $group:literal,
+     $summary:literal, $syntax:literal, $service:expr => $handler:expr) => {
+        $crate::spec::Declared {
+            spec: $crate::spec::CommandSpec {
+                name: $name,
+                arity: $arity,
+                flags: &[$($flag),*],
+                keys: $keys,
+                group: $group,
+                summary: $summary,
+                syntax: $syntax,
+                service: $service,
+            },
+            handler: $handler,
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arity() {
+        let spec = |arity| CommandSpec {
+            name: "X",
+            arity,
+            flags: &["write"],
+            keys: NOKEY,
+            group: "string",
+            summary: "",
+            syntax: "",
+            service: Service::Cache,
+        };
+        assert!(spec(2).arity_ok(2) && !spec(2).arity_ok(3));
+        assert!(spec(-3).arity_ok(3) && spec(-3).arity_ok(9) && !spec(-3).arity_ok(2));
+        assert!(spec(2).is_write() && !spec(2).no_auth());
+    }
+}

@@ -1,0 +1,7 @@
+//! The commands the server crate itself declares and runs: those that need the
+//! connection (`HELLO`, `AUTH`, `CLIENT`, ...) or the node (`CONFIG`, `INFO`,
+//! `COMMAND`, `SHUTDOWN`, `RAFT.STATUS`). Keyspace commands live in `conclave_cache`,
+//! `LOCK.*` in `conclave_locks`.
+
+pub mod connection_cmds;
+pub mod server_cmds;

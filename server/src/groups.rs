@@ -1,0 +1,61 @@
+//! Starting the Raft groups this node hosts, all on one shared log engine (one writer,
+//! one `fdatasync` for every group that appended since the last): group 0, the lock
+//! table, whose fsyncs feed `/metrics`.
+
+use std::sync::Arc;
+
+use conclave_cluster::group_stats::GroupStats;
+use conclave_cluster::{GroupConfig, HostedGroup, Peers};
+use conclave_locks::LockService;
+use conclave_raft_store::{open_engine, StoreOptions, META_GROUP};
+
+use crate::config::NodeConfig;
+
+/// Entries between snapshots of a group.
+const SNAPSHOT_EVERY: u64 = 20_000;
+
+/// The groups a node hosts.
+pub struct Hosted {
+    /// The lock service on group 0.
+    pub locks: Arc<LockService>,
+    /// Every group, type-erased (the lock group first).
+    pub groups: Vec<Arc<dyn HostedGroup>>,
+}
+
+/// Opens the shared log engine under `--data-dir` and starts every group on it (fresh
+/// groups are initialized with the `--peers` members).
+pub async fn start(config: &NodeConfig, peers: Arc<Peers>) -> anyhow::Result<Hosted> {
+    let members = config
+        .peer_list()?
+        .into_iter()
+        .map(|p| (p.id, p.addr))
+        .collect::<Vec<_>>();
+    std::fs::create_dir_all(&config.data_dir)?;
+    let meta_stats = Arc::new(GroupStats::new(META_GROUP));
+    let engine = open_engine(
+        &config.data_dir,
+        &StoreOptions {
+            observer: Some(meta_stats.flush_observer()),
+            ..StoreOptions::default()
+        },
+    )?;
+    let group_config = |group| GroupConfig {
+        node_id: config.id,
+        group,
+        data_dir: config.data_dir.clone(),
+        members: members.clone(),
+        heartbeat_ms: config.heartbeat_interval,
+        election_timeout_ms: config.election_timeout,
+        snapshot_every: SNAPSHOT_EVERY,
+    };
+    let locks = conclave_locks::service::start::start(
+        &group_config(META_GROUP),
+        &engine,
+        peers,
+        meta_stats,
+        config.no_leader_wait(),
+    )
+    .await?;
+    let groups: Vec<Arc<dyn HostedGroup>> = vec![locks.group().clone()];
+    Ok(Hosted { locks, groups })
+}
