@@ -3,7 +3,6 @@
 
 use bytes::Bytes;
 
-use super::check_arity;
 use crate::keyspace::Keyspace;
 use conclave_protocol::parse::{Parse, ParseError};
 use conclave_protocol::Frame;
@@ -13,9 +12,8 @@ use conclave_protocol::Frame;
 pub struct CacheStats;
 
 impl CacheStats {
-    /// Parses the arguments.
-    pub fn parse(parse: &mut Parse) -> Result<CacheStats, ParseError> {
-        check_arity(parse, 1)?;
+    /// Parses the arguments (there are none; the declared arity rules out extras).
+    pub fn parse(_parse: &mut Parse) -> Result<CacheStats, ParseError> {
         Ok(CacheStats)
     }
 
@@ -49,7 +47,6 @@ pub struct CacheState {
 impl CacheState {
     /// Parses the arguments.
     pub fn parse(parse: &mut Parse) -> Result<CacheState, ParseError> {
-        check_arity(parse, 2)?;
         Ok(CacheState {
             key: parse.next_bytes()?,
         })

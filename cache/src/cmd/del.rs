@@ -2,7 +2,6 @@
 
 use bytes::Bytes;
 
-use super::check_arity;
 use crate::keyspace::Keyspace;
 use conclave_protocol::parse::{Parse, ParseError};
 use conclave_protocol::Frame;
@@ -16,7 +15,6 @@ pub struct Del {
 impl Del {
     /// Parses the arguments.
     pub fn parse(parse: &mut Parse) -> Result<Del, ParseError> {
-        check_arity(parse, -2)?;
         Ok(Del { keys: parse.rest() })
     }
 
@@ -35,7 +33,6 @@ pub struct Exists {
 impl Exists {
     /// Parses the arguments.
     pub fn parse(parse: &mut Parse) -> Result<Exists, ParseError> {
-        check_arity(parse, -2)?;
         Ok(Exists { keys: parse.rest() })
     }
 

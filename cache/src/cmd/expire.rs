@@ -3,7 +3,6 @@
 
 use bytes::Bytes;
 
-use super::check_arity;
 use super::set::invalid_expire;
 use crate::keyspace::{ExpireCondition, KeyTtl, Keyspace};
 use conclave_protocol::parse::{parse_i64, Parse, ParseError};
@@ -28,7 +27,6 @@ impl Expire {
         seconds: bool,
         absolute: bool,
     ) -> Result<Expire, ParseError> {
-        check_arity(parse, -3)?;
         let key = parse.next_bytes()?;
         let raw = parse.next_bytes()?;
         let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
@@ -105,7 +103,6 @@ pub struct Ttl {
 impl Ttl {
     /// Parses the arguments; `millis` for `PTTL`.
     pub fn parse(parse: &mut Parse, millis: bool) -> Result<Ttl, ParseError> {
-        check_arity(parse, 2)?;
         Ok(Ttl {
             key: parse.next_bytes()?,
             millis,
@@ -140,7 +137,6 @@ pub struct ExpireTime {
 impl ExpireTime {
     /// Parses the arguments; `millis` for `PEXPIRETIME`.
     pub fn parse(parse: &mut Parse, millis: bool) -> Result<ExpireTime, ParseError> {
-        check_arity(parse, 2)?;
         Ok(ExpireTime {
             key: parse.next_bytes()?,
             millis,
@@ -167,7 +163,6 @@ pub struct Persist {
 impl Persist {
     /// Parses the arguments.
     pub fn parse(parse: &mut Parse) -> Result<Persist, ParseError> {
-        check_arity(parse, 2)?;
         Ok(Persist {
             key: parse.next_bytes()?,
         })

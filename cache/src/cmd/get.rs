@@ -2,8 +2,8 @@
 
 use bytes::Bytes;
 
+use super::bulk_or_null;
 use super::set::{ExpireArg, ExpireKind};
-use super::{bulk_or_null, check_arity};
 use crate::keyspace::{ExpireChange, Keyspace};
 use conclave_protocol::parse::{Parse, ParseError};
 use conclave_protocol::Frame;
@@ -17,7 +17,6 @@ pub struct Get {
 impl Get {
     /// Parses the arguments.
     pub fn parse(parse: &mut Parse) -> Result<Get, ParseError> {
-        check_arity(parse, 2)?;
         Ok(Get {
             key: parse.next_bytes()?,
         })
@@ -38,7 +37,6 @@ pub struct GetDel {
 impl GetDel {
     /// Parses the arguments.
     pub fn parse(parse: &mut Parse) -> Result<GetDel, ParseError> {
-        check_arity(parse, 2)?;
         Ok(GetDel {
             key: parse.next_bytes()?,
         })
@@ -68,7 +66,6 @@ pub struct GetEx {
 impl GetEx {
     /// Parses the arguments.
     pub fn parse(parse: &mut Parse) -> Result<GetEx, ParseError> {
-        check_arity(parse, -2)?;
         let key = parse.next_bytes()?;
         let mut persist = false;
         let mut expire: Option<(ExpireKind, Bytes)> = None;

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{check_arity, write_error};
+use super::write_error;
 use crate::keyspace::{Keyspace, Modify};
 use conclave_protocol::frame::{format_double, Frame};
 use conclave_protocol::parse::{parse_i64, Parse, ParseError};
@@ -17,7 +17,6 @@ pub struct IncrBy {
 impl IncrBy {
     /// `INCR key` (`delta` 1) and `DECR key` (`delta` -1).
     pub fn parse_fixed(parse: &mut Parse, delta: i64) -> Result<IncrBy, ParseError> {
-        check_arity(parse, 2)?;
         Ok(IncrBy {
             key: parse.next_bytes()?,
             delta,
@@ -26,7 +25,6 @@ impl IncrBy {
 
     /// `INCRBY key n` and (`negate`) `DECRBY key n`.
     pub fn parse_by(parse: &mut Parse, negate: bool) -> Result<IncrBy, ParseError> {
-        check_arity(parse, 3)?;
         let key = parse.next_bytes()?;
         let n = parse.next_i64()?;
         let delta = if negate {
@@ -88,7 +86,6 @@ pub struct IncrByFloat {
 impl IncrByFloat {
     /// Parses the arguments.
     pub fn parse(parse: &mut Parse) -> Result<IncrByFloat, ParseError> {
-        check_arity(parse, 3)?;
         let key = parse.next_bytes()?;
         let raw = parse.next_bytes()?;
         let delta = parse_float(&raw).ok_or(ParseError::NotFloat)?;

@@ -2,7 +2,6 @@
 
 use bytes::Bytes;
 
-use super::check_arity;
 use crate::keyspace::Keyspace;
 use conclave_protocol::parse::{Parse, ParseError};
 use conclave_protocol::Frame;
@@ -16,7 +15,6 @@ pub struct Keys {
 impl Keys {
     /// Parses the arguments.
     pub fn parse(parse: &mut Parse) -> Result<Keys, ParseError> {
-        check_arity(parse, 2)?;
         Ok(Keys {
             pattern: parse.next_bytes()?,
         })
@@ -46,7 +44,6 @@ pub struct Scan {
 impl Scan {
     /// Parses the arguments.
     pub fn parse(parse: &mut Parse) -> Result<Scan, ParseError> {
-        check_arity(parse, -2)?;
         let raw = parse.next_bytes()?;
         let cursor =
             parse_cursor(&raw).ok_or_else(|| ParseError::Other("ERR invalid cursor".into()))?;
@@ -106,9 +103,8 @@ fn parse_cursor(b: &[u8]) -> Option<u64> {
 pub struct DbSize;
 
 impl DbSize {
-    /// Parses the arguments.
-    pub fn parse(parse: &mut Parse) -> Result<DbSize, ParseError> {
-        check_arity(parse, 1)?;
+    /// Parses the arguments (there are none; the declared arity rules out extras).
+    pub fn parse(_parse: &mut Parse) -> Result<DbSize, ParseError> {
         Ok(DbSize)
     }
 
@@ -127,7 +123,6 @@ pub struct Flush {
 impl Flush {
     /// Parses the arguments.
     pub fn parse(parse: &mut Parse) -> Result<Flush, ParseError> {
-        check_arity(parse, -1)?;
         if parse.remaining() > 1 {
             return Err(ParseError::Syntax);
         }
@@ -160,7 +155,6 @@ pub struct Type {
 impl Type {
     /// Parses the arguments.
     pub fn parse(parse: &mut Parse) -> Result<Type, ParseError> {
-        check_arity(parse, 2)?;
         Ok(Type {
             key: parse.next_bytes()?,
         })
@@ -187,7 +181,6 @@ pub struct Rename {
 impl Rename {
     /// Parses the arguments; `nx` for `RENAMENX`.
     pub fn parse(parse: &mut Parse, nx: bool) -> Result<Rename, ParseError> {
-        check_arity(parse, 3)?;
         Ok(Rename {
             from: parse.next_bytes()?,
             to: parse.next_bytes()?,

@@ -164,10 +164,14 @@ pub fn lookup(name: &str) -> Option<&'static Declared<Parser>> {
 }
 
 impl Command {
-    /// Parses a keyspace command by its name (`parse.name()`); `None` when it is not one
-    /// of [`COMMANDS`]. Arity is the caller's check (the server checks it centrally).
+    /// Parses a keyspace command by its name (`parse.name()`), checking the declared
+    /// arity first as the server's dispatch does; `None` when it is not one of
+    /// [`COMMANDS`].
     pub fn from_parse(parse: &mut Parse) -> Option<Result<Command, ParseError>> {
         let declared = lookup(parse.name())?;
+        if !declared.spec.arity_ok(parse.argc()) {
+            return Some(Err(parse.arity_error()));
+        }
         Some((declared.handler)(parse))
     }
 
@@ -225,18 +229,6 @@ impl Command {
                 | Command::CacheStats(_)
                 | Command::CacheState(_)
         )
-    }
-}
-
-/// Checks Redis's arity rule: `n > 0` exactly `n` arguments (name included),
-/// `n < 0` at least `-n`.
-pub(crate) fn check_arity(parse: &Parse, n: i32) -> Result<(), ParseError> {
-    let argc = parse.argc() as i64;
-    let n = i64::from(n);
-    if (n > 0 && argc != n) || (n < 0 && argc < -n) {
-        Err(parse.arity_error())
-    } else {
-        Ok(())
     }
 }
 

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{bulk_or_null, check_arity, write_error};
+use super::{bulk_or_null, write_error};
 use crate::keyspace::Keyspace;
 use conclave_protocol::parse::{Parse, ParseError};
 use conclave_protocol::Frame;
@@ -16,7 +16,6 @@ pub struct MGet {
 impl MGet {
     /// Parses the arguments.
     pub fn parse(parse: &mut Parse) -> Result<MGet, ParseError> {
-        check_arity(parse, -2)?;
         Ok(MGet { keys: parse.rest() })
     }
 
@@ -36,7 +35,6 @@ pub struct MSet {
 impl MSet {
     /// Parses the arguments; `nx` for `MSETNX`.
     pub fn parse(parse: &mut Parse, nx: bool) -> Result<MSet, ParseError> {
-        check_arity(parse, -3)?;
         let args = parse.rest();
         if !args.len().is_multiple_of(2) {
             return Err(parse.arity_error());

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{bulk_or_null, check_arity, write_error};
+use super::{bulk_or_null, write_error};
 use crate::keyspace::{Keyspace, SetCondition, SetExpire, SetOptions};
 use conclave_protocol::parse::{parse_i64, Parse, ParseError};
 use conclave_protocol::Frame;
@@ -104,7 +104,6 @@ pub struct Set {
 impl Set {
     /// Parses the arguments; `name` is used in error messages (`set`, `cache.set`).
     pub fn parse(parse: &mut Parse, name: &'static str) -> Result<Set, ParseError> {
-        check_arity(parse, -3)?;
         let key = parse.next_bytes()?;
         let value = parse.next_bytes()?;
         let (mut nx, mut xx, mut get, mut keepttl) = (false, false, false, false);
@@ -183,7 +182,6 @@ pub struct SetNx {
 impl SetNx {
     /// Parses the arguments.
     pub fn parse(parse: &mut Parse) -> Result<SetNx, ParseError> {
-        check_arity(parse, 3)?;
         Ok(SetNx {
             key: parse.next_bytes()?,
             value: parse.next_bytes()?,
@@ -219,7 +217,6 @@ impl SetEx {
         name: &'static str,
         seconds: bool,
     ) -> Result<SetEx, ParseError> {
-        check_arity(parse, 4)?;
         let key = parse.next_bytes()?;
         let raw = parse.next_bytes()?;
         let value = parse.next_bytes()?;
@@ -259,7 +256,6 @@ pub struct GetSet {
 impl GetSet {
     /// Parses the arguments.
     pub fn parse(parse: &mut Parse) -> Result<GetSet, ParseError> {
-        check_arity(parse, 3)?;
         Ok(GetSet {
             key: parse.next_bytes()?,
             value: parse.next_bytes()?,

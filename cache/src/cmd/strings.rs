@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 
-use super::{check_arity, write_error};
+use super::write_error;
 use crate::keyspace::{Keyspace, Modify};
 use conclave_protocol::parse::{Parse, ParseError};
 use conclave_protocol::Frame;
@@ -24,7 +24,6 @@ pub struct Append {
 impl Append {
     /// Parses the arguments.
     pub fn parse(parse: &mut Parse) -> Result<Append, ParseError> {
-        check_arity(parse, 3)?;
         Ok(Append {
             key: parse.next_bytes()?,
             value: parse.next_bytes()?,
@@ -62,7 +61,6 @@ pub struct Strlen {
 impl Strlen {
     /// Parses the arguments.
     pub fn parse(parse: &mut Parse) -> Result<Strlen, ParseError> {
-        check_arity(parse, 2)?;
         Ok(Strlen {
             key: parse.next_bytes()?,
         })
@@ -85,7 +83,6 @@ pub struct GetRange {
 impl GetRange {
     /// Parses the arguments.
     pub fn parse(parse: &mut Parse) -> Result<GetRange, ParseError> {
-        check_arity(parse, 4)?;
         Ok(GetRange {
             key: parse.next_bytes()?,
             start: parse.next_i64()?,
@@ -134,7 +131,6 @@ pub struct SetRange {
 impl SetRange {
     /// Parses the arguments.
     pub fn parse(parse: &mut Parse) -> Result<SetRange, ParseError> {
-        check_arity(parse, 4)?;
         let key = parse.next_bytes()?;
         let offset = parse.next_i64()?;
         let value = parse.next_bytes()?;
