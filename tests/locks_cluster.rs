@@ -7,6 +7,8 @@
 //!
 //! No test asserts on speed; deadlines are generous and only bound liveness. Failover
 //! times are printed (`cargo test -- --nocapture`).
+//!
+//! Why this file is long: one scenario per failure mode.
 
 mod common;
 

@@ -2,6 +2,8 @@
 //! the `redis` crate (RESP2 and RESP3) and, where the exact wire text matters, a raw
 //! socket. Byte-level protocol tests (pipelining, split frames, protocol errors,
 //! limits) are in `resp_protocol.rs`.
+//!
+//! Why this file is long: one case per command family and reply shape.
 
 mod common;
 mod resp_support;

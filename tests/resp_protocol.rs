@@ -3,6 +3,8 @@
 //! values, every protocol error path (each answers its error, closes that connection
 //! only, and the node keeps serving others), `maxclients`, slow and silent clients,
 //! and shutdown by signal and by command.
+//!
+//! Why this file is long: one case per protocol error path and limit.
 
 mod common;
 mod resp_support;

@@ -10,6 +10,9 @@
 //!
 //! Everything is bounded: nodes are killed when the handle drops, waits have
 //! deadlines.
+//!
+//! Why this file is long: the one harness every integration test shares (processes, proxy,
+//! clients, waits).
 
 #![allow(dead_code)]
 

@@ -1,4 +1,6 @@
 //! Reply and error tests for every string command, against Redis 7 behaviour.
+//!
+//! Why this file is long: one table of cases per command.
 
 use bytes::Bytes;
 

@@ -32,29 +32,33 @@
 //!   [`flush`](Keyspace::flush).
 //!
 //! Time is read through one function, [`Clock::now_ms`].
+//!
+//! Why this file is long: the `Keyspace` type and its primitives are one impl on purpose — the
+//! narrow waist every command (and the coherence layer to come) goes through; its vocabulary
+//! is in `options.rs`, whole-keyspace walks in `walk.rs`.
 
 mod clock;
 mod entry;
 mod evict;
 mod glob;
 mod memory;
+mod options;
 mod shard;
 #[cfg(test)]
 mod tests;
+mod walk;
 
-use std::fmt;
 use std::hash::BuildHasher;
 use std::ops::{Deref, DerefMut};
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 
 use bytes::Bytes;
 use foldhash::fast::RandomState;
 use parking_lot::RwLockWriteGuard;
-use thiserror::Error;
 
 pub use clock::{Clock, ManualClock};
 pub use glob::glob_match;
+pub use options::*;
 
 use clock::lru_clock;
 use entry::Entry;
@@ -63,225 +67,6 @@ use shard::{Shard, ShardData};
 /// Number of shards (a power of two).
 pub const SHARDS: usize = 256;
 const SHARD_MASK: usize = SHARDS - 1;
-
-/// What to do when a write would exceed `maxmemory`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum EvictionPolicy {
-    /// Evict the approximately least recently used key (`allkeys-lru`).
-    #[default]
-    AllKeysLru,
-    /// Refuse writes with `-OOM` (`noeviction`).
-    NoEviction,
-    /// Evict the approximately least recently used key that has a TTL (`volatile-lru`).
-    VolatileLru,
-    /// Evict a random key (`allkeys-random`).
-    AllKeysRandom,
-}
-
-impl EvictionPolicy {
-    /// The Redis name (`allkeys-lru`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EvictionPolicy::AllKeysLru => "allkeys-lru",
-            EvictionPolicy::NoEviction => "noeviction",
-            EvictionPolicy::VolatileLru => "volatile-lru",
-            EvictionPolicy::AllKeysRandom => "allkeys-random",
-        }
-    }
-
-    fn to_u8(self) -> u8 {
-        match self {
-            EvictionPolicy::AllKeysLru => 0,
-            EvictionPolicy::NoEviction => 1,
-            EvictionPolicy::VolatileLru => 2,
-            EvictionPolicy::AllKeysRandom => 3,
-        }
-    }
-
-    fn from_u8(v: u8) -> EvictionPolicy {
-        match v {
-            1 => EvictionPolicy::NoEviction,
-            2 => EvictionPolicy::VolatileLru,
-            3 => EvictionPolicy::AllKeysRandom,
-            _ => EvictionPolicy::AllKeysLru,
-        }
-    }
-}
-
-impl fmt::Display for EvictionPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// An eviction policy name that is not supported.
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
-#[error("unknown maxmemory-policy '{0}'")]
-pub struct UnknownPolicy(pub String);
-
-impl FromStr for EvictionPolicy {
-    type Err = UnknownPolicy;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "allkeys-lru" => Ok(EvictionPolicy::AllKeysLru),
-            "noeviction" => Ok(EvictionPolicy::NoEviction),
-            "volatile-lru" => Ok(EvictionPolicy::VolatileLru),
-            "allkeys-random" => Ok(EvictionPolicy::AllKeysRandom),
-            _ => Err(UnknownPolicy(s.to_string())),
-        }
-    }
-}
-
-/// Keyspace settings (both can be changed at run time).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KeyspaceConfig {
-    /// Memory limit in bytes; 0 means unbounded.
-    pub maxmemory: u64,
-    /// What to do at the limit.
-    pub policy: EvictionPolicy,
-}
-
-/// Counters for `CACHE.STATS` and `INFO`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct KeyspaceStats {
-    /// Reads that found their key.
-    pub hits: u64,
-    /// Reads that did not.
-    pub misses: u64,
-    /// Keys stored now.
-    pub keys: u64,
-    /// Accounted memory ([`Keyspace::used_bytes`]).
-    pub bytes: u64,
-    /// Keys evicted under `maxmemory`.
-    pub evictions: u64,
-    /// Keys removed because their TTL passed.
-    pub expired: u64,
-}
-
-impl KeyspaceStats {
-    /// `hits / (hits + misses)`, 0 when there were no reads.
-    pub fn hit_rate(&self) -> f64 {
-        let total = self.hits + self.misses;
-        if total == 0 {
-            0.0
-        } else {
-            self.hits as f64 / total as f64
-        }
-    }
-}
-
-/// A write that was refused.
-#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
-pub enum WriteError {
-    /// `maxmemory` is reached and nothing could be evicted.
-    #[error("OOM command not allowed when used memory > 'maxmemory'.")]
-    OutOfMemory,
-}
-
-/// `RENAME` of a missing key.
-#[derive(Debug, Error, Clone, Copy, PartialEq, Eq)]
-pub enum RenameError {
-    /// The source key does not exist.
-    #[error("ERR no such key")]
-    NoSuchKey,
-}
-
-/// When a `SET` writes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SetCondition {
-    /// Always.
-    #[default]
-    Always,
-    /// Only if the key does not exist (`NX`).
-    IfAbsent,
-    /// Only if the key exists (`XX`).
-    IfPresent,
-}
-
-/// What a `SET` does to the key's TTL.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum SetExpire {
-    /// Remove any TTL (plain `SET`).
-    #[default]
-    Clear,
-    /// Keep the current TTL (`KEEPTTL`).
-    Keep,
-    /// Expire at this Unix time in milliseconds.
-    At(u64),
-}
-
-/// Options of [`Keyspace::set`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SetOptions {
-    /// NX / XX.
-    pub condition: SetCondition,
-    /// TTL handling.
-    pub expire: SetExpire,
-    /// Return the previous value (`GET`).
-    pub return_old: bool,
-}
-
-/// What [`Keyspace::set`] did.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SetOutcome {
-    /// Whether the value was written (false when NX/XX refused).
-    pub written: bool,
-    /// The previous value, when asked for and present.
-    pub old: Option<Bytes>,
-}
-
-/// The decision of a [`Keyspace::modify`] closure.
-#[derive(Debug)]
-pub enum Modify<T> {
-    /// Leave the key as it is.
-    Keep(T),
-    /// Store this value (the TTL of an existing key is kept).
-    Put(Vec<u8>, T),
-    /// Delete the key.
-    Remove(T),
-}
-
-/// Condition of an `EXPIRE` (Redis 7 options).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ExpireCondition {
-    /// Always.
-    #[default]
-    Always,
-    /// Only if the key has no TTL (`NX`).
-    IfNone,
-    /// Only if the key has a TTL (`XX`).
-    IfSome,
-    /// Only if the new deadline is later (`GT`; no TTL counts as infinite).
-    IfGreater,
-    /// Only if the new deadline is earlier (`LT`; no TTL counts as infinite).
-    IfLess,
-    /// Only if the key has a TTL and the new deadline is earlier (`XX LT`).
-    IfSomeAndLess,
-}
-
-/// What `GETEX` does to the TTL.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ExpireChange {
-    /// Nothing.
-    #[default]
-    Unchanged,
-    /// Remove the TTL (`PERSIST`).
-    Persist,
-    /// Expire at this Unix time in ms (in the past: delete).
-    At(i64),
-}
-
-/// A key's TTL state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyTtl {
-    /// No such key.
-    Missing,
-    /// The key has no TTL.
-    Persistent,
-    /// The key expires at this Unix time in milliseconds.
-    ExpiresAt(u64),
-}
 
 /// The node-local string keyspace. `Send + Sync`; share it with an `Arc`.
 #[derive(Debug)]
@@ -829,103 +614,5 @@ impl Keyspace {
             dst.set_expire(new_slot, expire_at);
         }
         Ok(true)
-    }
-
-    /// Removes every key.
-    pub fn flush(&self) {
-        for idx in 0..SHARDS {
-            let mut data = self.write(idx);
-            let fresh = data.empty_like();
-            *data = fresh;
-        }
-    }
-
-    /// Removes every key at once, freeing the memory on a background thread.
-    pub fn flush_async(&self) {
-        let mut old = Vec::with_capacity(SHARDS);
-        for idx in 0..SHARDS {
-            let mut data = self.write(idx);
-            let fresh = data.empty_like();
-            old.push(std::mem::replace(&mut *data, fresh));
-        }
-        let spawned = std::thread::Builder::new()
-            .name("keyspace-free".into())
-            .spawn(move || drop(old));
-        if let Err(e) = spawned {
-            tracing::warn!("could not free flushed keys in the background: {e}");
-        }
-    }
-
-    // ----- whole-keyspace primitives -----
-
-    /// Every live key matching `pattern` (`KEYS`).
-    pub fn keys(&self, pattern: &[u8]) -> Vec<Bytes> {
-        let now = self.now_ms();
-        let all = pattern == b"*";
-        let mut out = Vec::new();
-        for shard in self.shards.iter() {
-            let data = shard.data.read();
-            for (slot, e) in data.entries.iter().enumerate() {
-                if !data.is_expired(slot, now) && (all || glob_match(pattern, e.key())) {
-                    out.push(Bytes::copy_from_slice(e.key()));
-                }
-            }
-        }
-        out
-    }
-
-    /// One step of `SCAN`: visits about `count` positions from `cursor` and returns
-    /// the next cursor (0 when done) and the live keys seen that match `pattern`.
-    ///
-    /// The cursor holds the shard in its low 8 bits and, above, how many positions of
-    /// that shard are still to visit (0 = start the shard afresh). Each shard is walked
-    /// from its end toward position 0; removal moves the last entry down into the hole,
-    /// so an entry present for the whole scan can only move toward positions still to
-    /// visit and is never skipped (it may be returned twice, as Redis allows).
-    pub fn scan(&self, cursor: u64, count: usize, pattern: Option<&[u8]>) -> (u64, Vec<Bytes>) {
-        let now = self.now_ms();
-        let count = count.max(1);
-        let mut shard_idx = (cursor as usize) & SHARD_MASK;
-        let mut next = (cursor >> 8) as usize;
-        let mut visited = 0usize;
-        let mut out = Vec::new();
-        while shard_idx < SHARDS {
-            let shard = self.shard(shard_idx);
-            if next == 0 && shard.len.load(Relaxed) == 0 {
-                // Empty shards cost nothing, so an empty keyspace scans in one call.
-                shard_idx += 1;
-                continue;
-            }
-            let data = shard.data.read();
-            let mut pos = if next == 0 {
-                data.len()
-            } else {
-                next.min(data.len())
-            };
-            while pos > 0 && visited < count {
-                pos -= 1;
-                visited += 1;
-                if let Some(e) = data.entry(pos) {
-                    if !data.is_expired(pos, now) && pattern.is_none_or(|p| glob_match(p, e.key()))
-                    {
-                        out.push(Bytes::copy_from_slice(e.key()));
-                    }
-                }
-            }
-            drop(data);
-            if pos > 0 {
-                return (((pos as u64) << 8) | shard_idx as u64, out);
-            }
-            shard_idx += 1;
-            next = 0;
-            if visited >= count {
-                break;
-            }
-        }
-        if shard_idx >= SHARDS {
-            (0, out)
-        } else {
-            (shard_idx as u64, out)
-        }
     }
 }

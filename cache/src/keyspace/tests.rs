@@ -1,5 +1,7 @@
 //! Keyspace tests: expiry, eviction, SCAN's guarantee, accounting, concurrency,
 //! and a model-based property test.
+//!
+//! Why this file is long: test tables.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};

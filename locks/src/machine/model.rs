@@ -1,6 +1,9 @@
 //! A deliberately naive reference model of the lock semantics (tests only): plain
 //! vectors, whole-state scans, and brute-force cycle detection on the complete
 //! wait-for graph of the state a wait request would produce.
+//!
+//! Why this file is long: the whole reference model in one place (tests only), so it can be
+//! read side by side with `table.rs`.
 
 use std::collections::BTreeMap;
 

@@ -4,6 +4,10 @@
 //! Pure: no clocks, no I/O, no randomness. Time comes only from
 //! [`LockRequest::now_ms`], stamped by the leader, so every replica that applies the
 //! same entries reaches the same state, replies and grants.
+//!
+//! Why this file is long: `LockTable::apply` and the grant/queue rules it calls form one
+//! deterministic transition function; splitting it would scatter the invariants over files
+//! (resources, the index and deadlock detection already live in their own modules).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;

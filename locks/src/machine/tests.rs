@@ -1,4 +1,6 @@
 //! Focused unit tests of the lock table, one rule at a time.
+//!
+//! Why this file is long: one rule per test.
 
 use super::*;
 

@@ -1,5 +1,7 @@
 //! Durability tests of the log store: reopen, torn tails, corruption, group commit,
 //! segment rolling and purging.
+//!
+//! Why this file is long: one scenario per test, each a few lines of setup.
 
 use std::fs::{self, OpenOptions};
 use std::io::Write;

@@ -2,6 +2,9 @@
 //! member answers to `STATUS` on the cluster channel, asked in parallel with a
 //! [`PEER_TIMEOUT`] deadline. A member that does not answer in time is *down*.
 //! This is the body of `GET /api/cluster` (see [`ClusterView`] for the shape).
+//!
+//! Why this file is long: the `/api/cluster` document's types and the code that merges the
+//! members' answers into it, with its tests.
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -26,6 +26,9 @@
 //! Commands appear once executed. Answers 200 with
 //! `Content-Type: application/openmetrics-text; version=1.0.0; charset=utf-8`, or 500
 //! with a text body if encoding fails.
+//!
+//! Why this file is long: every metric family of the exposition is listed here once, beside
+//! the snapshot it is read from and its unit tests.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -13,6 +13,9 @@
 //!
 //! While the nodes start, `crate::tools::cluster_ready` says what the supervisor is waiting
 //! for (nodes accepting clients, then an agreed Raft leader) and when the cluster is ready.
+//!
+//! Why this file is long: one supervisor — start, watch, restart and stop N child nodes —
+//! with its argument handling and unit tests; readiness reporting is in `cluster_ready.rs`.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
