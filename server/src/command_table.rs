@@ -13,12 +13,13 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use conclave_protocol::command;
-use conclave_protocol::spec::{CommandSpec, Declared, Service, NOKEY};
+use conclave_protocol::spec::{CommandSpec, Declared, Service, KEYS_ALL, NOKEY};
 use conclave_protocol::{Frame, Parse};
 
 use crate::builtin::{connection_cmds, server_cmds};
 use crate::connection::Session;
 use crate::node::Node;
+use crate::transaction;
 
 /// How a command of the server crate itself runs.
 #[derive(Debug, Clone, Copy)]
@@ -55,6 +56,11 @@ pub struct Entry {
 /// connection).
 #[rustfmt::skip]
 pub static BUILTINS: &[Declared<Builtin>] = &[
+    command!("MULTI", 1, ["noscript", "loading", "stale", "fast"], NOKEY, "transactions", "Starts a transaction.", "", Service::Connection => Builtin::Sync(transaction::execute)),
+    command!("EXEC", 1, ["noscript", "loading", "stale", "skip_slowlog"], NOKEY, "transactions", "Executes all commands in a transaction.", "", Service::Connection => Builtin::Sync(transaction::execute)),
+    command!("DISCARD", 1, ["noscript", "loading", "stale", "fast"], NOKEY, "transactions", "Discards a transaction.", "", Service::Connection => Builtin::Sync(transaction::execute)),
+    command!("WATCH", -2, ["noscript", "loading", "stale", "fast"], KEYS_ALL, "transactions", "Monitors changes to keys to determine the execution of a transaction.", "key [key ...]", Service::Connection => Builtin::Sync(transaction::execute)),
+    command!("UNWATCH", 1, ["noscript", "loading", "stale", "fast"], NOKEY, "transactions", "Forgets about watched keys of a transaction.", "", Service::Connection => Builtin::Sync(transaction::execute)),
     command!("PING", -1, ["fast", "stale"], NOKEY, "connection", "Returns the server's liveliness response.", "[message]", Service::Connection => Builtin::Sync(connection_cmds::execute)),
     command!("ECHO", 2, ["fast"], NOKEY, "connection", "Returns the given string.", "message", Service::Connection => Builtin::Sync(connection_cmds::execute)),
     command!("HELLO", -1, ["no_auth", "fast", "stale"], NOKEY, "connection", "Handshakes with the server.", "[protover [AUTH username password] [SETNAME clientname]]", Service::Connection => Builtin::Sync(connection_cmds::execute)),

@@ -30,6 +30,7 @@ use crate::clients::ClientHandle;
 use crate::command_table::Entry;
 use crate::dispatch;
 use crate::node::Node;
+use crate::transaction::{Transaction, Watches};
 
 /// Flush the output buffer when it grows past this, even mid-batch.
 const FLUSH_AT: usize = 64 * 1024;
@@ -54,6 +55,10 @@ pub struct Session {
     pub timed: Option<&'static Entry>,
     /// The registry entry of this client.
     pub handle: Arc<ClientHandle>,
+    /// The open `MULTI`, if any.
+    pub tx: Option<Transaction>,
+    /// The keys this connection `WATCH`es.
+    pub watches: Option<Watches>,
 }
 
 /// Serves one client until it disconnects, is killed, errs or the node stops.
@@ -66,6 +71,8 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
         last_cmd: "",
         timed: None,
         handle,
+        tx: None,
+        watches: None,
     };
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK);

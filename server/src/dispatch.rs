@@ -16,27 +16,37 @@ use conclave_protocol::{Frame, Parse};
 use crate::command_table::{self, Builtin, Handler};
 use crate::connection::Session;
 use crate::node::Node;
+use crate::transaction;
 
 /// Executes one request (`args[0]` is the command name) and returns its reply.
 pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Frame {
     let Some(entry) = args.first().and_then(|name| command_table::lookup(name)) else {
+        transaction::refuse(session);
         return unknown_command(&args);
     };
     let spec = entry.spec;
     if !spec.arity_ok(args.len()) {
+        transaction::refuse(session);
         return spec.arity_error();
     }
     if !session.authenticated && !spec.no_auth() {
+        transaction::refuse(session);
         return Frame::error("NOAUTH Authentication required.");
     }
     session.last_cmd = spec.name;
     session.timed = Some(entry);
+    if session.tx.is_some() && !transaction::runs_inside_multi(spec) {
+        return transaction::queue(session, entry, args);
+    }
     let mut parse = Parse::new(args);
     match entry.handler {
         Handler::Builtin(Builtin::Sync(run)) => run(node, session, spec, &mut parse),
         Handler::Builtin(Builtin::RaftStatus) => raft_status(node, &mut parse).await,
         Handler::Cache(parser) => match parser(&mut parse) {
-            Ok(command) => command.apply(&node.keyspace),
+            Ok(command) => {
+                let _gate = node.keyspace.shared();
+                command.apply(&node.keyspace)
+            }
             Err(e) => e.to_frame(),
         },
         Handler::Locks(parser) => {

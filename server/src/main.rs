@@ -20,6 +20,7 @@ mod ops;
 mod stats;
 mod supervised;
 mod tools;
+mod transaction;
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, AtomicUsize};

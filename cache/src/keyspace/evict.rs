@@ -126,6 +126,7 @@ impl Keyspace {
     /// Deletes expired keys for at most about `budget`; returns how many it deleted.
     /// The server calls this about ten times a second.
     pub fn active_expire_cycle(&self, budget: Duration) -> usize {
+        let _gate = self.shared();
         let started = Instant::now();
         let now = self.now_ms();
         let mut rng = rand::thread_rng();

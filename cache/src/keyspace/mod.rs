@@ -47,6 +47,7 @@ mod shard;
 #[cfg(test)]
 mod tests;
 mod walk;
+mod watch;
 
 use std::hash::BuildHasher;
 use std::ops::{Deref, DerefMut};
@@ -59,6 +60,7 @@ use parking_lot::RwLockWriteGuard;
 pub use clock::{Clock, ManualClock};
 pub use glob::glob_match;
 pub use options::*;
+pub use watch::{ExclusiveGate, SharedGate, WatchFlag};
 
 use clock::lru_clock;
 use entry::Entry;
@@ -80,6 +82,7 @@ pub struct Keyspace {
     evictions: AtomicU64,
     expired: AtomicU64,
     expire_cursor: AtomicUsize,
+    gate: watch::Gate,
 }
 
 /// A shard's write guard that settles memory accounting and length mirrors on drop.
@@ -139,6 +142,7 @@ impl Keyspace {
             evictions: AtomicU64::new(0),
             expired: AtomicU64::new(0),
             expire_cursor: AtomicUsize::new(0),
+            gate: watch::Gate::default(),
         }
     }
 
@@ -329,6 +333,44 @@ impl Keyspace {
                     KeyTtl::Missing
                 }
             },
+        }
+    }
+
+    // ----- transactions -----
+
+    /// Enters the keyspace as one of many concurrent commands: hold it while a command
+    /// runs, so an `EXEC` ([`exclusive`](Self::exclusive)) never interleaves with it.
+    pub fn shared(&self) -> SharedGate<'_> {
+        self.gate.shared()
+    }
+
+    /// Enters the keyspace alone, for an `EXEC`: every other command waits. Run the
+    /// transaction's commands without taking [`shared`](Self::shared) again.
+    pub fn exclusive(&self) -> ExclusiveGate<'_> {
+        self.gate.exclusive()
+    }
+
+    /// `WATCH key`: `flag` is set by any later change to `key` (write, TTL change,
+    /// deletion, expiry, eviction, flush). A key already expired is removed first, so
+    /// its lazy removal does not count as a change.
+    pub fn watch(&self, key: &[u8], flag: &WatchFlag) {
+        let now = self.now_ms();
+        let hash = self.hash(key);
+        let mut data = self.write(Self::shard_index(hash));
+        let _ = self.live_slot(&mut data, hash, key, now);
+        data.watched
+            .get_or_insert_with(Default::default)
+            .add(key, flag);
+    }
+
+    /// Drops a [`watch`](Self::watch).
+    pub fn unwatch(&self, key: &[u8], flag: &WatchFlag) {
+        let hash = self.hash(key);
+        let mut data = self.write(Self::shard_index(hash));
+        if let Some(w) = data.watched.as_mut() {
+            if w.remove(key, flag) {
+                data.watched = None;
+            }
         }
     }
 

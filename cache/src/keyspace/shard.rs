@@ -19,6 +19,7 @@ use parking_lot::RwLock;
 
 use super::entry::{Entry, NOT_VOLATILE};
 use super::memory::{alloc_size, table_size};
+use super::watch::WatchTable;
 
 /// A key with a TTL: where it lives and when it dies (Unix ms).
 #[derive(Clone, Copy, Debug)]
@@ -64,6 +65,8 @@ pub(crate) struct ShardData {
     /// Sum of the entries' heap sizes.
     heap: u64,
     hasher: RandomState,
+    /// Connections watching keys of this shard (`WATCH`); `None` when there are none.
+    pub(crate) watched: Option<Box<WatchTable>>,
 }
 
 impl ShardData {
@@ -74,12 +77,31 @@ impl ShardData {
             volatile: Vec::new(),
             heap: 0,
             hasher,
+            watched: None,
         }
     }
 
-    /// An empty shard with the same hasher (for flushing).
-    pub(crate) fn empty_like(&self) -> ShardData {
-        ShardData::new(self.hasher.clone())
+    /// An empty shard with the same hasher and the watches (for flushing): the
+    /// watchers of keys that exist here are told they changed.
+    pub(crate) fn empty_like(&mut self) -> ShardData {
+        if let Some(w) = &self.watched {
+            for key in w.keys() {
+                if self.find(self.hash(key), key).is_some() {
+                    w.touch(key);
+                }
+            }
+        }
+        let mut fresh = ShardData::new(self.hasher.clone());
+        fresh.watched = self.watched.take();
+        fresh
+    }
+
+    /// Tells the watchers of the key at `slot` that it changed.
+    #[inline]
+    fn touch_watchers(&self, slot: usize) {
+        if let (Some(w), Some(e)) = (&self.watched, self.entries.get(slot)) {
+            w.touch(e.key());
+        }
     }
 
     #[inline]
@@ -135,6 +157,9 @@ impl ShardData {
 
     /// Inserts an entry whose key is known to be absent; returns its slot.
     pub(crate) fn insert_new(&mut self, hash: u64, entry: Entry) -> usize {
+        if let Some(w) = &self.watched {
+            w.touch(entry.key());
+        }
         let slot = self.entries.len();
         self.heap += entry.heap_size();
         self.entries.push(entry);
@@ -149,6 +174,7 @@ impl ShardData {
 
     /// Replaces the value at `slot` (TTL untouched).
     pub(crate) fn replace_value(&mut self, slot: usize, value: &[u8]) {
+        self.touch_watchers(slot);
         if let Some(e) = self.entries.get_mut(slot) {
             self.heap -= e.heap_size();
             e.set_value(value);
@@ -158,6 +184,9 @@ impl ShardData {
 
     /// Sets (`Some`) or clears (`None`) the deadline of the entry at `slot`.
     pub(crate) fn set_expire(&mut self, slot: usize, at: Option<u64>) {
+        if at.is_some() || self.entries.get(slot).is_some_and(Entry::is_volatile) {
+            self.touch_watchers(slot);
+        }
         let Some(e) = self.entries.get_mut(slot) else {
             return;
         };
@@ -201,6 +230,7 @@ impl ShardData {
 
     /// Removes the entry at `slot` and returns it.
     pub(crate) fn remove_slot(&mut self, slot: usize) -> Option<Entry> {
+        self.touch_watchers(slot);
         let entry = self.entries.get(slot)?;
         let hash = self.hash(entry.key());
         if let Ok(found) = self.table.find_entry(hash, |&s| s as usize == slot) {

@@ -523,3 +523,71 @@ fn memory_report() {
         elapsed
     );
 }
+
+/// `WATCH`: every kind of change to the watched key sets the flag; reads, changes to
+/// other keys and no-op TTL changes do not.
+#[test]
+fn watches_see_every_change_to_their_key_and_nothing_else() {
+    type Change = fn(&Keyspace, &ManualClock);
+    let cases: &[(&str, Change, bool)] = &[
+        ("get", |ks, _| drop(run(ks, &[b"GET", b"k"])), false),
+        ("other key", |ks, _| plain_set(ks, b"other", b"v"), false),
+        ("set", |ks, _| plain_set(ks, b"k", b"v2"), true),
+        (
+            "incr",
+            |ks, _| drop(run(ks, &[b"APPEND", b"k", b"x"])),
+            true,
+        ),
+        ("del", |ks, _| drop(run(ks, &[b"DEL", b"k"])), true),
+        (
+            "expire",
+            |ks, _| drop(run(ks, &[b"EXPIRE", b"k", b"100"])),
+            true,
+        ),
+        (
+            "persist without ttl",
+            |ks, _| drop(run(ks, &[b"PERSIST", b"k"])),
+            false,
+        ),
+        ("flushall", |ks, _| ks.flush(), true),
+        (
+            "rename away",
+            |ks, _| drop(run(ks, &[b"RENAME", b"k", b"k2"])),
+            true,
+        ),
+        (
+            "expiry",
+            |ks, clock| {
+                drop(run(ks, &[b"PEXPIRE", b"k", b"10"]));
+                clock.advance(20);
+                drop(run(ks, &[b"GET", b"k"]));
+            },
+            true,
+        ),
+    ];
+    for (name, change, expect) in cases {
+        let (ks, clock) = manual(KeyspaceConfig::default());
+        plain_set(&ks, b"k", b"v");
+        let flag: WatchFlag = Arc::default();
+        ks.watch(b"k", &flag);
+        change(&ks, &clock);
+        assert_eq!(flag.load(Ordering::Relaxed), *expect, "{name}");
+        ks.unwatch(b"k", &flag);
+        flag.store(false, Ordering::Relaxed);
+        plain_set(&ks, b"k", b"v3");
+        assert!(!flag.load(Ordering::Relaxed), "{name}: unwatched");
+    }
+}
+
+/// Creating a watched key that did not exist is a change; flushing a keyspace where
+/// the watched key does not exist is not (Redis's `touchAllWatchedKeysInDb`).
+#[test]
+fn watching_a_missing_key() {
+    let (ks, _) = manual(KeyspaceConfig::default());
+    let flag: WatchFlag = Arc::default();
+    ks.watch(b"new", &flag);
+    ks.flush();
+    assert!(!flag.load(Ordering::Relaxed));
+    plain_set(&ks, b"new", b"v");
+    assert!(flag.load(Ordering::Relaxed));
+}

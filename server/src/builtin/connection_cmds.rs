@@ -33,6 +33,8 @@ pub fn execute(node: &Node, session: &mut Session, spec: &CommandSpec, parse: &m
             session.handle.resp.store(2, Relaxed);
             session.authenticated = !node.requires_auth();
             session.handle.names.lock().name.clear();
+            session.tx = None;
+            session.watches = None;
             Ok(Frame::simple("RESET"))
         }
         "CLIENT" => client(node, session, parse),

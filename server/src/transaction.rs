@@ -1,0 +1,176 @@
+//! `MULTI`, `EXEC`, `DISCARD`, `WATCH`, `UNWATCH` with Redis's semantics
+//! (<https://redis.io/docs/latest/develop/interactions/transactions/>).
+//!
+//! - Inside `MULTI` a command that passes the dispatch gate is queued (`+QUEUED`); one
+//!   that fails it (unknown, wrong arity, `NOAUTH`, or a command not allowed in a
+//!   transaction — `LOCK.*`, `RAFT.STATUS`, flag `no_multi`) is answered with its error
+//!   and marks the transaction, whose `EXEC` then answers `-EXECABORT` and runs nothing.
+//! - `EXEC` runs the queued commands with the keyspace's gate held exclusive
+//!   ([`Keyspace::exclusive`](conclave_cache::keyspace::Keyspace::exclusive)): no other
+//!   client's command runs in between. Errors of individual commands (a wrong type, a
+//!   syntax error found when the command runs) are their replies in `EXEC`'s array; the
+//!   others still apply — Redis has no rollback.
+//! - `WATCH` registers the connection's flag under each key; any change to one of them,
+//!   from any connection (this one included), before `EXEC` makes `EXEC` answer a null
+//!   array and run nothing. `EXEC`, `DISCARD`, `UNWATCH`, `RESET` and the connection
+//!   closing drop the watches.
+//! - `MULTI`, `EXEC`, `DISCARD`, `WATCH`, `QUIT` and `RESET` run at once even inside
+//!   `MULTI`, as in Redis (`MULTI` and `WATCH` then answer their errors).
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use conclave_cache::keyspace::{Keyspace, WatchFlag};
+use conclave_protocol::{CommandSpec, Frame, Parse};
+
+use crate::command_table::{Builtin, Entry, Handler};
+use crate::connection::Session;
+use crate::node::Node;
+
+/// The commands queued by `MULTI`.
+#[derive(Debug, Default)]
+pub struct Transaction {
+    queued: Vec<(&'static Entry, Vec<Bytes>)>,
+    /// A command was refused while queueing: `EXEC` aborts.
+    aborted: bool,
+}
+
+/// The keys a connection watches; unregisters them when dropped.
+#[derive(Debug)]
+pub struct Watches {
+    keyspace: Arc<Keyspace>,
+    flag: WatchFlag,
+    keys: Vec<Bytes>,
+}
+
+impl Drop for Watches {
+    fn drop(&mut self) {
+        for key in &self.keys {
+            self.keyspace.unwatch(key, &self.flag);
+        }
+    }
+}
+
+/// Whether `spec` runs at once even inside `MULTI`.
+pub fn runs_inside_multi(spec: &CommandSpec) -> bool {
+    matches!(
+        spec.name,
+        "MULTI" | "EXEC" | "DISCARD" | "WATCH" | "QUIT" | "RESET"
+    )
+}
+
+/// Marks the open transaction (if any) as failed: a command was refused while queueing.
+pub fn refuse(session: &mut Session) {
+    if let Some(tx) = session.tx.as_mut() {
+        tx.aborted = true;
+    }
+}
+
+/// Queues a command that passed the gate; refuses the ones a transaction cannot hold.
+pub fn queue(session: &mut Session, entry: &'static Entry, args: Vec<Bytes>) -> Frame {
+    let allowed = !entry.spec.flags.contains(&"no_multi")
+        && !matches!(
+            entry.handler,
+            Handler::Locks(_) | Handler::Builtin(Builtin::RaftStatus)
+        );
+    let Some(tx) = session.tx.as_mut() else {
+        return Frame::error("ERR no transaction");
+    };
+    if !allowed {
+        tx.aborted = true;
+        return Frame::error("ERR Command not allowed inside a transaction");
+    }
+    tx.queued.push((entry, args));
+    Frame::simple("QUEUED")
+}
+
+/// `MULTI`, `EXEC`, `DISCARD`, `WATCH`, `UNWATCH`.
+pub fn execute(node: &Node, session: &mut Session, spec: &CommandSpec, parse: &mut Parse) -> Frame {
+    match spec.name {
+        "MULTI" => {
+            if session.tx.is_some() {
+                return Frame::error("ERR MULTI calls can not be nested");
+            }
+            session.tx = Some(Transaction::default());
+            Frame::ok()
+        }
+        "DISCARD" => {
+            if session.tx.take().is_none() {
+                return Frame::error("ERR DISCARD without MULTI");
+            }
+            session.watches = None;
+            Frame::ok()
+        }
+        "WATCH" => {
+            if session.tx.is_some() {
+                return Frame::error("ERR WATCH inside MULTI is not allowed");
+            }
+            let watches = session.watches.get_or_insert_with(|| Watches {
+                keyspace: node.keyspace.clone(),
+                flag: WatchFlag::default(),
+                keys: Vec::new(),
+            });
+            for key in parse.rest() {
+                if !watches.keys.contains(&key) {
+                    node.keyspace.watch(&key, &watches.flag);
+                    watches.keys.push(key);
+                }
+            }
+            Frame::ok()
+        }
+        "UNWATCH" => {
+            session.watches = None;
+            Frame::ok()
+        }
+        "EXEC" => exec(node, session),
+        _ => Frame::error(format!("ERR unknown command '{}'", spec.lower_name())),
+    }
+}
+
+/// Runs the queued commands alone, unless a watched key changed or queueing failed.
+fn exec(node: &Node, session: &mut Session) -> Frame {
+    let Some(tx) = session.tx.take() else {
+        return Frame::error("ERR EXEC without MULTI");
+    };
+    if tx.aborted {
+        session.watches = None;
+        return Frame::error("EXECABORT Transaction discarded because of previous errors.");
+    }
+    let _alone = node.keyspace.exclusive();
+    let changed = session
+        .watches
+        .as_ref()
+        .is_some_and(|w| w.flag.load(Relaxed));
+    session.watches = None;
+    if changed {
+        return Frame::NullArray;
+    }
+    let replies = tx
+        .queued
+        .into_iter()
+        .map(|(entry, args)| run_queued(node, session, entry, args))
+        .collect();
+    Frame::Array(replies)
+}
+
+/// Runs one queued command (the gate is already held exclusive).
+fn run_queued(
+    node: &Node,
+    session: &mut Session,
+    entry: &'static Entry,
+    args: Vec<Bytes>,
+) -> Frame {
+    let mut parse = Parse::new(args);
+    session.last_cmd = entry.spec.name;
+    match entry.handler {
+        Handler::Builtin(Builtin::Sync(run)) => run(node, session, entry.spec, &mut parse),
+        Handler::Cache(parser) => match parser(&mut parse) {
+            Ok(command) => command.apply(&node.keyspace),
+            Err(e) => e.to_frame(),
+        },
+        Handler::Builtin(Builtin::RaftStatus) | Handler::Locks(_) => {
+            Frame::error("ERR Command not allowed inside a transaction")
+        }
+    }
+}
