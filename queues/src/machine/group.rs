@@ -293,16 +293,15 @@ impl Group {
             if e.deliveries == 0 {
                 self.data.pending += 1;
             }
+            let visible_at = now.saturating_add(visibility_ms);
             e.deliveries = e.deliveries.saturating_add(1);
             e.consumer = Some(consumer);
-            e.visible_at = now.saturating_add(visibility_ms);
+            e.visible_at = visible_at;
             e.last_ms = now;
             e.rid = rid;
             e.ready = false;
             let deliveries = e.deliveries;
-            self.idx
-                .waiting
-                .insert((now.saturating_add(visibility_ms), id));
+            self.idx.waiting.insert((visible_at, id));
             self.data.delivered += 1;
             out.push(Msg {
                 id,

@@ -32,6 +32,10 @@ mod op_gen;
 mod reference;
 #[cfg(test)]
 mod reference_ops;
+#[cfg(test)]
+mod trace_drain;
+#[cfg(test)]
+mod trace_props;
 
 pub use applied::*;
 pub use msg_id::MsgId;

@@ -129,7 +129,16 @@ fn gen() -> impl Strategy<Value = Gen> {
 pub(super) type Step = (u64, Gen);
 
 pub(super) fn steps(max: usize) -> impl Strategy<Value = Vec<Step>> {
-    let advance = prop_oneof![6 => 0..30u64, 3 => 0..200u64, 1 => 500..1500u64];
+    // Exact steps of the visibility (100) and the dedup window (300) hit the
+    // boundaries of both.
+    let boundaries = prop::sample::select(vec![99u64, 100, 101, 299, 300, 301]);
+    let advance = prop_oneof![
+        4 => Just(0u64),
+        6 => 0..30u64,
+        3 => 0..200u64,
+        2 => boundaries,
+        1 => 500..1500u64,
+    ];
     prop::collection::vec((advance, gen()), 1..max)
 }
 
