@@ -33,6 +33,10 @@ mod reference;
 #[cfg(test)]
 mod reference_ops;
 #[cfg(test)]
+mod scenarios;
+#[cfg(test)]
+mod scenarios_waiting;
+#[cfg(test)]
 mod trace_drain;
 #[cfg(test)]
 mod trace_props;
