@@ -5,14 +5,12 @@
 //! `Q.REDRIVE`, a dedup window per topic, retention until every group has acknowledged,
 //! and `-OOM` at `--queue-max-len`.
 //!
-//! No sockets, no clocks, no randomness: a shard's Raft log carries
-//! [`QueueBatch`](machine::QueueBatch)es of requests stamped with the leader's clock,
-//! and every replica applying them with [`QueueState::apply`](machine::QueueState::apply)
-//! reaches the same state and replies. The server wires it into a Raft group per shard
-//! (placement: [`placement_key`](machine::placement_key)), answers queued `Q.READ`s from
-//! the [`Wake`](machine::Wake)s applying produces, and proposes
-//! [`QueueOp::Tick`](machine::QueueOp::Tick) at
-//! [`QueueState::next_deadline`](machine::QueueState::next_deadline).
+//! No sockets, no clocks, no randomness: a shard's Raft log carries [`QueueBatch`]es of
+//! requests stamped with the leader's clock, and every replica applying them with
+//! [`QueueState::apply`] reaches the same state and replies. The server wires it into a
+//! Raft group per shard (placement: [`placement_key`]), answers queued `Q.READ`s from the
+//! [`Wake`]s applying produces, and proposes [`QueueOp::Tick`] at
+//! [`QueueState::next_deadline`].
 //!
 //! This crate depends on no other Conclave crate.
 

@@ -76,7 +76,7 @@ impl Group {
     /// `(consumers, pending, lag, delivered, acked)` for `Q.INFO`.
     pub(crate) fn counts(&self) -> (u64, u64, u64, u64, u64) {
         let d = &self.data;
-        let undelivered = d.entries.len() as u64 - d.pending;
+        let undelivered = (d.entries.len() as u64).saturating_sub(d.pending);
         (
             d.consumers.len() as u64,
             d.pending,

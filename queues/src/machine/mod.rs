@@ -5,7 +5,7 @@
 //!   reads it answered, [`Wake`]) comes out. [`MsgId`] is a message id, [`QueueConfig`]
 //!   the `--queue-*` parameters.
 //! - [`QueueState`]: the deterministic machine (topics → messages, groups, dedup ids),
-//!   with lazy expiry and leader-proposed ticks (see [`queue_state`](self) docs).
+//!   with lazy expiry and leader-proposed ticks (see its docs).
 //!
 //! Layout: `topic` (messages and retention), `group` (one group's cursor, delivery
 //! entries and their indexes), `dedup` (the dedup window), `deliveries` (push, read,

@@ -87,7 +87,11 @@ pub enum QueueOp {
     /// `block_ms: None` → `Messages([])`; with `Some(ms)` the read is queued (FIFO per
     /// group) → `Waiting`, and a later entry that makes messages available answers it
     /// with a [`Wake`](super::Wake) carrying `rid` (`Some(0)`: no deadline; otherwise
-    /// the queued read is dropped once `now >= now_at_read + ms`).
+    /// messages arriving at or after `now_at_read + ms` answer it `TimedOut` instead —
+    /// its node normally withdraws it first with [`QueueOp::Cancel`] when the wait
+    /// runs out). If that `Cancel` answers `Flag(false)`, the node has already applied
+    /// the `Wake` (it precedes the `Cancel` in the log): hand its messages to the
+    /// client, or give them back with [`QueueOp::Unread`] if the client is gone.
     Read {
         topic: Name,
         group: Name,
