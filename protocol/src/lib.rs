@@ -4,6 +4,7 @@
 //!
 //! - [`codec`]: the request decoder (on redis-protocol), with Redis's limits and
 //!   inline-command splitting.
+//! - [`glob`]: Redis's glob matching (`KEYS`, `SCAN MATCH`, `Q.TOPICS`).
 //! - [`frame`]: the reply type every command produces, and its RESP2/RESP3 encoding.
 //! - [`parse`]: a cursor over a command's arguments with Redis-compatible errors.
 //! - [`docs`]: the `COMMAND INFO` / `COMMAND DOCS` replies built from a declaration.
@@ -13,6 +14,7 @@
 pub mod codec;
 pub mod docs;
 pub mod frame;
+pub mod glob;
 pub mod parse;
 pub mod spec;
 

@@ -40,7 +40,6 @@
 mod clock;
 mod entry;
 mod evict;
-mod glob;
 mod memory;
 mod options;
 mod shard;
@@ -58,7 +57,7 @@ use foldhash::fast::RandomState;
 use parking_lot::RwLockWriteGuard;
 
 pub use clock::{Clock, ManualClock};
-pub use glob::glob_match;
+pub use conclave_protocol::glob::glob_match;
 pub use options::*;
 pub use watch::{ExclusiveGate, SharedGate, WatchFlag};
 

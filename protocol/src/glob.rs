@@ -1,5 +1,5 @@
 //! Glob-style pattern matching with the semantics of Redis's `stringmatchlen`
-//! (used by `KEYS` and `SCAN ... MATCH`).
+//! (used by `KEYS`, `SCAN ... MATCH`, `CONFIG GET` and `Q.TOPICS`).
 //!
 //! - `*` matches any run of bytes, `?` any single byte;
 //! - `[abc]`, `[a-z]` (reversed ranges allowed), `[^...]` negation, `\x` inside a
