@@ -1448,3 +1448,71 @@ fn quit_reset_time() {
     assert_eq!(raw.reply_string(), "+OK\r\n");
     raw.expect_closed();
 }
+
+/// The sections Redis 7 clients and test suites read: `cpu`, `errorstats` (and
+/// `total_error_replies`), `cluster`, `commandstats` (only with `all` or by name),
+/// `avg_ttl`.
+#[test]
+fn info_cpu_errorstats_cluster_commandstats() {
+    let server = Server::start(&[]);
+    let mut con = server.conn();
+    let info = |con: &mut redis::Connection, args: &[&str]| -> String {
+        redis::cmd("INFO").arg(args).query(con).unwrap()
+    };
+    let default = info(&mut con, &[]);
+    for f in [
+        "used_cpu_user:",
+        "used_cpu_sys:",
+        "cluster_enabled:0",
+        "total_error_replies:0",
+    ] {
+        assert!(default.contains(f), "INFO lacks {f}");
+    }
+    assert!(
+        !default.contains("# Commandstats"),
+        "commandstats is not a default section"
+    );
+    let _: redis::RedisResult<Value> = redis::cmd("GET").arg("a").arg("b").query(&mut con);
+    let _: redis::RedisResult<Value> = redis::cmd("NOSUCH").query(&mut con);
+    let _: () = redis::cmd("SET").arg("s").arg("x").query(&mut con).unwrap();
+    let _: redis::RedisResult<Value> = redis::cmd("INCR").arg("s").query(&mut con);
+    let _: () = redis::cmd("SET")
+        .arg("t")
+        .arg("1")
+        .arg("EX")
+        .arg(1000)
+        .query(&mut con)
+        .unwrap();
+    let errors = info(&mut con, &["errorstats"]);
+    assert!(errors.contains("errorstat_ERR:count=3"), "{errors}");
+    let stats = info(&mut con, &["stats"]);
+    assert!(stats.contains("total_error_replies:3"), "{stats}");
+    let cmds = info(&mut con, &["commandstats"]);
+    assert!(
+        cmds.lines().any(|l| l.starts_with("cmdstat_get:calls=0,")
+            && l.contains("rejected_calls=1,failed_calls=0")),
+        "{cmds}"
+    );
+    assert!(
+        cmds.lines()
+            .any(|l| l.starts_with("cmdstat_incr:calls=1,") && l.ends_with("failed_calls=1")),
+        "{cmds}"
+    );
+    assert!(info(&mut con, &["all"]).contains("# Commandstats"));
+    let keyspace = info(&mut con, &["keyspace"]);
+    let avg: u64 = keyspace
+        .split("avg_ttl=")
+        .nth(1)
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{keyspace}"));
+    assert!(avg > 900_000 && avg <= 1_000_000, "{keyspace}");
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query(&mut con)
+        .unwrap();
+    let cmds = info(&mut con, &["commandstats"]);
+    assert!(!cmds.contains("cmdstat_incr"), "{cmds}");
+    assert!(info(&mut con, &["errorstats"])
+        .trim()
+        .ends_with("# Errorstats"));
+}

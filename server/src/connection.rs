@@ -110,8 +110,15 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
                     let Some(reply) = reply else { return };
                     reply.encode(session.proto, &mut wbuf);
                     let now = node.command_stats.now();
-                    if let Some(spec) = session.timed.take() {
-                        node.command_stats.record(spec, mark, now);
+                    let timed = session.timed.take();
+                    if let Some(entry) = timed {
+                        node.command_stats.record(entry, mark, now);
+                    }
+                    if let conclave_protocol::Frame::Error(text) = &reply {
+                        node.stats.error_reply(text);
+                        if let Some(entry) = timed {
+                            node.command_stats.fail(entry);
+                        }
                     }
                     mark = now;
                     if session.close {

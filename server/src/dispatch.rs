@@ -27,10 +27,12 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
     let spec = entry.spec;
     if !spec.arity_ok(args.len()) {
         transaction::refuse(session);
+        node.command_stats.reject(entry);
         return spec.arity_error();
     }
     if !session.authenticated && !spec.no_auth() {
         transaction::refuse(session);
+        node.command_stats.reject(entry);
         return Frame::error("NOAUTH Authentication required.");
     }
     session.last_cmd = spec.name;

@@ -1,8 +1,10 @@
 //! `INFO`: Redis's `field:value` text, section by section.
 //!
 //! Sections: `server`, `clients`, `memory`, `persistence`, `stats`, `replication`,
-//! `keyspace` (Redis's) and `cache`, `raft`, `locks` (Conclave's). `INFO` and
-//! `INFO default` print them all; `INFO all` / `everything` too.
+//! `cpu`, `errorstats`, `cluster`, `keyspace`, `commandstats` (Redis's, in Redis's
+//! order) and `cache`, `raft`, `locks` (Conclave's). `INFO` and `INFO default` print
+//! every section but `commandstats`, as Redis 7 does; `INFO all` and `INFO everything`
+//! add it. Names are matched case-insensitively; unknown sections print nothing.
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
@@ -10,28 +12,34 @@ use std::sync::atomic::Ordering::Relaxed;
 use crate::builtin::connection_cmds::REDIS_COMPAT_VERSION;
 use crate::node::Node;
 
-const SECTIONS: &[&str] = &[
-    "server",
-    "clients",
-    "memory",
-    "persistence",
-    "stats",
-    "replication",
-    "keyspace",
-    "cache",
-    "raft",
-    "locks",
+/// Every section, in print order, and whether `INFO` / `INFO default` prints it.
+const SECTIONS: &[(&str, bool)] = &[
+    ("server", true),
+    ("clients", true),
+    ("memory", true),
+    ("persistence", true),
+    ("stats", true),
+    ("replication", true),
+    ("cpu", true),
+    ("errorstats", true),
+    ("cluster", true),
+    ("keyspace", true),
+    ("commandstats", false),
+    ("cache", true),
+    ("raft", true),
+    ("locks", true),
 ];
 
-/// Renders the requested sections (all of them when `wanted` is empty or says so).
+/// Renders the requested sections (the default ones when `wanted` is empty).
 pub fn render(node: &Node, wanted: &[String]) -> String {
-    let all = wanted.is_empty()
-        || wanted
-            .iter()
-            .any(|w| matches!(w.as_str(), "all" | "everything" | "default"));
+    let everything = wanted
+        .iter()
+        .any(|w| matches!(w.as_str(), "all" | "everything"));
+    let default = wanted.is_empty() || wanted.iter().any(|w| w == "default");
     let mut out = String::new();
-    for &section in SECTIONS {
-        if !all && !wanted.iter().any(|w| w == section) {
+    for &(section, in_default) in SECTIONS {
+        let asked = wanted.iter().any(|w| w == section);
+        if !(everything || asked || (default && in_default)) {
             continue;
         }
         if !out.is_empty() {
@@ -131,7 +139,10 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
             put("evicted_keys", ks.evictions.to_string());
             put("keyspace_hits", ks.hits.to_string());
             put("keyspace_misses", ks.misses.to_string());
-            put("total_error_replies", "0".into());
+            put(
+                "total_error_replies",
+                s.error_replies.load(Relaxed).to_string(),
+            );
             put(
                 "protocol_errors",
                 s.protocol_errors.load(Relaxed).to_string(),
@@ -141,14 +152,44 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
             put("role", "master".into());
             put("connected_slaves", "0".into());
         }
+        "cpu" => {
+            let cpu = cpu_times();
+            put("used_cpu_sys", format!("{:.6}", cpu[1]));
+            put("used_cpu_user", format!("{:.6}", cpu[0]));
+            put("used_cpu_sys_children", format!("{:.6}", cpu[3]));
+            put("used_cpu_user_children", format!("{:.6}", cpu[2]));
+        }
+        "errorstats" => {
+            for (prefix, count) in node.stats.errors_by_prefix() {
+                put(&format!("errorstat_{prefix}"), format!("count={count}"));
+            }
+        }
+        "cluster" => put("cluster_enabled", "0".into()),
+        "commandstats" => {
+            for (spec, s) in node.command_stats.call_stats() {
+                let per_call = if s.calls == 0 {
+                    0.0
+                } else {
+                    s.usec as f64 / s.calls as f64
+                };
+                put(
+                    &format!("cmdstat_{}", spec.lower_name()),
+                    format!(
+                        "calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}",
+                        s.calls, s.usec, s.rejected, s.failed
+                    ),
+                );
+            }
+        }
         "keyspace" => {
             let keys = node.keyspace.len();
             if keys > 0 {
                 put(
                     "db0",
                     format!(
-                        "keys={keys},expires={},avg_ttl=0",
-                        node.keyspace.volatile_len()
+                        "keys={keys},expires={},avg_ttl={}",
+                        node.keyspace.volatile_len(),
+                        node.keyspace.avg_ttl_ms()
                     ),
                 );
             }
@@ -171,6 +212,26 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
         _ => {}
     }
     f
+}
+
+/// CPU seconds of this process and its waited-for children: user, system, children's
+/// user, children's system (fields 14-17 of `/proc/self/stat`, in clock ticks).
+fn cpu_times() -> [f64; 4] {
+    let ticks = rustix::param::clock_ticks_per_second().max(1) as f64;
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The command name (field 2) may hold spaces; the fields after it follow its `)`.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<f64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(4)
+        .map(|f| f.parse::<f64>().unwrap_or(0.0) / ticks)
+        .collect();
+    let mut out = [0.0; 4];
+    for (o, f) in out.iter_mut().zip(fields) {
+        *o = f;
+    }
+    out
 }
 
 /// jemalloc's allocated and resident bytes (Redis's `used_memory` / `used_memory_rss`).

@@ -23,6 +23,10 @@ pub struct Stats {
     pub net_output: AtomicU64,
     /// Protocol errors (connections closed for them).
     pub protocol_errors: AtomicU64,
+    /// Error replies sent (`total_error_replies`).
+    pub error_replies: AtomicU64,
+    /// Error replies by their first word (`INFO errorstats`: `errorstat_ERR:count=3`).
+    errors_by_prefix: Mutex<std::collections::BTreeMap<String, u64>>,
     samples: Mutex<VecDeque<(Instant, u64)>>,
     history: Mutex<History>,
 }
@@ -61,6 +65,24 @@ impl History {
 }
 
 impl Stats {
+    /// Counts one error reply whose text is `text` (`ERR wrong number ...`): by its
+    /// first word, as Redis's `errorstats` do.
+    pub fn error_reply(&self, text: &[u8]) {
+        self.error_replies.fetch_add(1, Relaxed);
+        let prefix = text.split(|&b| b == b' ').next().unwrap_or_default();
+        let prefix = String::from_utf8_lossy(prefix).into_owned();
+        *self.errors_by_prefix.lock().entry(prefix).or_insert(0) += 1;
+    }
+
+    /// Error replies by first word, in name order.
+    pub fn errors_by_prefix(&self) -> Vec<(String, u64)> {
+        self.errors_by_prefix
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    }
+
     /// Records a sample of the command counter; called by the server's timer.
     pub fn sample(&self) {
         let now = Instant::now();
@@ -101,9 +123,11 @@ impl Stats {
             &self.net_input,
             &self.net_output,
             &self.protocol_errors,
+            &self.error_replies,
         ] {
             c.store(0, Relaxed);
         }
+        self.errors_by_prefix.lock().clear();
         self.samples.lock().clear();
         self.history.lock().start = None;
     }

@@ -103,3 +103,27 @@ impl Keyspace {
         }
     }
 }
+
+impl Keyspace {
+    /// An estimate of the average time to live of the keys with a TTL, ms (`avg_ttl` of
+    /// `INFO keyspace`; Redis estimates it by sampling too): up to 16 deadlines of each
+    /// shard. 0 when no key has a TTL.
+    pub fn avg_ttl_ms(&self) -> u64 {
+        let now = self.now_ms();
+        let (mut sum, mut n) = (0u128, 0u128);
+        for idx in 0..SHARDS {
+            let data = self.shard(idx).data.read();
+            for v in data.volatile.iter().take(16) {
+                if v.expire_at > now {
+                    sum += u128::from(v.expire_at - now);
+                    n += 1;
+                }
+            }
+        }
+        if n == 0 {
+            0
+        } else {
+            u64::try_from(sum / n).unwrap_or(u64::MAX)
+        }
+    }
+}

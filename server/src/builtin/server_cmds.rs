@@ -224,6 +224,7 @@ fn config(node: &Node, parse: &mut Parse) -> Result<Frame, ParseError> {
             Ok(Frame::ok())
         }
         "RESETSTAT" => {
+            node.command_stats.reset();
             node.stats.reset();
             Ok(Frame::ok())
         }

@@ -13,7 +13,7 @@
 //! grow (`CONFIG RESETSTAT` leaves them alone, as Prometheus expects of counters).
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 
 use conclave_cluster::histogram::{Histogram, Snapshot, LATENCY_NS};
 use conclave_protocol::CommandSpec;
@@ -27,6 +27,28 @@ pub struct CommandStats {
     shards: Box<[Box<[Histogram]>]>,
     /// Where [`now`](Self::now) reads the time.
     clock: quanta::Clock,
+    /// Per command: calls that answered an error (`failed_calls`). Errors are rare:
+    /// one shared counter each.
+    failed: Box<[AtomicU64]>,
+    /// Per command: calls refused before running (`rejected_calls`: arity, `NOAUTH`).
+    rejected: Box<[AtomicU64]>,
+    /// What `INFO commandstats` subtracts since `CONFIG RESETSTAT`: per command
+    /// `(calls, ns, failed, rejected)` at the reset (the counters themselves only grow,
+    /// as `/metrics` needs).
+    baseline: parking_lot::Mutex<Vec<[u64; 4]>>,
+}
+
+/// One command's figures for `INFO commandstats`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallStats {
+    /// Calls executed.
+    pub calls: u64,
+    /// Their total service time, µs.
+    pub usec: u64,
+    /// Calls refused before running.
+    pub rejected: u64,
+    /// Calls that answered an error.
+    pub failed: u64,
 }
 
 /// Hands out shard numbers to threads in turn.
@@ -69,9 +91,13 @@ impl CommandStats {
                     .collect()
             })
             .collect();
+        let n = command_table::all().len();
         CommandStats {
             shards,
             clock: quanta::Clock::new(),
+            failed: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            rejected: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            baseline: parking_lot::Mutex::new(vec![[0; 4]; n]),
         }
     }
 
@@ -95,6 +121,67 @@ impl CommandStats {
         if let Some(h) = shard.get(entry.index) {
             h.observe(&LATENCY_NS, ns);
         }
+    }
+
+    /// Counts a call of `entry` that answered an error.
+    pub fn fail(&self, entry: &Entry) {
+        if let Some(c) = self.failed.get(entry.index) {
+            c.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Counts a call of `entry` refused before it ran.
+    pub fn reject(&self, entry: &Entry) {
+        if let Some(c) = self.rejected.get(entry.index) {
+            c.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Per command with any activity since the last [`reset`](Self::reset): calls,
+    /// µs, rejected and failed calls (`INFO commandstats`).
+    pub fn call_stats(&self) -> Vec<(&'static CommandSpec, CallStats)> {
+        let base = self.baseline.lock();
+        command_table::all()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, entry)| {
+                let now = self.totals(i);
+                let b = base.get(i).copied().unwrap_or_default();
+                let s = CallStats {
+                    calls: now[0].saturating_sub(b[0]),
+                    usec: now[1].saturating_sub(b[1]) / 1000,
+                    failed: now[2].saturating_sub(b[2]),
+                    rejected: now[3].saturating_sub(b[3]),
+                };
+                (s.calls + s.failed + s.rejected > 0).then_some((entry.spec, s))
+            })
+            .collect()
+    }
+
+    /// `CONFIG RESETSTAT`: `INFO commandstats` counts from now on (the `/metrics`
+    /// counters keep growing).
+    pub fn reset(&self) {
+        let mut base = self.baseline.lock();
+        for (i, b) in base.iter_mut().enumerate() {
+            *b = self.totals(i);
+        }
+    }
+
+    /// `(calls, ns, failed, rejected)` of command `i` since the node started.
+    fn totals(&self, i: usize) -> [u64; 4] {
+        let mut acc = Snapshot::default();
+        for shard in self.shards.iter() {
+            if let Some(h) = shard.get(i) {
+                h.add_to(&mut acc);
+            }
+        }
+        let load = |v: &[AtomicU64]| v.get(i).map_or(0, |c| c.load(Relaxed));
+        [
+            acc.count(),
+            acc.sum,
+            load(&self.failed),
+            load(&self.rejected),
+        ]
     }
 
     /// Every command executed at least once, with its summed histogram (latency in ns).
