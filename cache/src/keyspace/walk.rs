@@ -120,10 +120,7 @@ impl Keyspace {
                 }
             }
         }
-        if n == 0 {
-            0
-        } else {
-            u64::try_from(sum / n).unwrap_or(u64::MAX)
-        }
+        sum.checked_div(n)
+            .map_or(0, |avg| u64::try_from(avg).unwrap_or(u64::MAX))
     }
 }
