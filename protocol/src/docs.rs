@@ -8,8 +8,15 @@
 use crate::spec::CommandSpec;
 use crate::Frame;
 
-/// The `COMMAND` / `COMMAND INFO` entry of one command.
+/// The `COMMAND` / `COMMAND INFO` entry of one command (Redis 7's ten fields: name,
+/// arity, flags, first key, last key, step, ACL categories, tips, key specs,
+/// subcommands).
 pub fn info_entry(spec: &CommandSpec) -> Frame {
+    info_entry_with(spec, &[])
+}
+
+/// [`info_entry`] of a container command with its subcommands (`config|get`, ...).
+pub fn info_entry_with(spec: &CommandSpec, subcommands: &[CommandSpec]) -> Frame {
     let (first, last, step) = spec.keys;
     Frame::Array(vec![
         Frame::bulk_string(spec.lower_name()),
@@ -18,16 +25,45 @@ pub fn info_entry(spec: &CommandSpec) -> Frame {
         Frame::Integer(first as i64),
         Frame::Integer(last as i64),
         Frame::Integer(step as i64),
-        Frame::Set(vec![Frame::Simple(format!("@{}", spec.group).into())]),
+        Frame::Set(
+            spec.acl_categories()
+                .iter()
+                .map(|c| Frame::Simple(format!("@{c}").into()))
+                .collect(),
+        ),
         Frame::Set(vec![]),
         Frame::Array(vec![]),
-        Frame::Array(vec![]),
+        Frame::Array(subcommands.iter().map(info_entry).collect()),
     ])
 }
 
 /// The `COMMAND DOCS` entry of one command: `summary`, `since`, `group`,
 /// `complexity`, `arguments`.
 pub fn docs_entry(spec: &CommandSpec) -> Frame {
+    docs_entry_with(spec, &[])
+}
+
+/// [`docs_entry`] of a container command, with a `subcommands` map (what `redis-cli`
+/// reads to hint `CONFIG GET <pattern>` and to print `HELP CONFIG SET`).
+pub fn docs_entry_with(spec: &CommandSpec, subcommands: &[CommandSpec]) -> Frame {
+    let Frame::Map(mut fields) = docs_fields(spec) else {
+        return Frame::Map(vec![]);
+    };
+    if !subcommands.is_empty() {
+        fields.push((
+            Frame::bulk_static("subcommands"),
+            Frame::Map(
+                subcommands
+                    .iter()
+                    .map(|s| (Frame::bulk_string(s.lower_name()), docs_fields(s)))
+                    .collect(),
+            ),
+        ));
+    }
+    Frame::Map(fields)
+}
+
+fn docs_fields(spec: &CommandSpec) -> Frame {
     let mut fields = vec![
         (
             Frame::bulk_static("summary"),

@@ -85,6 +85,34 @@ impl CommandSpec {
         self.flags.contains(&"write")
     }
 
+    /// Redis's ACL categories of the command (without `@`), derived from its flags
+    /// and group as Redis assigns them: `read`/`write`/`fast` or `slow`/`admin` and
+    /// `dangerous` from the flags, `keyspace`/`string`/`bitmap`/`connection`/
+    /// `transaction`/`scripting` from the group; Conclave's own groups (`lock`,
+    /// `cache`, `cluster`) are categories of their own.
+    pub fn acl_categories(&self) -> Vec<&'static str> {
+        let mut cats = Vec::new();
+        let has = |f: &str| self.flags.contains(&f);
+        if has("write") {
+            cats.push("write");
+        }
+        if has("readonly") {
+            cats.push("read");
+        }
+        if has("admin") {
+            cats.extend(["admin", "dangerous"]);
+        }
+        match self.group {
+            // Server commands take their categories from their flags alone.
+            "server" => {}
+            "generic" => cats.push("keyspace"),
+            "transactions" => cats.push("transaction"),
+            other => cats.push(other),
+        }
+        cats.push(if has("fast") { "fast" } else { "slow" });
+        cats
+    }
+
     /// The lower-case name (as Redis prints it in replies).
     pub fn lower_name(&self) -> String {
         self.name.to_ascii_lowercase()
@@ -150,5 +178,6 @@ mod tests {
         assert!(spec(2).arity_ok(2) && !spec(2).arity_ok(3));
         assert!(spec(-3).arity_ok(3) && spec(-3).arity_ok(9) && !spec(-3).arity_ok(2));
         assert!(spec(2).is_write() && !spec(2).no_auth());
+        assert_eq!(spec(2).acl_categories(), ["write", "string", "slow"]);
     }
 }

@@ -78,7 +78,7 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
             put("node_id", node.config.id.to_string());
             put("uptime_in_seconds", uptime.to_string());
             put("uptime_in_days", (uptime / 86_400).to_string());
-            put("hz", node.config.hz.to_string());
+            put("hz", node.runtime.hz.load(Relaxed).to_string());
             put(
                 "executable",
                 std::env::current_exe()

@@ -130,6 +130,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             timeout: AtomicU64::new(config.timeout),
             proto_max_bulk_len: AtomicU64::new(config.proto_max_bulk_len),
             lock_default_ttl: AtomicU64::new(config.lock_default_ttl),
+            hz: AtomicU64::new(u64::from(config.hz).clamp(1, 500)),
         },
         config,
         keyspace,
@@ -170,13 +171,16 @@ async fn bind(flag: &str, addr: &str) -> anyhow::Result<TcpListener> {
 
 /// The node's timer: active expiry and the ops/s sampler, `hz` times a second.
 async fn housekeeping(node: Arc<Node>) {
-    let hz = node.config.hz.clamp(1, 500);
-    let mut tick = tokio::time::interval(Duration::from_millis(1000 / hz as u64));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut shutdown = node.shutdown.subscribe();
     loop {
+        // `hz` may change at run time (CONFIG SET hz).
+        let hz = node
+            .runtime
+            .hz
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .clamp(1, 500);
         tokio::select! {
-            _ = tick.tick() => {}
+            _ = tokio::time::sleep(Duration::from_millis(1000 / hz)) => {}
             _ = shutdown.changed() => return,
         }
         node.stats.sample();

@@ -30,6 +30,8 @@ pub struct RuntimeConfig {
     pub proto_max_bulk_len: AtomicU64,
     /// `lock-default-ttl` in ms.
     pub lock_default_ttl: AtomicU64,
+    /// `hz`: background ticks per second (1-500).
+    pub hz: AtomicU64,
 }
 
 /// Everything a connection can reach.

@@ -56,7 +56,7 @@ impl Keyspace {
         let lru_now = lru_clock(self.now_ms());
         let volatile = policy == EvictionPolicy::VolatileLru;
         let mut best: Option<Candidate> = None;
-        for _ in 0..EVICTION_SAMPLES {
+        for _ in 0..self.eviction_samples() {
             let Some(c) = self.sample(&mut rng, volatile, lru_now) else {
                 break;
             };

@@ -82,6 +82,8 @@ pub struct Keyspace {
     expired: AtomicU64,
     expire_cursor: AtomicUsize,
     gate: watch::Gate,
+    /// Keys sampled per eviction (`maxmemory-samples`).
+    samples: AtomicUsize,
 }
 
 /// A shard's write guard that settles memory accounting and length mirrors on drop.
@@ -142,6 +144,7 @@ impl Keyspace {
             expired: AtomicU64::new(0),
             expire_cursor: AtomicUsize::new(0),
             gate: watch::Gate::default(),
+            samples: AtomicUsize::new(evict::EVICTION_SAMPLES),
         }
     }
 
@@ -164,6 +167,16 @@ impl Keyspace {
     /// Sets the eviction policy.
     pub fn set_policy(&self, p: EvictionPolicy) {
         self.policy.store(p.to_u8(), Relaxed);
+    }
+
+    /// Keys sampled per eviction (`maxmemory-samples`, default 5).
+    pub fn eviction_samples(&self) -> usize {
+        self.samples.load(Relaxed)
+    }
+
+    /// Sets `maxmemory-samples` (1-64).
+    pub fn set_eviction_samples(&self, n: usize) {
+        self.samples.store(n.clamp(1, 64), Relaxed);
     }
 
     /// The eviction policy.

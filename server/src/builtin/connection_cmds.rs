@@ -110,8 +110,9 @@ fn hello(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<Frame,
     let mut authenticated = session.authenticated;
     let mut name: Option<Bytes> = None;
     while parse.remaining() > 0 {
-        match parse.next_keyword()?.as_str() {
-            "AUTH" if parse.remaining() >= 2 => {
+        let option = parse.next_bytes()?;
+        match option.to_ascii_uppercase().as_slice() {
+            b"AUTH" if parse.remaining() >= 2 => {
                 let user = parse.next_bytes()?;
                 let pass = parse.next_bytes()?;
                 if !check_credentials(node, Some(&user), &pass) {
@@ -119,11 +120,11 @@ fn hello(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<Frame,
                 }
                 authenticated = true;
             }
-            "SETNAME" if parse.remaining() >= 1 => name = Some(parse.next_bytes()?),
-            other => {
+            b"SETNAME" if parse.remaining() >= 1 => name = Some(parse.next_bytes()?),
+            _ => {
                 return Err(ParseError::Other(format!(
                     "ERR Syntax error in HELLO option '{}'",
-                    other.to_lowercase()
+                    String::from_utf8_lossy(&option)
                 )))
             }
         }
@@ -178,7 +179,9 @@ fn validate_client_name(name: &[u8]) -> Result<(), ParseError> {
 
 /// `CLIENT ID|SETNAME|GETNAME|SETINFO|INFO|LIST|KILL|NO-EVICT|NO-TOUCH|HELP`.
 fn client(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<Frame, ParseError> {
-    let sub = parse.next_keyword()?;
+    let argc = parse.argc();
+    let raw = parse.next_bytes()?;
+    let sub = super::subcommands::short_name(super::subcommands::resolve("CLIENT", &raw, argc)?);
     let arity = |parse: &Parse, n: usize| {
         if parse.remaining() == n {
             Ok(())
@@ -189,7 +192,7 @@ fn client(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<Frame
             )))
         }
     };
-    match sub.as_str() {
+    match sub {
         "ID" => {
             arity(parse, 0)?;
             Ok(Frame::Integer(session.handle.id as i64))
@@ -287,21 +290,7 @@ fn client(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<Frame
                 _ => Err(ParseError::Syntax),
             }
         }
-        "HELP" => Ok(Frame::Array(
-            [
-                "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-                "ID",
-                "SETNAME <name>",
-                "GETNAME",
-                "SETINFO <LIB-NAME|LIB-VER> <value>",
-                "INFO",
-                "LIST [TYPE <type>] [ID <id> [<id> ...]]",
-                "KILL <ip:port> | KILL <ID id|ADDR ip:port|LADDR ip:port|SKIPME yes|no> ...",
-            ]
-            .iter()
-            .map(|l| Frame::simple(l))
-            .collect(),
-        )),
+        "HELP" => Ok(super::subcommands::help_frame("CLIENT")),
         other => Err(ParseError::Other(format!(
             "ERR unknown subcommand '{}'. Try CLIENT HELP.",
             other.to_lowercase()
@@ -333,9 +322,15 @@ fn client_kill(node: &Node, session: &Session, parse: &mut Parse) -> Result<Fram
         let value = parse.next_string().map_err(|_| ParseError::Syntax)?;
         match key.as_str() {
             "ID" => {
-                id = Some(value.parse::<u64>().map_err(|_| {
-                    ParseError::Other("ERR client-id should be greater than 0".into())
-                })?)
+                id = Some(
+                    value
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|&i| i > 0)
+                        .ok_or_else(|| {
+                            ParseError::Other("ERR client-id should be greater than 0".into())
+                        })?,
+                )
             }
             "ADDR" => addr = Some(value),
             "LADDR" => laddr = Some(value),

@@ -3,5 +3,8 @@
 //! `COMMAND`, `SHUTDOWN`, `RAFT.STATUS`). Keyspace commands live in `conclave_cache`,
 //! `LOCK.*` in `conclave_locks`.
 
+pub mod command_cmd;
+pub mod config_cmd;
 pub mod connection_cmds;
 pub mod server_cmds;
+pub mod subcommands;

@@ -1,0 +1,144 @@
+//! `COMMAND [COUNT | DOCS | GETKEYS | GETKEYSANDFLAGS | INFO | LIST | HELP]`, answered
+//! from the command table and the subcommand declarations, with Redis 7's replies:
+//! unknown names are a null bulk in `COMMAND INFO` and left out of `COMMAND DOCS`;
+//! `COMMAND LIST` names subcommands too (`config|get`) and filters by module, ACL
+//! category or pattern; `COMMAND COUNT` counts top-level commands.
+
+use conclave_protocol::docs::{docs_entry_with, info_entry_with};
+use conclave_protocol::{CommandSpec, Frame, Parse, ParseError};
+
+use super::subcommands::{self, short_name};
+use crate::command_table::{self, lookup_spec};
+use conclave_cache::keyspace::glob_match;
+
+/// `COMMAND ...` (the container's own arity is checked by dispatch).
+pub fn command(parse: &mut Parse) -> Result<Frame, ParseError> {
+    let argc = parse.argc();
+    let Some(sub) = parse.try_next() else {
+        return Ok(Frame::Array(command_table::specs().map(info).collect()));
+    };
+    let spec = subcommands::resolve("COMMAND", &sub, argc)?;
+    let names = parse.rest();
+    match short_name(spec) {
+        "COUNT" => Ok(Frame::Integer(command_table::all().len() as i64)),
+        "LIST" => list(&names),
+        "INFO" if names.is_empty() => Ok(Frame::Array(command_table::specs().map(info).collect())),
+        "INFO" => Ok(Frame::Array(
+            names
+                .iter()
+                .map(|n| lookup_spec(n).map_or(Frame::Null, info))
+                .collect(),
+        )),
+        "DOCS" => {
+            let specs: Vec<&CommandSpec> = if names.is_empty() {
+                command_table::specs().collect()
+            } else {
+                names.iter().filter_map(|n| lookup_spec(n)).collect()
+            };
+            Ok(Frame::Map(
+                specs
+                    .into_iter()
+                    .map(|c| (Frame::bulk_string(c.lower_name()), docs(c)))
+                    .collect(),
+            ))
+        }
+        "GETKEYS" => Ok(Frame::Array(
+            keys_of(&names)?
+                .into_iter()
+                .map(|(k, _)| Frame::Bulk(k))
+                .collect(),
+        )),
+        "GETKEYSANDFLAGS" => Ok(Frame::Array(
+            keys_of(&names)?
+                .into_iter()
+                .map(|(k, flags)| {
+                    Frame::Array(vec![
+                        Frame::Bulk(k),
+                        Frame::Set(flags.iter().map(|f| Frame::simple(f)).collect()),
+                    ])
+                })
+                .collect(),
+        )),
+        _ => Ok(subcommands::help_frame("COMMAND")),
+    }
+}
+
+fn info(spec: &CommandSpec) -> Frame {
+    info_entry_with(spec, subcommands::of(spec.name))
+}
+
+fn docs(spec: &CommandSpec) -> Frame {
+    docs_entry_with(spec, subcommands::of(spec.name))
+}
+
+/// `COMMAND LIST [FILTERBY MODULE name | ACLCAT category | PATTERN pattern]`.
+fn list(args: &[bytes::Bytes]) -> Result<Frame, ParseError> {
+    let all =
+        command_table::specs().flat_map(|c| std::iter::once(c).chain(subcommands::of(c.name)));
+    let keep: Box<dyn Fn(&CommandSpec) -> bool> = match args {
+        [] => Box::new(|_| true),
+        [filterby, kind, value] if filterby.eq_ignore_ascii_case(b"FILTERBY") => {
+            let value = value.to_ascii_lowercase();
+            match kind.to_ascii_uppercase().as_slice() {
+                // No modules are loaded.
+                b"MODULE" => Box::new(|_| false),
+                b"ACLCAT" => {
+                    let cat = String::from_utf8_lossy(&value).into_owned();
+                    Box::new(move |c: &CommandSpec| c.acl_categories().contains(&cat.as_str()))
+                }
+                b"PATTERN" => {
+                    Box::new(move |c: &CommandSpec| glob_match(&value, c.lower_name().as_bytes()))
+                }
+                _ => return Err(ParseError::Syntax),
+            }
+        }
+        _ => return Err(ParseError::Syntax),
+    };
+    Ok(Frame::Array(
+        all.filter(|c| keep(c))
+            .map(|c| Frame::bulk_string(c.lower_name()))
+            .collect(),
+    ))
+}
+
+/// The keys of the command `args[0]` called with `args[1..]`, each with its access
+/// flags (`RO access` for a read-only command, `RW access update` for a write).
+fn keys_of(
+    args: &[bytes::Bytes],
+) -> Result<Vec<(bytes::Bytes, &'static [&'static str])>, ParseError> {
+    let spec = args
+        .first()
+        .and_then(|n| lookup_spec(n))
+        .ok_or_else(|| ParseError::Other("ERR Invalid command specified".into()))?;
+    if !spec.arity_ok(args.len()) {
+        return Err(ParseError::Other(
+            "ERR Invalid number of arguments specified for command".into(),
+        ));
+    }
+    let (first, last, step) = spec.keys;
+    if step <= 0 {
+        return Err(ParseError::Other(
+            "ERR The command has no key arguments".into(),
+        ));
+    }
+    let flags: &'static [&'static str] = if spec.is_write() {
+        &["RW", "access", "update"]
+    } else {
+        &["RO", "access"]
+    };
+    let argc = i64::try_from(args.len()).unwrap_or(i64::MAX);
+    let last = if last < 0 {
+        argc + i64::from(last)
+    } else {
+        i64::from(last).min(argc - 1)
+    };
+    let mut keys = Vec::new();
+    let mut i = i64::from(first);
+    while i <= last && i < argc {
+        if let Some(k) = usize::try_from(i).ok().and_then(|i| args.get(i)) {
+            keys.push((k.clone(), flags));
+        }
+        i += i64::from(step);
+    }
+    Ok(keys)
+}

@@ -1,0 +1,289 @@
+//! `CONFIG GET|SET|RESETSTAT|REWRITE|HELP`, with every parameter declared once in
+//! [`PARAMS`]: its name, how to read it, and — for the ones `CONFIG SET` may change —
+//! how to validate a new value. Immutable parameters are listed by `CONFIG GET` and
+//! refused by `CONFIG SET` with Redis's "can't set immutable config".
+//!
+//! Redis 7's rules (`config.c`): `CONFIG GET` takes several patterns; a pattern without
+//! glob characters is looked up case-insensitively and echoed as given, a glob matches
+//! the canonical (lower-case) names; each parameter is answered once. `CONFIG SET`
+//! takes several pairs, refuses a parameter named twice, validates every pair before
+//! applying any, and names the offending argument in its error.
+
+use std::sync::atomic::Ordering::Relaxed;
+
+use conclave_cache::keyspace::{glob_match, EvictionPolicy};
+use conclave_protocol::{Frame, Parse, ParseError};
+
+use crate::config::parse_memory;
+use crate::node::Node;
+
+/// A validated new value of a parameter.
+enum Change {
+    MaxMemory(u64),
+    Policy(EvictionPolicy),
+    Samples(usize),
+    RequirePass(Option<String>),
+    MaxClients(usize),
+    Timeout(u64),
+    ProtoMaxBulkLen(u64),
+    LockDefaultTtl(u64),
+    Hz(u64),
+    /// Accepted and changes nothing (`save ""`, `appendonly no`).
+    Ignored,
+}
+
+/// Validates a value for `CONFIG SET`; the error is the text after Redis's
+/// "CONFIG SET failed (possibly related to argument '<name>') - ".
+type Setter = fn(&str) -> Result<Change, String>;
+
+/// One configuration parameter.
+struct Param {
+    /// Canonical (lower-case) name.
+    name: &'static str,
+    /// Its current value.
+    get: fn(&Node) -> String,
+    /// `None`: immutable.
+    set: Option<Setter>,
+}
+
+fn int(v: &str) -> Result<u64, String> {
+    v.parse::<u64>()
+        .map_err(|_| "argument couldn't be parsed into an integer".to_string())
+}
+
+fn memory(v: &str) -> Result<u64, String> {
+    parse_memory(v).map_err(|_| "argument must be a memory value".to_string())
+}
+
+fn between(n: u64, lo: u64, hi: u64) -> Result<u64, String> {
+    if (lo..=hi).contains(&n) {
+        Ok(n)
+    } else {
+        Err(format!("argument must be between {lo} and {hi} inclusive"))
+    }
+}
+
+/// Every parameter, in `CONFIG GET *` order.
+static PARAMS: &[Param] = &[
+    Param {
+        name: "bind",
+        get: |n| n.config.bind.clone(),
+        set: None,
+    },
+    Param {
+        name: "port",
+        get: |n| n.config.port.to_string(),
+        set: None,
+    },
+    Param {
+        name: "save",
+        get: |_| String::new(),
+        set: Some(|v| {
+            if v.trim().is_empty() {
+                Ok(Change::Ignored)
+            } else {
+                Err("the cache keyspace is not persisted (locks are, through the Raft log)".into())
+            }
+        }),
+    },
+    Param {
+        name: "appendonly",
+        get: |_| "no".into(),
+        set: Some(|v| {
+            if v.eq_ignore_ascii_case("no") {
+                Ok(Change::Ignored)
+            } else {
+                Err("the cache keyspace is not persisted (locks are, through the Raft log)".into())
+            }
+        }),
+    },
+    Param {
+        name: "databases",
+        get: |_| "1".into(),
+        set: None,
+    },
+    Param {
+        name: "maxmemory",
+        get: |n| n.keyspace.maxmemory().to_string(),
+        set: Some(|v| memory(v).map(Change::MaxMemory)),
+    },
+    Param {
+        name: "maxmemory-policy",
+        get: |n| n.keyspace.policy().as_str().to_string(),
+        set: Some(|v| {
+            v.parse().map(Change::Policy).map_err(|_| {
+                "argument(s) must be one of the following: allkeys-lru, volatile-lru, allkeys-random, noeviction".into()
+            })
+        }),
+    },
+    Param {
+        name: "maxmemory-samples",
+        get: |n| n.keyspace.eviction_samples().to_string(),
+        set: Some(|v| between(int(v)?, 1, 64).map(|n| Change::Samples(n as usize))),
+    },
+    Param {
+        name: "requirepass",
+        get: |n| n.runtime.requirepass.read().clone().unwrap_or_default(),
+        set: Some(|v| Ok(Change::RequirePass((!v.is_empty()).then(|| v.to_string())))),
+    },
+    Param {
+        name: "maxclients",
+        get: |n| n.runtime.maxclients.load(Relaxed).to_string(),
+        set: Some(|v| between(int(v)?, 1, 1_000_000).map(|n| Change::MaxClients(n as usize))),
+    },
+    Param {
+        name: "timeout",
+        get: |n| n.runtime.timeout.load(Relaxed).to_string(),
+        set: Some(|v| between(int(v)?, 0, i32::MAX as u64).map(Change::Timeout)),
+    },
+    Param {
+        name: "proto-max-bulk-len",
+        get: |n| n.runtime.proto_max_bulk_len.load(Relaxed).to_string(),
+        set: Some(|v| {
+            between(memory(v)?, 1024 * 1024, i64::MAX as u64).map(Change::ProtoMaxBulkLen)
+        }),
+    },
+    Param {
+        name: "hz",
+        get: |n| n.runtime.hz.load(Relaxed).to_string(),
+        set: Some(|v| between(int(v)?, 0, i32::MAX as u64).map(|n| Change::Hz(n.clamp(1, 500)))),
+    },
+    Param {
+        name: "lock-default-ttl",
+        get: |n| n.runtime.lock_default_ttl.load(Relaxed).to_string(),
+        set: Some(|v| {
+            let range = conclave_locks::TTL_RANGE;
+            between(int(v)?, *range.start(), *range.end()).map(Change::LockDefaultTtl)
+        }),
+    },
+    Param {
+        name: "no-leader-wait",
+        get: |n| n.config.no_leader_wait.to_string(),
+        set: None,
+    },
+    Param {
+        name: "cluster-port",
+        get: |n| {
+            n.config
+                .cluster_port()
+                .map(|p| p.to_string())
+                .unwrap_or_default()
+        },
+        set: None,
+    },
+    Param {
+        name: "id",
+        get: |n| n.config.id.to_string(),
+        set: None,
+    },
+    Param {
+        name: "data-dir",
+        get: |n| n.config.data_dir.display().to_string(),
+        set: None,
+    },
+];
+
+fn lookup(name: &[u8]) -> Option<&'static Param> {
+    PARAMS
+        .iter()
+        .find(|p| p.name.as_bytes().eq_ignore_ascii_case(name))
+}
+
+/// `CONFIG <subcommand> ...` (arity of the subcommand already checked).
+pub fn config(node: &Node, sub: &str, parse: &mut Parse) -> Result<Frame, ParseError> {
+    match sub {
+        "GET" => Ok(get(node, &parse.rest())),
+        "SET" => set(node, &parse.rest()),
+        "RESETSTAT" => {
+            node.command_stats.reset();
+            node.stats.reset();
+            Ok(Frame::ok())
+        }
+        "REWRITE" => Err(ParseError::Other(
+            "ERR The server is running without a config file".into(),
+        )),
+        _ => Ok(super::subcommands::help_frame("CONFIG")),
+    }
+}
+
+fn get(node: &Node, patterns: &[bytes::Bytes]) -> Frame {
+    let mut found: Vec<(String, &'static Param)> = Vec::new();
+    for pattern in patterns {
+        let is_glob = pattern.iter().any(|b| matches!(b, b'*' | b'?' | b'['));
+        if !is_glob {
+            if let Some(p) = lookup(pattern) {
+                if !found.iter().any(|(_, q)| std::ptr::eq(*q, p)) {
+                    found.push((String::from_utf8_lossy(pattern).into_owned(), p));
+                }
+            }
+            continue;
+        }
+        let lower = pattern.to_ascii_lowercase();
+        for p in PARAMS {
+            if glob_match(&lower, p.name.as_bytes())
+                && !found.iter().any(|(_, q)| std::ptr::eq(*q, p))
+            {
+                found.push((p.name.to_string(), p));
+            }
+        }
+    }
+    Frame::Map(
+        found
+            .into_iter()
+            .map(|(name, p)| (Frame::bulk_string(name), Frame::bulk_string((p.get)(node))))
+            .collect(),
+    )
+}
+
+fn set(node: &Node, args: &[bytes::Bytes]) -> Result<Frame, ParseError> {
+    if args.is_empty() || !args.len().is_multiple_of(2) {
+        return Err(ParseError::Other(
+            "ERR wrong number of arguments for 'config|set' command".into(),
+        ));
+    }
+    let failed = |name: &str, why: &str| {
+        ParseError::Other(format!(
+            "ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"
+        ))
+    };
+    // Validate every pair before applying any: a bad pair changes nothing.
+    let mut seen: Vec<&'static str> = Vec::new();
+    let mut changes = Vec::new();
+    for pair in args.chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]).into_owned();
+        let value = String::from_utf8_lossy(&pair[1]).into_owned();
+        let Some(param) = lookup(&pair[0]) else {
+            return Err(ParseError::Other(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+            )));
+        };
+        if seen.contains(&param.name) {
+            return Err(failed(&name, "duplicate parameter"));
+        }
+        seen.push(param.name);
+        let Some(setter) = param.set else {
+            return Err(failed(&name, "can't set immutable config"));
+        };
+        changes.push(setter(&value).map_err(|why| failed(&name, &why))?);
+    }
+    for change in changes {
+        apply(node, change);
+    }
+    Ok(Frame::ok())
+}
+
+fn apply(node: &Node, change: Change) {
+    let r = &node.runtime;
+    match change {
+        Change::MaxMemory(n) => node.keyspace.set_maxmemory(n),
+        Change::Policy(p) => node.keyspace.set_policy(p),
+        Change::Samples(n) => node.keyspace.set_eviction_samples(n),
+        Change::RequirePass(p) => *r.requirepass.write() = p,
+        Change::MaxClients(n) => r.maxclients.store(n, Relaxed),
+        Change::Timeout(n) => r.timeout.store(n, Relaxed),
+        Change::ProtoMaxBulkLen(n) => r.proto_max_bulk_len.store(n, Relaxed),
+        Change::LockDefaultTtl(n) => r.lock_default_ttl.store(n, Relaxed),
+        Change::Hz(n) => r.hz.store(n, Relaxed),
+        Change::Ignored => {}
+    }
+}

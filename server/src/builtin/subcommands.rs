@@ -1,0 +1,154 @@
+//! The subcommands of the container commands (`CONFIG`, `COMMAND`, `CLIENT`), each
+//! declared once like a command (Redis 7 names them `config|get`): its arity, flags,
+//! summary and syntax drive the subcommand's arity error, `COMMAND INFO`'s
+//! subcommands field, `COMMAND DOCS`'s `subcommands` map (so `redis-cli` hints
+//! `CONFIG GET <pattern>` and prints `HELP CONFIG SET`) and the `<CMD> HELP` text.
+
+use conclave_protocol::spec::{CommandSpec, Service, NOKEY};
+use conclave_protocol::{Frame, ParseError};
+
+macro_rules! sub {
+    ($name:literal, $arity:expr, [$($flag:literal),*], $group:literal, $summary:literal, $syntax:literal) => {
+        CommandSpec {
+            name: $name,
+            arity: $arity,
+            flags: &[$($flag),*],
+            keys: NOKEY,
+            group: $group,
+            summary: $summary,
+            syntax: $syntax,
+            service: Service::Server,
+        }
+    };
+}
+
+/// `CONFIG` subcommands.
+#[rustfmt::skip]
+static CONFIG: &[CommandSpec] = &[
+    sub!("CONFIG|GET", -3, ["admin", "noscript", "loading", "stale"], "server", "Returns the effective values of configuration parameters.", "parameter [parameter ...]"),
+    sub!("CONFIG|SET", -4, ["admin", "noscript", "loading", "stale"], "server", "Sets configuration parameters in-flight.", "parameter value [parameter value ...]"),
+    sub!("CONFIG|RESETSTAT", 2, ["admin", "noscript", "loading", "stale"], "server", "Resets the server's statistics.", ""),
+    sub!("CONFIG|REWRITE", 2, ["admin", "noscript", "loading", "stale"], "server", "Persists the effective configuration to file.", ""),
+    sub!("CONFIG|HELP", 2, ["loading", "stale"], "server", "Returns helpful text about the different subcommands.", ""),
+];
+
+/// `COMMAND` subcommands.
+#[rustfmt::skip]
+static COMMAND: &[CommandSpec] = &[
+    sub!("COMMAND|COUNT", 2, ["loading", "stale"], "server", "Returns a count of commands.", ""),
+    sub!("COMMAND|DOCS", -2, ["loading", "stale"], "server", "Returns documentary information about one, multiple or all commands.", "[command-name [command-name ...]]"),
+    sub!("COMMAND|GETKEYS", -3, ["loading", "stale"], "server", "Extracts the key names from an arbitrary command.", "command [arg [arg ...]]"),
+    sub!("COMMAND|GETKEYSANDFLAGS", -3, ["loading", "stale"], "server", "Extracts the key names and access flags for an arbitrary command.", "command [arg [arg ...]]"),
+    sub!("COMMAND|INFO", -2, ["loading", "stale"], "server", "Returns information about one, multiple or all commands.", "[command-name [command-name ...]]"),
+    sub!("COMMAND|LIST", -2, ["loading", "stale"], "server", "Returns a list of command names.", "[FILTERBY MODULE module-name | ACLCAT category | PATTERN pattern]"),
+    sub!("COMMAND|HELP", 2, ["loading", "stale"], "server", "Returns helpful text about the different subcommands.", ""),
+];
+
+/// `CLIENT` subcommands.
+#[rustfmt::skip]
+static CLIENT: &[CommandSpec] = &[
+    sub!("CLIENT|CACHING", 3, ["noscript", "loading", "stale"], "connection", "Instructs the server whether to track the keys in the next request.", "YES | NO"),
+    sub!("CLIENT|GETNAME", 2, ["noscript", "loading", "stale"], "connection", "Returns the name of the connection.", ""),
+    sub!("CLIENT|GETREDIR", 2, ["noscript", "loading", "stale"], "connection", "Returns the client ID to which the connection's tracking notifications are redirected.", ""),
+    sub!("CLIENT|HELP", 2, ["loading", "stale"], "connection", "Returns helpful text about the different subcommands.", ""),
+    sub!("CLIENT|ID", 2, ["noscript", "loading", "stale"], "connection", "Returns the unique client ID of the connection.", ""),
+    sub!("CLIENT|INFO", 2, ["noscript", "loading", "stale"], "connection", "Returns information about the connection.", ""),
+    sub!("CLIENT|KILL", -3, ["admin", "noscript", "loading", "stale"], "connection", "Terminates open connections.", "ip:port | [ID client-id] [ADDR ip:port] [LADDR ip:port] [SKIPME yes|no] [MAXAGE maxage]"),
+    sub!("CLIENT|LIST", -2, ["admin", "noscript", "loading", "stale"], "connection", "Lists open connections.", "[TYPE NORMAL | MASTER | REPLICA | PUBSUB] [ID client-id [client-id ...]]"),
+    sub!("CLIENT|NO-EVICT", 3, ["admin", "noscript", "loading", "stale"], "connection", "Sets the client eviction mode of the connection.", "ON | OFF"),
+    sub!("CLIENT|NO-TOUCH", 3, ["noscript", "loading", "stale"], "connection", "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.", "ON | OFF"),
+    sub!("CLIENT|PAUSE", -3, ["admin", "noscript", "loading", "stale"], "connection", "Suspends commands processing.", "timeout [WRITE | ALL]"),
+    sub!("CLIENT|REPLY", 3, ["noscript", "loading", "stale"], "connection", "Instructs the server whether to reply to commands.", "ON | OFF | SKIP"),
+    sub!("CLIENT|SETINFO", 4, ["noscript", "loading", "stale"], "connection", "Sets information specific to the client or connection.", "LIB-NAME libname | LIB-VER libver"),
+    sub!("CLIENT|SETNAME", 3, ["noscript", "loading", "stale"], "connection", "Sets the connection name.", "connection-name"),
+    sub!("CLIENT|TRACKING", -3, ["noscript", "loading", "stale"], "connection", "Controls server-assisted client-side caching for the connection.", "ON | OFF [REDIRECT client-id] [PREFIX prefix [PREFIX prefix ...]] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]"),
+    sub!("CLIENT|TRACKINGINFO", 2, ["noscript", "loading", "stale"], "connection", "Returns information about server-assisted client-side caching for the connection.", ""),
+    sub!("CLIENT|UNBLOCK", -3, ["admin", "noscript", "loading", "stale"], "connection", "Unblocks a client blocked by a blocking command from a different connection.", "client-id [TIMEOUT | ERROR]"),
+    sub!("CLIENT|UNPAUSE", 2, ["admin", "noscript", "loading", "stale"], "connection", "Resumes processing of clients that were paused.", ""),
+];
+
+/// The subcommands of container command `parent` (upper case); empty for others.
+pub fn of(parent: &str) -> &'static [CommandSpec] {
+    match parent {
+        "CONFIG" => CONFIG,
+        "COMMAND" => COMMAND,
+        "CLIENT" => CLIENT,
+        _ => &[],
+    }
+}
+
+/// The subcommand `sub` of `parent`, checked against its declared arity (`argc`
+/// counts the container's name and the subcommand). Errors as Redis 7 words them.
+pub fn resolve(parent: &str, sub: &[u8], argc: usize) -> Result<&'static CommandSpec, ParseError> {
+    let found = of(parent).iter().find(|s| {
+        s.name
+            .split_once('|')
+            .is_some_and(|(_, n)| n.as_bytes().eq_ignore_ascii_case(sub))
+    });
+    let Some(spec) = found else {
+        return Err(ParseError::Other(format!(
+            "ERR unknown subcommand '{}'. Try {parent} HELP.",
+            String::from_utf8_lossy(&sub[..sub.len().min(128)])
+        )));
+    };
+    if !spec.arity_ok(argc) {
+        return Err(ParseError::Other(format!(
+            "ERR wrong number of arguments for '{}' command",
+            spec.lower_name()
+        )));
+    }
+    Ok(spec)
+}
+
+/// The subcommand's name after the `|`, upper case (`GET`).
+pub fn short_name(spec: &CommandSpec) -> &'static str {
+    spec.name.split_once('|').map_or(spec.name, |(_, n)| n)
+}
+
+/// `<parent> HELP`: a line per subcommand with its syntax, then its summary indented.
+pub fn help_frame(parent: &str) -> Frame {
+    let mut lines = vec![format!(
+        "{parent} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    )];
+    for s in of(parent) {
+        let name = short_name(s);
+        lines.push(if s.syntax.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name} {}", s.syntax)
+        });
+        lines.push(format!("    {}", s.summary));
+    }
+    Frame::Array(lines.into_iter().map(|l| Frame::Simple(l.into())).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_checks_name_and_arity_with_redis_errors() {
+        assert_eq!(
+            resolve("CONFIG", b"get", 3).map(|s| s.name).ok(),
+            Some("CONFIG|GET")
+        );
+        let e = resolve("CONFIG", b"get", 2).err().map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("ERR wrong number of arguments for 'config|get' command")
+        );
+        let e = resolve("CLIENT", b"FOO", 2).err().map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("ERR unknown subcommand 'FOO'. Try CLIENT HELP.")
+        );
+    }
+
+    #[test]
+    fn every_container_has_help() {
+        for parent in ["CONFIG", "COMMAND", "CLIENT"] {
+            assert!(resolve(parent, b"HELP", 2).is_ok(), "{parent}");
+            assert!(matches!(help_frame(parent), Frame::Array(v) if v.len() > 3));
+        }
+    }
+}
