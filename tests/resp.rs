@@ -1448,3 +1448,42 @@ fn quit_reset_time() {
     assert_eq!(raw.reply_string(), "+OK\r\n");
     raw.expect_closed();
 }
+
+// ------------------------------------------------------- byte-for-byte with Redis
+
+/// Replays the scripts of `resp_support::keyspace_scripts` on a Conclave node and on a
+/// real `redis-server` (when one is installed; otherwise there is nothing to compare
+/// with and the test only checks that Conclave answers every command) and requires
+/// identical replies, RESP2 then RESP3.
+#[test]
+fn keyspace_commands_match_redis_byte_for_byte() {
+    use resp_support::keyspace_scripts::{BITS, KEYS, LCS, RESP3, STRINGS};
+    use resp_support::parity::{commands, differences};
+    use resp_support::reference::Reference;
+
+    let server = Server::start(&[]);
+    let mut ours = Raw::connect(server.port);
+    let Some(reference) = Reference::start() else {
+        for script in [BITS, LCS, KEYS, STRINGS] {
+            for cmd in commands(script) {
+                let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
+                ours.send_cmd(&args);
+                assert!(!ours.reply().is_empty());
+            }
+        }
+        return;
+    };
+    let mut theirs = Raw::connect(reference.port);
+    let mut diffs = Vec::new();
+    for script in [BITS, KEYS, STRINGS, LCS] {
+        diffs.extend(differences(&mut ours, &mut theirs, script));
+    }
+    ours.cmd(&["HELLO", "3"]);
+    theirs.cmd(&["HELLO", "3"]);
+    diffs.extend(differences(&mut ours, &mut theirs, RESP3));
+    assert!(
+        diffs.is_empty(),
+        "replies differ from Redis:\n{}",
+        diffs.join("\n")
+    );
+}
