@@ -9,6 +9,8 @@ use crate::keyspace::{Clock, EvictionPolicy, Keyspace, KeyspaceConfig, ManualClo
 use conclave_protocol::parse::Parse;
 use conclave_protocol::Frame;
 
+mod redis7;
+
 const T0: u64 = 1_700_000_000_000;
 
 fn setup() -> (Keyspace, ManualClock) {
