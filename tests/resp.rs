@@ -1587,11 +1587,12 @@ fn bitmaps_lcs_copy_object_wait() {
 /// Replays the scripts of `resp_support::keyspace_scripts` on a Conclave node and on a
 /// real `redis-server` (when one is installed; otherwise there is nothing to compare
 /// with and the test only checks that Conclave answers every command) and requires
-/// identical replies, RESP2 then RESP3.
+/// identical replies, RESP2 then RESP3, and the same for 300 rounds of random
+/// `INCRBYFLOAT` operands, bit ranges, `LCS` and `BITOP` inputs.
 #[test]
 fn keyspace_commands_match_redis_byte_for_byte() {
     use resp_support::keyspace_scripts::{BITS, KEYS, LCS, RESP3, STRINGS};
-    use resp_support::parity::{commands, differences};
+    use resp_support::parity::{commands, compare, differences, random_commands};
     use resp_support::reference::Reference;
 
     let server = Server::start(&[]);
@@ -1611,6 +1612,7 @@ fn keyspace_commands_match_redis_byte_for_byte() {
     for script in [BITS, KEYS, STRINGS, LCS] {
         diffs.extend(differences(&mut ours, &mut theirs, script));
     }
+    diffs.extend(compare(&mut ours, &mut theirs, random_commands(9, 300)));
     ours.cmd(&["HELLO", "3"]);
     theirs.cmd(&["HELLO", "3"]);
     diffs.extend(differences(&mut ours, &mut theirs, RESP3));
