@@ -111,8 +111,8 @@ pub fn random_commands(seed: u64, n: usize) -> Vec<Vec<Vec<u8>>> {
             rng.range(-60, 60).to_string(),
             rng.range(-60, 60).to_string(),
         );
-        let unit: &[u8] = *rng.pick(&[&b"BIT"[..], b"BYTE", b"bit"]);
-        let bit: &[u8] = *rng.pick(&[&b"0"[..], b"1"]);
+        let unit = *rng.pick::<&[u8]>(&[b"BIT", b"BYTE", b"bit"]);
+        let bit = *rng.pick::<&[u8]>(&[b"0", b"1"]);
         out.push(match rng.range(0, 2) {
             0 => cmd(&[b"BITCOUNT", b"b"]),
             1 => cmd(&[b"BITCOUNT", b"b", s.as_bytes(), e.as_bytes()]),
@@ -142,7 +142,7 @@ pub fn random_commands(seed: u64, n: usize) -> Vec<Vec<Vec<u8>>> {
             3 => cmd(&[b"LCS", b"x", b"y", b"IDX", b"MINMATCHLEN", min.as_bytes()]),
             _ => cmd(&[b"LCS", b"y", b"x", b"IDX"]),
         });
-        let op: &[u8] = *rng.pick(&[&b"AND"[..], b"OR", b"XOR", b"NOT"]);
+        let op = *rng.pick::<&[u8]>(&[b"AND", b"OR", b"XOR", b"NOT"]);
         out.push(if op == b"NOT" {
             cmd(&[b"BITOP", op, b"d", b"x"])
         } else {
