@@ -12,5 +12,6 @@
 
 pub mod cmd;
 pub mod keyspace;
+pub mod long_double;
 
 pub use cmd::COMMANDS;

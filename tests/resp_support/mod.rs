@@ -3,6 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod keyspace_scripts;
+pub mod parity;
+pub mod reference;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;

@@ -3,8 +3,9 @@
 use bytes::Bytes;
 
 use super::write_error;
-use crate::keyspace::{Keyspace, Modify};
-use conclave_protocol::frame::{format_double, Frame};
+use crate::keyspace::{Encoding, Keyspace, Modify};
+use crate::long_double;
+use conclave_protocol::frame::Frame;
 use conclave_protocol::parse::{parse_i64, Parse, ParseError};
 
 /// `INCR` / `DECR` / `INCRBY` / `DECRBY`: add `delta` to an integer value.
@@ -65,55 +66,43 @@ impl IncrBy {
     }
 }
 
-/// Parses a float the way Redis's `string2ld` accepts it: no surrounding spaces,
-/// no NaN.
-pub(crate) fn parse_float(b: &[u8]) -> Option<f64> {
-    if b.is_empty() || b.first().is_some_and(u8::is_ascii_whitespace) {
-        return None;
-    }
-    let s = std::str::from_utf8(b).ok()?;
-    let v: f64 = s.parse().ok()?;
-    (!v.is_nan()).then_some(v)
-}
-
-/// `INCRBYFLOAT key increment`
+/// `INCRBYFLOAT key increment`: Redis's `long double` arithmetic and formatting, see
+/// [`crate::long_double`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct IncrByFloat {
     key: Bytes,
-    delta: f64,
+    /// The increment as given (checked to be a valid float).
+    delta: Bytes,
 }
 
 impl IncrByFloat {
-    /// Parses the arguments.
+    /// Parses the arguments; the increment must be a valid float (Redis's `string2ld`:
+    /// `ERR value is not a valid float`).
     pub fn parse(parse: &mut Parse) -> Result<IncrByFloat, ParseError> {
         let key = parse.next_bytes()?;
-        let raw = parse.next_bytes()?;
-        let delta = parse_float(&raw).ok_or(ParseError::NotFloat)?;
+        let delta = parse.next_bytes()?;
+        if !long_double::is_valid(&delta) {
+            return Err(ParseError::NotFloat);
+        }
         Ok(IncrByFloat { key, delta })
     }
 
-    /// Runs the command: the new value as a bulk string.
+    /// Runs the command: the new value as a bulk string (stored as that text, the
+    /// key's TTL kept); `ERR value is not a valid float` when the stored value is not
+    /// one, `ERR increment would produce NaN or Infinity`.
     pub fn apply(self, ks: &Keyspace) -> Frame {
-        let delta = self.delta;
+        let delta = &self.delta;
         let result = ks.modify(&self.key, |current| {
-            let old = match current {
-                None => 0.0,
-                Some(v) => match parse_float(v) {
-                    Some(n) => n,
-                    None => return Modify::Keep(Err(ParseError::NotFloat.to_frame())),
-                },
-            };
-            let new = old + delta;
-            if !new.is_finite() {
-                return Modify::Keep(Err(Frame::error(
-                    "ERR increment would produce NaN or Infinity",
-                )));
+            match long_double::incr(current, delta) {
+                Ok(text) => {
+                    let reply = Bytes::copy_from_slice(&text);
+                    Modify::PutAs(text, Encoding::Embedded, Ok(reply))
+                }
+                Err(e) => Modify::Keep(Err(Frame::error(e.to_string()))),
             }
-            let text = format_double(new);
-            Modify::Put(text.clone().into_bytes(), Ok(text))
         });
         match result {
-            Ok(Ok(text)) => Frame::bulk_string(text),
+            Ok(Ok(text)) => Frame::Bulk(text),
             Ok(Err(frame)) => frame,
             Err(e) => write_error(e),
         }

@@ -1,4 +1,4 @@
-//! `KEYS`, `SCAN`, `DBSIZE`, `FLUSHALL`/`FLUSHDB`, `TYPE`, `RENAME`/`RENAMENX`.
+//! `KEYS`, `SCAN`, `DBSIZE`, `FLUSHALL`/`FLUSHDB`, `TYPE`, `RENAME`/`RENAMENX`, `COPY`.
 
 use bytes::Bytes;
 
@@ -195,5 +195,69 @@ impl Rename {
             Ok(_) => Frame::ok(),
             Err(e) => Frame::error(e.to_string()),
         }
+    }
+}
+
+/// `COPY source destination [DB destination-db] [REPLACE]`
+#[derive(Debug, Clone, PartialEq)]
+pub struct Copy {
+    from: Bytes,
+    to: Bytes,
+    replace: bool,
+}
+
+impl Copy {
+    /// Parses the arguments, in Redis's order: each option as it comes (`DB` must be
+    /// an integer and, there being one database, 0), then the same-key check.
+    pub fn parse(parse: &mut Parse) -> Result<Copy, ParseError> {
+        let from = parse.next_bytes()?;
+        let to = parse.next_bytes()?;
+        let mut replace = false;
+        while let Some(opt) = parse.try_next() {
+            if opt.eq_ignore_ascii_case(b"replace") {
+                replace = true;
+            } else if opt.eq_ignore_ascii_case(b"db") && parse.remaining() >= 1 {
+                let db = parse.next_i64()?;
+                if i32::try_from(db).is_err() {
+                    return Err(ParseError::Other(
+                        "ERR value is out of range, value must between -2147483648 and 2147483647"
+                            .into(),
+                    ));
+                }
+                if db != 0 {
+                    return Err(ParseError::Other("ERR DB index is out of range".into()));
+                }
+            } else {
+                return Err(ParseError::Syntax);
+            }
+        }
+        if from == to {
+            return Err(ParseError::Other(
+                "ERR source and destination objects are the same".into(),
+            ));
+        }
+        Ok(Copy { from, to, replace })
+    }
+
+    /// Runs the command: `:1` when copied (value, TTL and encoding), `:0` when the
+    /// source is missing or the destination exists without `REPLACE`.
+    pub fn apply(self, ks: &Keyspace) -> Frame {
+        let mut locks = match ks.lock_keys(&[&self.from, &self.to], true) {
+            Ok(l) => l,
+            Err(e) => return super::write_error(e),
+        };
+        let Some(value) = locks.get(&self.from, true) else {
+            return Frame::Integer(0);
+        };
+        if !self.replace && locks.exists(&self.to) {
+            return Frame::Integer(0);
+        }
+        let encoding = locks
+            .encoding(&self.from)
+            .unwrap_or_default()
+            .duplicate(&value);
+        let expire_at = locks.expire_at(&self.from);
+        locks.put(&self.to, &value, encoding, expire_at);
+        Frame::Integer(1)
     }
 }

@@ -5,27 +5,35 @@
 //! [`COMMANDS`] declares each of them once (name, arity, flags, keys, docs, parser);
 //! the server dispatches through that table, then calls [`Command::apply`].
 
+mod bits;
 mod cache;
 mod del;
 mod expire;
 mod get;
 mod incr;
+mod introspect;
 mod keys;
+mod lcs;
 mod mset;
 mod set;
 mod strings;
 #[cfg(test)]
 mod tests;
+mod wait;
 
+pub use bits::{BitCount, BitOp, BitPos, GetBit, SetBit};
 pub use cache::{CacheState, CacheStats};
 pub use del::{Del, Exists};
 pub use expire::{Expire, ExpireTime, Persist, Ttl};
 pub use get::{Get, GetDel, GetEx};
 pub use incr::{IncrBy, IncrByFloat};
-pub use keys::{DbSize, Flush, Keys, Rename, Scan, Type};
+pub use introspect::{Object, ObjectQuery, RandomKey, Touch};
+pub use keys::{Copy, DbSize, Flush, Keys, Rename, Scan, Type};
+pub use lcs::Lcs;
 pub use mset::{MGet, MSet};
 pub use set::{GetSet, Set, SetEx, SetNx};
 pub use strings::{Append, GetRange, SetRange, Strlen};
+pub use wait::{Wait, WaitAof};
 
 use conclave_protocol::command;
 use conclave_protocol::spec::{Declared, Service, KEY1, KEYS_ALL, KEYS_PAIRS, NOKEY};
@@ -90,6 +98,30 @@ pub enum Command {
     Type(Type),
     /// `RENAME`, `RENAMENX`
     Rename(Rename),
+    /// `SETBIT`
+    SetBit(SetBit),
+    /// `GETBIT`
+    GetBit(GetBit),
+    /// `BITCOUNT`
+    BitCount(BitCount),
+    /// `BITPOS`
+    BitPos(BitPos),
+    /// `BITOP`
+    BitOp(BitOp),
+    /// `LCS`
+    Lcs(Lcs),
+    /// `COPY`
+    Copy(Copy),
+    /// `TOUCH`
+    Touch(Touch),
+    /// `RANDOMKEY`
+    RandomKey(RandomKey),
+    /// `OBJECT`
+    Object(Object),
+    /// `WAIT`
+    Wait(Wait),
+    /// `WAITAOF`
+    WaitAof(WaitAof),
     /// `CACHE.STATS`
     CacheStats(CacheStats),
     /// `CACHE.STATE`
@@ -147,6 +179,18 @@ pub static COMMANDS: &[Declared<Parser>] = {
         command!("EXPIRETIME", 2, ["readonly", "fast"], KEY1, "generic", "Returns the expiration time of a key as a Unix timestamp.", "key", Service::Cache => |p| ExpireTime::parse(p, false).map(C::ExpireTime)),
         command!("PEXPIRETIME", 2, ["readonly", "fast"], KEY1, "generic", "Returns the expiration time of a key as a Unix milliseconds timestamp.", "key", Service::Cache => |p| ExpireTime::parse(p, true).map(C::ExpireTime)),
         command!("SUBSTR", 4, ["readonly"], KEY1, "string", "Returns a substring from a string value.", "key start end", Service::Cache => |p| GetRange::parse(p).map(C::GetRange)),
+        command!("SETBIT", 4, ["write", "denyoom"], KEY1, "bitmap", "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.", "key offset value", Service::Cache => |p| SetBit::parse(p).map(C::SetBit)),
+        command!("GETBIT", 3, ["readonly", "fast"], KEY1, "bitmap", "Returns a bit value by offset.", "key offset", Service::Cache => |p| GetBit::parse(p).map(C::GetBit)),
+        command!("BITCOUNT", -2, ["readonly"], KEY1, "bitmap", "Counts the number of set bits (population counting) in a string.", "key [start end [BYTE | BIT]]", Service::Cache => |p| BitCount::parse(p).map(C::BitCount)),
+        command!("BITPOS", -3, ["readonly"], KEY1, "bitmap", "Finds the first set (1) or clear (0) bit in a string.", "key bit [start [end [BYTE | BIT]]]", Service::Cache => |p| BitPos::parse(p).map(C::BitPos)),
+        command!("BITOP", -4, ["write", "denyoom"], (2, -1, 1), "bitmap", "Performs bitwise operations on multiple strings, and stores the result.", "AND | OR | XOR | NOT destkey key [key ...]", Service::Cache => |p| BitOp::parse(p).map(C::BitOp)),
+        command!("LCS", -3, ["readonly"], (1, 2, 1), "string", "Finds the longest common substring.", "key1 key2 [LEN] [IDX] [MINMATCHLEN min-match-len] [WITHMATCHLEN]", Service::Cache => |p| Lcs::parse(p).map(C::Lcs)),
+        command!("COPY", -3, ["write", "denyoom"], (1, 2, 1), "generic", "Copies the value of a key to a new key.", "source destination [DB destination-db] [REPLACE]", Service::Cache => |p| Copy::parse(p).map(C::Copy)),
+        command!("TOUCH", -2, ["readonly", "fast"], KEYS_ALL, "generic", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", "key [key ...]", Service::Cache => |p| Touch::parse(p).map(C::Touch)),
+        command!("RANDOMKEY", 1, ["readonly"], NOKEY, "generic", "Returns a random key name from the database.", "", Service::Cache => |p| RandomKey::parse(p).map(C::RandomKey)),
+        command!("OBJECT", -2, [], NOKEY, "generic", "A container for object introspection commands.", "ENCODING | FREQ | IDLETIME | REFCOUNT key | HELP", Service::Cache => |p| Object::parse(p).map(C::Object)),
+        command!("WAIT", 3, ["noscript"], NOKEY, "generic", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed (the keyspace is not replicated: answers 0 at once).", "numreplicas timeout", Service::Cache => |p| Wait::parse(p).map(C::Wait)),
+        command!("WAITAOF", 4, ["noscript"], NOKEY, "generic", "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the master and/or replicas (there is none: answers [0, 0] at once).", "numlocal numreplicas timeout", Service::Cache => |p| WaitAof::parse(p).map(C::WaitAof)),
         command!("CACHE.GET", 2, ["readonly", "fast"], KEY1, "cache", "GET from this node's cache (synonym of GET).", "key", Service::Cache => |p| Get::parse(p).map(C::Get)),
         command!("CACHE.SET", -3, ["write", "denyoom"], KEY1, "cache", "SET in this node's cache (synonym of SET).", "key value [EX seconds | PX milliseconds]", Service::Cache => |p| Set::parse(p, "cache.set").map(C::Set)),
         command!("CACHE.DEL", -2, ["write"], KEYS_ALL, "cache", "DEL from this node's cache (synonym of DEL).", "key [key ...]", Service::Cache => |p| Del::parse(p).map(C::Del)),
@@ -205,6 +249,18 @@ impl Command {
             Command::Flush(c) => c.apply(ks),
             Command::Type(c) => c.apply(ks),
             Command::Rename(c) => c.apply(ks),
+            Command::SetBit(c) => c.apply(ks),
+            Command::GetBit(c) => c.apply(ks),
+            Command::BitCount(c) => c.apply(ks),
+            Command::BitPos(c) => c.apply(ks),
+            Command::BitOp(c) => c.apply(ks),
+            Command::Lcs(c) => c.apply(ks),
+            Command::Copy(c) => c.apply(ks),
+            Command::Touch(c) => c.apply(ks),
+            Command::RandomKey(c) => c.apply(ks),
+            Command::Object(c) => c.apply(ks),
+            Command::Wait(c) => c.apply(ks),
+            Command::WaitAof(c) => c.apply(ks),
             Command::CacheStats(c) => c.apply(ks),
             Command::CacheState(c) => c.apply(ks),
         }
@@ -226,6 +282,15 @@ impl Command {
                 | Command::Scan(_)
                 | Command::DbSize(_)
                 | Command::Type(_)
+                | Command::GetBit(_)
+                | Command::BitCount(_)
+                | Command::BitPos(_)
+                | Command::Lcs(_)
+                | Command::Touch(_)
+                | Command::RandomKey(_)
+                | Command::Object(_)
+                | Command::Wait(_)
+                | Command::WaitAof(_)
                 | Command::CacheStats(_)
                 | Command::CacheState(_)
         )

@@ -3,7 +3,7 @@
 use bytes::Bytes;
 
 use super::write_error;
-use crate::keyspace::{Keyspace, Modify};
+use crate::keyspace::{Encoding, Keyspace, Modify};
 use conclave_protocol::parse::{Parse, ParseError};
 use conclave_protocol::Frame;
 
@@ -34,7 +34,10 @@ impl Append {
     pub fn apply(self, ks: &Keyspace) -> Frame {
         let extra = &self.value;
         let result = ks.modify(&self.key, |current| {
-            let old = current.unwrap_or_default();
+            let Some(old) = current else {
+                // A new key holds the argument itself (Redis's tryObjectEncoding).
+                return Modify::Put(extra.to_vec(), Ok(extra.len() as i64));
+            };
             let len = old.len() + extra.len();
             if len > MAX_STRING_LEN {
                 return Modify::Keep(Err(too_long()));
@@ -42,7 +45,8 @@ impl Append {
             let mut v = Vec::with_capacity(len);
             v.extend_from_slice(old);
             v.extend_from_slice(extra);
-            Modify::Put(v, Ok(len as i64))
+            // Redis appends to an unshared raw string.
+            Modify::PutAs(v, Encoding::Raw, Ok(len as i64))
         });
         match result {
             Ok(Ok(n)) => Frame::Integer(n),
@@ -140,33 +144,31 @@ impl SetRange {
         Ok(SetRange { key, offset, value })
     }
 
-    /// Runs the command: the new length (zero-padding as needed).
+    /// Runs the command: the new length (zero-padding as needed). An empty value
+    /// changes nothing (a missing key stays missing, `:0`); the edit is made in place.
     pub fn apply(self, ks: &Keyspace) -> Frame {
         let offset = self.offset as usize;
         let patch = &self.value;
-        let result = ks.modify(&self.key, |current| {
-            let old = current.unwrap_or_default();
-            if patch.is_empty() {
-                return Modify::Keep(Ok(old.len() as i64));
-            }
-            let needed = offset.saturating_add(patch.len());
-            if needed > MAX_STRING_LEN {
-                return Modify::Keep(Err(too_long()));
-            }
-            let mut v = Vec::with_capacity(needed.max(old.len()));
-            v.extend_from_slice(old);
-            if v.len() < needed {
-                v.resize(needed, 0);
-            }
+        if patch.is_empty() {
+            return match ks.modify(&self.key, |current| {
+                Modify::Keep(current.map_or(0, |v| v.len() as i64))
+            }) {
+                Ok(n) => Frame::Integer(n),
+                Err(e) => write_error(e),
+            };
+        }
+        let needed = offset.saturating_add(patch.len());
+        if needed > MAX_STRING_LEN {
+            return too_long();
+        }
+        let result = ks.patch(&self.key, needed, |v| {
             if let Some(dst) = v.get_mut(offset..needed) {
                 dst.copy_from_slice(patch);
             }
-            let len = v.len() as i64;
-            Modify::Put(v, Ok(len))
+            v.len() as i64
         });
         match result {
-            Ok(Ok(n)) => Frame::Integer(n),
-            Ok(Err(f)) => f,
+            Ok(n) => Frame::Integer(n),
             Err(e) => write_error(e),
         }
     }

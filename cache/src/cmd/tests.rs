@@ -9,6 +9,8 @@ use crate::keyspace::{Clock, EvictionPolicy, Keyspace, KeyspaceConfig, ManualClo
 use conclave_protocol::parse::Parse;
 use conclave_protocol::Frame;
 
+mod redis7;
+
 const T0: u64 = 1_700_000_000_000;
 
 fn setup() -> (Keyspace, ManualClock) {
@@ -299,6 +301,47 @@ fn incrbyfloat() {
         run(&ks, &["INCRBYFLOAT", "f", "inf"]),
         err("ERR increment would produce NaN or Infinity")
     );
+}
+
+/// Redis adds in `long double` and prints with `%.17Lf`: every reply below is what
+/// redis-server 7.0.15 on x86-64 answers.
+#[test]
+fn incrbyfloat_is_redis_long_double() {
+    let (ks, _) = setup();
+    run(&ks, &["SET", "a", "0.1"]);
+    assert_eq!(run(&ks, &["INCRBYFLOAT", "a", "0.2"]), bulk("0.3"));
+    run(&ks, &["SET", "g", "1000"]);
+    assert_eq!(
+        run(&ks, &["INCRBYFLOAT", "g", "1.8"]),
+        bulk("1001.79999999999999999")
+    );
+    assert_eq!(run(&ks, &["GET", "g"]), bulk("1001.79999999999999999"));
+    assert_eq!(run(&ks, &["INCRBYFLOAT", "u", "1e-18"]), bulk("0"));
+    assert_eq!(run(&ks, &["INCRBYFLOAT", "h", "0x10"]), bulk("16"));
+    run(&ks, &["SET", "k", "10.5"]);
+    assert_eq!(run(&ks, &["INCRBYFLOAT", "k", "0.1"]), bulk("10.6"));
+    assert_eq!(run(&ks, &["INCRBYFLOAT", "e", "5.0e3"]), bulk("5000"));
+    assert_eq!(run(&ks, &["INCRBYFLOAT", "z", "-0"]), bulk("0"));
+    run(&ks, &["SET", "big", "1e308"]);
+    let Frame::Bulk(big) = run(&ks, &["INCRBYFLOAT", "big", "1e308"]) else {
+        panic!("not a bulk");
+    };
+    assert_eq!(big.len(), 309);
+    assert!(big.starts_with(b"19999999999999999999337"));
+    let not_float = err("ERR value is not a valid float");
+    for bad in ["1 ", " 1", "", "1e", "nan", "0x", "1e99999"] {
+        assert_eq!(run(&ks, &["INCRBYFLOAT", "k", bad]), not_float, "{bad:?}");
+        run(&ks, &["SET", "bad", bad]);
+        assert_eq!(run(&ks, &["INCRBYFLOAT", "bad", "1"]), not_float, "{bad:?}");
+    }
+    assert_eq!(
+        run(&ks, &["GET", "k"]),
+        bulk("10.6"),
+        "errors change nothing"
+    );
+    run(&ks, &["SET", "t", "1", "EX", "100"]);
+    assert_eq!(run(&ks, &["INCRBYFLOAT", "t", "1.5"]), bulk("2.5"));
+    assert_eq!(run(&ks, &["TTL", "t"]), int(100), "the TTL is kept");
 }
 
 #[test]

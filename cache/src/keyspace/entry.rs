@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::memory::alloc_size;
+use super::options::Encoding;
 
 /// Marks an entry without a TTL (not in its shard's volatile list).
 pub(crate) const NOT_VOLATILE: u32 = u32::MAX;
@@ -21,6 +22,8 @@ pub(crate) struct Entry {
     lru: AtomicU32,
     /// Index into the shard's volatile list, or [`NOT_VOLATILE`].
     pub(crate) volatile: u32,
+    /// How Redis would have encoded the value (`OBJECT ENCODING`); fits in padding.
+    pub(crate) encoding: Encoding,
 }
 
 impl Entry {
@@ -34,7 +37,28 @@ impl Entry {
             key_len: key.len() as u32,
             lru: AtomicU32::new(lru),
             volatile: NOT_VOLATILE,
+            encoding: Encoding::Compact,
         }
+    }
+
+    /// The value, writable in place (its length cannot change).
+    #[inline]
+    pub(crate) fn value_mut(&mut self) -> &mut [u8] {
+        let key_len = self.key_len as usize;
+        self.data.get_mut(key_len..).unwrap_or_default()
+    }
+
+    /// Grows the value to `len` bytes with trailing zero bytes (no-op when it is
+    /// already that long).
+    pub(crate) fn grow_value(&mut self, len: usize) {
+        let key_len = self.key_len as usize;
+        if self.data.len() >= key_len + len {
+            return;
+        }
+        let mut data = Vec::with_capacity(key_len + len);
+        data.extend_from_slice(&self.data);
+        data.resize(key_len + len, 0);
+        self.data = data.into_boxed_slice();
     }
 
     /// The key.
@@ -111,6 +135,10 @@ mod tests {
         assert_eq!((e.key(), e.value()), (&b"key"[..], &b""[..]));
         e.set_value(b"much longer value");
         assert_eq!(e.value(), b"much longer value");
+        e.grow_value(20);
+        assert_eq!(e.value(), b"much longer value\0\0\0");
+        e.value_mut()[0] = b'M';
+        assert_eq!((e.key(), &e.value()[..4]), (&b"key"[..], &b"Much"[..]));
         assert_eq!(e.lru(), 7);
         e.touch(9);
         assert_eq!(e.lru(), 9);

@@ -25,9 +25,13 @@
 //!   [`exists`](Keyspace::exists), [`ttl`](Keyspace::ttl);
 //! - writes: [`set`](Keyspace::set) (with NX/XX/GET/TTL options),
 //!   [`modify`](Keyspace::modify) (read-modify-write under the shard lock),
+//!   [`patch`](Keyspace::patch) (in-place byte edits: bit commands),
 //!   [`mset`](Keyspace::mset), [`remove`](Keyspace::remove) / [`take`](Keyspace::take),
 //!   [`expire`](Keyspace::expire) / [`persist`](Keyspace::persist) /
 //!   [`get_ex`](Keyspace::get_ex), [`rename`](Keyspace::rename);
+//! - several keys at once, atomically: [`lock_keys`](Keyspace::lock_keys) (`COPY`,
+//!   `BITOP`, `LCS`);
+//! - introspection: [`object`](Keyspace::object), [`random_key`](Keyspace::random_key);
 //! - whole keyspace: [`scan`](Keyspace::scan), [`keys`](Keyspace::keys),
 //!   [`flush`](Keyspace::flush).
 //!
@@ -35,12 +39,15 @@
 //!
 //! Why this file is long: the `Keyspace` type and its primitives are one impl on purpose — the
 //! narrow waist every command (and the coherence layer to come) goes through; its vocabulary
-//! is in `options.rs`, whole-keyspace walks in `walk.rs`.
+//! is in `options.rs`, whole-keyspace walks in `walk.rs`, multi-key locking in `multi.rs`,
+//! `OBJECT`/`RANDOMKEY` in `object.rs`.
 
 mod clock;
 mod entry;
 mod evict;
 mod memory;
+mod multi;
+mod object;
 mod options;
 mod shard;
 #[cfg(test)]
@@ -58,6 +65,7 @@ use parking_lot::RwLockWriteGuard;
 
 pub use clock::{Clock, ManualClock};
 pub use conclave_protocol::glob::glob_match;
+pub use multi::KeyLocks;
 pub use options::*;
 pub use watch::{ExclusiveGate, SharedGate, WatchFlag};
 
@@ -428,6 +436,7 @@ impl Keyspace {
             }
             None => data.insert_new(hash, Entry::new(key, value, lru)),
         };
+        data.set_encoding(slot, Encoding::Compact);
         match opts.expire {
             SetExpire::Clear => data.set_expire(slot, None),
             SetExpire::Keep => {}
@@ -455,18 +464,11 @@ impl Keyspace {
         Ok(match decision {
             Modify::Keep(t) => t,
             Modify::Put(value, t) => {
-                let lru = lru_clock(now);
-                match slot {
-                    Some(s) => {
-                        data.replace_value(s, &value);
-                        if let Some(e) = data.entry(s) {
-                            e.touch(lru);
-                        }
-                    }
-                    None => {
-                        data.insert_new(hash, Entry::new(key, &value, lru));
-                    }
-                }
+                Self::put_value(&mut data, slot, hash, key, &value, Encoding::Compact, now);
+                t
+            }
+            Modify::PutAs(value, encoding, t) => {
+                Self::put_value(&mut data, slot, hash, key, &value, encoding, now);
                 t
             }
             Modify::Remove(t) => {
@@ -476,6 +478,62 @@ impl Keyspace {
                 t
             }
         })
+    }
+
+    /// Stores `value` at `slot` (or as a new entry), keeping any TTL, for [`Self::modify`].
+    fn put_value(
+        data: &mut ShardData,
+        slot: Option<usize>,
+        hash: u64,
+        key: &[u8],
+        value: &[u8],
+        encoding: Encoding,
+        now: u64,
+    ) {
+        let lru = lru_clock(now);
+        let slot = match slot {
+            Some(s) => {
+                data.replace_value(s, value);
+                if let Some(e) = data.entry(s) {
+                    e.touch(lru);
+                }
+                s
+            }
+            None => data.insert_new(hash, Entry::new(key, value, lru)),
+        };
+        data.set_encoding(slot, encoding);
+    }
+
+    /// Edits the bytes of one key in place under its shard's write lock (`SETBIT`,
+    /// `SETRANGE`): the value is first grown with zero bytes to at least `min_len`
+    /// (a missing key is created as `min_len` zero bytes), then `f` changes it. The
+    /// key keeps its TTL, is refreshed for LRU and becomes [`Encoding::Raw`], as Redis's
+    /// `dbUnshareStringValue` leaves it. Unlike [`Self::modify`] nothing is copied
+    /// beyond the growth, so a bit flip in a 512 MB bitmap costs a byte.
+    pub fn patch<T>(
+        &self,
+        key: &[u8],
+        min_len: usize,
+        f: impl FnOnce(&mut [u8]) -> T,
+    ) -> Result<T, WriteError> {
+        self.make_room()?;
+        let now = self.now_ms();
+        let hash = self.hash(key);
+        let mut data = self.write(Self::shard_index(hash));
+        let lru = lru_clock(now);
+        let slot = match self.live_slot(&mut data, hash, key, now) {
+            Some(s) => s,
+            None => data.insert_new(hash, Entry::new(key, &vec![0; min_len], lru)),
+        };
+        data.set_encoding(slot, Encoding::Raw);
+        if let Some(e) = data.entry(slot) {
+            e.touch(lru);
+        }
+        match data.value_mut(slot, min_len) {
+            Some(value) => Ok(f(value)),
+            // The slot was found or created just above, under the same lock.
+            None => Ok(f(&mut [])),
+        }
     }
 
     /// Sets several keys atomically (all shards involved are locked together). With
@@ -512,6 +570,7 @@ impl Keyspace {
                     Some(s) => {
                         data.replace_value(s, value);
                         data.set_expire(s, None);
+                        data.set_encoding(s, Encoding::Compact);
                         if let Some(e) = data.entry(s) {
                             e.touch(lru);
                         }
@@ -662,7 +721,9 @@ impl Keyspace {
         let Some(old) = src.remove_slot(slot) else {
             return Err(RenameError::NoSuchKey);
         };
-        let entry = Entry::new(to, old.value(), old.lru());
+        // Redis's lookupKeyWrite refreshes the value's LRU clock; the encoding moves along.
+        let mut entry = Entry::new(to, old.value(), lru_clock(now));
+        entry.encoding = old.encoding;
         if let Some((_, dst)) = guards.get_mut(pos_t) {
             let new_slot = dst.insert_new(ht, entry);
             dst.set_expire(new_slot, expire_at);

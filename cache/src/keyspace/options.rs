@@ -179,8 +179,11 @@ pub struct SetOutcome {
 pub enum Modify<T> {
     /// Leave the key as it is.
     Keep(T),
-    /// Store this value (the TTL of an existing key is kept).
+    /// Store this value (the TTL of an existing key is kept) with
+    /// [`Encoding::Compact`], as Redis stores a value taken from an argument.
     Put(Vec<u8>, T),
+    /// Store this value with the given encoding (the TTL of an existing key is kept).
+    PutAs(Vec<u8>, Encoding, T),
     /// Delete the key.
     Remove(T),
 }
@@ -224,4 +227,86 @@ pub enum KeyTtl {
     Persistent,
     /// The key expires at this Unix time in milliseconds.
     ExpiresAt(u64),
+}
+
+/// How Redis would hold a string value, which `OBJECT ENCODING` and `OBJECT REFCOUNT`
+/// show. Redis picks the encoding by the path that wrote the value, not by its bytes
+/// alone (`object.c`: `tryObjectEncoding`, `createStringObject`, `dbUnshareStringValue`),
+/// so every write records which path it took. One byte, kept in an entry's padding.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Encoding {
+    /// A value taken from an argument through `tryObjectEncoding` (`SET`, `MSET`,
+    /// `GETSET`, `APPEND` to a missing key, `INCR`...): `int` when it is a canonical
+    /// 64-bit integer of at most 20 bytes, `embstr` up to 44 bytes, else `raw`.
+    #[default]
+    Compact,
+    /// A string Redis builds with `createStringObject` (`INCRBYFLOAT`): `embstr` up to
+    /// 44 bytes, else `raw`.
+    Embedded,
+    /// A buffer changed in place (`APPEND` to an existing key, `SETRANGE`, `SETBIT`,
+    /// `BITOP`'s result): always `raw`.
+    Raw,
+    /// An integer duplicated by `COPY`: `int`, but never one of Redis's shared
+    /// integers (refcount 1).
+    OwnedInt,
+}
+
+/// Redis's `OBJ_ENCODING_EMBSTR_SIZE_LIMIT`: the longest `embstr` string, in bytes.
+pub const EMBSTR_SIZE_LIMIT: usize = 44;
+
+/// Redis's `OBJ_SHARED_INTEGERS`: integers below this are shared objects.
+const SHARED_INTEGERS: i64 = 10_000;
+
+impl Encoding {
+    /// The name `OBJECT ENCODING` answers for `value` written this way: `int`,
+    /// `embstr` or `raw`.
+    pub fn name(self, value: &[u8]) -> &'static str {
+        match self {
+            Encoding::Compact if value.len() <= 20 && parse_long(value).is_some() => "int",
+            Encoding::Compact | Encoding::Embedded if value.len() <= EMBSTR_SIZE_LIMIT => "embstr",
+            Encoding::OwnedInt => "int",
+            _ => "raw",
+        }
+    }
+
+    /// What `OBJECT REFCOUNT` answers: Redis's shared integers (0..9999, stored while
+    /// `maxmemory` is 0 or the policy is not an LRU one) report `INT_MAX`, every other
+    /// value 1.
+    pub fn refcount(self, value: &[u8], shared_integers: bool) -> i64 {
+        let shared = self == Encoding::Compact
+            && shared_integers
+            && parse_long(value).is_some_and(|n| (0..SHARED_INTEGERS).contains(&n));
+        if shared {
+            i64::from(i32::MAX)
+        } else {
+            1
+        }
+    }
+
+    /// The encoding of a duplicate of `value` (`COPY`, Redis's `dupStringObject`
+    /// keeps the encoding but unshares integers).
+    pub fn duplicate(self, value: &[u8]) -> Encoding {
+        match self.name(value) {
+            "int" => Encoding::OwnedInt,
+            "embstr" => Encoding::Embedded,
+            _ => Encoding::Raw,
+        }
+    }
+}
+
+/// Redis's `string2l` on a 64-bit build (same rules as `string2ll`).
+fn parse_long(b: &[u8]) -> Option<i64> {
+    conclave_protocol::parse::parse_i64(b)
+}
+
+/// What `OBJECT` reports about a key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// `OBJECT ENCODING`: `int`, `embstr` or `raw`.
+    pub encoding: &'static str,
+    /// `OBJECT REFCOUNT`.
+    pub refcount: i64,
+    /// Milliseconds since the key was last read or written (`OBJECT IDLETIME` reports
+    /// whole seconds), at the LRU clock's 10 ms resolution.
+    pub idle_ms: u64,
 }

@@ -19,6 +19,7 @@ use parking_lot::RwLock;
 
 use super::entry::{Entry, NOT_VOLATILE};
 use super::memory::{alloc_size, table_size};
+use super::options::Encoding;
 use super::watch::WatchTable;
 
 /// A key with a TTL: where it lives and when it dies (Unix ms).
@@ -180,6 +181,26 @@ impl ShardData {
             e.set_value(value);
             self.heap += e.heap_size();
         }
+    }
+
+    /// Records how the value at `slot` was written (see [`Encoding`]).
+    pub(crate) fn set_encoding(&mut self, slot: usize, encoding: Encoding) {
+        if let Some(e) = self.entries.get_mut(slot) {
+            e.encoding = encoding;
+        }
+    }
+
+    /// The value at `slot`, grown with zero bytes to at least `min_len`, writable in
+    /// place (memory accounting follows the growth).
+    pub(crate) fn value_mut(&mut self, slot: usize, min_len: usize) -> Option<&mut [u8]> {
+        self.touch_watchers(slot);
+        let e = self.entries.get_mut(slot)?;
+        if e.value().len() < min_len {
+            self.heap -= e.heap_size();
+            e.grow_value(min_len);
+            self.heap += e.heap_size();
+        }
+        Some(e.value_mut())
     }
 
     /// Sets (`Some`) or clears (`None`) the deadline of the entry at `slot`.

@@ -591,3 +591,132 @@ fn watching_a_missing_key() {
     plain_set(&ks, b"new", b"v");
     assert!(flag.load(Ordering::Relaxed));
 }
+
+#[test]
+fn patch_grows_in_place_and_keeps_ttl() {
+    let (ks, _) = manual(KeyspaceConfig::default());
+    let len = ks.patch(b"bits", 3, |v| v.len()).unwrap();
+    assert_eq!(len, 3);
+    assert_eq!(ks.get(b"bits").unwrap(), &b"\0\0\0"[..]);
+    ks.set(b"s", b"ab", SetOptions::default()).unwrap();
+    assert!(ks.expire(b"s", (T0 + 5000) as i64, ExpireCondition::Always));
+    ks.patch(b"s", 4, |v| v[3] = b'z').unwrap();
+    assert_eq!(ks.get(b"s").unwrap(), &b"ab\0z"[..]);
+    assert_eq!(ks.ttl(b"s"), KeyTtl::ExpiresAt(T0 + 5000));
+    ks.patch(b"s", 1, |v| v[0] = b'A').unwrap();
+    assert_eq!(ks.get(b"s").unwrap(), &b"Ab\0z"[..]);
+    assert_eq!(ks.object(b"s").unwrap().encoding, "raw");
+    ks.audit();
+}
+
+#[test]
+fn lock_keys_reads_and_writes_together() {
+    let (ks, clock) = manual(KeyspaceConfig::default());
+    plain_set(&ks, b"a", b"1");
+    ks.set(
+        b"gone",
+        b"x",
+        SetOptions {
+            expire: SetExpire::At(T0 + 10),
+            ..SetOptions::default()
+        },
+    )
+    .unwrap();
+    clock.advance(20);
+    {
+        let mut locks = ks.lock_keys(&[b"a", b"b", b"gone", b"a"], true).unwrap();
+        assert_eq!(locks.get(b"a", true).unwrap(), &b"1"[..]);
+        assert_eq!(
+            locks.get(b"gone", true),
+            None,
+            "expired keys read as missing"
+        );
+        assert!(locks.put(b"b", b"two", Encoding::Raw, Some(T0 + 1000)));
+        assert_eq!(locks.expire_at(b"b"), Some(T0 + 1000));
+        assert_eq!(locks.encoding(b"b"), Some(Encoding::Raw));
+        assert!(locks.remove(b"a"));
+        assert!(!locks.exists(b"a"));
+    }
+    assert_eq!(ks.get(b"b").unwrap(), &b"two"[..]);
+    assert!(!ks.exists(b"a"));
+    ks.audit();
+}
+
+#[test]
+fn object_encodings_follow_the_write_path() {
+    let (ks, _) = manual(KeyspaceConfig::default());
+    let enc = |k: &[u8]| ks.object(k).map(|o| o.encoding);
+    plain_set(&ks, b"int", b"12345");
+    plain_set(&ks, b"small", b"12");
+    plain_set(&ks, b"emb", b"hello");
+    plain_set(&ks, b"raw", &[b'x'; 45]);
+    plain_set(&ks, b"neg0", b"-0");
+    assert_eq!(enc(b"int"), Some("int"));
+    assert_eq!(enc(b"emb"), Some("embstr"));
+    assert_eq!(enc(b"raw"), Some("raw"));
+    assert_eq!(enc(b"neg0"), Some("embstr"));
+    assert_eq!(enc(b"none"), None);
+    assert_eq!(ks.object(b"small").unwrap().refcount, i64::from(i32::MAX));
+    assert_eq!(ks.object(b"int").unwrap().refcount, 1);
+    ks.set_maxmemory(1 << 30);
+    assert_eq!(
+        ks.object(b"small").unwrap().refcount,
+        1,
+        "no sharing under LRU"
+    );
+    ks.modify(b"f", |_| {
+        Modify::PutAs(b"3".to_vec(), Encoding::Embedded, ())
+    })
+    .unwrap();
+    assert_eq!(enc(b"f"), Some("embstr"));
+    assert_eq!(Encoding::Compact.duplicate(b"7"), Encoding::OwnedInt);
+    assert_eq!(Encoding::OwnedInt.refcount(b"7", true), 1);
+}
+
+#[test]
+fn object_idle_time_is_not_refreshed_by_object() {
+    let (ks, clock) = manual(KeyspaceConfig::default());
+    plain_set(&ks, b"k", b"v");
+    clock.advance(3_000);
+    assert_eq!(ks.object(b"k").unwrap().idle_ms, 3_000);
+    clock.advance(2_000);
+    assert_eq!(ks.object(b"k").unwrap().idle_ms, 5_000);
+    ks.get(b"k");
+    assert_eq!(ks.object(b"k").unwrap().idle_ms, 0);
+}
+
+#[test]
+fn random_key_skips_and_deletes_expired_keys() {
+    let (ks, clock) = manual(KeyspaceConfig::default());
+    assert_eq!(ks.random_key(), None);
+    for i in 0..50 {
+        ks.set(
+            format!("dying{i}").as_bytes(),
+            b"x",
+            SetOptions {
+                expire: SetExpire::At(T0 + 10),
+                ..SetOptions::default()
+            },
+        )
+        .unwrap();
+    }
+    plain_set(&ks, b"live", b"v");
+    clock.advance(20);
+    for _ in 0..20 {
+        assert_eq!(ks.random_key().unwrap(), &b"live"[..]);
+    }
+    ks.remove(b"live");
+    assert_eq!(ks.random_key(), None);
+    assert_eq!(ks.len(), 0, "expired keys met on the way were deleted");
+}
+
+/// An in-place edit (`SETBIT`, `SETRANGE`) is a change the watchers of the key see.
+#[test]
+fn patch_touches_watchers() {
+    let (ks, _) = manual(KeyspaceConfig::default());
+    plain_set(&ks, b"bits", b"\0");
+    let flag: WatchFlag = Arc::default();
+    ks.watch(b"bits", &flag);
+    ks.patch(b"bits", 1, |v| v[0] = 1).unwrap();
+    assert!(flag.load(Ordering::Relaxed));
+}
