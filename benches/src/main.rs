@@ -12,6 +12,10 @@
 //!   over several trials; with `--timeline FILE`, clients keep acquiring and releasing
 //!   through the survivors across the kill and their successes per 100 ms go to a CSV.
 //!
+//! - `kv`: C clients writing `DEBUG.KVSET` over G debug kv Raft groups
+//!   (`--debug-kv-groups`), with every node's fsyncs per second before and after: the
+//!   fsync count must not grow with the groups.
+//!
 //! `locks --csv FILE` appends its figures as a CSV line (`conclave_benches::rows`), for
 //! `conclave-plots`. While a run lasts, a progress line a second goes to stderr (ops/s so
 //! far, errors; `--quiet` turns it off); the report goes to stdout.
@@ -19,6 +23,7 @@
 //! Every run is bounded by its request count or duration and ends by itself.
 
 mod failover;
+mod kv;
 mod timeline;
 
 use std::path::PathBuf;
@@ -118,6 +123,8 @@ enum Mode {
     },
     /// Leader failover time of a 3-node cluster.
     Failover(failover::FailoverArgs),
+    /// Replicated writes over G debug kv groups; fsyncs per second per node.
+    Kv(kv::KvArgs),
 }
 
 fn main() -> Result<()> {
@@ -179,6 +186,7 @@ fn main() -> Result<()> {
             value_size,
             Progress::start("load", !cli.quiet),
         )),
+        Mode::Kv(args) => rt.block_on(kv::run(&args, Progress::start("kv", !cli.quiet))),
         Mode::Failover(args) => match &args.timeline {
             Some(path) => timeline::run(&args, path, !cli.quiet),
             None => failover::run(&args),

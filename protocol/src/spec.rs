@@ -20,6 +20,9 @@ pub enum Service {
     Cache,
     /// `LOCK.*`: `conclave-locks`.
     Locks,
+    /// Testing aids (`DEBUG.KV*` on the `--debug-kv-groups` Raft groups): the server
+    /// crate.
+    Debug,
 }
 
 /// One command's declaration.

@@ -1,6 +1,7 @@
 //! Every command a node knows, gathered once from the services that declare them:
 //! the connection and server commands here (the [`BUILTINS`]), the keyspace's in
-//! `conclave_cache`, the locks' in `conclave_locks`. Each declaration carries its
+//! `conclave_cache`, the locks' in `conclave_locks`, the debug kv groups' in
+//! [`crate::debug_kv`]. Each declaration carries its
 //! name, arity, flags, key positions, group, docs and the handler of its service, so
 //! dispatch routes on the service that declared a command and nothing is declared
 //! twice.
@@ -39,6 +40,8 @@ pub enum Handler {
     Cache(conclave_cache::cmd::Parser),
     /// `LOCK.*`: parse into a lock command, then run it through the lock service.
     Locks(conclave_locks::commands::Parser),
+    /// `DEBUG.KV*`: parse, then run on the debug kv groups.
+    DebugKv(crate::debug_kv::Parser),
 }
 
 /// One command of the table.
@@ -93,9 +96,13 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
     let locks = conclave_locks::COMMANDS
         .iter()
         .map(|d| (&d.spec, Handler::Locks(d.handler)));
+    let debug_kv = crate::debug_kv::COMMANDS
+        .iter()
+        .map(|d| (&d.spec, Handler::DebugKv(d.handler)));
     let entries: Vec<Entry> = builtins
         .chain(cache)
         .chain(locks)
+        .chain(debug_kv)
         .enumerate()
         .map(|(index, (spec, handler))| Entry {
             spec,
@@ -110,7 +117,7 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
     Table { entries, by_name }
 });
 
-/// Every command, in `COMMAND LIST` order (connection, server, keyspace, locks).
+/// Every command, in `COMMAND LIST` order (connection, server, keyspace, locks, debug).
 pub fn all() -> &'static [Entry] {
     &TABLE.entries
 }

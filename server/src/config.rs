@@ -10,6 +10,10 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+/// Most `--debug-kv-groups` a node hosts (every group heartbeats on its own, so a few
+/// hundred already cost a core on a small machine).
+pub const MAX_DEBUG_KV_GROUPS: u64 = 256;
+
 /// Conclave: distributed locks, queues and a coherent cache behind the Redis protocol.
 #[derive(Parser, Debug, Clone)]
 #[command(name = "conclave", version, about, long_about = None, disable_version_flag = true)]
@@ -115,6 +119,13 @@ pub struct NodeConfig {
     /// Raft election timeout (lower bound) in ms; the upper bound is twice this.
     #[arg(long, env = "CONCLAVE_ELECTION_TIMEOUT", default_value_t = 300)]
     pub election_timeout: u64,
+
+    /// Testing aid: also host N Raft groups of a replicated byte-string map (ids 1..=N,
+    /// same members as the lock group, on the same log), served by `DEBUG.KVSET` and
+    /// `DEBUG.KVGET`; 0 (the default) hosts none. For multi-group tests and benchmarks.
+    #[arg(long, env = "CONCLAVE_DEBUG_KV_GROUPS", default_value_t = 0,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_DEBUG_KV_GROUPS))]
+    pub debug_kv_groups: u64,
 
     /// Set by `conclave cluster` on the nodes it starts: its own pid. The node stops when that
     /// process, its parent, exits (see `supervised`). Internal, so hidden and not read from the
@@ -370,6 +381,14 @@ mod tests {
         assert!(node(&["--peers", "1@a"]).peer_list().is_err());
         assert!(node(&["--peers", "1@a:1,1@b:2"]).peer_list().is_err());
         assert!(node(&["--peers", "x@a:1"]).peer_list().is_err());
+    }
+
+    #[test]
+    fn debug_kv_groups_default_to_none_and_are_bounded() {
+        assert_eq!(node(&[]).debug_kv_groups, 0);
+        assert_eq!(node(&["--debug-kv-groups", "16"]).debug_kv_groups, 16);
+        assert!(Cli::try_parse_from(["conclave", "--debug-kv-groups", "257"]).is_err());
+        assert!(Cli::try_parse_from(["conclave", "--debug-kv-groups", "-1"]).is_err());
     }
 
     #[test]

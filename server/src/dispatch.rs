@@ -4,7 +4,8 @@
 //! wrong arity, authentication. Then the handler of the service that declared the
 //! command runs it ([`command_table::Handler`]): connection and server commands here in
 //! the server crate (they need the connection and the node), keyspace commands in
-//! `conclave_cache` (they need only the keyspace), `LOCK.*` in the lock service. Every
+//! `conclave_cache` (they need only the keyspace), `LOCK.*` in the lock service,
+//! `DEBUG.KV*` on the debug kv groups ([`crate::debug_kv`]). Every
 //! command that passes the gate is marked in [`Session::timed`] for the connection to
 //! count and time it for `/metrics`.
 
@@ -55,6 +56,7 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
             let default_ttl = node.runtime.lock_default_ttl.load(Relaxed);
             node.locks.execute(parser, &mut parse, default_ttl).await
         }
+        Handler::DebugKv(parser) => node.debug_kv.execute(parser, &mut parse).await,
     }
 }
 

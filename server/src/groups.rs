@@ -1,6 +1,7 @@
 //! Starting the Raft groups this node hosts, all on one shared log engine (one writer,
 //! one `fdatasync` for every group that appended since the last): group 0, the lock
-//! table, whose fsyncs feed `/metrics`.
+//! table, whose fsyncs feed `/metrics`, and with `--debug-kv-groups N` the debug kv
+//! groups 1..=N ([`crate::debug_kv`]), with the same members.
 
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use conclave_locks::LockService;
 use conclave_raft_store::{open_engine, StoreOptions, META_GROUP};
 
 use crate::config::NodeConfig;
+use crate::debug_kv::DebugKv;
 
 /// Entries between snapshots of a group.
 const SNAPSHOT_EVERY: u64 = 20_000;
@@ -18,7 +20,9 @@ const SNAPSHOT_EVERY: u64 = 20_000;
 pub struct Hosted {
     /// The lock service on group 0.
     pub locks: Arc<LockService>,
-    /// Every group, type-erased (the lock group first).
+    /// The debug kv groups 1..=N (none without `--debug-kv-groups`).
+    pub debug_kv: Arc<DebugKv>,
+    /// Every group, type-erased (the lock group first, then the kv groups by id).
     pub groups: Vec<Arc<dyn HostedGroup>>,
 }
 
@@ -51,11 +55,26 @@ pub async fn start(config: &NodeConfig, peers: Arc<Peers>) -> anyhow::Result<Hos
     let locks = conclave_locks::service::start::start(
         &group_config(META_GROUP),
         &engine,
-        peers,
+        peers.clone(),
         meta_stats,
         config.no_leader_wait(),
     )
     .await?;
-    let groups: Vec<Arc<dyn HostedGroup>> = vec![locks.group().clone()];
-    Ok(Hosted { locks, groups })
+    let debug_kv = Arc::new(
+        DebugKv::start(
+            config.debug_kv_groups,
+            group_config,
+            &engine,
+            &peers,
+            config.no_leader_wait(),
+        )
+        .await?,
+    );
+    let mut groups: Vec<Arc<dyn HostedGroup>> = vec![locks.group().clone()];
+    groups.extend(debug_kv.hosted());
+    Ok(Hosted {
+        locks,
+        debug_kv,
+        groups,
+    })
 }

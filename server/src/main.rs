@@ -11,6 +11,7 @@ mod command_table;
 mod config;
 mod connection;
 mod data_dir;
+mod debug_kv;
 mod dispatch;
 mod groups;
 mod info;
@@ -138,6 +139,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         stats: stats::Stats::default(),
         command_stats: ops::command_stats::CommandStats::default(),
         locks,
+        debug_kv: hosted.debug_kv,
         groups: hosted.groups,
         started: Instant::now(),
         shutdown,

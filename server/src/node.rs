@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use crate::clients::Clients;
 use crate::config::NodeConfig;
+use crate::debug_kv::DebugKv;
 use crate::ops::command_stats::CommandStats;
 use crate::stats::Stats;
 
@@ -51,6 +52,8 @@ pub struct Node {
     pub command_stats: CommandStats,
     /// The replicated lock service (Raft group 0).
     pub locks: Arc<LockService>,
+    /// The debug kv groups (`--debug-kv-groups`, `DEBUG.KV*`).
+    pub debug_kv: Arc<DebugKv>,
     /// Every Raft group this node hosts (the lock group first).
     pub groups: Vec<Arc<dyn HostedGroup>>,
     /// When the node started.

@@ -3,7 +3,7 @@
 //!
 //! - Inside `MULTI` a command that passes the dispatch gate is queued (`+QUEUED`); one
 //!   that fails it (unknown, wrong arity, `NOAUTH`, or a command not allowed in a
-//!   transaction — `LOCK.*`, `RAFT.STATUS`, flag `no_multi`) is answered with its error
+//!   transaction — `LOCK.*`, `RAFT.STATUS`, `DEBUG.KV*`, flag `no_multi`) is answered with its error
 //!   and marks the transaction, whose `EXEC` then answers `-EXECABORT` and runs nothing.
 //! - `EXEC` runs the queued commands with the keyspace's gate held exclusive
 //!   ([`Keyspace::exclusive`](conclave_cache::keyspace::Keyspace::exclusive)): no other
@@ -72,7 +72,7 @@ pub fn queue(session: &mut Session, entry: &'static Entry, args: Vec<Bytes>) -> 
     let allowed = !entry.spec.flags.contains(&"no_multi")
         && !matches!(
             entry.handler,
-            Handler::Locks(_) | Handler::Builtin(Builtin::RaftStatus)
+            Handler::Locks(_) | Handler::DebugKv(_) | Handler::Builtin(Builtin::RaftStatus)
         );
     let Some(tx) = session.tx.as_mut() else {
         return Frame::error("ERR no transaction");
@@ -169,7 +169,7 @@ fn run_queued(
             Ok(command) => command.apply(&node.keyspace),
             Err(e) => e.to_frame(),
         },
-        Handler::Builtin(Builtin::RaftStatus) | Handler::Locks(_) => {
+        Handler::Builtin(Builtin::RaftStatus) | Handler::Locks(_) | Handler::DebugKv(_) => {
             Frame::error("ERR Command not allowed inside a transaction")
         }
     }
