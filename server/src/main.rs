@@ -17,6 +17,7 @@ mod info;
 mod listener;
 mod node;
 mod ops;
+mod scripting;
 mod stats;
 mod supervised;
 mod tools;
@@ -130,12 +131,14 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             timeout: AtomicU64::new(config.timeout),
             proto_max_bulk_len: AtomicU64::new(config.proto_max_bulk_len),
             lock_default_ttl: AtomicU64::new(config.lock_default_ttl),
+            busy_reply_threshold: AtomicU64::new(config.busy_reply_threshold),
         },
         config,
         keyspace,
         clients: Arc::new(clients::Clients::default()),
         stats: stats::Stats::default(),
         command_stats: ops::command_stats::CommandStats::default(),
+        scripting: scripting::Scripting::default(),
         locks,
         groups: hosted.groups,
         started: Instant::now(),
@@ -153,6 +156,8 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     wait_for_shutdown(&node).await;
     info!("shutting down");
     node.request_shutdown();
+    // A script still running (even one that wrote) stops: the cache is not persisted.
+    node.scripting.abort();
     for group in &node.groups {
         if let Err(e) = group.shutdown().await {
             error!(group = group.group(), error = %e, "raft shutdown failed");

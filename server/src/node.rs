@@ -30,6 +30,9 @@ pub struct RuntimeConfig {
     pub proto_max_bulk_len: AtomicU64,
     /// `lock-default-ttl` in ms.
     pub lock_default_ttl: AtomicU64,
+    /// `busy-reply-threshold` (alias `lua-time-limit`) in ms: how long a script runs
+    /// before other clients get `-BUSY` and `SCRIPT KILL` may stop it (0 = never).
+    pub busy_reply_threshold: AtomicU64,
 }
 
 /// Everything a connection can reach.
@@ -47,6 +50,8 @@ pub struct Node {
     pub stats: Stats,
     /// Per-command counts and latencies for `/metrics`.
     pub command_stats: CommandStats,
+    /// Lua scripting: the VM, its scripts, the running script.
+    pub scripting: crate::scripting::Scripting,
     /// The replicated lock service (Raft group 0).
     pub locks: Arc<LockService>,
     /// Every Raft group this node hosts (the lock group first).

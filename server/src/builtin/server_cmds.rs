@@ -172,6 +172,14 @@ fn config_values(node: &Node) -> Vec<(&'static str, String)> {
             "lock-default-ttl",
             r.lock_default_ttl.load(Relaxed).to_string(),
         ),
+        (
+            "busy-reply-threshold",
+            r.busy_reply_threshold.load(Relaxed).to_string(),
+        ),
+        (
+            "lua-time-limit",
+            r.busy_reply_threshold.load(Relaxed).to_string(),
+        ),
         ("no-leader-wait", c.no_leader_wait.to_string()),
         (
             "cluster-port",
@@ -246,6 +254,7 @@ enum ConfigChange {
     Timeout(u64),
     ProtoMaxBulkLen(u64),
     LockDefaultTtl(u64),
+    BusyReplyThreshold(u64),
     Ignored,
 }
 
@@ -279,6 +288,7 @@ fn validate_config(name: &str, value: &str) -> Result<ConfigChange, ParseError> 
             }
             ConfigChange::LockDefaultTtl(n)
         }
+        "busy-reply-threshold" | "lua-time-limit" => ConfigChange::BusyReplyThreshold(int(value)?),
         "save" if value.trim().is_empty() => ConfigChange::Ignored,
         "appendonly" if value.eq_ignore_ascii_case("no") => ConfigChange::Ignored,
         "save" | "appendonly" => return Err(bad("the cache keyspace is not persisted (locks are, through the Raft log)")),
@@ -296,6 +306,7 @@ fn apply_config(node: &Node, change: ConfigChange) {
         ConfigChange::Timeout(n) => r.timeout.store(n, Relaxed),
         ConfigChange::ProtoMaxBulkLen(n) => r.proto_max_bulk_len.store(n, Relaxed),
         ConfigChange::LockDefaultTtl(n) => r.lock_default_ttl.store(n, Relaxed),
+        ConfigChange::BusyReplyThreshold(n) => r.busy_reply_threshold.store(n, Relaxed),
         ConfigChange::Ignored => {}
     }
 }
