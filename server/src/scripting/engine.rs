@@ -117,7 +117,9 @@ impl Engine {
                     let found = lua.inspect_stack(level, |d| {
                         let src = d.source();
                         let source = src.source.as_deref().unwrap_or("").to_string();
-                        (src.what != "C" && source != "=conclave")
+                        // Skip C functions, the prelude's wrappers and tail-call marks.
+                        let ours = matches!(source.as_str(), "=conclave" | "=(tail call)");
+                        (!matches!(src.what, "C" | "tail") && !ours)
                             .then(|| (source, d.current_line().unwrap_or(0)))
                     });
                     match found {
