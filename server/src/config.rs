@@ -112,6 +112,12 @@ pub struct NodeConfig {
     #[arg(long, env = "CONCLAVE_LOCK_DEFAULT_TTL", default_value_t = 30_000)]
     pub lock_default_ttl: u64,
 
+    /// How long a Lua script may run, in ms, before other clients' keyspace commands
+    /// are answered -BUSY and SCRIPT KILL may stop it (Redis's busy-reply-threshold,
+    /// alias lua-time-limit; 0 = never).
+    #[arg(long, env = "CONCLAVE_BUSY_REPLY_THRESHOLD", default_value_t = 5000)]
+    pub busy_reply_threshold: u64,
+
     /// Raft heartbeat interval in ms.
     #[arg(long, env = "CONCLAVE_HEARTBEAT_INTERVAL", default_value_t = 75)]
     pub heartbeat_interval: u64,

@@ -107,6 +107,10 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
             put("maxmemory_human", human(node.keyspace.maxmemory()));
             put("maxmemory_policy", node.keyspace.policy().as_str().into());
             put("mem_allocator", "jemalloc".into());
+            let (scripts, lua) = node.scripting.stats();
+            put("used_memory_lua", lua.to_string());
+            put("used_memory_lua_human", human(lua as u64));
+            put("number_of_cached_scripts", scripts.to_string());
         }
         "persistence" => {
             put("loading", "0".into());

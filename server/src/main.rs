@@ -18,6 +18,7 @@ mod info;
 mod listener;
 mod node;
 mod ops;
+mod scripting;
 mod stats;
 mod supervised;
 mod tools;
@@ -132,12 +133,14 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             proto_max_bulk_len: AtomicU64::new(config.proto_max_bulk_len),
             lock_default_ttl: AtomicU64::new(config.lock_default_ttl),
             hz: AtomicU64::new(u64::from(config.hz).clamp(1, 500)),
+            busy_reply_threshold: AtomicU64::new(config.busy_reply_threshold),
         },
         config,
         keyspace,
         clients: Arc::new(clients::Clients::default()),
         stats: stats::Stats::default(),
         command_stats: ops::command_stats::CommandStats::default(),
+        scripting: scripting::Scripting::default(),
         locks,
         debug_kv: hosted.debug_kv,
         groups: hosted.groups,
@@ -156,6 +159,8 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     wait_for_shutdown(&node).await;
     info!("shutting down");
     node.request_shutdown();
+    // A script still running (even one that wrote) stops: the cache is not persisted.
+    node.scripting.abort();
     for group in &node.groups {
         if let Err(e) = group.shutdown().await {
             error!(group = group.group(), error = %e, "raft shutdown failed");

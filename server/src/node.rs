@@ -33,6 +33,9 @@ pub struct RuntimeConfig {
     pub lock_default_ttl: AtomicU64,
     /// `hz`: background ticks per second (1-500).
     pub hz: AtomicU64,
+    /// `busy-reply-threshold` (alias `lua-time-limit`) in ms: how long a script runs
+    /// before other clients get `-BUSY` and `SCRIPT KILL` may stop it (0 = never).
+    pub busy_reply_threshold: AtomicU64,
 }
 
 /// Everything a connection can reach.
@@ -50,6 +53,8 @@ pub struct Node {
     pub stats: Stats,
     /// Per-command counts and latencies for `/metrics`.
     pub command_stats: CommandStats,
+    /// Lua scripting: the VM, its scripts, the running script.
+    pub scripting: crate::scripting::Scripting,
     /// The replicated lock service (Raft group 0).
     pub locks: Arc<LockService>,
     /// The debug kv groups (`--debug-kv-groups`, `DEBUG.KV*`).
