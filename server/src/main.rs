@@ -29,7 +29,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use conclave_cache::keyspace::{Keyspace, KeyspaceConfig};
 use parking_lot::RwLock;
 use tokio::net::TcpListener;
@@ -42,12 +41,40 @@ use crate::node::{Node, RuntimeConfig};
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let (Some(tool), Some(flag)) = (&cli.command, node_flag_given(&matches)) {
+        // `conclave --port 7000 cluster` would otherwise run the tool and silently
+        // ignore the node option.
+        let (name, hint) = match tool {
+            Tool::Cluster(_) => (
+                "cluster",
+                "its own --base-port/--base-cluster-port/--data-dir, and node options after `--`",
+            ),
+            Tool::Ping(_) => ("ping", "its own --host/--port/--password"),
+        };
+        eprintln!("error: --{flag} is a node option and `conclave {name}` does not use it; `conclave {name}` takes {hint} (see `conclave {name} --help`)");
+        return ExitCode::from(2);
+    }
     match cli.command {
         Some(Tool::Cluster(cfg)) => tools::local_cluster::run(&cfg),
         Some(Tool::Ping(cfg)) => tools::ping::run(&cfg),
         None => run_node(cli.node),
     }
+}
+
+/// The first node option given on the command line (not from the environment or a
+/// default), by its long name.
+fn node_flag_given(matches: &clap::ArgMatches) -> Option<String> {
+    matches
+        .ids()
+        .find(|id| {
+            matches.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .map(|id| id.as_str().replace('_', "-"))
 }
 
 /// Log filter without `RUST_LOG`. openraft warns on every normal election and logs every
@@ -144,6 +171,9 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         locks,
         debug_kv: hosted.debug_kv,
         groups: hosted.groups,
+        replid: (0..40)
+            .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
+            .collect(),
         started: Instant::now(),
         shutdown,
     });

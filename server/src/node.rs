@@ -61,6 +61,8 @@ pub struct Node {
     pub debug_kv: Arc<DebugKv>,
     /// Every Raft group this node hosts (the lock group first).
     pub groups: Vec<Arc<dyn HostedGroup>>,
+    /// This run's replication id (`master_replid`: 40 random hex digits, as Redis).
+    pub replid: String,
     /// When the node started.
     pub started: Instant,
     /// Flipped to `true` to stop the node (`SHUTDOWN`, SIGTERM).

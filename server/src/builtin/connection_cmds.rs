@@ -317,6 +317,8 @@ fn client_kill(node: &Node, session: &Session, parse: &mut Parse) -> Result<Fram
         };
     }
     let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);
+    // Every client here is of type `normal` (no replicas or masters).
+    let mut normal_type = true;
     while parse.remaining() > 0 {
         let key = parse.next_keyword()?;
         let value = parse.next_string().map_err(|_| ParseError::Syntax)?;
@@ -341,13 +343,24 @@ fn client_kill(node: &Node, session: &Session, parse: &mut Parse) -> Result<Fram
                     _ => return Err(ParseError::Syntax),
                 }
             }
-            "TYPE" | "USER" | "MAXAGE" => {}
+            "TYPE" => {
+                if !["normal", "master", "replica", "slave", "pubsub"]
+                    .contains(&value.to_ascii_lowercase().as_str())
+                {
+                    return Err(ParseError::Other(format!(
+                        "ERR Unknown client type '{value}'"
+                    )));
+                }
+                normal_type = value.eq_ignore_ascii_case("normal");
+            }
+            "USER" | "MAXAGE" => {}
             _ => return Err(ParseError::Syntax),
         }
     }
     let mut killed = 0;
     for c in node.clients.all() {
         let matches = !c.is_killed()
+            && normal_type
             && id.is_none_or(|i| i == c.id)
             && addr.as_ref().is_none_or(|a| *a == c.addr.to_string())
             && laddr.as_ref().is_none_or(|a| *a == c.laddr.to_string())
