@@ -20,35 +20,20 @@ pub(super) enum Sub {
     Help,
 }
 
-/// Names the subcommand and checks its arity (Redis 7 declares each as a command).
+/// Names the subcommand and checks its arity against its declaration
+/// (`builtin::subcommands`, Redis 7's `script|load` ...).
 pub(super) fn subcommand(args: &[Bytes]) -> Result<Sub, Frame> {
-    let name = args
-        .first()
-        .map(|n| String::from_utf8_lossy(n).to_ascii_lowercase())
-        .unwrap_or_default();
+    let name = args.first().cloned().unwrap_or_default();
     // Redis counts the command name too.
-    let argc = args.len() + 1;
-    let (sub, ok) = match name.as_str() {
-        "load" => (Sub::Load, argc == 3),
-        "exists" => (Sub::Exists, argc >= 3),
-        "flush" => (Sub::Flush { lazy: false }, argc <= 3),
-        "kill" => (Sub::Kill, argc == 2),
-        "help" => (Sub::Help, argc == 2),
-        _ => {
-            let shown = args
-                .first()
-                .map(|n| String::from_utf8_lossy(&n[..n.len().min(128)]).into_owned());
-            return Err(Frame::error(format!(
-                "ERR unknown subcommand '{}'. Try SCRIPT HELP.",
-                shown.unwrap_or_default()
-            )));
-        }
+    let spec = crate::builtin::subcommands::resolve("SCRIPT", &name, args.len() + 1)
+        .map_err(|e| e.to_frame())?;
+    let sub = match crate::builtin::subcommands::short_name(spec) {
+        "LOAD" => Sub::Load,
+        "EXISTS" => Sub::Exists,
+        "FLUSH" => Sub::Flush { lazy: false },
+        "KILL" => Sub::Kill,
+        _ => Sub::Help,
     };
-    if !ok {
-        return Err(Frame::error(format!(
-            "ERR wrong number of arguments for 'script|{name}' command"
-        )));
-    }
     if let Sub::Flush { .. } = sub {
         return match args.get(1) {
             None => Ok(Sub::Flush { lazy: false }),
