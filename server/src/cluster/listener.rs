@@ -19,7 +19,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::{debug, warn};
 
-use crate::node::{constant_time_eq, Node};
+use conclave_protocol::auth::constant_time_eq;
+
+use crate::node::Node;
 use crate::ops::node_view;
 
 /// Serves peers until the node shuts down.
