@@ -355,3 +355,35 @@ async fn a_peer_silent_while_requests_wait_is_taken_for_gone() {
         "{reply:?}"
     );
 }
+
+/// Not a test: prints the channel's figures on this machine (one connection, an echo
+/// service): sequential round trips, and 50 concurrent callers.
+/// `cargo test -p conclave-cluster --release -- --ignored --nocapture channel_figures`
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn channel_figures() {
+    let (addr, _entered, _) = serve(None).await;
+    for round in 0..3 {
+        let client = Arc::new(PeerClient::with_connections(addr.clone(), 1, None, 1));
+        let _ = fwd(&client, "echo", "warm").await;
+        let n = 20_000;
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            let _ = fwd(&client, "echo", "x").await;
+        }
+        let sequential = start.elapsed().as_secs_f64() * 1e6 / n as f64;
+        let start = std::time::Instant::now();
+        let mut calls = JoinSet::new();
+        for _ in 0..50 {
+            let client = client.clone();
+            calls.spawn(async move {
+                for _ in 0..2_000 {
+                    let _ = fwd(&client, "echo", "x").await;
+                }
+            });
+        }
+        while calls.join_next().await.is_some() {}
+        let rate = 100_000.0 / start.elapsed().as_secs_f64();
+        println!("round {round}: sequential {sequential:.1} us/call, 50 callers {rate:.0} calls/s");
+    }
+}

@@ -1,7 +1,7 @@
 //! Client side of the cluster channel: one [`PeerClient`] per remote node.
 //!
-//! A client keeps [`CONNECTIONS`] multiplexed connections to its peer ([`crate::mux`])
-//! and spreads calls over them in turn. Each connection carries any number of tagged
+//! A client keeps [`CONNECTIONS`] multiplexed connection(s) to its peer
+//! ([`crate::mux`]), spreading calls over them in turn when there are several. Each connection carries any number of tagged
 //! requests at once and matches replies by tag (wire format: [`crate::wire`]), so a
 //! slow request never delays another between the same two nodes, and many small
 //! messages share writes.
@@ -33,10 +33,11 @@ use tracing::{info, warn};
 use crate::mux::{CallError, MuxConn};
 use crate::wire;
 
-/// Connections kept per peer. Each multiplexes any number of requests; a second one
-/// keeps one large message (a snapshot chunk, a long `AppendEntries`) from being the
-/// only way to the peer.
-pub const CONNECTIONS: usize = 2;
+/// Connections kept per peer. One multiplexes any number of requests, and measured
+/// better than two (`channel_figures` against two: more calls share each write); a
+/// large message (a snapshot chunk, a long `AppendEntries`) delays the others on it
+/// only for the time of its copy into the socket.
+pub const CONNECTIONS: usize = 1;
 /// Time allowed to open a connection and finish its handshake.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// Shortest and longest reconnect backoff.
