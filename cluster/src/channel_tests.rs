@@ -387,3 +387,30 @@ async fn channel_figures() {
         println!("round {round}: sequential {sequential:.1} us/call, 50 callers {rate:.0} calls/s");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_peer_whose_requests_are_all_slow_keeps_its_connection() {
+    let (addr, mut entered, accepted) = serve(None).await;
+    let client = Arc::new(PeerClient::with_connections(addr, 1, None, 1));
+    let long = tokio::spawn({
+        let client = client.clone();
+        async move { fwd(&client, "gate", "long").await }
+    });
+    let mut held = vec![entered.recv().await.expect("entered").1];
+    // More than twice SILENT_LIMIT with no request answered: the connection probes the
+    // peer, which answers the PING, so nothing is cut.
+    let quiet_for = crate::mux::SILENT_LIMIT * 3;
+    let start = std::time::Instant::now();
+    while start.elapsed() < quiet_for {
+        let short = client
+            .forward("gate", 0, u64::MAX, b"short", Duration::from_millis(100))
+            .await;
+        assert!(matches!(short, Err(PeerError::Timeout(_))), "{short:?}");
+        held.push(entered.recv().await.expect("entered").1);
+    }
+    for release in held {
+        let _ = release.send(());
+    }
+    assert_eq!(long.await.expect("join"), Ok(Bytes::from("long")));
+    assert_eq!(accepted.load(SeqCst), 1);
+}

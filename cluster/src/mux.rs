@@ -9,9 +9,16 @@
 //! reply never reaches another call.
 //!
 //! The connection fails as a whole — EOF, an I/O error, a frame that is not the
-//! channel's, or a peer that has answered nothing for [`SILENT_LIMIT`] while requests
-//! wait (paused, or gone without a reset) — and then every call in flight on it fails at
-//! once with [`PeerError::Lost`], and new calls are refused as never sent.
+//! channel's, or a peer gone silent — and then every call in flight on it fails at once
+//! with [`PeerError::Lost`], and new calls are refused as never sent.
+//!
+//! **Silence.** A peer that is paused, or gone without a reset (a host restarted behind
+//! the connection), never answers and never closes. When requests have waited
+//! [`SILENT_LIMIT`] with nothing at all read from the peer, the connection sends a
+//! `PING`, which the peer's router answers without touching any group: a live peer busy
+//! with slow requests answers it and keeps the connection; one that does not answer
+//! within another [`SILENT_LIMIT`] is taken for gone. (Checked when a call starts and
+//! when one gives up, so an idle connection costs nothing.)
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -31,10 +38,10 @@ use crate::outbox::{Outbox, Refused};
 use crate::peer::PeerError;
 use crate::wire;
 
-/// A peer that has sent nothing for this long while requests wait on the connection is
-/// taken for gone, 1 s: longer than any reply of a live peer takes (forwarded commands
-/// give up after 1 s, Raft RPCs within the heartbeat), short enough that a node
-/// restarted behind a connection that never saw a reset is reached again quickly.
+/// Silence (nothing read while requests wait) after which the connection probes the
+/// peer with `PING`, and the time the probe then has to be answered, 1 s each: a node
+/// restarted behind a connection that never saw a reset is reached again within about
+/// 2 s, and a live peer is never cut off for being slow.
 pub const SILENT_LIMIT: Duration = Duration::from_millis(1000);
 
 /// Read buffer reserve, 64 KiB.
@@ -61,6 +68,19 @@ struct Calls {
     /// Since when requests have waited with nothing heard from the peer (`None` when
     /// nothing waits).
     silent_since: Option<Instant>,
+    /// A `PING` went out during the current silence.
+    probed: bool,
+}
+
+/// What the silence of a connection calls for.
+#[derive(Debug, PartialEq, Eq)]
+enum Silence {
+    /// Nothing: the peer answered lately, or nothing waits.
+    Fine,
+    /// Silent for [`SILENT_LIMIT`]: send a probe.
+    Probe,
+    /// The probe went unanswered for another [`SILENT_LIMIT`]: the peer is gone.
+    Gone,
 }
 
 /// What the caller side and the two tasks share.
@@ -68,6 +88,7 @@ struct Calls {
 struct Shared {
     peer: Arc<str>,
     calls: Mutex<Calls>,
+    next_tag: AtomicU64,
     outbox: Outbox,
     open: AtomicBool,
     reader: Mutex<Option<AbortHandle>>,
@@ -99,17 +120,41 @@ impl Shared {
         }
     }
 
-    /// Whether requests have waited [`SILENT_LIMIT`] with nothing heard.
-    fn gone_silent(calls: &Calls) -> bool {
-        calls
-            .silent_since
-            .is_some_and(|since| since.elapsed() >= SILENT_LIMIT)
+    /// What the connection's silence calls for; marks the probe as sent when it says
+    /// [`Silence::Probe`].
+    fn silence(calls: &mut Calls) -> Silence {
+        let Some(since) = calls.silent_since else {
+            return Silence::Fine;
+        };
+        let silent = since.elapsed();
+        if silent >= SILENT_LIMIT * 2 && calls.probed {
+            Silence::Gone
+        } else if silent >= SILENT_LIMIT && !calls.probed {
+            calls.probed = true;
+            Silence::Probe
+        } else {
+            Silence::Fine
+        }
     }
 
-    /// Fails the connection if the peer has gone silent.
-    fn check_silence(&self) {
-        if Self::gone_silent(&self.calls.lock()) {
-            self.fail("the peer answered nothing for 1 s");
+    /// Acts on the connection's silence: probes the peer, or fails the connection.
+    /// Returns whether the connection failed.
+    fn check_silence(&self) -> bool {
+        let verdict = Self::silence(&mut self.calls.lock());
+        match verdict {
+            Silence::Fine => false,
+            Silence::Probe => {
+                // Its reply, like any byte read, ends the silence; nobody waits for it.
+                let tag = self.next_tag.fetch_add(1, Relaxed);
+                let _ = self
+                    .outbox
+                    .push(|out| wire::encode_request(out, tag, &[b"PING"]));
+                false
+            }
+            Silence::Gone => {
+                self.fail("the peer answered nothing, not even a PING, for 2 s");
+                true
+            }
         }
     }
 
@@ -125,6 +170,7 @@ impl Shared {
                 }
             }
             calls.silent_since = (!calls.pending.is_empty()).then(Instant::now);
+            calls.probed = false;
         }
         for (slot, reply) in slots {
             let _ = slot.send(reply.map_err(PeerError::Remote));
@@ -136,7 +182,6 @@ impl Shared {
 #[derive(Debug)]
 pub struct MuxConn {
     shared: Arc<Shared>,
-    next_tag: AtomicU64,
 }
 
 impl MuxConn {
@@ -147,6 +192,7 @@ impl MuxConn {
         let shared = Arc::new(Shared {
             peer,
             calls: Mutex::new(Calls::default()),
+            next_tag: AtomicU64::new(1),
             outbox: Outbox::default(),
             open: AtomicBool::new(true),
             reader: Mutex::new(None),
@@ -163,10 +209,7 @@ impl MuxConn {
                 shared.fail(&why);
             }
         });
-        MuxConn {
-            shared,
-            next_tag: AtomicU64::new(1),
-        }
+        MuxConn { shared }
     }
 
     /// Whether the connection can still carry calls.
@@ -180,17 +223,15 @@ impl MuxConn {
         args: &[&[u8]],
         deadline: tokio::time::Instant,
     ) -> Result<Bytes, CallError> {
-        let tag = self.next_tag.fetch_add(1, Relaxed);
+        if self.shared.check_silence() {
+            return Err(CallError::NotSent("the peer went silent".into()));
+        }
+        let tag = self.shared.next_tag.fetch_add(1, Relaxed);
         let (slot, reply) = oneshot::channel();
         {
             let mut calls = self.shared.calls.lock();
             if let Some(why) = &calls.failed {
                 return Err(CallError::NotSent(why.clone()));
-            }
-            if Shared::gone_silent(&calls) {
-                drop(calls);
-                self.shared.fail("the peer answered nothing for 1 s");
-                return Err(CallError::NotSent("the peer went silent".into()));
             }
             calls.pending.insert(tag, slot);
             if calls.silent_since.is_none() {
@@ -244,8 +285,8 @@ impl Drop for MuxConn {
 }
 
 /// A call waiting for its reply. Dropped while armed (the call timed out, or its future
-/// was dropped), it removes its slot, so a late reply is discarded, and checks whether
-/// the peer has gone silent.
+/// was dropped), it removes its slot, so a late reply is discarded, and checks the
+/// connection's silence.
 struct Waiting<'a> {
     shared: &'a Shared,
     tag: u64,
@@ -258,7 +299,7 @@ impl Waiting<'_> {
         self.armed = false;
         let mut calls = self.shared.calls.lock();
         calls.pending.remove(&self.tag);
-        if calls.pending.is_empty() {
+        if calls.pending.is_empty() && !calls.probed {
             calls.silent_since = None;
         }
     }
@@ -267,6 +308,7 @@ impl Waiting<'_> {
 impl Drop for Waiting<'_> {
     fn drop(&mut self) {
         if self.armed {
+            // This call's own wait counts towards the silence: check before forgetting it.
             self.shared.check_silence();
             self.forget();
         }
