@@ -6,7 +6,6 @@
 
 mod builtin;
 mod clients;
-mod cluster;
 mod command_table;
 mod config;
 mod connection;
@@ -177,8 +176,21 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         started: Instant::now(),
         shutdown,
     });
-    // Peers' connections wait in the backlog until here (nothing since the Raft start awaits).
-    tokio::spawn(cluster::listener::run(cluster_listener, node.clone()));
+    // The cluster channel's router: every hosted group, the services that take forwarded
+    // commands, and the node's STATUS. Peers' connections wait in the backlog until here
+    // (nothing since the Raft start awaits).
+    let router = Arc::new(conclave_cluster::Router::new());
+    for group in &node.groups {
+        router.add_group(group.clone());
+    }
+    router.add_service(conclave_locks::service::SERVICE, node.locks.clone());
+    router.set_status(node.clone());
+    tokio::spawn(conclave_cluster::peer_listener::run(
+        cluster_listener,
+        router,
+        node.config.cluster_secret.clone(),
+        node.shutdown.subscribe(),
+    ));
     let addr = listener.local_addr()?;
     info!(%addr, id = node.config.id, "Conclave node ready to accept connections (try: redis-cli -p {})", addr.port());
     tokio::spawn(housekeeping(node.clone()));

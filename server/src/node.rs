@@ -7,6 +7,7 @@ use std::time::Instant;
 use conclave_cache::keyspace::Keyspace;
 use conclave_cluster::HostedGroup;
 use conclave_locks::LockService;
+use conclave_protocol::auth::constant_time_eq;
 use conclave_protocol::codec::Limits;
 use conclave_raft_store::GroupId;
 use parking_lot::RwLock;
@@ -101,12 +102,4 @@ impl Node {
     pub fn request_shutdown(&self) {
         let _ = self.shutdown.send(true);
     }
-}
-
-/// Byte equality whose time does not depend on where the inputs differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
