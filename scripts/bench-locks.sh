@@ -52,7 +52,7 @@ done
 leader=""
 for _ in $(seq 1 100); do
   for i in 1 2 3; do
-    role=$(redis-cli -p $((BASE + i - 1)) info raft 2>/dev/null | tr -d '\r' | awk -F: '$1=="raft_role"{print $2}')
+    role=$(redis-cli -p $((BASE + i - 1)) info raft 2>/dev/null | tr -d '\r' | awk -F: '$1=="raft_role"{print $2}' || true)
     [ "$role" = leader ] && leader=$((BASE + i - 1))
   done
   [ -n "$leader" ] && break
