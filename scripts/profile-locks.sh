@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts a 3-node release cluster, runs conclave-bench locks (50 clients over all nodes),
-# perf-records the leader meanwhile. Usage: run.sh <label> [secs]
+# perf-records the leader meanwhile. Usage: scripts/profile-locks.sh <label> [secs] (PERF=0: no
+# profile). Needs perf, redis-cli and a release build; writes bench-out/profile-<label>.*
 set -euo pipefail
 mkdir -p "$(dirname "$0")/../bench-out"
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 peers="1@127.0.0.1:$((BASE + 10000)),2@127.0.0.1:$((BASE + 10001)),3@127.0.0.1:$((BASE + 10002))"
 for i in 1 2 3; do
-  "$BIN" --id "$i" --port $((BASE + i - 1)) --cluster-port $((BASE + 10000 + i - 1)) --metrics-port 0 \
+  "$BIN" --id "$i" ${THREADS:+--threads "$THREADS"} --port $((BASE + i - 1)) --cluster-port $((BASE + 10000 + i - 1)) --metrics-port 0 \
     --data-dir "$work/n$i" --peers "$peers" >"$work/n$i.log" 2>&1 &
   pids+=($!)
 done
