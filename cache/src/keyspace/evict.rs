@@ -75,7 +75,7 @@ impl Keyspace {
         let same = data
             .entry(victim.slot)
             .is_some_and(|e| data.hash(e.key()) == victim.hash);
-        if same && data.remove_slot(victim.slot).is_some() {
+        if same && data.evict_slot(victim.slot).is_some() {
             self.evictions.fetch_add(1, Relaxed);
         }
         // A key moved by a concurrent writer just means another round.
@@ -167,7 +167,7 @@ fn expire_sample(data: &mut ShardData, now: u64, rng: &mut impl Rng) -> (usize, 
         // Small list: check all of it, from the end so removals never skip a record.
         for i in (0..n).rev() {
             if let Some(v) = data.volatile.get(i).copied() {
-                if v.expire_at <= now && data.remove_slot(v.slot as usize).is_some() {
+                if v.expire_at <= now && data.expire_slot(v.slot as usize).is_some() {
                     found += 1;
                 }
             }
@@ -180,7 +180,7 @@ fn expire_sample(data: &mut ShardData, now: u64, rng: &mut impl Rng) -> (usize, 
             break;
         }
         if let Some(v) = data.volatile.get(rng.gen_range(0..len)).copied() {
-            if v.expire_at <= now && data.remove_slot(v.slot as usize).is_some() {
+            if v.expire_at <= now && data.expire_slot(v.slot as usize).is_some() {
                 found += 1;
             }
         }
