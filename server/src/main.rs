@@ -18,9 +18,13 @@ mod info;
 mod listener;
 mod node;
 mod ops;
+mod pause;
+mod pubsub;
+mod push;
 mod stats;
 mod supervised;
 mod tools;
+mod tracking;
 mod transaction;
 
 use std::process::ExitCode;
@@ -124,6 +128,9 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         locks.clone(),
         shutdown.subscribe(),
     ));
+    let clients = Arc::new(clients::Clients::default());
+    let tracker = Arc::new(tracking::Tracker::new(clients.clone()));
+    keyspace.set_invalidator(tracker.clone());
     let node = Arc::new(Node {
         runtime: RuntimeConfig {
             requirepass: RwLock::new(config.requirepass.clone().filter(|p| !p.is_empty())),
@@ -135,7 +142,10 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         },
         config,
         keyspace,
-        clients: Arc::new(clients::Clients::default()),
+        clients,
+        tracker,
+        pubsub: pubsub::PubSub::default(),
+        pause: pause::Pause::default(),
         stats: stats::Stats::default(),
         command_stats: ops::command_stats::CommandStats::default(),
         locks,
@@ -186,6 +196,10 @@ async fn housekeeping(node: Arc<Node>) {
             _ = shutdown.changed() => return,
         }
         node.stats.sample();
+        // CLIENT PAUSE keeps the dataset still: no active expiry meanwhile.
+        if node.pause.in_force() {
+            continue;
+        }
         let ks = node.keyspace.clone();
         // Expiry walks shards under their locks: keep it off the async workers' hot path.
         let _ =
