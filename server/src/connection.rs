@@ -25,8 +25,10 @@
 //! only. Each connection is its own task, so a slow or silent client stalls nobody
 //! else. However it ends, the client's tracking and subscriptions are dropped.
 
+use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -199,21 +201,30 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, mut registration: Reg
                     let reply = {
                         let fut = dispatch::execute(&node, &mut session, args);
                         tokio::pin!(fut);
-                        loop {
-                            tokio::select! {
-                                biased;
-                                reply = &mut fut => break Some(reply),
-                                // Bounded: past the cap the client waits (TCP back-pressure)
-                                // instead of the node buffering whatever it sends.
-                                r = stream.read_buf(&mut rbuf), if rbuf.len() < MAX_PENDING_WHILE_BLOCKED => match r {
-                                    Ok(0) | Err(_) => break None,
-                                    Ok(n) => { node.stats.net_input.fetch_add(n as u64, Relaxed); }
-                                },
-                                Some(p) = inbox.recv() => {
-                                    wbuf.extend_from_slice(&p);
-                                    inbox.drain_into(&mut wbuf);
-                                    if write_out(&node, &mut stream, &mut wbuf).await.is_err() {
-                                        break None;
+                        // Most commands finish in their first poll; one that blocks has
+                        // left the read buffer, as Redis trims it (`qbuf`).
+                        let first =
+                            std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+                        if let Poll::Ready(reply) = first {
+                            Some(reply)
+                        } else {
+                            handle.state.qbuf.store(rbuf.len() as u64, Relaxed);
+                            loop {
+                                tokio::select! {
+                                    biased;
+                                    reply = &mut fut => break Some(reply),
+                                    // Bounded: past the cap the client waits (TCP back-pressure)
+                                    // instead of the node buffering whatever it sends.
+                                    r = stream.read_buf(&mut rbuf), if rbuf.len() < MAX_PENDING_WHILE_BLOCKED => match r {
+                                        Ok(0) | Err(_) => break None,
+                                        Ok(n) => { node.stats.net_input.fetch_add(n as u64, Relaxed); }
+                                    },
+                                    Some(p) = inbox.recv() => {
+                                        wbuf.extend_from_slice(&p);
+                                        inbox.drain_into(&mut wbuf);
+                                        if write_out(&node, &mut stream, &mut wbuf).await.is_err() {
+                                            break None;
+                                        }
                                     }
                                 }
                             }
