@@ -572,3 +572,39 @@ fn pubsub_messages_and_patterns() {
         w.expect(&["PUBLISH", "news", "again"], ":0\r\n");
     });
 }
+
+#[test]
+fn the_tracking_table_is_counted_and_bounded() {
+    on_conclave_and_redis(|port, who| {
+        let mut c = Conn::resp3(port, who);
+        let mut admin = Conn::open(port, who);
+        c.expect(&["CLIENT", "TRACKING", "ON"], OK);
+        c.expect(&["MGET", "k1", "k2"], "*2\r\n_\r\n_\r\n");
+        let stats = admin.cmd(&["INFO", "stats"]);
+        for line in ["tracking_total_keys:2\r\n", "tracking_total_items:2\r\n"] {
+            assert!(stats.contains(line), "{who}: {line:?} missing: {stats}");
+        }
+        let clients = admin.cmd(&["INFO", "clients"]);
+        assert!(
+            clients.contains("tracking_clients:1\r\n"),
+            "{who}: {clients}"
+        );
+        // Over the limit, keys are forgotten and their clients told, as if changed.
+        admin.expect(&["CONFIG", "SET", "tracking-table-max-keys", "1"], OK);
+        admin.expect(
+            &["CONFIG", "GET", "tracking-table-max-keys"],
+            "*2\r\n$23\r\ntracking-table-max-keys\r\n$1\r\n1\r\n",
+        );
+        let push = c.raw.reply_string();
+        assert!(
+            push == invalidate(&["k1"]) || push == invalidate(&["k2"]),
+            "{who}: {push:?}"
+        );
+        let stats = admin.cmd(&["INFO", "stats"]);
+        assert!(
+            stats.contains("tracking_total_keys:1\r\n"),
+            "{who}: {stats}"
+        );
+        admin.expect(&["CONFIG", "SET", "tracking-table-max-keys", "1000000"], OK);
+    });
+}

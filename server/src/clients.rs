@@ -131,6 +131,10 @@ impl ClientState {
 
     /// Sets or clears flag bits.
     pub fn set_flag(&self, bit: u32, on: bool) {
+        // A plain load first: after each command most flags are already as wanted.
+        if self.has_flag(bit) == on {
+            return;
+        }
         if on {
             self.flags.fetch_or(bit, Relaxed);
         } else {
@@ -145,7 +149,10 @@ impl ClientState {
 
     /// Commands queued in `MULTI` (`None`: not in one).
     pub fn set_multi(&self, queued: Option<usize>) {
-        self.multi.store(queued.map_or(-1, |n| n as i64), Relaxed);
+        let n = queued.map_or(-1, |n| n as i64);
+        if self.multi.load(Relaxed) != n {
+            self.multi.store(n, Relaxed);
+        }
         self.set_flag(flag::MULTI, queued.is_some());
     }
 }

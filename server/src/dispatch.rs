@@ -56,7 +56,7 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
         node.command_stats.reject(entry);
         return Frame::error("NOAUTH Authentication required.");
     }
-    if let Some(refused) = pubsub::context_error(session, spec, &session.handle.state.cmd_name()) {
+    if let Some(refused) = pubsub::context_error(session, spec) {
         transaction::refuse(session);
         return refused;
     }

@@ -134,9 +134,9 @@ pub fn is_subscription_command(spec: &CommandSpec) -> bool {
     )
 }
 
-/// The error for a command a RESP2 client in pub/sub mode may not run (Redis's text);
-/// `full_name` is the lower-case name (`client|list` for a subcommand).
-pub fn context_error(session: &Session, spec: &CommandSpec, full_name: &str) -> Option<Frame> {
+/// The error for a command a RESP2 client in pub/sub mode may not run (Redis's text,
+/// naming the command as `CLIENT LIST` does: `client|list` for a subcommand).
+pub fn context_error(session: &Session, spec: &CommandSpec) -> Option<Frame> {
     if session.proto != Protocol::Resp2 || !session.handle.in_pubsub() {
         return None;
     }
@@ -144,7 +144,8 @@ pub fn context_error(session: &Session, spec: &CommandSpec, full_name: &str) -> 
         return None;
     }
     Some(Frame::error(format!(
-        "ERR Can't execute '{full_name}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context"
+        "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+        session.handle.state.cmd_name()
     )))
 }
 

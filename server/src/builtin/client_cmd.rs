@@ -27,6 +27,19 @@ fn syntax_error(sub: &str) -> ParseError {
     ))
 }
 
+/// A client type of `CLIENT LIST|KILL TYPE`: `Some(pubsub)` for normal or pub/sub
+/// clients, `None` for masters and replicas (none here).
+fn client_type(name: &str) -> Result<Option<bool>, ParseError> {
+    match name.to_ascii_lowercase().as_str() {
+        "normal" => Ok(Some(false)),
+        "pubsub" => Ok(Some(true)),
+        "master" | "replica" | "slave" => Ok(None),
+        _ => Err(ParseError::Other(format!(
+            "ERR Unknown client type '{name}'"
+        ))),
+    }
+}
+
 /// An `ON|OFF` argument.
 fn on_off(parse: &mut Parse) -> Result<bool, ParseError> {
     match parse.next_keyword()?.as_str() {
@@ -109,20 +122,7 @@ pub fn client(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<F
             let mut only: Option<Vec<u64>> = None;
             while parse.remaining() > 0 {
                 match parse.next_keyword()?.as_str() {
-                    "TYPE" => {
-                        let t = parse.next_keyword()?;
-                        kind = Some(match t.as_str() {
-                            "NORMAL" => Some(false),
-                            "PUBSUB" => Some(true),
-                            "MASTER" | "REPLICA" | "SLAVE" => None,
-                            _ => {
-                                return Err(ParseError::Other(format!(
-                                    "ERR Unknown client type '{}'",
-                                    t.to_lowercase()
-                                )))
-                            }
-                        });
-                    }
+                    "TYPE" => kind = Some(client_type(&parse.next_string()?)?),
                     "ID" => {
                         let mut ids = Vec::new();
                         while parse.remaining() > 0 {
@@ -203,6 +203,7 @@ fn client_kill(node: &Node, session: &Session, parse: &mut Parse) -> Result<Fram
         };
     }
     let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);
+    let mut kind = None;
     while parse.remaining() > 0 {
         let key = parse.next_keyword()?;
         let value = parse.next_string().map_err(|_| ParseError::Syntax)?;
@@ -227,13 +228,15 @@ fn client_kill(node: &Node, session: &Session, parse: &mut Parse) -> Result<Fram
                     _ => return Err(ParseError::Syntax),
                 }
             }
-            "TYPE" | "USER" | "MAXAGE" => {}
+            "TYPE" => kind = Some(client_type(&value)?),
+            "USER" | "MAXAGE" => {}
             _ => return Err(ParseError::Syntax),
         }
     }
     let mut killed = 0;
     for c in node.clients.all() {
         let matches = !c.is_killed()
+            && kind.is_none_or(|k| k.is_some_and(|pubsub| c.in_pubsub() == pubsub))
             && id.is_none_or(|i| i == c.id)
             && addr.as_ref().is_none_or(|a| *a == c.addr.to_string())
             && laddr.as_ref().is_none_or(|a| *a == c.laddr.to_string())

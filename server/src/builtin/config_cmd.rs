@@ -28,6 +28,7 @@ enum Change {
     ProtoMaxBulkLen(u64),
     LockDefaultTtl(u64),
     Hz(u64),
+    TrackingMaxKeys(u64),
     /// Accepted and changes nothing (`save ""`, `appendonly no`).
     Ignored,
 }
@@ -157,6 +158,11 @@ static PARAMS: &[Param] = &[
         }),
     },
     Param {
+        name: "tracking-table-max-keys",
+        get: |n| n.keyspace.tracking_max_keys().to_string(),
+        set: Some(|v| between(int(v)?, 0, i64::MAX as u64).map(Change::TrackingMaxKeys)),
+    },
+    Param {
         name: "no-leader-wait",
         get: |n| n.config.no_leader_wait.to_string(),
         set: None,
@@ -284,6 +290,7 @@ fn apply(node: &Node, change: Change) {
         Change::ProtoMaxBulkLen(n) => r.proto_max_bulk_len.store(n, Relaxed),
         Change::LockDefaultTtl(n) => r.lock_default_ttl.store(n, Relaxed),
         Change::Hz(n) => r.hz.store(n, Relaxed),
+        Change::TrackingMaxKeys(n) => node.keyspace.set_tracking_max_keys(n),
         Change::Ignored => {}
     }
 }
