@@ -324,3 +324,48 @@ fn client_list_shows_the_current_command_buffers_and_modes() {
     m.expect(&["PING"], "+PONG\r\n");
     c.wait_listed(&mid, &[" flags=d "]);
 }
+
+fn expired_keys(c: &mut Conn) -> u64 {
+    let stats = c.cmd(&["INFO", "stats"]);
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix("expired_keys:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("expired_keys")
+}
+
+#[test]
+fn a_pause_keeps_the_dataset_still_and_starts_after_exec() {
+    on_conclave_and_redis(|port, who| {
+        let mut c = Conn::open(port, who);
+        let before = expired_keys(&mut c);
+        // The pause comes from inside a transaction: the writes queued after it run.
+        c.expect(&["MULTI"], OK);
+        c.expect(&["SET", "foo", "bar", "PX", "10"], "+QUEUED\r\n");
+        c.expect(&["SET", "bar", "foo", "PX", "10"], "+QUEUED\r\n");
+        c.expect(&["CLIENT", "PAUSE", "50000", "WRITE"], "+QUEUED\r\n");
+        c.expect(&["SET", "after", "1"], "+QUEUED\r\n");
+        c.expect(&["EXEC"], "*4\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\n");
+        let mut w = Conn::open(port, who);
+        let wid = w.id();
+        w.send(&["SET", "held", "1"]);
+        c.wait_listed(&wid, &[" flags=b "]);
+        // Expired keys read as missing, but nothing deletes them meanwhile.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while c.cmd(&["GET", "foo"]) != "$-1\r\n" || c.cmd(&["GET", "bar"]) != "$-1\r\n" {
+            assert!(
+                Instant::now() < deadline,
+                "{who}: keys never logically expired"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(expired_keys(&mut c), before, "{who}");
+        c.expect(&["GET", "after"], "$1\r\n1\r\n");
+        c.expect(&["GET", "held"], "$-1\r\n");
+        c.expect(&["CLIENT", "UNPAUSE"], OK);
+        w.expect_next(OK);
+        c.expect(&["GET", "foo"], "$-1\r\n");
+        c.expect(&["GET", "bar"], "$-1\r\n");
+        assert_eq!(expired_keys(&mut c), before + 2, "{who}");
+    });
+}

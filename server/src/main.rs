@@ -196,10 +196,6 @@ async fn housekeeping(node: Arc<Node>) {
             _ = shutdown.changed() => return,
         }
         node.stats.sample();
-        // CLIENT PAUSE keeps the dataset still: no active expiry meanwhile.
-        if node.pause.in_force() {
-            continue;
-        }
         let ks = node.keyspace.clone();
         // Expiry walks shards under their locks: keep it off the async workers' hot path.
         let _ =

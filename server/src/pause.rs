@@ -10,10 +10,10 @@
 //! holds one. A waiting client shows the `b` flag and counts in `blocked_clients`.
 //!
 //! A new pause keeps the later end and the more restrictive mode of the one in force.
-//! The active expiry cycle is skipped while paused (Redis pauses expiry and eviction so
-//! the dataset stays still); a key read after its deadline still reads as missing.
+//! `CLIENT PAUSE` also pauses expiry in the keyspace (`Keyspace::pause_expiry`: expired
+//! keys read as missing but are not deleted), as Redis keeps the dataset still.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use conclave_protocol::CommandSpec;
@@ -80,26 +80,13 @@ impl Pause {
                 (a, b) => a.or(b),
             };
         });
-        self.active.store(true, Relaxed);
+        self.active.store(true, SeqCst);
     }
 
     /// `CLIENT UNPAUSE`.
     pub fn unpause(&self) {
         self.state.send_replace(State::default());
-        self.active.store(false, Relaxed);
-    }
-
-    /// Whether a pause is in force now (the expiry cycle skips its turn).
-    pub fn in_force(&self) -> bool {
-        if !self.active.load(Relaxed) {
-            return false;
-        }
-        let now = Instant::now();
-        let on = self.state.borrow().until.is_some_and(|u| u > now);
-        if !on {
-            self.active.store(false, Relaxed);
-        }
-        on
+        self.active.store(false, SeqCst);
     }
 
     /// Clients waiting out a pause now (part of `blocked_clients`).
@@ -110,11 +97,27 @@ impl Pause {
     /// Waits while a pause holds a command that `may_write` (see the module docs),
     /// marking `client` blocked meanwhile.
     pub async fn wait(&self, client: &ClientHandle, may_write: bool) {
-        if !self.active.load(Relaxed) {
+        if !self.active.load(SeqCst) {
             return;
         }
         let mut rx = self.state.subscribe();
-        if !rx.borrow_and_update().holds(may_write, Instant::now()) {
+        let state = *rx.borrow_and_update();
+        let now = Instant::now();
+        if state.until.is_none_or(|u| u <= now) {
+            // The pause ran out: back to the fast path, unless a new one just began
+            // (`pause` sets the state before the flag, so one of us sees the other).
+            self.active.store(false, SeqCst);
+            if self
+                .state
+                .borrow()
+                .until
+                .is_some_and(|u| u > Instant::now())
+            {
+                self.active.store(true, SeqCst);
+            }
+            return;
+        }
+        if !state.holds(may_write, now) {
             return;
         }
         self.waiting.fetch_add(1, Relaxed);
@@ -149,7 +152,8 @@ mod tests {
     #[test]
     fn a_new_pause_keeps_the_later_end_and_the_stricter_mode() {
         let p = Pause::default();
-        assert!(!p.in_force());
+        let holds = |p: &Pause, write| p.state.borrow().holds(write, Instant::now());
+        assert!(!holds(&p, false));
         p.pause(60_000, true);
         p.pause(10, false);
         let s = *p.state.borrow();
@@ -157,17 +161,13 @@ mod tests {
         assert!(s
             .until
             .is_some_and(|u| u > Instant::now() + Duration::from_secs(30)));
-        assert!(p.in_force());
+        assert!(holds(&p, false));
         p.unpause();
-        assert!(!p.in_force());
+        assert!(!holds(&p, true));
         p.pause(60_000, false);
-        let now = Instant::now();
-        assert!(p.state.borrow().holds(true, now));
-        assert!(
-            !p.state.borrow().holds(false, now),
-            "reads pass a WRITE pause"
-        );
+        assert!(holds(&p, true));
+        assert!(!holds(&p, false), "reads pass a WRITE pause");
         p.pause(0, false);
-        assert!(p.in_force(), "PAUSE 0 keeps the pause in force");
+        assert!(holds(&p, true), "PAUSE 0 keeps the pause in force");
     }
 }

@@ -35,6 +35,23 @@ struct Candidate {
 }
 
 impl Keyspace {
+    /// Deletes no expired key before `until_ms` (Unix ms; a later pause extends it):
+    /// the active cycle skips its turns and reads see expired keys as missing without
+    /// deleting them (`CLIENT PAUSE`). Writes still replace an expired key.
+    pub fn pause_expiry(&self, until_ms: u64) {
+        self.expiry_paused_until.fetch_max(until_ms, Relaxed);
+    }
+
+    /// Ends [`pause_expiry`](Self::pause_expiry) (`CLIENT UNPAUSE`).
+    pub fn resume_expiry(&self) {
+        self.expiry_paused_until.store(0, Relaxed);
+    }
+
+    /// Whether expiry is paused at `now` (Unix ms).
+    pub(super) fn expiry_paused(&self, now: u64) -> bool {
+        now < self.expiry_paused_until.load(Relaxed)
+    }
+
     /// Evicts keys until memory is within `maxmemory`; fails when it cannot.
     pub(super) fn make_room(&self) -> Result<(), WriteError> {
         let max = self.maxmemory();
@@ -126,6 +143,9 @@ impl Keyspace {
     /// Deletes expired keys for at most about `budget`; returns how many it deleted.
     /// The server calls this about ten times a second.
     pub fn active_expire_cycle(&self, budget: Duration) -> usize {
+        if self.expiry_paused(self.now_ms()) {
+            return 0;
+        }
         let _gate = self.shared();
         let started = Instant::now();
         let now = self.now_ms();

@@ -101,6 +101,8 @@ pub struct Keyspace {
     samples: AtomicUsize,
     /// Client-side caching: the invalidator, its switches and counters.
     hub: Arc<tracking::Hub>,
+    /// Until when (Unix ms) no key is deleted for having expired (`CLIENT PAUSE`).
+    expiry_paused_until: AtomicU64,
 }
 
 /// A shard's write guard that settles memory accounting and length mirrors on drop.
@@ -166,6 +168,7 @@ impl Keyspace {
             gate: watch::Gate::default(),
             samples: AtomicUsize::new(evict::EVICTION_SAMPLES),
             hub,
+            expiry_paused_until: AtomicU64::new(0),
         }
     }
 
@@ -292,7 +295,12 @@ impl Keyspace {
     }
 
     /// Removes `key` if it is (still) expired; used after a read lock saw it expired.
+    /// Not while expiry is paused: the key reads as missing but stays (Redis keeps the
+    /// dataset still during `CLIENT PAUSE`; a write to it still replaces it).
     fn expire_key(&self, idx: usize, hash: u64, key: &[u8], now: u64) {
+        if self.expiry_paused(now) {
+            return;
+        }
         let mut data = self.write(idx);
         let _ = self.live_slot(&mut data, hash, key, now);
     }

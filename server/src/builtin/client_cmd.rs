@@ -169,6 +169,7 @@ pub fn client(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<F
         "UNPAUSE" => {
             arity(parse, 0)?;
             node.pause.unpause();
+            node.keyspace.resume_expiry();
             Ok(Frame::ok())
         }
         "UNBLOCK" => unblock(node, parse),
@@ -229,7 +230,10 @@ fn client_kill(node: &Node, session: &Session, parse: &mut Parse) -> Result<Fram
                 }
             }
             "TYPE" => kind = Some(client_type(&value)?),
-            "USER" | "MAXAGE" => {}
+            // Every connection is the default user's.
+            "USER" if value == "default" => {}
+            "USER" => return Err(ParseError::Other(format!("ERR No such user '{value}'"))),
+            "MAXAGE" => {}
             _ => return Err(ParseError::Syntax),
         }
     }
@@ -295,6 +299,11 @@ fn pause(node: &Node, parse: &mut Parse) -> Result<Frame, ParseError> {
         .ok_or_else(|| ParseError::Other("ERR timeout is not an integer or out of range".into()))?;
     let ms = u64::try_from(ms).map_err(|_| ParseError::Other("ERR timeout is negative".into()))?;
     node.pause.pause(ms, all);
+    // The dataset stays still meanwhile (`CLIENT PAUSE` pauses expiry in Redis 7).
+    if ms > 0 {
+        let now = node.keyspace.now_ms();
+        node.keyspace.pause_expiry(now.saturating_add(ms));
+    }
     Ok(Frame::ok())
 }
 

@@ -14,7 +14,8 @@
 //! - **BCAST.** Nothing is recorded; every change of a key matching one of the client's
 //!   prefixes (`""` matches all) is sent, the keys changed by one command batched in one
 //!   message per prefix ([`Scope`]), as Redis batches one event-loop turn.
-//! - **NOLOOP.** No invalidation for keys the client changed itself.
+//! - **NOLOOP.** No invalidation for keys the client's own commands wrote (an expiry, an
+//!   eviction or a full tracking table is never the client's own write).
 //! - **Delivery** ([`crate::push`]): RESP3 clients get `>2 invalidate [keys]` on their
 //!   own connection; with `REDIRECT id` the target gets it — as a RESP3 push, or, in
 //!   RESP2, as a `message` on `__redis__:invalidate` when it is in pub/sub mode. A gone
@@ -160,8 +161,9 @@ impl Tracker {
         }
     }
 
-    /// Default mode: `key` changed and client `id` had it recorded.
-    fn invalidate_for(&self, id: u64, key: &[u8], current: Option<u64>) {
+    /// Default mode: `key` changed (by a command of `writer`) and client `id` had it
+    /// recorded.
+    fn invalidate_for(&self, id: u64, key: &[u8], writer: Option<u64>) {
         let Some(client) = self.clients.get(id) else {
             return;
         };
@@ -169,7 +171,7 @@ impl Tracker {
             let t = client.tracking.lock();
             // Recorded before BCAST was turned on, or tracking is off now: skip, as
             // Redis does; NOLOOP: not for the client's own change.
-            if !t.on || t.bcast || (t.noloop && current == Some(id)) {
+            if !t.on || t.bcast || (t.noloop && writer == Some(id)) {
                 return;
             }
         }
@@ -183,18 +185,19 @@ impl Invalidator for Tracker {
         // (through its default-mode tracking, say) must not hear of it again.
         let broadcast = cause != Cause::TableFull && self.broadcasting.load(Relaxed);
         let current = scope::current_client();
+        // NOLOOP hides the client's own writes only: an expiry, an eviction or a full
+        // table is nobody's write (as Redis treats them in BCAST mode; in the default
+        // mode Redis would also hide them when they happen during the client's own
+        // command, leaving it caching a key it is no longer told about).
+        let writer = if cause == Cause::Write { current } else { None };
         for &id in clients {
-            self.invalidate_for(id, key, current);
+            self.invalidate_for(id, key, writer);
         }
-        if broadcast {
-            // Redis remembers who changed the key only for a command's own writes
-            // (expiries and evictions carry no client, so NOLOOP does not hide them).
-            let writer = if cause == Cause::Write { current } else { None };
-            if !scope::defer_broadcast(key, writer) {
-                let mut one = BTreeMap::new();
-                one.insert(Bytes::copy_from_slice(key), writer);
-                self.broadcast(&one);
-            }
+        // Inside a command the key waits for the command's other changes (see `Scope`).
+        if broadcast && !scope::defer_broadcast(key, writer) {
+            let mut one = BTreeMap::new();
+            one.insert(Bytes::copy_from_slice(key), writer);
+            self.broadcast(&one);
         }
     }
 
