@@ -88,6 +88,8 @@ pub struct Session {
     pub read_tracking: Option<ReadTracking>,
     /// `CLIENT CACHING YES|NO` was given for the next command (or transaction).
     pub caching: bool,
+    /// `EXEC` is running the queued commands (their replies go into its array).
+    pub in_exec: bool,
 }
 
 impl Session {
@@ -109,6 +111,7 @@ impl Session {
             out: BytesMut::new(),
             read_tracking: None,
             caching: false,
+            in_exec: false,
         }
     }
 

@@ -15,8 +15,9 @@
 //!   Messages are queued in each receiver's push queue ([`crate::push`]).
 //! - The subscriptions live in the client's registry entry, so a leaving client is
 //!   removed from every channel ([`PubSub::leave`]).
-//! - Not inside `MULTI`: the (un)subscribe commands are refused there (Redis would
-//!   fold their pushes into `EXEC`'s array), `PUBLISH` is fine.
+//! - Inside `MULTI` a (un)subscribe command's first confirmation is its entry in
+//!   `EXEC`'s array (RESP2 bytes as Redis's; in RESP3 an array where Redis nests a
+//!   push); further ones follow `EXEC`'s reply, where Redis would break the array.
 //!
 //! Sharded pub/sub (`SSUBSCRIBE`, ...) is not offered.
 
@@ -166,11 +167,36 @@ pub fn execute(node: &Node, session: &mut Session, spec: &CommandSpec, parse: &m
     result.unwrap_or_else(|e| e.to_frame())
 }
 
-/// The confirmations go out as pushes; the command has no reply of its own.
-fn confirmations(session: &mut Session, out: BytesMut) -> Result<Frame, ParseError> {
+/// One subscription confirmation: kind, channel or pattern (`None`: nothing to drop),
+/// the client's subscription count after it.
+type Confirmation = (&'static str, Option<Bytes>, usize);
+
+/// The confirmations go out as pushes where the reply would go; the command has no
+/// reply of its own. Inside `EXEC` the first is the command's entry in `EXEC`'s array
+/// (an array, where Redis writes its push there), any others follow `EXEC`'s reply.
+fn confirmations(session: &mut Session, items: Vec<Confirmation>) -> Result<Frame, ParseError> {
+    let resp3 = session.proto == Protocol::Resp3;
+    let mut items = items.into_iter();
+    let first = if session.in_exec {
+        items.next().map(|(kind, name, count)| {
+            Frame::Array(vec![
+                Frame::bulk_static(kind),
+                name.map_or(Frame::Null, Frame::Bulk),
+                Frame::Integer(count as i64),
+            ])
+        })
+    } else {
+        None
+    };
+    let mut out = BytesMut::new();
+    for (kind, name, count) in items {
+        push::subscription(&mut out, resp3, kind, name.as_deref(), count);
+    }
     session.out.extend_from_slice(&out);
-    session.no_reply = true;
-    Ok(Frame::Null)
+    Ok(first.unwrap_or_else(|| {
+        session.no_reply = true;
+        Frame::Null
+    }))
 }
 
 fn subscribe(
@@ -179,9 +205,8 @@ fn subscribe(
     parse: &mut Parse,
     patterns: bool,
 ) -> Result<Frame, ParseError> {
-    let resp3 = session.proto == Protocol::Resp3;
     let handle = session.handle.clone();
-    let mut out = BytesMut::new();
+    let mut out = Vec::new();
     {
         let mut subs = handle.subscriptions.lock();
         for name in parse.rest() {
@@ -193,7 +218,7 @@ fn subscribe(
             if set.insert(name.clone()) {
                 add(map, &name, &handle);
             }
-            push::subscription(&mut out, resp3, kind, Some(&name), subs.count());
+            out.push((kind, Some(name), subs.count()));
         }
         publish_counts(&handle, &subs);
     }
@@ -206,7 +231,6 @@ fn unsubscribe(
     parse: &mut Parse,
     patterns: bool,
 ) -> Result<Frame, ParseError> {
-    let resp3 = session.proto == Protocol::Resp3;
     let handle = session.handle.clone();
     let kind = if patterns {
         "punsubscribe"
@@ -218,7 +242,7 @@ fn unsubscribe(
     } else {
         &node.pubsub.channels
     };
-    let mut out = BytesMut::new();
+    let mut out = Vec::new();
     {
         let mut subs = handle.subscriptions.lock();
         let mut names = parse.rest();
@@ -231,7 +255,7 @@ fn unsubscribe(
             };
             names = set.iter().cloned().collect();
             if names.is_empty() {
-                push::subscription(&mut out, resp3, kind, None, subs.count());
+                out.push((kind, None, subs.count()));
             }
         }
         for name in names {
@@ -243,7 +267,8 @@ fn unsubscribe(
             if set.remove(&name) {
                 remove(map, &name, handle.id);
             }
-            push::subscription(&mut out, resp3, kind, Some(&name), subs.count());
+            let count = subs.count();
+            out.push((kind, Some(name), count));
         }
         publish_counts(&handle, &subs);
     }

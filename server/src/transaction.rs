@@ -101,7 +101,6 @@ pub fn refuse(session: &mut Session) {
 /// Queues a command that passed the gate; refuses the ones a transaction cannot hold.
 pub fn queue(session: &mut Session, entry: &'static Entry, args: Vec<Bytes>) -> Frame {
     let allowed = !entry.spec.flags.contains(&"no_multi")
-        && !crate::pubsub::is_subscription_command(entry.spec)
         && !matches!(
             entry.handler,
             Handler::Locks(_) | Handler::DebugKv(_) | Handler::Builtin(Builtin::RaftStatus)
@@ -178,11 +177,13 @@ fn exec(node: &Node, session: &mut Session) -> Frame {
     if changed {
         return Frame::NullArray;
     }
+    session.in_exec = true;
     let replies = tx
         .queued
         .into_iter()
         .map(|(entry, args)| run_queued(node, session, entry, args))
         .collect();
+    session.in_exec = false;
     session.last_cmd = "EXEC";
     Frame::Array(replies)
 }
