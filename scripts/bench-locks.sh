@@ -26,6 +26,8 @@ BASE=${BASE:-7401}
 SWEEP=${SWEEP:-1 2 5 10 20 50 100 200}
 SWEEP_DURATION=${SWEEP_DURATION:-5}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
+# Worker threads per node: the three nodes share this machine's cores.
+THREADS=${THREADS:-$(( $(nproc) / 3 > 0 ? $(nproc) / 3 : 1 ))}
 command -v redis-cli >/dev/null || { echo "bench-locks.sh needs redis-cli: apt-get install redis-tools" >&2; exit 1; }
 cargo build --release -q -p conclave -p conclave-benches
 BIN="$TARGET_DIR/release/conclave"
@@ -46,13 +48,13 @@ trap cleanup EXIT
 peers="1@127.0.0.1:$((BASE + 10000)),2@127.0.0.1:$((BASE + 10001)),3@127.0.0.1:$((BASE + 10002))"
 for i in 1 2 3; do
   "$BIN" --id "$i" --port $((BASE + i - 1)) --cluster-port $((BASE + 10000 + i - 1)) \
-    --data-dir "$work/n$i" --peers "$peers" >"$work/n$i.log" 2>&1 &
+    --data-dir "$work/n$i" --peers "$peers" --threads "$THREADS" >"$work/n$i.log" 2>&1 &
   pids+=($!)
 done
 leader=""
 for _ in $(seq 1 100); do
   for i in 1 2 3; do
-    role=$(redis-cli -p $((BASE + i - 1)) info raft 2>/dev/null | tr -d '\r' | awk -F: '$1=="raft_role"{print $2}')
+    role=$(redis-cli -p $((BASE + i - 1)) info raft 2>/dev/null | tr -d '\r' | awk -F: '$1=="raft_role"{print $2}' || true)
     [ "$role" = leader ] && leader=$((BASE + i - 1))
   done
   [ -n "$leader" ] && break

@@ -17,5 +17,5 @@ trap 'kill $pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' E
 for _ in $(seq 1 100); do redis-cli -p "$PORT" ping >/dev/null 2>&1 && break; sleep 0.1; done
 "$BENCH" locks --ports "$PORT" -c 1 -r 100000 -d "${DURATION:-5}" >/dev/null 2>&1
 entries=$(redis-cli -p "$PORT" info raft | tr -d '\r' | awk -F: '$1=="raft_last_log_index"{print $2}')
-bytes=$(cat "$work"/d/group-0/log/*.seg | wc -c)
+bytes=$(cat "$work"/d/raft-log/*.seg | wc -c)
 echo "entries $entries  segment bytes $bytes  bytes/entry $((bytes / entries))"

@@ -235,3 +235,17 @@ fn nodes_exit_when_the_supervisor_is_killed() {
         thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A node option before the tool's name (`conclave --port 7000 cluster`) is refused
+/// with a message that says where the tool's own options go, instead of being ignored.
+#[test]
+fn a_node_option_before_a_tool_is_refused() {
+    let out = Command::new(binary())
+        .args(["--port", "7000", "cluster", "--nodes", "1"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--port is a node option"), "{err}");
+    assert!(err.contains("--base-port"), "{err}");
+}

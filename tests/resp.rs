@@ -1741,3 +1741,25 @@ fn keyspace_commands_match_redis_byte_for_byte() {
         diffs.join("\n")
     );
 }
+
+/// `INFO replication` as a Redis master without replicas reports it, and `CLIENT KILL
+/// TYPE` with an unknown type is refused.
+#[test]
+fn replication_fields_and_client_kill_type() {
+    let server = Server::start(&[]);
+    let mut raw = Raw::connect(server.port);
+    let info = raw.cmd(&["INFO", "replication"]);
+    for f in [
+        "role:master",
+        "master_repl_offset:0",
+        "master_replid:",
+        "repl_backlog_active:0",
+    ] {
+        assert!(info.contains(f), "{info}");
+    }
+    assert_eq!(
+        raw.cmd(&["CLIENT", "KILL", "TYPE", "wrong_type"]),
+        "-ERR Unknown client type 'wrong_type'\r\n"
+    );
+    assert_eq!(raw.cmd(&["CLIENT", "KILL", "TYPE", "master"]), ":0\r\n");
+}

@@ -2,8 +2,11 @@
 //!
 //! What a node needs to talk to the other nodes, whatever the service:
 //!
-//! - [`peer`]: the client side of the cluster channel (pooled RESP connections to each
-//!   peer's cluster port, with deadlines and connect backoff);
+//! - the cluster channel: [`wire`] (its RESP format: a handshake, then tagged requests
+//!   multiplexed on each connection), [`peer`] (the client side: a few multiplexed
+//!   connections per peer, with deadlines and connect backoff, over [`mux`] and
+//!   [`outbox`]), [`peer_listener`] (the server side) and [`router`] (which hands each
+//!   request to the Raft group or the service it names, so the channel names none);
 //! - [`raft_network`]: openraft's network over that channel, for a group of any
 //!   machine;
 //! - [`group`]: a Raft group hosted by this node ([`RaftGroup`]) — start, quorum
@@ -15,8 +18,17 @@ pub mod group;
 pub mod group_stats;
 pub mod group_status;
 pub mod histogram;
+pub mod mux;
+pub mod outbox;
 pub mod peer;
+pub mod peer_listener;
 pub mod raft_network;
+pub mod router;
+pub mod wire;
+
+#[cfg(test)]
+mod channel_tests;
 
 pub use group::{GroupConfig, HostedGroup, RaftGroup};
 pub use raft_network::Peers;
+pub use router::{ForwardHandler, Router, StatusSource};

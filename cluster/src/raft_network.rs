@@ -1,8 +1,11 @@
 //! openraft's network, carried over the cluster channel.
 //!
-//! Every RPC is `RAFT <group> <kind> <json request>`; the reply is the JSON of the
-//! remote `Result<response, RaftError>`. A transport failure is reported to openraft
-//! as `Unreachable` (it then backs off), a remote error as `RemoteError`.
+//! Every RPC is `RAFT <group> <kind> <json request>` (a tagged request on one of the
+//! peer's multiplexed connections, see [`crate::wire`]); the reply is the JSON of the
+//! remote `Result<response, RaftError>`, which the peer's router got from the group's
+//! [`crate::HostedGroup::handle_raft_rpc`]. A transport failure (never sent, timed out,
+//! connection lost) is reported to openraft as `Unreachable` (it then backs off), an
+//! error line from the peer as `NetworkError`, the remote `RaftError` as `RemoteError`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -26,7 +29,8 @@ use serde::Serialize;
 
 use crate::peer::{PeerClient, PeerError};
 
-/// The pooled clients of every peer, shared by all Raft groups and the forwarder.
+/// The clients of every peer (a few multiplexed connections each), shared by all Raft
+/// groups, the forwarders and the dashboard.
 #[derive(Debug, Default)]
 pub struct Peers {
     self_id: u64,

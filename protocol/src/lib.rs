@@ -2,6 +2,7 @@
 //!
 //! The RESP layer every Conclave service speaks, with no sockets and no runtime:
 //!
+//! - [`auth`]: constant-time secret comparison for `AUTH`.
 //! - [`codec`]: the request decoder (on redis-protocol), with Redis's limits and
 //!   inline-command splitting.
 //! - [`glob`]: Redis's glob matching (`KEYS`, `SCAN MATCH`, `Q.TOPICS`).
@@ -11,6 +12,7 @@
 //! - [`spec`]: the declaration of a command (name, arity, flags, key positions, ACL
 //!   categories, docs) that each service writes once for each of its commands.
 
+pub mod auth;
 pub mod codec;
 pub mod docs;
 pub mod frame;

@@ -42,6 +42,8 @@ pub enum Handler {
     Locks(conclave_locks::commands::Parser),
     /// `DEBUG.KV*`: parse, then run on the debug kv groups.
     DebugKv(crate::debug_kv::Parser),
+    /// `EVAL*` and `SCRIPT`: the Lua scripting module.
+    Script(crate::scripting::ScriptCmd),
 }
 
 /// One command of the table.
@@ -66,18 +68,18 @@ pub static BUILTINS: &[Declared<Builtin>] = &[
     command!("UNWATCH", 1, ["noscript", "loading", "stale", "fast"], NOKEY, "transactions", "Forgets about watched keys of a transaction.", "", Service::Connection => Builtin::Sync(transaction::execute)),
     command!("PING", -1, ["fast", "stale"], NOKEY, "connection", "Returns the server's liveliness response.", "[message]", Service::Connection => Builtin::Sync(connection_cmds::execute)),
     command!("ECHO", 2, ["fast"], NOKEY, "connection", "Returns the given string.", "message", Service::Connection => Builtin::Sync(connection_cmds::execute)),
-    command!("HELLO", -1, ["no_auth", "fast", "stale"], NOKEY, "connection", "Handshakes with the server.", "[protover [AUTH username password] [SETNAME clientname]]", Service::Connection => Builtin::Sync(connection_cmds::execute)),
-    command!("AUTH", -2, ["no_auth", "fast", "stale"], NOKEY, "connection", "Authenticates the connection.", "[username] password", Service::Connection => Builtin::Sync(connection_cmds::execute)),
+    command!("HELLO", -1, ["noscript", "no_auth", "fast", "stale"], NOKEY, "connection", "Handshakes with the server.", "[protover [AUTH username password] [SETNAME clientname]]", Service::Connection => Builtin::Sync(connection_cmds::execute)),
+    command!("AUTH", -2, ["noscript", "no_auth", "fast", "stale"], NOKEY, "connection", "Authenticates the connection.", "[username] password", Service::Connection => Builtin::Sync(connection_cmds::execute)),
     command!("SELECT", 2, ["fast", "stale"], NOKEY, "connection", "Changes the selected database (only 0 exists).", "index", Service::Connection => Builtin::Sync(connection_cmds::execute)),
-    command!("QUIT", -1, ["no_auth", "fast", "stale"], NOKEY, "connection", "Closes the connection.", "", Service::Connection => Builtin::Sync(connection_cmds::execute)),
-    command!("RESET", 1, ["no_auth", "fast", "stale"], NOKEY, "connection", "Resets the connection.", "", Service::Connection => Builtin::Sync(connection_cmds::execute)),
-    command!("CLIENT", -2, ["stale"], NOKEY, "connection", "A container for client connection commands.", "ID|SETNAME|GETNAME|SETINFO|INFO|LIST|KILL [arguments ...]", Service::Connection => Builtin::Sync(connection_cmds::execute)),
+    command!("QUIT", -1, ["noscript", "no_auth", "fast", "stale"], NOKEY, "connection", "Closes the connection.", "", Service::Connection => Builtin::Sync(connection_cmds::execute)),
+    command!("RESET", 1, ["noscript", "no_auth", "fast", "stale"], NOKEY, "connection", "Resets the connection.", "", Service::Connection => Builtin::Sync(connection_cmds::execute)),
+    command!("CLIENT", -2, ["noscript", "stale"], NOKEY, "connection", "A container for client connection commands.", "ID|SETNAME|GETNAME|SETINFO|INFO|LIST|KILL [arguments ...]", Service::Connection => Builtin::Sync(connection_cmds::execute)),
     command!("COMMAND", -1, ["stale"], NOKEY, "server", "Returns detailed information about all commands.", "[COUNT|INFO|DOCS|LIST [arguments ...]]", Service::Server => Builtin::Sync(server_cmds::execute)),
-    command!("CONFIG", -2, ["admin", "stale"], NOKEY, "server", "A container for server configuration commands.", "GET|SET parameter [value] [parameter value ...]", Service::Server => Builtin::Sync(server_cmds::execute)),
+    command!("CONFIG", -2, ["admin", "noscript", "stale"], NOKEY, "server", "A container for server configuration commands.", "GET|SET parameter [value] [parameter value ...]", Service::Server => Builtin::Sync(server_cmds::execute)),
     command!("INFO", -1, ["stale"], NOKEY, "server", "Returns information and statistics about the server.", "[section [section ...]]", Service::Server => Builtin::Sync(server_cmds::execute)),
     command!("TIME", 1, ["fast", "stale"], NOKEY, "server", "Returns the server time.", "", Service::Server => Builtin::Sync(server_cmds::execute)),
-    command!("SHUTDOWN", -1, ["admin", "no_auth_checked"], NOKEY, "server", "Stops the node.", "[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]", Service::Server => Builtin::Sync(server_cmds::execute)),
-    command!("CLUSTER", -2, ["stale"], NOKEY, "cluster", "Redis Cluster commands (cluster support is disabled).", "subcommand [arguments ...]", Service::Server => Builtin::Sync(server_cmds::execute)),
+    command!("SHUTDOWN", -1, ["admin", "noscript", "no_auth_checked"], NOKEY, "server", "Stops the node.", "[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]", Service::Server => Builtin::Sync(server_cmds::execute)),
+    command!("CLUSTER", -2, ["noscript", "stale"], NOKEY, "cluster", "Redis Cluster commands (cluster support is disabled).", "subcommand [arguments ...]", Service::Server => Builtin::Sync(server_cmds::execute)),
     command!("SUBSCRIBE", -2, ["pubsub", "noscript", "loading", "stale"], NOKEY, "pubsub", "Listens for messages published to channels.", "channel [channel ...]", Service::Connection => Builtin::Sync(pubsub::execute)),
     command!("UNSUBSCRIBE", -1, ["pubsub", "noscript", "loading", "stale"], NOKEY, "pubsub", "Stops listening to messages posted to channels.", "[channel [channel ...]]", Service::Connection => Builtin::Sync(pubsub::execute)),
     command!("PSUBSCRIBE", -2, ["pubsub", "noscript", "loading", "stale"], NOKEY, "pubsub", "Listens for messages published to channels that match one or more patterns.", "pattern [pattern ...]", Service::Connection => Builtin::Sync(pubsub::execute)),
@@ -105,10 +107,14 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
     let debug_kv = crate::debug_kv::COMMANDS
         .iter()
         .map(|d| (&d.spec, Handler::DebugKv(d.handler)));
+    let scripts = crate::scripting::COMMANDS
+        .iter()
+        .map(|d| (&d.spec, Handler::Script(d.handler)));
     let entries: Vec<Entry> = builtins
         .chain(cache)
         .chain(locks)
         .chain(debug_kv)
+        .chain(scripts)
         .enumerate()
         .map(|(index, (spec, handler))| Entry {
             spec,
@@ -123,7 +129,8 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
     Table { entries, by_name }
 });
 
-/// Every command, in `COMMAND LIST` order (connection, server, keyspace, locks, debug).
+/// Every command, in `COMMAND LIST` order (connection, server, keyspace, locks, debug,
+/// scripting).
 pub fn all() -> &'static [Entry] {
     &TABLE.entries
 }

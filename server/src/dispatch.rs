@@ -26,7 +26,7 @@ use crate::builtin::subcommands;
 use crate::command_table::{self, Builtin, Handler};
 use crate::connection::Session;
 use crate::node::Node;
-use crate::{pause, pubsub, tracking, transaction};
+use crate::{pause, pubsub, scripting, tracking, transaction};
 
 /// Executes one request (`args[0]` is the command name) and returns its reply.
 pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Frame {
@@ -77,18 +77,31 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
     let mut parse = Parse::new(args);
     let reply = match entry.handler {
         Handler::Builtin(Builtin::Sync(run)) => {
+            // EXEC takes its turn with scripts (it must not wait for one on this thread).
+            let _turn = if spec.name == "EXEC" && session.tx.is_some() {
+                match node.scripting.turn().await {
+                    Ok(turn) => Some(turn),
+                    Err(busy) => return busy,
+                }
+            } else {
+                None
+            };
             let _scope = tracking::Scope::enter(&node.tracker, session.handle.id);
             run(node, session, spec, &mut parse)
         }
         Handler::Builtin(Builtin::RaftStatus) => raft_status(node, &mut parse).await,
         Handler::Cache(parser) => match parser(&mut parse) {
             Ok(command) => {
-                let _gate = node.keyspace.shared();
+                let _gate = match node.scripting.keyspace(node).await {
+                    Ok(gate) => gate,
+                    Err(busy) => return busy,
+                };
                 let _scope = tracking::Scope::enter(&node.tracker, session.handle.id);
                 command.apply(&node.keyspace)
             }
             Err(e) => e.to_frame(),
         },
+        Handler::Script(cmd) => scripting::execute(node, session, cmd, parse.rest()).await,
         Handler::Locks(parser) => {
             let default_ttl = node.runtime.lock_default_ttl.load(Relaxed);
             node.locks

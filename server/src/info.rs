@@ -114,6 +114,10 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
             put("maxmemory_human", human(node.keyspace.maxmemory()));
             put("maxmemory_policy", node.keyspace.policy().as_str().into());
             put("mem_allocator", "jemalloc".into());
+            let (scripts, lua) = node.scripting.stats();
+            put("used_memory_lua", lua.to_string());
+            put("used_memory_lua_human", human(lua as u64));
+            put("number_of_cached_scripts", scripts.to_string());
         }
         "persistence" => {
             put("loading", "0".into());
@@ -165,8 +169,19 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
             );
         }
         "replication" => {
+            // The keyspace is not replicated: a master without replicas, as Redis
+            // reports one (the fields clients and test suites read).
             put("role", "master".into());
             put("connected_slaves", "0".into());
+            put("master_failover_state", "no-failover".into());
+            put("master_replid", node.replid.clone());
+            put("master_replid2", "0".repeat(40));
+            put("master_repl_offset", "0".into());
+            put("second_repl_offset", "-1".into());
+            put("repl_backlog_active", "0".into());
+            put("repl_backlog_size", "1048576".into());
+            put("repl_backlog_first_byte_offset", "0".into());
+            put("repl_backlog_histlen", "0".into());
         }
         "cpu" => {
             let cpu = cpu_times();

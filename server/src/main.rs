@@ -6,7 +6,6 @@
 
 mod builtin;
 mod clients;
-mod cluster;
 mod command_table;
 mod config;
 mod connection;
@@ -21,6 +20,7 @@ mod ops;
 mod pause;
 mod pubsub;
 mod push;
+mod scripting;
 mod stats;
 mod supervised;
 mod tools;
@@ -32,7 +32,6 @@ use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use conclave_cache::keyspace::{Keyspace, KeyspaceConfig};
 use parking_lot::RwLock;
 use tokio::net::TcpListener;
@@ -45,12 +44,40 @@ use crate::node::{Node, RuntimeConfig};
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let (Some(tool), Some(flag)) = (&cli.command, node_flag_given(&matches)) {
+        // `conclave --port 7000 cluster` would otherwise run the tool and silently
+        // ignore the node option.
+        let (name, hint) = match tool {
+            Tool::Cluster(_) => (
+                "cluster",
+                "its own --base-port/--base-cluster-port/--data-dir, and node options after `--`",
+            ),
+            Tool::Ping(_) => ("ping", "its own --host/--port/--password"),
+        };
+        eprintln!("error: --{flag} is a node option and `conclave {name}` does not use it; `conclave {name}` takes {hint} (see `conclave {name} --help`)");
+        return ExitCode::from(2);
+    }
     match cli.command {
         Some(Tool::Cluster(cfg)) => tools::local_cluster::run(&cfg),
         Some(Tool::Ping(cfg)) => tools::ping::run(&cfg),
         None => run_node(cli.node),
     }
+}
+
+/// The first node option given on the command line (not from the environment or a
+/// default), by its long name.
+fn node_flag_given(matches: &clap::ArgMatches) -> Option<String> {
+    matches
+        .ids()
+        .find(|id| {
+            matches.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine)
+        })
+        .map(|id| id.as_str().replace('_', "-"))
 }
 
 /// Log filter without `RUST_LOG`. openraft warns on every normal election and logs every
@@ -83,10 +110,11 @@ fn run_node(config: NodeConfig) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if config.threads > 0 {
+        builder.worker_threads(config.threads);
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             error!(error = %e, "cannot start the runtime");
@@ -139,6 +167,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             proto_max_bulk_len: AtomicU64::new(config.proto_max_bulk_len),
             lock_default_ttl: AtomicU64::new(config.lock_default_ttl),
             hz: AtomicU64::new(u64::from(config.hz).clamp(1, 500)),
+            busy_reply_threshold: AtomicU64::new(config.busy_reply_threshold),
         },
         config,
         keyspace,
@@ -148,14 +177,31 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         pause: pause::Pause::default(),
         stats: stats::Stats::default(),
         command_stats: ops::command_stats::CommandStats::default(),
+        scripting: scripting::Scripting::default(),
         locks,
         debug_kv: hosted.debug_kv,
         groups: hosted.groups,
+        replid: (0..40)
+            .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
+            .collect(),
         started: Instant::now(),
         shutdown,
     });
-    // Peers' connections wait in the backlog until here (nothing since the Raft start awaits).
-    tokio::spawn(cluster::listener::run(cluster_listener, node.clone()));
+    // The cluster channel's router: every hosted group, the services that take forwarded
+    // commands, and the node's STATUS. Peers' connections wait in the backlog until here
+    // (nothing since the Raft start awaits).
+    let router = Arc::new(conclave_cluster::Router::new());
+    for group in &node.groups {
+        router.add_group(group.clone());
+    }
+    router.add_service(conclave_locks::service::SERVICE, node.locks.clone());
+    router.set_status(node.clone());
+    tokio::spawn(conclave_cluster::peer_listener::run(
+        cluster_listener,
+        router,
+        node.config.cluster_secret.clone(),
+        node.shutdown.subscribe(),
+    ));
     let addr = listener.local_addr()?;
     info!(%addr, id = node.config.id, "Conclave node ready to accept connections (try: redis-cli -p {})", addr.port());
     tokio::spawn(housekeeping(node.clone()));
@@ -166,6 +212,8 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     wait_for_shutdown(&node).await;
     info!("shutting down");
     node.request_shutdown();
+    // A script still running (even one that wrote) stops: the cache is not persisted.
+    node.scripting.abort();
     for group in &node.groups {
         if let Err(e) = group.shutdown().await {
             error!(group = group.group(), error = %e, "raft shutdown failed");

@@ -7,6 +7,7 @@ use std::time::Instant;
 use conclave_cache::keyspace::Keyspace;
 use conclave_cluster::HostedGroup;
 use conclave_locks::LockService;
+use conclave_protocol::auth::constant_time_eq;
 use conclave_protocol::codec::Limits;
 use conclave_raft_store::GroupId;
 use parking_lot::RwLock;
@@ -36,6 +37,9 @@ pub struct RuntimeConfig {
     pub lock_default_ttl: AtomicU64,
     /// `hz`: background ticks per second (1-500).
     pub hz: AtomicU64,
+    /// `busy-reply-threshold` (alias `lua-time-limit`) in ms: how long a script runs
+    /// before other clients get `-BUSY` and `SCRIPT KILL` may stop it (0 = never).
+    pub busy_reply_threshold: AtomicU64,
 }
 
 /// Everything a connection can reach.
@@ -60,12 +64,16 @@ pub struct Node {
     pub stats: Stats,
     /// Per-command counts and latencies for `/metrics`.
     pub command_stats: CommandStats,
+    /// Lua scripting: the VM, its scripts, the running script.
+    pub scripting: crate::scripting::Scripting,
     /// The replicated lock service (Raft group 0).
     pub locks: Arc<LockService>,
     /// The debug kv groups (`--debug-kv-groups`, `DEBUG.KV*`).
     pub debug_kv: Arc<DebugKv>,
     /// Every Raft group this node hosts (the lock group first).
     pub groups: Vec<Arc<dyn HostedGroup>>,
+    /// This run's replication id (`master_replid`: 40 random hex digits, as Redis).
+    pub replid: String,
     /// When the node started.
     pub started: Instant,
     /// Flipped to `true` to stop the node (`SHUTDOWN`, SIGTERM).
@@ -104,12 +112,4 @@ impl Node {
     pub fn request_shutdown(&self) {
         let _ = self.shutdown.send(true);
     }
-}
-
-/// Byte equality whose time does not depend on where the inputs differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

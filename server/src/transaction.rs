@@ -205,6 +205,7 @@ fn run_queued(
             Ok(command) => command.apply(&node.keyspace),
             Err(e) => e.to_frame(),
         },
+        Handler::Script(cmd) => crate::scripting::execute_in_exec(node, session, cmd, parse.rest()),
         Handler::Builtin(Builtin::RaftStatus) | Handler::Locks(_) | Handler::DebugKv(_) => {
             Frame::error("ERR Command not allowed inside a transaction")
         }

@@ -385,6 +385,13 @@ impl Keyspace {
         self.gate.shared()
     }
 
+    /// [`shared`](Self::shared) without waiting: `None` while an `EXEC` or a script
+    /// holds (or is taking) the gate exclusive, so an async caller can wait elsewhere
+    /// instead of blocking its worker thread.
+    pub fn try_shared(&self) -> Option<SharedGate<'_>> {
+        self.gate.try_shared()
+    }
+
     /// Enters the keyspace alone, for an `EXEC`: every other command waits. Run the
     /// transaction's commands without taking [`shared`](Self::shared) again.
     pub fn exclusive(&self) -> ExclusiveGate<'_> {

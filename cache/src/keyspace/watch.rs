@@ -130,6 +130,14 @@ impl Gate {
         }
     }
 
+    /// Enters as one of many concurrent commands unless a writer holds or waits for
+    /// this thread's slot.
+    pub(crate) fn try_shared(&self) -> Option<SharedGate<'_>> {
+        let i = SLOT.with(|s| *s);
+        let slot = &self.slots[i % self.slots.len()];
+        slot.0.try_read().map(|guard| SharedGate { _guard: guard })
+    }
+
     /// Enters alone (every slot, in order: two writers never deadlock).
     pub(crate) fn exclusive(&self) -> ExclusiveGate<'_> {
         ExclusiveGate {
@@ -172,5 +180,18 @@ mod tests {
         drop(held);
         assert!(rx.recv().is_ok());
         t.join().unwrap();
+    }
+
+    #[test]
+    fn try_shared_fails_only_while_exclusive_is_held() {
+        let gate = Gate::default();
+        let a = gate.try_shared();
+        let b = gate.try_shared();
+        assert!(a.is_some() && b.is_some());
+        drop((a, b));
+        let alone = gate.exclusive();
+        assert!(gate.try_shared().is_none());
+        drop(alone);
+        assert!(gate.try_shared().is_some());
     }
 }

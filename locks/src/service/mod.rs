@@ -2,7 +2,7 @@
 //!
 //! Path of a lock command: the connection parses it ([`crate::commands`]), then
 //! [`LockService::execute`] sends it to the leader — itself, or a peer over the
-//! cluster channel (`LOCKFWD`). The leader stamps its clock into a
+//! cluster channel (`FWD locks`, served through the router as [`SERVICE`]). The leader stamps its clock into a
 //! [`LockRequest`] and proposes it (`client_write`); the reply is the state machine's
 //! [`LockReply`]. Reads (`LOCK.CHECK`, `LOCK.INFO`) run on the leader after
 //! `ensure_linearizable`.
@@ -42,7 +42,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 pub use conclave_raft_store::proposer::now_ms;
-pub use route::ForwardError;
+pub use route::{ForwardError, SERVICE};
 pub use unblock::{BlockedWait, Unblock, UNBLOCKED_ERROR};
 
 use crate::commands::{self, LockCommand, LockOutcome};
@@ -127,7 +127,7 @@ impl LockService {
         &self.raft
     }
 
-    /// The pooled clients of the peers' cluster ports.
+    /// The clients of the peers' cluster ports.
     pub fn peers(&self) -> &Arc<Peers> {
         &self.peers
     }

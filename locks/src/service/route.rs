@@ -1,6 +1,7 @@
 //! Where a lock command runs: here when this node leads, else forwarded to the leader
-//! (`LOCKFWD` on the cluster channel), retried through leader changes until
-//! `--no-leader-wait` runs out.
+//! (`FWD locks <group> <deadline-ms> <json>` on the cluster channel, see
+//! `conclave_cluster::wire`), retried through leader changes until `--no-leader-wait`
+//! runs out. The lock service registers with the node's cluster router as [`SERVICE`].
 //!
 //! Every failure says whether the command may have been proposed: a refusal before any
 //! log saw it (not the leader, no quorum, the sender's deadline passed) needs no
@@ -9,6 +10,9 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use conclave_cluster::group::BoxFuture;
+use conclave_cluster::router::ForwardHandler;
+use conclave_raft_store::GroupId;
 use openraft::error::RaftError;
 use serde::{Deserialize, Serialize};
 use tracing::debug;
@@ -141,20 +145,16 @@ impl LockService {
     ) -> Result<LockOutcome, Attempt> {
         let body = serde_json::to_vec(cmd)
             .map_err(|e| Attempt::Fail(ServiceError::Raft(e.to_string())))?;
-        let group = self.group.group().to_string();
         // A paused or cut-off leader never answers: give up on it after a second and look
         // again (by then the metrics usually name its successor).
         let attempt = left.min(FORWARD_ATTEMPT);
         // The leader drops a request that reaches it after this: a request stuck in a cut
         // connection must not be applied long after its client was told CLUSTERDOWN.
-        let deadline = (now_ms() + attempt.as_millis() as u64).to_string();
+        let deadline = now_ms() + attempt.as_millis() as u64;
         let reply = self
             .peers
             .client(addr)
-            .call(
-                &[b"LOCKFWD", group.as_bytes(), deadline.as_bytes(), &body],
-                attempt,
-            )
+            .forward(SERVICE, self.group.group(), deadline, &body, attempt)
             .await;
         match reply {
             Ok(reply) => {
@@ -186,8 +186,8 @@ impl LockService {
         }
     }
 
-    /// Serves a `LOCKFWD` from a peer: run here if leader and the sender still waits
-    /// (`deadline_ms`, its wall clock). The reply is JSON
+    /// Serves a forwarded command from a peer (`FWD locks`): run here if leader and the
+    /// sender still waits (`deadline_ms`, its wall clock). The reply is JSON
     /// `Result<LockOutcome, ForwardError>`.
     pub async fn handle_forward(&self, deadline_ms: u64, body: &[u8]) -> Bytes {
         let result = match serde_json::from_slice::<LockCommand>(body) {
@@ -214,6 +214,24 @@ impl LockService {
     }
 }
 
+/// The name the lock service registers under with the cluster router (`FWD locks ...`).
+pub const SERVICE: &str = "locks";
+
+/// Forwarded commands arrive through the node's cluster router.
+impl ForwardHandler for LockService {
+    fn handle(&self, group: GroupId, deadline_ms: u64, body: Bytes) -> BoxFuture<'_, Bytes> {
+        Box::pin(async move {
+            if group != self.group.group() {
+                let refused: Result<LockOutcome, ForwardError> = Err(ForwardError::Refused(
+                    ServiceError::Raft(format!("no lock group {group} on this node")),
+                ));
+                return Bytes::from(serde_json::to_vec(&refused).unwrap_or_default());
+            }
+            self.handle_forward(deadline_ms, &body).await
+        })
+    }
+}
+
 /// How long one forwarding attempt may take before the leader is looked up again.
 const FORWARD_ATTEMPT: Duration = Duration::from_millis(1000);
 
@@ -232,7 +250,7 @@ enum Attempt {
     FailUnknown(ServiceError),
 }
 
-/// Why a leader did not answer a forwarded command (`LOCKFWD`) with an outcome.
+/// Why a leader did not answer a forwarded command (`FWD locks`) with an outcome.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub enum ForwardError {
     /// Not the leader (any more): nothing was proposed; ask the new one.

@@ -27,6 +27,7 @@ enum Change {
     Timeout(u64),
     ProtoMaxBulkLen(u64),
     LockDefaultTtl(u64),
+    BusyReplyThreshold(u64),
     Hz(u64),
     TrackingMaxKeys(u64),
     /// Accepted and changes nothing (`save ""`, `appendonly no`).
@@ -163,6 +164,17 @@ static PARAMS: &[Param] = &[
         set: Some(|v| between(int(v)?, 0, i64::MAX as u64).map(Change::TrackingMaxKeys)),
     },
     Param {
+        name: "busy-reply-threshold",
+        get: |n| n.runtime.busy_reply_threshold.load(Relaxed).to_string(),
+        set: Some(|v| int(v).map(Change::BusyReplyThreshold)),
+    },
+    // Redis's older name of the same parameter.
+    Param {
+        name: "lua-time-limit",
+        get: |n| n.runtime.busy_reply_threshold.load(Relaxed).to_string(),
+        set: Some(|v| int(v).map(Change::BusyReplyThreshold)),
+    },
+    Param {
         name: "no-leader-wait",
         get: |n| n.config.no_leader_wait.to_string(),
         set: None,
@@ -291,6 +303,7 @@ fn apply(node: &Node, change: Change) {
         Change::LockDefaultTtl(n) => r.lock_default_ttl.store(n, Relaxed),
         Change::Hz(n) => r.hz.store(n, Relaxed),
         Change::TrackingMaxKeys(n) => node.keyspace.set_tracking_max_keys(n),
+        Change::BusyReplyThreshold(n) => r.busy_reply_threshold.store(n, Relaxed),
         Change::Ignored => {}
     }
 }

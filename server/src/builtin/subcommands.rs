@@ -76,6 +76,31 @@ static PUBSUB: &[CommandSpec] = &[
     sub!("PUBSUB|NUMSUB", -2, ["pubsub", "loading", "stale"], "pubsub", "Returns a count of subscribers to channels.", "[channel [channel ...]]"),
 ];
 
+/// `SCRIPT` subcommands (run by `crate::scripting`).
+#[rustfmt::skip]
+static SCRIPT: &[CommandSpec] = &[
+    sub!("SCRIPT|EXISTS", -3, ["noscript"], "scripting", "Determines whether server-side Lua scripts exist in the script cache.", "sha1 [sha1 ...]"),
+    sub!("SCRIPT|FLUSH", -2, ["noscript"], "scripting", "Removes all server-side Lua scripts from the script cache.", "[ASYNC | SYNC]"),
+    sub!("SCRIPT|HELP", 2, ["loading", "stale"], "scripting", "Returns helpful text about the different subcommands.", ""),
+    sub!("SCRIPT|KILL", 2, ["noscript", "allow_busy"], "scripting", "Terminates a server-side Lua script during execution.", ""),
+    sub!("SCRIPT|LOAD", 3, ["noscript", "stale"], "scripting", "Loads a server-side Lua script to the script cache.", "script"),
+];
+
+/// `CLUSTER` subcommands: Redis Cluster is not enabled, so each answers that (as a
+/// standalone Redis does); they are declared so clients and `COMMAND` see them.
+#[rustfmt::skip]
+static CLUSTER: &[CommandSpec] = &[
+    sub!("CLUSTER|COUNTKEYSINSLOT", 3, ["stale"], "cluster", "Returns the number of keys in a hash slot.", "slot"),
+    sub!("CLUSTER|GETKEYSINSLOT", 4, ["stale"], "cluster", "Returns the key names in a hash slot.", "slot count"),
+    sub!("CLUSTER|HELP", 2, ["loading", "stale"], "cluster", "Returns helpful text about the different subcommands.", ""),
+    sub!("CLUSTER|INFO", 2, ["stale"], "cluster", "Returns information about the state of a node.", ""),
+    sub!("CLUSTER|KEYSLOT", 3, ["stale"], "cluster", "Returns the hash slot for a key.", "key"),
+    sub!("CLUSTER|MYID", 2, ["stale"], "cluster", "Returns the ID of a node.", ""),
+    sub!("CLUSTER|NODES", 2, ["stale"], "cluster", "Returns the cluster configuration for a node.", ""),
+    sub!("CLUSTER|SHARDS", 2, ["loading", "stale"], "cluster", "Returns the mapping of cluster slots to shards.", ""),
+    sub!("CLUSTER|SLOTS", 2, ["loading", "stale"], "cluster", "Returns the mapping of cluster slots to nodes.", ""),
+];
+
 /// The subcommands of container command `parent` (upper case); empty for others.
 pub fn of(parent: &str) -> &'static [CommandSpec] {
     match parent {
@@ -83,6 +108,8 @@ pub fn of(parent: &str) -> &'static [CommandSpec] {
         "COMMAND" => COMMAND,
         "CLIENT" => CLIENT,
         "PUBSUB" => PUBSUB,
+        "SCRIPT" => SCRIPT,
+        "CLUSTER" => CLUSTER,
         _ => &[],
     }
 }

@@ -28,6 +28,10 @@ use conclave_locks::machine::{LockMode, ResourceView};
 use conclave_raft_store::META_GROUP;
 use serde::{Deserialize, Serialize};
 
+use bytes::Bytes;
+use conclave_cluster::group::BoxFuture;
+use conclave_cluster::StatusSource;
+
 use crate::info::allocator_stats;
 use crate::node::Node;
 use conclave_cluster::group_status::role_name;
@@ -350,6 +354,18 @@ pub fn advertised(bind_addr: &str, cluster_addr: &str) -> String {
             format!("{cluster_host}:{port}")
         }
         _ => bind_addr.to_string(),
+    }
+}
+
+/// The cluster channel's `STATUS` (registered with the router at start): [`local`] as
+/// JSON.
+impl StatusSource for Node {
+    fn status(&self) -> BoxFuture<'_, Result<Bytes, String>> {
+        Box::pin(async move {
+            serde_json::to_vec(&local(self).await)
+                .map(Bytes::from)
+                .map_err(|e| format!("ERR {e}"))
+        })
     }
 }
 

@@ -205,6 +205,13 @@ pub fn node_args(cfg: &LocalClusterConfig, i: u16) -> Vec<OsString> {
         "--peers".into(),
         peers(cfg).into(),
     ];
+    // The nodes share this machine: split its cores between them (fewer threads each
+    // means fewer context switches), unless the node arguments say otherwise.
+    if !cfg.node_args.iter().any(|a| a.starts_with("--threads")) {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let each = (cores / usize::from(cfg.nodes.max(1))).max(1);
+        args.extend(["--threads".into(), each.to_string().into()]);
+    }
     args.extend(cfg.node_args.iter().map(OsString::from));
     args
 }
@@ -515,6 +522,8 @@ mod tests {
             .into_iter()
             .map(|a| a.into_string().unwrap())
             .collect();
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let threads = (cores / 3).max(1).to_string();
         assert_eq!(
             args,
             [
@@ -530,6 +539,8 @@ mod tests {
                 "/tmp/cc/node-2",
                 "--peers",
                 "1@127.0.0.1:17001,2@127.0.0.1:17002,3@127.0.0.1:17003",
+                "--threads",
+                &threads,
                 "--maxmemory",
                 "100mb",
             ]
