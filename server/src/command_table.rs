@@ -20,7 +20,7 @@ use conclave_protocol::{Frame, Parse};
 use crate::builtin::{connection_cmds, server_cmds};
 use crate::connection::Session;
 use crate::node::Node;
-use crate::transaction;
+use crate::{pubsub, transaction};
 
 /// How a command of the server crate itself runs.
 #[derive(Debug, Clone, Copy)]
@@ -80,6 +80,12 @@ pub static BUILTINS: &[Declared<Builtin>] = &[
     command!("TIME", 1, ["fast", "stale"], NOKEY, "server", "Returns the server time.", "", Service::Server => Builtin::Sync(server_cmds::execute)),
     command!("SHUTDOWN", -1, ["admin", "noscript", "no_auth_checked"], NOKEY, "server", "Stops the node.", "[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]", Service::Server => Builtin::Sync(server_cmds::execute)),
     command!("CLUSTER", -2, ["noscript", "stale"], NOKEY, "cluster", "Redis Cluster commands (cluster support is disabled).", "subcommand [arguments ...]", Service::Server => Builtin::Sync(server_cmds::execute)),
+    command!("SUBSCRIBE", -2, ["pubsub", "noscript", "loading", "stale"], NOKEY, "pubsub", "Listens for messages published to channels.", "channel [channel ...]", Service::Connection => Builtin::Sync(pubsub::execute)),
+    command!("UNSUBSCRIBE", -1, ["pubsub", "noscript", "loading", "stale"], NOKEY, "pubsub", "Stops listening to messages posted to channels.", "[channel [channel ...]]", Service::Connection => Builtin::Sync(pubsub::execute)),
+    command!("PSUBSCRIBE", -2, ["pubsub", "noscript", "loading", "stale"], NOKEY, "pubsub", "Listens for messages published to channels that match one or more patterns.", "pattern [pattern ...]", Service::Connection => Builtin::Sync(pubsub::execute)),
+    command!("PUNSUBSCRIBE", -1, ["pubsub", "noscript", "loading", "stale"], NOKEY, "pubsub", "Stops listening to messages published to channels that match one or more patterns.", "[pattern [pattern ...]]", Service::Connection => Builtin::Sync(pubsub::execute)),
+    command!("PUBLISH", 3, ["pubsub", "loading", "stale", "fast", "may_replicate"], NOKEY, "pubsub", "Posts a message to a channel (this node's subscribers).", "channel message", Service::Connection => Builtin::Sync(pubsub::execute)),
+    command!("PUBSUB", -2, [], NOKEY, "pubsub", "A container for Pub/Sub commands.", "CHANNELS|NUMSUB|NUMPAT [arguments ...]", Service::Connection => Builtin::Sync(pubsub::execute)),
     command!("RAFT.STATUS", -1, ["readonly", "fast", "stale"], NOKEY, "cluster", "A Raft group's role, term, leader, indexes and members as this node sees them (group 0, the lock group, by default).", "[group]", Service::Server => Builtin::RaftStatus),
 ];
 
@@ -139,6 +145,25 @@ pub fn lookup_spec(name: &[u8]) -> Option<&'static CommandSpec> {
     lookup(name).map(|e| e.spec)
 }
 
+/// The argument positions of the keys of a call of `spec` with `argc` arguments (name
+/// included), by its declared `(first, last, step)`; none when `step` is 0.
+pub fn key_positions(spec: &CommandSpec, argc: usize) -> impl Iterator<Item = usize> {
+    let (first, last, step) = spec.keys;
+    let argc = i64::try_from(argc).unwrap_or(i64::MAX);
+    let last = if last < 0 {
+        argc + i64::from(last)
+    } else {
+        i64::from(last).min(argc - 1)
+    };
+    let (first, step) = (i64::from(first), i64::from(step));
+    let count = if step > 0 && first >= 1 && last >= first {
+        (last - first) / step + 1
+    } else {
+        0
+    };
+    (0..count).filter_map(move |i| usize::try_from(first + i * step).ok())
+}
+
 /// Finds a command by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static Entry> {
     let mut upper = [0u8; 32];
@@ -191,6 +216,17 @@ mod tests {
         assert!(get.arity_ok(2) && !get.arity_ok(3));
         let set = lookup(b"SET").unwrap().spec;
         assert!(set.arity_ok(3) && set.arity_ok(9) && !set.arity_ok(2));
+    }
+
+    #[test]
+    fn key_positions_follow_the_declaration() {
+        let keys =
+            |name: &[u8], argc| key_positions(lookup(name).unwrap().spec, argc).collect::<Vec<_>>();
+        assert_eq!(keys(b"GET", 2), [1]);
+        assert_eq!(keys(b"MGET", 4), [1, 2, 3]);
+        assert_eq!(keys(b"MSET", 5), [1, 3]);
+        assert_eq!(keys(b"LCS", 5), [1, 2]);
+        assert!(keys(b"PING", 1).is_empty());
     }
 
     #[test]

@@ -11,12 +11,24 @@
 //! covers decoding, executing (blocking waits included) and encoding it. A blocked
 //! command whose client leaves is not recorded.
 //!
+//! Pushes from other connections (invalidations, pub/sub messages, see
+//! [`crate::push`]) are written between replies: after the reply being encoded, while
+//! the connection waits for input, and while a command blocks (before its reply). A
+//! command's own pushes (subscription confirmations) go where its reply goes. Replies
+//! honour `CLIENT REPLY OFF|SKIP`; pushes do not (Redis's `CLIENT_PUSHING`).
+//!
+//! For `CLIENT LIST` the connection publishes its state in its registry entry: the
+//! read buffer's bytes when a command starts (`qbuf`: that command and what follows
+//! it), its arguments' size, the `MULTI` queue, buffer sizes.
+//!
 //! A protocol error answers `-ERR Protocol error: ...` and closes this connection
 //! only. Each connection is its own task, so a slow or silent client stalls nobody
-//! else.
+//! else. However it ends, the client's tracking and subscriptions are dropped.
 
+use std::future::Future;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -26,10 +38,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::{debug, info};
 
-use crate::clients::ClientHandle;
+use crate::clients::{flag, ClientHandle, Registration};
 use crate::command_table::Entry;
 use crate::dispatch;
 use crate::node::Node;
+use crate::tracking::{self, ReadTracking};
 use crate::transaction::{Transaction, Watches};
 
 /// Flush the output buffer when it grows past this, even mid-batch.
@@ -59,23 +72,113 @@ pub struct Session {
     pub tx: Option<Transaction>,
     /// The keys this connection `WATCH`es.
     pub watches: Option<Watches>,
+    /// `CLIENT REPLY OFF`: no replies until `CLIENT REPLY ON`.
+    pub reply_off: bool,
+    /// The current command's reply is skipped (`CLIENT REPLY SKIP` came just before).
+    pub reply_skip: bool,
+    /// `CLIENT REPLY SKIP` ran: skip the next command's reply.
+    pub reply_skip_next: bool,
+    /// The current command has no reply of its own (its pushes in [`Session::out`] are
+    /// all it sends, or it is `CLIENT REPLY OFF|SKIP`).
+    pub no_reply: bool,
+    /// Pushes the current command produced (subscription confirmations), written
+    /// where its reply goes, whatever `CLIENT REPLY` says.
+    pub out: BytesMut,
+    /// This client's default-mode tracking of its reads (`None`: off, or `BCAST`).
+    pub read_tracking: Option<ReadTracking>,
+    /// `CLIENT CACHING YES|NO` was given for the next command (or transaction).
+    pub caching: bool,
+    /// `EXEC` is running the queued commands (their replies go into its array).
+    pub in_exec: bool,
 }
 
-/// Serves one client until it disconnects, is killed, errs or the node stops.
-pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHandle>) {
+impl Session {
+    /// A fresh session for `handle`.
+    fn new(node: &Node, handle: Arc<ClientHandle>) -> Session {
+        Session {
+            proto: Protocol::Resp2,
+            authenticated: !node.requires_auth(),
+            close: false,
+            last_cmd: "",
+            timed: None,
+            handle,
+            tx: None,
+            watches: None,
+            reply_off: false,
+            reply_skip: false,
+            reply_skip_next: false,
+            no_reply: false,
+            out: BytesMut::new(),
+            read_tracking: None,
+            caching: false,
+            in_exec: false,
+        }
+    }
+
+    /// Appends the current command's reply (unless `CLIENT REPLY` or the command
+    /// itself silences it) and its pushes to `wbuf`.
+    fn emit(&mut self, reply: &conclave_protocol::Frame, wbuf: &mut BytesMut) {
+        if !(self.no_reply || self.reply_off || self.reply_skip) {
+            reply.encode(self.proto, wbuf);
+        }
+        if !self.out.is_empty() {
+            wbuf.extend_from_slice(&self.out);
+            self.out.clear();
+        }
+    }
+
+    /// After each command (Redis's `resetClient`): `CLIENT CACHING` lasts one command
+    /// (or a whole `MULTI` ... `EXEC`, and across other `CLIENT` calls), `CLIENT REPLY
+    /// SKIP` silences the next one. Publishes the state `CLIENT LIST` shows.
+    fn command_done(&mut self) {
+        if self.tx.is_none() && self.last_cmd != "CLIENT" {
+            self.caching = false;
+        }
+        self.reply_skip = std::mem::take(&mut self.reply_skip_next);
+        self.no_reply = false;
+        let state = &self.handle.state;
+        state.set_multi(self.tx.as_ref().map(Transaction::queued));
+        state
+            .multi_mem
+            .store(self.tx.as_ref().map_or(0, Transaction::arg_bytes), Relaxed);
+        state.set_flag(
+            flag::DIRTY_CAS,
+            self.watches.as_ref().is_some_and(Watches::dirty),
+        );
+    }
+}
+
+/// Drops the client's tracking and subscriptions, then its registry entry, however
+/// its connection ends — before the socket is closed on a `QUIT`, so a client that saw
+/// the close never finds it registered (a redirect to it is then broken at once).
+struct Leave<'a> {
+    node: &'a Node,
+    registration: Registration,
+}
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        tracking::forget(self.node, &self.registration.handle);
+        self.node.pubsub.leave(&self.registration.handle);
+    }
+}
+
+/// Serves one registered client until it disconnects, is killed, errs or the node
+/// stops; its registration ends with the connection.
+pub async fn serve(node: Arc<Node>, mut stream: TcpStream, mut registration: Registration) {
     let _ = stream.set_nodelay(true);
-    let mut session = Session {
-        proto: Protocol::Resp2,
-        authenticated: !node.requires_auth(),
-        close: false,
-        last_cmd: "",
-        timed: None,
-        handle,
-        tx: None,
-        watches: None,
+    let handle = registration.handle.clone();
+    let Some(mut inbox) = registration.inbox.take() else {
+        return;
     };
+    let mut leave = Some(Leave {
+        node: &node,
+        registration,
+    });
+    let mut session = Session::new(&node, handle.clone());
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut wpeak = 0usize;
     let mut shutdown = node.shutdown.subscribe();
     loop {
         // Execute everything that is buffered.
@@ -83,32 +186,57 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
         let mut fatal = false;
         // Where the next command's service time starts (see the module docs).
         let mut mark = node.command_stats.now();
+        // Pushes queued before this input was read go out before its replies.
+        inbox.drain_into(&mut wbuf);
         loop {
+            let buffered = rbuf.len();
             match decode_request(&mut rbuf, &node.limits(session.authenticated)) {
                 Ok(Some(args)) if args.is_empty() => continue,
                 Ok(Some(args)) => {
                     executed += 1;
-                    // Run the command; a blocking one (LOCK.ACQUIRE ... WAIT) may take a
-                    // while, so keep reading meanwhile to notice the client leaving —
-                    // dropping the command's future cancels its wait.
+                    handle.state.qbuf.store(buffered as u64, Relaxed);
+                    let argv: usize = args.iter().map(|a| a.len()).sum();
+                    handle.state.argv_mem.store(argv as u64, Relaxed);
+                    // Run the command; a blocking one (LOCK.ACQUIRE ... WAIT, or one held
+                    // by CLIENT PAUSE) may take a while, so keep reading meanwhile to
+                    // notice the client leaving — dropping the command's future cancels
+                    // its wait — and keep delivering pushes.
                     let reply = {
                         let fut = dispatch::execute(&node, &mut session, args);
                         tokio::pin!(fut);
-                        loop {
-                            tokio::select! {
-                                biased;
-                                reply = &mut fut => break Some(reply),
-                                // Bounded: past the cap the client waits (TCP back-pressure)
-                                // instead of the node buffering whatever it sends.
-                                r = stream.read_buf(&mut rbuf), if rbuf.len() < MAX_PENDING_WHILE_BLOCKED => match r {
-                                    Ok(0) | Err(_) => break None,
-                                    Ok(n) => { node.stats.net_input.fetch_add(n as u64, Relaxed); }
-                                },
+                        // Most commands finish in their first poll; one that blocks has
+                        // left the read buffer, as Redis trims it (`qbuf`).
+                        let first =
+                            std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await;
+                        if let Poll::Ready(reply) = first {
+                            Some(reply)
+                        } else {
+                            handle.state.qbuf.store(rbuf.len() as u64, Relaxed);
+                            loop {
+                                tokio::select! {
+                                    biased;
+                                    reply = &mut fut => break Some(reply),
+                                    // Bounded: past the cap the client waits (TCP back-pressure)
+                                    // instead of the node buffering whatever it sends.
+                                    r = stream.read_buf(&mut rbuf), if rbuf.len() < MAX_PENDING_WHILE_BLOCKED => match r {
+                                        Ok(0) | Err(_) => break None,
+                                        Ok(n) => { node.stats.net_input.fetch_add(n as u64, Relaxed); }
+                                    },
+                                    Some(p) = inbox.recv() => {
+                                        wbuf.extend_from_slice(&p);
+                                        inbox.drain_into(&mut wbuf);
+                                        if write_out(&node, &mut stream, &mut wbuf).await.is_err() {
+                                            break None;
+                                        }
+                                    }
+                                }
                             }
                         }
                     };
                     let Some(reply) = reply else { return };
-                    reply.encode(session.proto, &mut wbuf);
+                    session.emit(&reply, &mut wbuf);
+                    inbox.drain_into(&mut wbuf);
+                    session.command_done();
                     let now = node.command_stats.now();
                     let timed = session.timed.take();
                     if let Some(entry) = timed {
@@ -125,6 +253,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
                         break;
                     }
                     if wbuf.len() >= FLUSH_AT {
+                        wpeak = wpeak.max(wbuf.len());
                         if write_out(&node, &mut stream, &mut wbuf).await.is_err() {
                             return;
                         }
@@ -145,15 +274,14 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
             node.stats.commands.fetch_add(executed, Relaxed);
             let ms = session.handle.created.elapsed().as_millis() as u64;
             session.handle.last_active_ms.store(ms, Relaxed);
-            let mut names = session.handle.names.lock();
-            if !names.last_cmd.eq_ignore_ascii_case(session.last_cmd) {
-                names.last_cmd = session.last_cmd.to_ascii_lowercase();
-            }
         }
+        wpeak = wpeak.max(wbuf.len());
+        publish_buffers(&handle, &rbuf, &wbuf, wpeak);
         if !wbuf.is_empty() && write_out(&node, &mut stream, &mut wbuf).await.is_err() {
             return;
         }
         if fatal || session.close || session.handle.is_killed() {
+            drop(leave.take());
             let _ = stream.shutdown().await;
             return;
         }
@@ -161,7 +289,12 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
         if rbuf.capacity() - rbuf.len() < READ_CHUNK / 2 {
             rbuf.reserve(READ_CHUNK);
         }
-        let idle = node.runtime.timeout.load(Relaxed);
+        // Redis never times out a client in pub/sub mode.
+        let idle = if handle.in_pubsub() {
+            0
+        } else {
+            node.runtime.timeout.load(Relaxed)
+        };
         let read = async {
             if idle == 0 {
                 stream.read_buf(&mut rbuf).await
@@ -175,6 +308,15 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
             }
         };
         tokio::select! {
+            // Pushes before input: one queued before the client's next command was read
+            // must reach it before that command's reply (as Redis writes it at once).
+            biased;
+            _ = session.handle.killed() => return,
+            _ = shutdown.changed() => return,
+            Some(p) = inbox.recv() => {
+                wbuf.extend_from_slice(&p);
+                inbox.drain_into(&mut wbuf);
+            }
             r = read => match r {
                 Ok(0) => return,
                 Ok(n) => { node.stats.net_input.fetch_add(n as u64, Relaxed); }
@@ -183,10 +325,23 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, handle: Arc<ClientHan
                     return;
                 }
             },
-            _ = session.handle.killed() => return,
-            _ = shutdown.changed() => return,
         }
     }
+}
+
+/// Publishes the buffers' sizes for `CLIENT LIST` (between commands `qbuf` is what is
+/// left of a partly received command).
+fn publish_buffers(handle: &ClientHandle, rbuf: &BytesMut, wbuf: &BytesMut, wpeak: usize) {
+    let s = &handle.state;
+    s.qbuf.store(rbuf.len() as u64, Relaxed);
+    s.qbuf_free
+        .store((rbuf.capacity() - rbuf.len()) as u64, Relaxed);
+    s.argv_mem.store(0, Relaxed);
+    s.rbs.store(wbuf.capacity() as u64, Relaxed);
+    s.rbp.store(wpeak as u64, Relaxed);
+    let fixed = std::mem::size_of::<Session>() + std::mem::size_of::<ClientHandle>();
+    s.tot_mem
+        .store((rbuf.capacity() + wbuf.capacity() + fixed) as u64, Relaxed);
 }
 
 async fn write_out(

@@ -8,24 +8,44 @@
 //! `DEBUG.KV*` on the debug kv groups ([`crate::debug_kv`]). Every
 //! command that passes the gate is marked in [`Session::timed`] for the connection to
 //! count and time it for `/metrics`.
+//!
+//! After the gate, still in Redis's order (`processCommand`): a RESP2 client in pub/sub
+//! mode may run only the pub/sub commands ([`pubsub::context_error`]); then a `CLIENT
+//! PAUSE` holds the command ([`crate::pause`]); then `MULTI` queues it. The command
+//! being run is published for `CLIENT LIST` (`cmd=client|list`) as soon as it is
+//! looked up. A keyspace or connection command runs inside a [`tracking::Scope`] (who
+//! is writing, for `NOLOOP`; its `BCAST` invalidations leave together), and a tracking
+//! client's read-only command has its keys recorded before and after it runs.
 
 use std::sync::atomic::Ordering::Relaxed;
 
 use bytes::Bytes;
 use conclave_protocol::{Frame, Parse};
 
+use crate::builtin::subcommands;
 use crate::command_table::{self, Builtin, Handler};
 use crate::connection::Session;
 use crate::node::Node;
-use crate::{scripting, transaction};
+use crate::{pause, pubsub, scripting, tracking, transaction};
 
 /// Executes one request (`args[0]` is the command name) and returns its reply.
 pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Frame {
+    session.last_cmd = "";
     let Some(entry) = args.first().and_then(|name| command_table::lookup(name)) else {
+        session.handle.state.set_cmd(None, None);
         transaction::refuse(session);
         return unknown_command(&args);
     };
     let spec = entry.spec;
+    // Redis records the subcommand (`client|list`); an unknown one leaves no command.
+    match args.get(1) {
+        Some(sub) if !subcommands::of(spec.name).is_empty() => {
+            let pos = subcommands::position(spec.name, sub);
+            session.handle.state.set_cmd(pos.map(|_| entry.index), pos);
+        }
+        _ => session.handle.state.set_cmd(Some(entry.index), None),
+    }
+    session.last_cmd = spec.name;
     if !spec.arity_ok(args.len()) {
         transaction::refuse(session);
         node.command_stats.reject(entry);
@@ -36,13 +56,26 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
         node.command_stats.reject(entry);
         return Frame::error("NOAUTH Authentication required.");
     }
-    session.last_cmd = spec.name;
+    if let Some(refused) = pubsub::context_error(session, spec) {
+        transaction::refuse(session);
+        return refused;
+    }
+    let exec_writes = spec.name == "EXEC" && session.tx.as_ref().is_some_and(|t| t.may_write());
+    node.pause
+        .wait(&session.handle, pause::may_write(spec, exec_writes))
+        .await;
     session.timed = Some(entry);
     if session.tx.is_some() && !transaction::runs_inside_multi(spec) {
         return transaction::queue(session, entry, args);
     }
+    // Client-side caching: record the keys before the read and again after it (see
+    // `tracking`), so no write in between goes unnoticed.
+    let read_keys = tracking::records(session, spec).then(|| args.clone());
+    if let Some(keys) = &read_keys {
+        tracking::remember(&node.keyspace, session, spec, keys);
+    }
     let mut parse = Parse::new(args);
-    match entry.handler {
+    let reply = match entry.handler {
         Handler::Builtin(Builtin::Sync(run)) => {
             // EXEC takes its turn with scripts (it must not wait for one on this thread).
             let _turn = if spec.name == "EXEC" && session.tx.is_some() {
@@ -53,6 +86,7 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
             } else {
                 None
             };
+            let _scope = tracking::Scope::enter(&node.tracker, session.handle.id);
             run(node, session, spec, &mut parse)
         }
         Handler::Builtin(Builtin::RaftStatus) => raft_status(node, &mut parse).await,
@@ -62,6 +96,7 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
                     Ok(gate) => gate,
                     Err(busy) => return busy,
                 };
+                let _scope = tracking::Scope::enter(&node.tracker, session.handle.id);
                 command.apply(&node.keyspace)
             }
             Err(e) => e.to_frame(),
@@ -69,10 +104,16 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
         Handler::Script(cmd) => scripting::execute(node, session, cmd, parse.rest()).await,
         Handler::Locks(parser) => {
             let default_ttl = node.runtime.lock_default_ttl.load(Relaxed);
-            node.locks.execute(parser, &mut parse, default_ttl).await
+            node.locks
+                .execute_for(parser, &mut parse, default_ttl, &session.handle.wait)
+                .await
         }
         Handler::DebugKv(parser) => node.debug_kv.execute(parser, &mut parse).await,
+    };
+    if let Some(keys) = &read_keys {
+        tracking::remember(&node.keyspace, session, spec, keys);
     }
+    reply
 }
 
 /// `RAFT.STATUS [group]`: the status of a group this node hosts.

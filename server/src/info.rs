@@ -92,7 +92,14 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
                 "maxclients",
                 node.runtime.maxclients.load(Relaxed).to_string(),
             );
-            put("blocked_clients", node.locks.blocked_clients().to_string());
+            put(
+                "blocked_clients",
+                (node.locks.blocked_clients() + node.pause.waiting()).to_string(),
+            );
+            put(
+                "tracking_clients",
+                node.tracker.tracking_clients().to_string(),
+            );
         }
         "memory" => {
             let (allocated, resident) = allocator_stats();
@@ -143,6 +150,15 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
             put("evicted_keys", ks.evictions.to_string());
             put("keyspace_hits", ks.hits.to_string());
             put("keyspace_misses", ks.misses.to_string());
+            put("pubsub_channels", node.pubsub.channel_count().to_string());
+            put("pubsub_patterns", node.pubsub.pattern_count().to_string());
+            let tracked = node.keyspace.tracking_stats();
+            put("tracking_total_keys", tracked.keys.to_string());
+            put("tracking_total_items", tracked.items.to_string());
+            put(
+                "tracking_total_prefixes",
+                node.tracker.total_prefixes().to_string(),
+            );
             put(
                 "total_error_replies",
                 s.error_replies.load(Relaxed).to_string(),

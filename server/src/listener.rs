@@ -33,7 +33,8 @@ pub async fn run(node: Arc<Node>, listener: TcpListener) {
         node.stats.connections.fetch_add(1, Relaxed);
         let laddr = socket.local_addr().unwrap_or(addr);
         let maxclients = node.runtime.maxclients.load(Relaxed);
-        let Some(registration) = node.clients.register(addr, laddr, maxclients) else {
+        let fd = i64::from(std::os::fd::AsRawFd::as_raw_fd(&socket));
+        let Some(registration) = node.clients.register(addr, laddr, fd, maxclients) else {
             node.stats.rejected.fetch_add(1, Relaxed);
             debug!(%addr, "refused: maxclients reached");
             tokio::spawn(async move {
@@ -44,10 +45,6 @@ pub async fn run(node: Arc<Node>, listener: TcpListener) {
             continue;
         };
         let node = node.clone();
-        tokio::spawn(async move {
-            let handle = registration.handle.clone();
-            connection::serve(node, socket, handle).await;
-            drop(registration);
-        });
+        tokio::spawn(connection::serve(node, socket, registration));
     }
 }

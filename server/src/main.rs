@@ -17,10 +17,14 @@ mod info;
 mod listener;
 mod node;
 mod ops;
+mod pause;
+mod pubsub;
+mod push;
 mod scripting;
 mod stats;
 mod supervised;
 mod tools;
+mod tracking;
 mod transaction;
 
 use std::process::ExitCode;
@@ -152,6 +156,9 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         locks.clone(),
         shutdown.subscribe(),
     ));
+    let clients = Arc::new(clients::Clients::default());
+    let tracker = Arc::new(tracking::Tracker::new(clients.clone()));
+    keyspace.set_invalidator(tracker.clone());
     let node = Arc::new(Node {
         runtime: RuntimeConfig {
             requirepass: RwLock::new(config.requirepass.clone().filter(|p| !p.is_empty())),
@@ -164,7 +171,10 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         },
         config,
         keyspace,
-        clients: Arc::new(clients::Clients::default()),
+        clients,
+        tracker,
+        pubsub: pubsub::PubSub::default(),
+        pause: pause::Pause::default(),
         stats: stats::Stats::default(),
         command_stats: ops::command_stats::CommandStats::default(),
         scripting: scripting::Scripting::default(),

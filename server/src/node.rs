@@ -17,7 +17,10 @@ use crate::clients::Clients;
 use crate::config::NodeConfig;
 use crate::debug_kv::DebugKv;
 use crate::ops::command_stats::CommandStats;
+use crate::pause::Pause;
+use crate::pubsub::PubSub;
 use crate::stats::Stats;
+use crate::tracking::Tracker;
 
 /// Parameters `CONFIG SET` may change while the node runs.
 #[derive(Debug)]
@@ -50,6 +53,13 @@ pub struct Node {
     pub keyspace: Arc<Keyspace>,
     /// Connected clients.
     pub clients: Arc<Clients>,
+    /// Client-side caching: sends the keyspace's invalidations to tracking clients
+    /// (installed in the keyspace as its invalidator).
+    pub tracker: Arc<Tracker>,
+    /// Pub/sub channels and patterns.
+    pub pubsub: PubSub,
+    /// `CLIENT PAUSE`.
+    pub pause: Pause,
     /// Counters for `INFO stats`.
     pub stats: Stats,
     /// Per-command counts and latencies for `/metrics`.

@@ -36,12 +36,43 @@ pub struct Transaction {
     aborted: bool,
 }
 
+impl Transaction {
+    /// Commands queued (`CLIENT LIST`'s `multi=`).
+    pub fn queued(&self) -> usize {
+        self.queued.len()
+    }
+
+    /// Bytes of the queued commands' arguments (`multi-mem=`).
+    pub fn arg_bytes(&self) -> u64 {
+        self.queued
+            .iter()
+            .flat_map(|(_, args)| args.iter())
+            .map(|a| a.len() as u64)
+            .sum()
+    }
+
+    /// Whether a queued command may change data (a `CLIENT PAUSE WRITE` holds the
+    /// `EXEC`).
+    pub fn may_write(&self) -> bool {
+        self.queued
+            .iter()
+            .any(|(e, _)| crate::pause::may_write(e.spec, false))
+    }
+}
+
 /// The keys a connection watches; unregisters them when dropped.
 #[derive(Debug)]
 pub struct Watches {
     keyspace: Arc<Keyspace>,
     flag: WatchFlag,
     keys: Vec<Bytes>,
+}
+
+impl Watches {
+    /// Whether a watched key changed (`EXEC` will fail; `CLIENT LIST`'s `d` flag).
+    pub fn dirty(&self) -> bool {
+        self.flag.load(Relaxed)
+    }
 }
 
 impl Drop for Watches {
@@ -146,11 +177,14 @@ fn exec(node: &Node, session: &mut Session) -> Frame {
     if changed {
         return Frame::NullArray;
     }
+    session.in_exec = true;
     let replies = tx
         .queued
         .into_iter()
         .map(|(entry, args)| run_queued(node, session, entry, args))
         .collect();
+    session.in_exec = false;
+    session.last_cmd = "EXEC";
     Frame::Array(replies)
 }
 
@@ -161,6 +195,8 @@ fn run_queued(
     entry: &'static Entry,
     args: Vec<Bytes>,
 ) -> Frame {
+    // The gate is held exclusive: recording the keys once, before, leaves no race.
+    crate::tracking::remember(&node.keyspace, session, entry.spec, &args);
     let mut parse = Parse::new(args);
     session.last_cmd = entry.spec.name;
     match entry.handler {

@@ -35,6 +35,23 @@ struct Candidate {
 }
 
 impl Keyspace {
+    /// Deletes no expired key before `until_ms` (Unix ms; a later pause extends it):
+    /// the active cycle skips its turns and reads see expired keys as missing without
+    /// deleting them (`CLIENT PAUSE`). Writes still replace an expired key.
+    pub fn pause_expiry(&self, until_ms: u64) {
+        self.expiry_paused_until.fetch_max(until_ms, Relaxed);
+    }
+
+    /// Ends [`pause_expiry`](Self::pause_expiry) (`CLIENT UNPAUSE`).
+    pub fn resume_expiry(&self) {
+        self.expiry_paused_until.store(0, Relaxed);
+    }
+
+    /// Whether expiry is paused at `now` (Unix ms).
+    pub(super) fn expiry_paused(&self, now: u64) -> bool {
+        now < self.expiry_paused_until.load(Relaxed)
+    }
+
     /// Evicts keys until memory is within `maxmemory`; fails when it cannot.
     pub(super) fn make_room(&self) -> Result<(), WriteError> {
         let max = self.maxmemory();
@@ -75,7 +92,7 @@ impl Keyspace {
         let same = data
             .entry(victim.slot)
             .is_some_and(|e| data.hash(e.key()) == victim.hash);
-        if same && data.remove_slot(victim.slot).is_some() {
+        if same && data.evict_slot(victim.slot).is_some() {
             self.evictions.fetch_add(1, Relaxed);
         }
         // A key moved by a concurrent writer just means another round.
@@ -126,6 +143,9 @@ impl Keyspace {
     /// Deletes expired keys for at most about `budget`; returns how many it deleted.
     /// The server calls this about ten times a second.
     pub fn active_expire_cycle(&self, budget: Duration) -> usize {
+        if self.expiry_paused(self.now_ms()) {
+            return 0;
+        }
         let _gate = self.shared();
         let started = Instant::now();
         let now = self.now_ms();
@@ -167,7 +187,7 @@ fn expire_sample(data: &mut ShardData, now: u64, rng: &mut impl Rng) -> (usize, 
         // Small list: check all of it, from the end so removals never skip a record.
         for i in (0..n).rev() {
             if let Some(v) = data.volatile.get(i).copied() {
-                if v.expire_at <= now && data.remove_slot(v.slot as usize).is_some() {
+                if v.expire_at <= now && data.expire_slot(v.slot as usize).is_some() {
                     found += 1;
                 }
             }
@@ -180,7 +200,7 @@ fn expire_sample(data: &mut ShardData, now: u64, rng: &mut impl Rng) -> (usize, 
             break;
         }
         if let Some(v) = data.volatile.get(rng.gen_range(0..len)).copied() {
-            if v.expire_at <= now && data.remove_slot(v.slot as usize).is_some() {
+            if v.expire_at <= now && data.expire_slot(v.slot as usize).is_some() {
                 found += 1;
             }
         }

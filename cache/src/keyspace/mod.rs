@@ -37,6 +37,10 @@
 //!
 //! Time is read through one function, [`Clock::now_ms`].
 //!
+//! Every change of a key is signalled (under its shard's write lock) to the
+//! connections that `WATCH` it and, through an [`Invalidator`], to the clients that
+//! track it for client-side caching (`tracking.rs`).
+//!
 //! Why this file is long: the `Keyspace` type and its primitives are one impl on purpose — the
 //! narrow waist every command (and the coherence layer to come) goes through; its vocabulary
 //! is in `options.rs`, whole-keyspace walks in `walk.rs`, multi-key locking in `multi.rs`,
@@ -52,12 +56,14 @@ mod options;
 mod shard;
 #[cfg(test)]
 mod tests;
+mod tracking;
 mod walk;
 mod watch;
 
 use std::hash::BuildHasher;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use foldhash::fast::RandomState;
@@ -67,6 +73,7 @@ pub use clock::{Clock, ManualClock};
 pub use conclave_protocol::glob::glob_match;
 pub use multi::KeyLocks;
 pub use options::*;
+pub use tracking::{Cause, Invalidator, TrackingStats, DEFAULT_TRACKING_MAX_KEYS};
 pub use watch::{ExclusiveGate, SharedGate, WatchFlag};
 
 use clock::lru_clock;
@@ -92,6 +99,10 @@ pub struct Keyspace {
     gate: watch::Gate,
     /// Keys sampled per eviction (`maxmemory-samples`).
     samples: AtomicUsize,
+    /// Client-side caching: the invalidator, its switches and counters.
+    hub: Arc<tracking::Hub>,
+    /// Until when (Unix ms) no key is deleted for having expired (`CLIENT PAUSE`).
+    expiry_paused_until: AtomicU64,
 }
 
 /// A shard's write guard that settles memory accounting and length mirrors on drop.
@@ -140,7 +151,10 @@ impl Keyspace {
     /// An empty keyspace reading `clock`.
     pub fn with_clock(config: KeyspaceConfig, clock: Clock) -> Self {
         let hasher = RandomState::default();
-        let shards = (0..SHARDS).map(|_| Shard::new(hasher.clone())).collect();
+        let hub = Arc::new(tracking::Hub::default());
+        let shards = (0..SHARDS)
+            .map(|_| Shard::new(hasher.clone(), hub.clone()))
+            .collect();
         Keyspace {
             shards,
             hasher,
@@ -153,6 +167,8 @@ impl Keyspace {
             expire_cursor: AtomicUsize::new(0),
             gate: watch::Gate::default(),
             samples: AtomicUsize::new(evict::EVICTION_SAMPLES),
+            hub,
+            expiry_paused_until: AtomicU64::new(0),
         }
     }
 
@@ -270,7 +286,7 @@ impl Keyspace {
     fn live_slot(&self, data: &mut ShardData, hash: u64, key: &[u8], now: u64) -> Option<usize> {
         let slot = data.find(hash, key)?;
         if data.is_expired(slot, now) {
-            data.remove_slot(slot);
+            data.expire_slot(slot);
             self.expired.fetch_add(1, Relaxed);
             None
         } else {
@@ -279,7 +295,12 @@ impl Keyspace {
     }
 
     /// Removes `key` if it is (still) expired; used after a read lock saw it expired.
+    /// Not while expiry is paused: the key reads as missing but stays (Redis keeps the
+    /// dataset still during `CLIENT PAUSE`; a write to it still replaces it).
     fn expire_key(&self, idx: usize, hash: u64, key: &[u8], now: u64) {
+        if self.expiry_paused(now) {
+            return;
+        }
         let mut data = self.write(idx);
         let _ = self.live_slot(&mut data, hash, key, now);
     }

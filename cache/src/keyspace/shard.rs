@@ -8,10 +8,14 @@
 //! - `volatile` lists the entries that have a TTL with their deadline, so active
 //!   expiry samples only keys that can expire.
 //!
+//! - Every change of a key goes through [`ShardData::signal`]: it tells the key's
+//!   `WATCH`ers and, through the [`Hub`], the clients tracking it (client-side caching).
+//!
 //! All methods assume the caller holds the shard's lock; they never block.
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 use hashbrown::HashTable;
@@ -20,6 +24,7 @@ use parking_lot::RwLock;
 use super::entry::{Entry, NOT_VOLATILE};
 use super::memory::{alloc_size, table_size};
 use super::options::Encoding;
+use super::tracking::{Cause, Hub, TrackingTable};
 use super::watch::WatchTable;
 
 /// A key with a TTL: where it lives and when it dies (Unix ms).
@@ -45,9 +50,9 @@ pub(crate) struct Shard {
 }
 
 impl Shard {
-    pub(crate) fn new(hasher: RandomState) -> Shard {
+    pub(crate) fn new(hasher: RandomState, hub: Arc<Hub>) -> Shard {
         Shard {
-            data: RwLock::new(ShardData::new(hasher)),
+            data: RwLock::new(ShardData::new(hasher, hub)),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             len: AtomicUsize::new(0),
@@ -68,10 +73,15 @@ pub(crate) struct ShardData {
     hasher: RandomState,
     /// Connections watching keys of this shard (`WATCH`); `None` when there are none.
     pub(crate) watched: Option<Box<WatchTable>>,
+    /// Clients that may cache keys of this shard (`CLIENT TRACKING`); `None` when
+    /// there are none.
+    pub(crate) tracked: Option<Box<TrackingTable>>,
+    /// Where changes are reported (shared by every shard).
+    hub: Arc<Hub>,
 }
 
 impl ShardData {
-    pub(crate) fn new(hasher: RandomState) -> ShardData {
+    pub(crate) fn new(hasher: RandomState, hub: Arc<Hub>) -> ShardData {
         ShardData {
             table: HashTable::new(),
             entries: Vec::new(),
@@ -79,11 +89,14 @@ impl ShardData {
             heap: 0,
             hasher,
             watched: None,
+            tracked: None,
+            hub,
         }
     }
 
     /// An empty shard with the same hasher and the watches (for flushing): the
-    /// watchers of keys that exist here are told they changed.
+    /// watchers of keys that exist here are told they changed. The tracking table is
+    /// dropped (a flush tells tracking clients once, see `tracking.rs`).
     pub(crate) fn empty_like(&mut self) -> ShardData {
         if let Some(w) = &self.watched {
             for key in w.keys() {
@@ -92,17 +105,44 @@ impl ShardData {
                 }
             }
         }
-        let mut fresh = ShardData::new(self.hasher.clone());
+        let mut fresh = ShardData::new(self.hasher.clone(), self.hub.clone());
         fresh.watched = self.watched.take();
         fresh
     }
 
-    /// Tells the watchers of the key at `slot` that it changed.
+    /// Tells whoever cares that the key at `slot` changed: its watchers (`WATCH`) and
+    /// the clients tracking it (Redis's `signalModifiedKey`).
     #[inline]
-    fn touch_watchers(&self, slot: usize) {
-        if let (Some(w), Some(e)) = (&self.watched, self.entries.get(slot)) {
-            w.touch(e.key());
+    fn signal(&mut self, slot: usize, cause: Cause) {
+        if let Some(e) = self.entries.get(slot) {
+            Self::signal_key(&self.watched, &mut self.tracked, &self.hub, e.key(), cause);
         }
+    }
+
+    /// [`Self::signal`] for a key given by name (the fields are passed apart so the key
+    /// may borrow from the entries).
+    #[inline]
+    fn signal_key(
+        watched: &Option<Box<WatchTable>>,
+        tracked: &mut Option<Box<TrackingTable>>,
+        hub: &Hub,
+        key: &[u8],
+        cause: Cause,
+    ) {
+        if let Some(w) = watched {
+            w.touch(key);
+        }
+        let ids = match tracked {
+            Some(t) => {
+                let ids = t.take(key);
+                if ids.is_some() && t.is_empty() {
+                    *tracked = None;
+                }
+                ids
+            }
+            None => None,
+        };
+        hub.report(key, ids, cause);
     }
 
     #[inline]
@@ -158,9 +198,13 @@ impl ShardData {
 
     /// Inserts an entry whose key is known to be absent; returns its slot.
     pub(crate) fn insert_new(&mut self, hash: u64, entry: Entry) -> usize {
-        if let Some(w) = &self.watched {
-            w.touch(entry.key());
-        }
+        Self::signal_key(
+            &self.watched,
+            &mut self.tracked,
+            &self.hub,
+            entry.key(),
+            Cause::Write,
+        );
         let slot = self.entries.len();
         self.heap += entry.heap_size();
         self.entries.push(entry);
@@ -175,7 +219,7 @@ impl ShardData {
 
     /// Replaces the value at `slot` (TTL untouched).
     pub(crate) fn replace_value(&mut self, slot: usize, value: &[u8]) {
-        self.touch_watchers(slot);
+        self.signal(slot, Cause::Write);
         if let Some(e) = self.entries.get_mut(slot) {
             self.heap -= e.heap_size();
             e.set_value(value);
@@ -193,7 +237,7 @@ impl ShardData {
     /// The value at `slot`, grown with zero bytes to at least `min_len`, writable in
     /// place (memory accounting follows the growth).
     pub(crate) fn value_mut(&mut self, slot: usize, min_len: usize) -> Option<&mut [u8]> {
-        self.touch_watchers(slot);
+        self.signal(slot, Cause::Write);
         let e = self.entries.get_mut(slot)?;
         if e.value().len() < min_len {
             self.heap -= e.heap_size();
@@ -206,7 +250,7 @@ impl ShardData {
     /// Sets (`Some`) or clears (`None`) the deadline of the entry at `slot`.
     pub(crate) fn set_expire(&mut self, slot: usize, at: Option<u64>) {
         if at.is_some() || self.entries.get(slot).is_some_and(Entry::is_volatile) {
-            self.touch_watchers(slot);
+            self.signal(slot, Cause::Write);
         }
         let Some(e) = self.entries.get_mut(slot) else {
             return;
@@ -249,9 +293,24 @@ impl ShardData {
         }
     }
 
-    /// Removes the entry at `slot` and returns it.
+    /// Removes the entry at `slot` (a command deleted it) and returns it.
     pub(crate) fn remove_slot(&mut self, slot: usize) -> Option<Entry> {
-        self.touch_watchers(slot);
+        self.remove_slot_as(slot, Cause::Write)
+    }
+
+    /// Removes the entry at `slot` because it expired.
+    pub(crate) fn expire_slot(&mut self, slot: usize) -> Option<Entry> {
+        self.remove_slot_as(slot, Cause::Expired)
+    }
+
+    /// Removes the entry at `slot` because `maxmemory` evicted it.
+    pub(crate) fn evict_slot(&mut self, slot: usize) -> Option<Entry> {
+        self.remove_slot_as(slot, Cause::Evicted)
+    }
+
+    /// Removes the entry at `slot`, reporting the change with `cause`.
+    fn remove_slot_as(&mut self, slot: usize, cause: Cause) -> Option<Entry> {
+        self.signal(slot, cause);
         let entry = self.entries.get(slot)?;
         let hash = self.hash(entry.key());
         if let Ok(found) = self.table.find_entry(hash, |&s| s as usize == slot) {
@@ -329,7 +388,7 @@ mod tests {
 
     #[test]
     fn insert_remove_keeps_index_consistent() {
-        let mut s = ShardData::new(RandomState::default());
+        let mut s = ShardData::new(RandomState::default(), Arc::default());
         for i in 0..200u32 {
             let key = format!("k{i}");
             let h = s.hash(key.as_bytes());

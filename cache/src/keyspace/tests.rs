@@ -720,3 +720,27 @@ fn patch_touches_watchers() {
     ks.patch(b"bits", 1, |v| v[0] = 1).unwrap();
     assert!(flag.load(Ordering::Relaxed));
 }
+
+#[test]
+fn paused_expiry_keeps_expired_keys_until_resumed() {
+    let (ks, clock) = manual(KeyspaceConfig::default());
+    plain_set(&ks, b"k", b"v");
+    assert!(ks.expire(b"k", (T0 + 10) as i64, ExpireCondition::Always));
+    ks.pause_expiry(T0 + 60_000);
+    clock.advance(20);
+    // Reads see it gone, but nothing deletes it.
+    assert_eq!(ks.get(b"k"), None);
+    assert_eq!(ks.active_expire_cycle(Duration::from_millis(5)), 0);
+    assert_eq!(ks.len(), 1);
+    assert_eq!(ks.stats().expired, 0);
+    // A write still replaces it.
+    plain_set(&ks, b"w", b"1");
+    assert!(ks.expire(b"w", (T0 + 25) as i64, ExpireCondition::Always));
+    clock.advance(10);
+    plain_set(&ks, b"w", b"2");
+    assert_eq!(ks.get(b"w").as_deref(), Some(&b"2"[..]));
+    ks.resume_expiry();
+    assert_eq!(ks.get(b"k"), None);
+    assert_eq!(ks.len(), 1);
+    assert_eq!(ks.stats().expired, 2);
+}

@@ -5,12 +5,22 @@ use bytes::Bytes;
 use super::*;
 
 impl Keyspace {
-    /// Removes every key.
+    /// Removes every key (and the client-side caching table; the invalidator is
+    /// told once).
     pub fn flush(&self) {
         for idx in 0..SHARDS {
             let mut data = self.write(idx);
             let fresh = data.empty_like();
             *data = fresh;
+        }
+        self.flushed();
+    }
+
+    /// After a flush: the tracking table is gone; tell the invalidator.
+    fn flushed(&self) {
+        self.hub.cleared();
+        if let Some(sink) = self.hub.sink() {
+            sink.flushed();
         }
     }
 
@@ -22,6 +32,7 @@ impl Keyspace {
             let fresh = data.empty_like();
             old.push(std::mem::replace(&mut *data, fresh));
         }
+        self.flushed();
         let spawned = std::thread::Builder::new()
             .name("keyspace-free".into())
             .spawn(move || drop(old));

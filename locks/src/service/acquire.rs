@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::machine::{LockOp, LockReply, RequestId};
 use conclave_protocol::Frame;
 
+use super::unblock::{BlockedWait, Unblock, UNBLOCKED_ERROR};
 use super::withdraw::Withdrawal;
 use super::{LockService, ServiceError};
 use crate::commands::{self as command, LockCommand, LockOutcome};
@@ -24,10 +25,15 @@ impl LockService {
     /// Whatever ends this early — an error reply, or the client going away (the future
     /// is dropped) — leaves the [`Withdrawal`] armed, which takes the request back
     /// through the log in the background: an error reply means it never takes effect.
+    ///
+    /// The wait for the grant runs marked blocked in `blocked`: `CLIENT UNBLOCK ...
+    /// TIMEOUT` ends it as if `wait_ms` had run out, `... ERROR` with an error reply
+    /// (the request is withdrawn like any other that ends in an error).
     pub(super) async fn acquire(
         self: &Arc<Self>,
         op: LockOp,
         wait_ms: Option<u64>,
+        blocked: &BlockedWait,
     ) -> Result<Frame, ServiceError> {
         let Some(mut withdrawal) = Withdrawal::arm(self, &op) else {
             return Err(ServiceError::Raft("not an acquire or upgrade".into()));
@@ -72,11 +78,19 @@ impl LockService {
                 }
             }
         };
-        let granted = if wait_ms == 0 {
-            wait.await
-        } else {
-            let left = Duration::from_millis(wait_ms).saturating_sub(started.elapsed());
-            tokio::time::timeout(left, wait).await.ok().flatten()
+        let timed = async {
+            if wait_ms == 0 {
+                wait.await
+            } else {
+                let left = Duration::from_millis(wait_ms).saturating_sub(started.elapsed());
+                tokio::time::timeout(left, wait).await.ok().flatten()
+            }
+        };
+        let granted = match blocked.run(timed).await {
+            Ok(granted) => granted,
+            Err(Unblock::Timeout) => None,
+            // The withdrawal stays armed: dropped here, it takes the request back.
+            Err(Unblock::Error) => return Ok(Frame::error(UNBLOCKED_ERROR)),
         };
         if let Some(token) = granted {
             withdrawal.disarm();

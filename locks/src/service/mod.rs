@@ -27,6 +27,7 @@ mod acquire;
 pub mod driver;
 mod route;
 pub mod start;
+pub mod unblock;
 pub mod withdraw;
 
 use std::sync::Arc;
@@ -42,6 +43,7 @@ use thiserror::Error;
 
 pub use conclave_raft_store::proposer::now_ms;
 pub use route::{ForwardError, SERVICE};
+pub use unblock::{BlockedWait, Unblock, UNBLOCKED_ERROR};
 
 use crate::commands::{self, LockCommand, LockOutcome};
 use crate::machine::{LockOp, LockStats, LockTable};
@@ -163,6 +165,19 @@ impl LockService {
         parse: &mut Parse,
         default_ttl: u64,
     ) -> Frame {
+        self.execute_for(parser, parse, default_ttl, &BlockedWait::default())
+            .await
+    }
+
+    /// [`execute`](Self::execute) for a connection whose blocked acquire `CLIENT
+    /// UNBLOCK` may end through `wait` (see [`unblock`]).
+    pub async fn execute_for(
+        self: &Arc<Self>,
+        parser: commands::Parser,
+        parse: &mut Parse,
+        default_ttl: u64,
+        wait: &BlockedWait,
+    ) -> Frame {
         let mut parsed = match parser(parse, default_ttl) {
             Ok(p) => p,
             Err(e) => return e.to_frame(),
@@ -171,7 +186,7 @@ impl LockService {
             LockCommand::Write(op) => match op.request_id_mut() {
                 Some(rid) => {
                     *rid = acquire::new_request_id();
-                    self.acquire(op.clone(), parsed.wait_ms).await
+                    self.acquire(op.clone(), parsed.wait_ms, wait).await
                 }
                 None => self.write(parsed.command).await,
             },

@@ -115,8 +115,7 @@ fn keys_of(
             "ERR Invalid number of arguments specified for command".into(),
         ));
     }
-    let (first, last, step) = spec.keys;
-    if step <= 0 {
+    if spec.keys.2 <= 0 {
         return Err(ParseError::Other(
             "ERR The command has no key arguments".into(),
         ));
@@ -126,19 +125,9 @@ fn keys_of(
     } else {
         &["RO", "access"]
     };
-    let argc = i64::try_from(args.len()).unwrap_or(i64::MAX);
-    let last = if last < 0 {
-        argc + i64::from(last)
-    } else {
-        i64::from(last).min(argc - 1)
-    };
-    let mut keys = Vec::new();
-    let mut i = i64::from(first);
-    while i <= last && i < argc {
-        if let Some(k) = usize::try_from(i).ok().and_then(|i| args.get(i)) {
-            keys.push((k.clone(), flags));
-        }
-        i += i64::from(step);
-    }
+    let keys = crate::command_table::key_positions(spec, args.len())
+        .filter_map(|i| args.get(i))
+        .map(|k| (k.clone(), flags))
+        .collect();
     Ok(keys)
 }

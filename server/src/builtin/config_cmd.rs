@@ -29,6 +29,7 @@ enum Change {
     LockDefaultTtl(u64),
     BusyReplyThreshold(u64),
     Hz(u64),
+    TrackingMaxKeys(u64),
     /// Accepted and changes nothing (`save ""`, `appendonly no`).
     Ignored,
 }
@@ -156,6 +157,11 @@ static PARAMS: &[Param] = &[
             let range = conclave_locks::TTL_RANGE;
             between(int(v)?, *range.start(), *range.end()).map(Change::LockDefaultTtl)
         }),
+    },
+    Param {
+        name: "tracking-table-max-keys",
+        get: |n| n.keyspace.tracking_max_keys().to_string(),
+        set: Some(|v| between(int(v)?, 0, i64::MAX as u64).map(Change::TrackingMaxKeys)),
     },
     Param {
         name: "busy-reply-threshold",
@@ -296,6 +302,7 @@ fn apply(node: &Node, change: Change) {
         Change::ProtoMaxBulkLen(n) => r.proto_max_bulk_len.store(n, Relaxed),
         Change::LockDefaultTtl(n) => r.lock_default_ttl.store(n, Relaxed),
         Change::Hz(n) => r.hz.store(n, Relaxed),
+        Change::TrackingMaxKeys(n) => node.keyspace.set_tracking_max_keys(n),
         Change::BusyReplyThreshold(n) => r.busy_reply_threshold.store(n, Relaxed),
         Change::Ignored => {}
     }

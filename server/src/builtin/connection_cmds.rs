@@ -1,5 +1,5 @@
-//! Connection commands: `PING`, `ECHO`, `HELLO`, `AUTH`, `SELECT`, `QUIT`, `RESET`,
-//! `CLIENT ...`.
+//! Connection commands: `PING`, `ECHO`, `HELLO`, `AUTH`, `SELECT`, `QUIT`, `RESET`
+//! (`CLIENT ...` is in `client_cmd.rs`).
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -19,7 +19,7 @@ const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is dis
 /// Runs a connection-group command.
 pub fn execute(node: &Node, session: &mut Session, spec: &CommandSpec, parse: &mut Parse) -> Frame {
     let result = match spec.name {
-        "PING" => ping(parse),
+        "PING" => ping(session, parse),
         "ECHO" => parse.next_bytes().map(Frame::Bulk),
         "HELLO" => hello(node, session, parse),
         "AUTH" => auth(node, session, parse),
@@ -29,15 +29,10 @@ pub fn execute(node: &Node, session: &mut Session, spec: &CommandSpec, parse: &m
             Ok(Frame::ok())
         }
         "RESET" => {
-            session.proto = Protocol::Resp2;
-            session.handle.resp.store(2, Relaxed);
-            session.authenticated = !node.requires_auth();
-            session.handle.names.lock().name.clear();
-            session.tx = None;
-            session.watches = None;
+            reset(node, session);
             Ok(Frame::simple("RESET"))
         }
-        "CLIENT" => client(node, session, parse),
+        "CLIENT" => super::client_cmd::client(node, session, parse),
         _ => Err(ParseError::Other(format!(
             "ERR unknown command '{}'",
             spec.lower_name()
@@ -46,14 +41,41 @@ pub fn execute(node: &Node, session: &mut Session, spec: &CommandSpec, parse: &m
     result.unwrap_or_else(|e| e.to_frame())
 }
 
-fn ping(parse: &mut Parse) -> Result<Frame, ParseError> {
-    match parse.try_next() {
-        None => Ok(Frame::simple("PONG")),
-        Some(msg) => {
-            parse.finish().map_err(|_| parse.arity_error())?;
-            Ok(Frame::Bulk(msg))
-        }
+/// `PING [message]`; a RESP2 client in pub/sub mode gets `*2 pong <message or "">`.
+fn ping(session: &Session, parse: &mut Parse) -> Result<Frame, ParseError> {
+    let msg = parse.try_next();
+    if msg.is_some() {
+        parse.finish().map_err(|_| parse.arity_error())?;
     }
+    if session.proto == Protocol::Resp2 && session.handle.in_pubsub() {
+        return Ok(Frame::Array(vec![
+            Frame::bulk_static("pong"),
+            Frame::Bulk(msg.unwrap_or_default()),
+        ]));
+    }
+    Ok(msg.map_or_else(|| Frame::simple("PONG"), Frame::Bulk))
+}
+
+/// `RESET` (Redis's `clearClientConnectionState`): tracking off, every subscription
+/// dropped without confirmations, RESP2, default authentication, no transaction or
+/// watches, no name, replies on, `NO-EVICT`/`NO-TOUCH` off. The library name and
+/// version stay.
+fn reset(node: &Node, session: &mut Session) {
+    crate::tracking::forget(node, &session.handle);
+    session.read_tracking = None;
+    session.caching = false;
+    node.pubsub.leave(&session.handle);
+    session.proto = Protocol::Resp2;
+    session.handle.resp.store(2, Relaxed);
+    session.authenticated = !node.requires_auth();
+    session.handle.names.lock().name.clear();
+    session.tx = None;
+    session.watches = None;
+    session.reply_off = false;
+    session.reply_skip_next = false;
+    let state = &session.handle.state;
+    state.set_flag(crate::clients::flag::NO_EVICT, false);
+    state.set_flag(crate::clients::flag::NO_TOUCH, false);
 }
 
 fn select(parse: &mut Parse) -> Result<Frame, ParseError> {
@@ -168,207 +190,12 @@ fn hello(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<Frame,
     ]))
 }
 
-fn validate_client_name(name: &[u8]) -> Result<(), ParseError> {
+/// Redis's check of a client name (`CLIENT SETNAME`, `HELLO ... SETNAME`).
+pub(super) fn validate_client_name(name: &[u8]) -> Result<(), ParseError> {
     if name.iter().any(|&c| !(b'!'..=b'~').contains(&c)) {
         return Err(ParseError::Other(
             "ERR Client names cannot contain spaces, newlines or special characters.".into(),
         ));
     }
     Ok(())
-}
-
-/// `CLIENT ID|SETNAME|GETNAME|SETINFO|INFO|LIST|KILL|NO-EVICT|NO-TOUCH|HELP`.
-fn client(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<Frame, ParseError> {
-    let argc = parse.argc();
-    let raw = parse.next_bytes()?;
-    let sub = super::subcommands::short_name(super::subcommands::resolve("CLIENT", &raw, argc)?);
-    let arity = |parse: &Parse, n: usize| {
-        if parse.remaining() == n {
-            Ok(())
-        } else {
-            Err(ParseError::Other(format!(
-                "ERR wrong number of arguments for 'client|{}' command",
-                sub.to_lowercase()
-            )))
-        }
-    };
-    match sub {
-        "ID" => {
-            arity(parse, 0)?;
-            Ok(Frame::Integer(session.handle.id as i64))
-        }
-        "SETNAME" => {
-            arity(parse, 1)?;
-            let name = parse.next_bytes()?;
-            validate_client_name(&name)?;
-            session.handle.names.lock().name = String::from_utf8_lossy(&name).into_owned();
-            Ok(Frame::ok())
-        }
-        "GETNAME" => {
-            arity(parse, 0)?;
-            let name = session.handle.names.lock().name.clone();
-            Ok(if name.is_empty() {
-                Frame::Null
-            } else {
-                Frame::bulk_string(name)
-            })
-        }
-        "SETINFO" => {
-            arity(parse, 2)?;
-            let attr = parse.next_keyword()?;
-            let value = parse.next_string()?;
-            if value.chars().any(|c| c == ' ' || c == '\n' || c == '\r') {
-                return Err(ParseError::Other(format!(
-                    "ERR {} cannot contain spaces, newlines or special characters.",
-                    attr.to_lowercase()
-                )));
-            }
-            let mut names = session.handle.names.lock();
-            match attr.as_str() {
-                "LIB-NAME" => names.lib_name = value,
-                "LIB-VER" => names.lib_ver = value,
-                _ => {
-                    return Err(ParseError::Other(format!(
-                        "ERR Unrecognized option '{}'",
-                        attr.to_lowercase()
-                    )))
-                }
-            }
-            Ok(Frame::ok())
-        }
-        "INFO" => {
-            arity(parse, 0)?;
-            Ok(Frame::Verbatim(
-                "txt",
-                Bytes::from(session.handle.list_line() + "\n"),
-            ))
-        }
-        "LIST" => {
-            let mut only: Option<Vec<u64>> = None;
-            while parse.remaining() > 0 {
-                match parse.next_keyword()?.as_str() {
-                    "TYPE" => {
-                        let t = parse.next_keyword()?;
-                        if !matches!(t.as_str(), "NORMAL" | "MASTER" | "REPLICA" | "PUBSUB") {
-                            return Err(ParseError::Other(format!(
-                                "ERR Unknown client type '{}'",
-                                t.to_lowercase()
-                            )));
-                        }
-                        if t != "NORMAL" {
-                            only = Some(vec![]);
-                        }
-                    }
-                    "ID" => {
-                        let mut ids = Vec::new();
-                        while parse.remaining() > 0 {
-                            ids.push(
-                                parse.next_u64().map_err(|_| {
-                                    ParseError::Other("ERR Invalid client ID".into())
-                                })?,
-                            );
-                        }
-                        only = Some(ids);
-                    }
-                    _ => return Err(ParseError::Syntax),
-                }
-            }
-            let mut text = String::new();
-            for c in node.clients.all() {
-                if only.as_ref().is_none_or(|ids| ids.contains(&c.id)) {
-                    text.push_str(&c.list_line());
-                    text.push('\n');
-                }
-            }
-            Ok(Frame::Verbatim("txt", Bytes::from(text)))
-        }
-        "KILL" => client_kill(node, session, parse),
-        "NO-EVICT" | "NO-TOUCH" => {
-            arity(parse, 1)?;
-            match parse.next_keyword()?.as_str() {
-                "ON" | "OFF" => Ok(Frame::ok()),
-                _ => Err(ParseError::Syntax),
-            }
-        }
-        "HELP" => Ok(super::subcommands::help_frame("CLIENT")),
-        other => Err(ParseError::Other(format!(
-            "ERR unknown subcommand '{}'. Try CLIENT HELP.",
-            other.to_lowercase()
-        ))),
-    }
-}
-
-/// `CLIENT KILL addr` (old form: `+OK`) or `CLIENT KILL <filter value> ...` (count).
-fn client_kill(node: &Node, session: &Session, parse: &mut Parse) -> Result<Frame, ParseError> {
-    if parse.remaining() == 1 {
-        let addr = parse.next_string()?;
-        // A client already killed may linger in the registry until its task ends: skip it.
-        let target = node
-            .clients
-            .all()
-            .into_iter()
-            .find(|c| !c.is_killed() && c.addr.to_string() == addr);
-        return match target {
-            Some(c) => {
-                c.kill();
-                Ok(Frame::ok())
-            }
-            None => Err(ParseError::Other("ERR No such client".into())),
-        };
-    }
-    let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);
-    // Every client here is of type `normal` (no replicas or masters).
-    let mut normal_type = true;
-    while parse.remaining() > 0 {
-        let key = parse.next_keyword()?;
-        let value = parse.next_string().map_err(|_| ParseError::Syntax)?;
-        match key.as_str() {
-            "ID" => {
-                id = Some(
-                    value
-                        .parse::<u64>()
-                        .ok()
-                        .filter(|&i| i > 0)
-                        .ok_or_else(|| {
-                            ParseError::Other("ERR client-id should be greater than 0".into())
-                        })?,
-                )
-            }
-            "ADDR" => addr = Some(value),
-            "LADDR" => laddr = Some(value),
-            "SKIPME" => {
-                skipme = match value.to_ascii_lowercase().as_str() {
-                    "yes" => true,
-                    "no" => false,
-                    _ => return Err(ParseError::Syntax),
-                }
-            }
-            "TYPE" => {
-                if !["normal", "master", "replica", "slave", "pubsub"]
-                    .contains(&value.to_ascii_lowercase().as_str())
-                {
-                    return Err(ParseError::Other(format!(
-                        "ERR Unknown client type '{value}'"
-                    )));
-                }
-                normal_type = value.eq_ignore_ascii_case("normal");
-            }
-            "USER" | "MAXAGE" => {}
-            _ => return Err(ParseError::Syntax),
-        }
-    }
-    let mut killed = 0;
-    for c in node.clients.all() {
-        let matches = !c.is_killed()
-            && normal_type
-            && id.is_none_or(|i| i == c.id)
-            && addr.as_ref().is_none_or(|a| *a == c.addr.to_string())
-            && laddr.as_ref().is_none_or(|a| *a == c.laddr.to_string())
-            && !(skipme && c.id == session.handle.id);
-        if matches {
-            c.kill();
-            killed += 1;
-        }
-    }
-    Ok(Frame::Integer(killed))
 }

@@ -3,6 +3,7 @@
 //! `COMMAND`, `SHUTDOWN`, `RAFT.STATUS`). Keyspace commands live in `conclave_cache`,
 //! `LOCK.*` in `conclave_locks`.
 
+pub mod client_cmd;
 pub mod command_cmd;
 pub mod config_cmd;
 pub mod connection_cmds;

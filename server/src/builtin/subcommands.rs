@@ -67,6 +67,15 @@ static CLIENT: &[CommandSpec] = &[
     sub!("CLIENT|UNPAUSE", 2, ["admin", "noscript", "loading", "stale"], "connection", "Resumes processing of clients that were paused.", ""),
 ];
 
+/// `PUBSUB` subcommands.
+#[rustfmt::skip]
+static PUBSUB: &[CommandSpec] = &[
+    sub!("PUBSUB|CHANNELS", -2, ["pubsub", "loading", "stale"], "pubsub", "Returns the active channels.", "[pattern]"),
+    sub!("PUBSUB|HELP", 2, ["loading", "stale"], "pubsub", "Returns helpful text about the different subcommands.", ""),
+    sub!("PUBSUB|NUMPAT", 2, ["pubsub", "loading", "stale"], "pubsub", "Returns a count of unique pattern subscriptions.", ""),
+    sub!("PUBSUB|NUMSUB", -2, ["pubsub", "loading", "stale"], "pubsub", "Returns a count of subscribers to channels.", "[channel [channel ...]]"),
+];
+
 /// `SCRIPT` subcommands (run by `crate::scripting`).
 #[rustfmt::skip]
 static SCRIPT: &[CommandSpec] = &[
@@ -98,20 +107,26 @@ pub fn of(parent: &str) -> &'static [CommandSpec] {
         "CONFIG" => CONFIG,
         "COMMAND" => COMMAND,
         "CLIENT" => CLIENT,
+        "PUBSUB" => PUBSUB,
         "SCRIPT" => SCRIPT,
         "CLUSTER" => CLUSTER,
         _ => &[],
     }
 }
 
-/// The subcommand `sub` of `parent`, checked against its declared arity (`argc`
-/// counts the container's name and the subcommand). Errors as Redis 7 words them.
-pub fn resolve(parent: &str, sub: &[u8], argc: usize) -> Result<&'static CommandSpec, ParseError> {
-    let found = of(parent).iter().find(|s| {
+/// The position in [`of`]`(parent)` of the subcommand named `sub` (any case).
+pub fn position(parent: &str, sub: &[u8]) -> Option<usize> {
+    of(parent).iter().position(|s| {
         s.name
             .split_once('|')
             .is_some_and(|(_, n)| n.as_bytes().eq_ignore_ascii_case(sub))
-    });
+    })
+}
+
+/// The subcommand `sub` of `parent`, checked against its declared arity (`argc`
+/// counts the container's name and the subcommand). Errors as Redis 7 words them.
+pub fn resolve(parent: &str, sub: &[u8], argc: usize) -> Result<&'static CommandSpec, ParseError> {
+    let found = position(parent, sub).and_then(|i| of(parent).get(i));
     let Some(spec) = found else {
         return Err(ParseError::Other(format!(
             "ERR unknown subcommand '{}'. Try {parent} HELP.",
@@ -173,7 +188,7 @@ mod tests {
 
     #[test]
     fn every_container_has_help() {
-        for parent in ["CONFIG", "COMMAND", "CLIENT"] {
+        for parent in ["CONFIG", "COMMAND", "CLIENT", "PUBSUB"] {
             assert!(resolve(parent, b"HELP", 2).is_ok(), "{parent}");
             assert!(matches!(help_frame(parent), Frame::Array(v) if v.len() > 3));
         }

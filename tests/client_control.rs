@@ -1,0 +1,371 @@
+//! `CLIENT REPLY`, `CLIENT PAUSE`/`UNPAUSE`, `CLIENT UNBLOCK` and what `CLIENT LIST` /
+//! `CLIENT INFO` show, with raw sockets for exact bytes. The scenarios that Redis can
+//! run too (no `LOCK.*`, no Redis 7.2-only fields) also run against `redis-server` when
+//! it is installed, with the same assertions.
+//!
+//! Waiting clients are found by polling `CLIENT LIST` (or `INFO`) under a generous
+//! deadline; nothing asserts on speed.
+
+mod common;
+mod resp_support;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::Server;
+use resp_support::reference::Reference;
+use resp_support::Raw;
+
+const OK: &str = "+OK\r\n";
+
+/// One labelled connection.
+struct Conn {
+    raw: Raw,
+    who: &'static str,
+}
+
+impl Conn {
+    fn open(port: u16, who: &'static str) -> Conn {
+        Conn {
+            raw: Raw::connect(port),
+            who,
+        }
+    }
+
+    fn cmd(&mut self, args: &[&str]) -> String {
+        self.raw.cmd(args)
+    }
+
+    fn expect(&mut self, args: &[&str], want: &str) {
+        let got = self.raw.cmd(args);
+        assert_eq!(got, want, "{}: {:?}", self.who, args);
+    }
+
+    fn send(&mut self, args: &[&str]) {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.raw.send_cmd(&args);
+    }
+
+    fn expect_next(&mut self, want: &str) {
+        let got = self.raw.reply_string();
+        assert_eq!(got, want, "{}: next message", self.who);
+    }
+
+    fn id(&mut self) -> String {
+        self.cmd(&["CLIENT", "ID"])
+            .trim_start_matches(':')
+            .trim()
+            .to_string()
+    }
+
+    /// `CLIENT LIST ID <id>`'s line (the verbatim/bulk framing stripped).
+    fn list_line(&mut self, id: &str) -> String {
+        let r = self.cmd(&["CLIENT", "LIST", "ID", id]);
+        r.lines().nth(1).unwrap_or_default().to_string()
+    }
+
+    /// Polls `CLIENT LIST ID <id>` until its line contains every one of `parts`.
+    fn wait_listed(&mut self, id: &str, parts: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let line = self.list_line(id);
+            if parts.iter().all(|p| line.contains(p)) {
+                return line;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{}: client {id} never showed {parts:?}: {line}",
+                self.who
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn on_conclave_and_redis(scenario: fn(u16, &'static str)) {
+    static ONE_REDIS: Mutex<()> = Mutex::new(());
+    let server = Server::start(&[]);
+    scenario(server.port, "conclave");
+    let _one = ONE_REDIS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(redis) = Reference::start() {
+        scenario(redis.port, "redis-server");
+    }
+}
+
+#[test]
+fn client_reply_off_and_skip_silence_replies_not_pushes() {
+    on_conclave_and_redis(|port, who| {
+        let mut c = Conn::open(port, who);
+        // OFF: nothing comes back (errors neither) until ON, which answers.
+        c.send(&["CLIENT", "REPLY", "OFF"]);
+        c.send(&["SET", "a", "1"]);
+        c.send(&["GET", "a"]);
+        c.send(&["CLIENT", "REPLY", "BOGUS"]);
+        c.send(&["CLIENT", "REPLY", "SKIP"]);
+        c.expect(&["CLIENT", "REPLY", "ON"], OK);
+        // SKIP: the next command's reply only.
+        c.send(&["CLIENT", "REPLY", "SKIP"]);
+        c.send(&["GET", "a"]);
+        c.expect(&["GET", "a"], "$1\r\n1\r\n");
+        c.expect(&["CLIENT", "REPLY", "BOGUS"], "-ERR syntax error\r\n");
+        // Pushes still arrive while replies are off.
+        let mut t = Conn::open(port, who);
+        let hello = t.cmd(&["HELLO", "3"]);
+        assert!(hello.starts_with('%'), "{who}: {hello:?}");
+        t.expect(&["CLIENT", "TRACKING", "ON"], OK);
+        t.expect(&["GET", "k"], "_\r\n");
+        t.send(&["CLIENT", "REPLY", "OFF"]);
+        c.expect(&["SET", "k", "1"], OK);
+        t.expect_next(">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n");
+        t.expect(&["CLIENT", "REPLY", "ON"], OK);
+        t.expect(&["PING"], "+PONG\r\n");
+    });
+}
+
+#[test]
+fn client_pause_write_holds_only_writes_until_unpause() {
+    on_conclave_and_redis(|port, who| {
+        let mut admin = Conn::open(port, who);
+        let mut c = Conn::open(port, who);
+        let cid = c.id();
+        let mut m = Conn::open(port, who);
+        admin.expect(
+            &["CLIENT", "PAUSE", "abc"],
+            "-ERR timeout is not an integer or out of range\r\n",
+        );
+        admin.expect(&["CLIENT", "PAUSE", "-1"], "-ERR timeout is negative\r\n");
+        admin.expect(
+            &["CLIENT", "PAUSE", "10", "SOME"],
+            "-ERR CLIENT PAUSE mode must be WRITE or ALL\r\n",
+        );
+        // A transaction with a write, queued before the pause.
+        m.expect(&["MULTI"], OK);
+        m.expect(&["SET", "t", "1"], "+QUEUED\r\n");
+        admin.expect(&["CLIENT", "PAUSE", "100000", "WRITE"], OK);
+        // Reads and read-only transactions pass.
+        c.expect(&["GET", "a"], "$-1\r\n");
+        let mut r = Conn::open(port, who);
+        r.expect(&["MULTI"], OK);
+        r.expect(&["GET", "a"], "+QUEUED\r\n");
+        r.expect(&["EXEC"], "*1\r\n$-1\r\n");
+        // A write waits, blocked, showing what it runs.
+        c.send(&["SET", "a", "1"]);
+        // (Its command has left the read buffer: qbuf=0, as Redis shows it.)
+        admin.wait_listed(&cid, &[" flags=b ", " cmd=set ", " qbuf=0 "]);
+        m.send(&["EXEC"]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !admin
+            .cmd(&["INFO", "clients"])
+            .contains("blocked_clients:2\r\n")
+        {
+            assert!(Instant::now() < deadline, "{who}: blocked_clients never 2");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        admin.expect(&["CLIENT", "UNPAUSE"], OK);
+        c.expect_next(OK);
+        m.expect_next("*1\r\n+OK\r\n");
+        admin.wait_listed(&cid, &[" flags=N "]);
+    });
+}
+
+#[test]
+fn client_pause_all_holds_every_command_for_its_time() {
+    on_conclave_and_redis(|port, who| {
+        let mut admin = Conn::open(port, who);
+        let mut c = Conn::open(port, who);
+        // The later end and the stricter mode of two pauses win.
+        admin.expect(&["CLIENT", "PAUSE", "300", "ALL"], OK);
+        admin.expect(&["CLIENT", "PAUSE", "10", "WRITE"], OK);
+        // Even reads wait; the pause ends by itself.
+        c.expect(&["GET", "x"], "$-1\r\n");
+        admin.expect(&["PING"], "+PONG\r\n");
+    });
+}
+
+#[test]
+fn client_unblock_ends_a_lock_wait_as_a_timeout_or_an_error() {
+    let server = Server::start(&[]);
+    let (port, who) = (server.port, "conclave");
+    let mut holder = Conn::open(port, who);
+    let mut waiter = Conn::open(port, who);
+    let wid = waiter.id();
+    let mut admin = Conn::open(port, who);
+    let token = holder.cmd(&["LOCK.ACQUIRE", "r", "o1", "TTL", "60000"]);
+    assert!(token.starts_with(':'), "{token}");
+    admin.expect(&["CLIENT", "UNBLOCK", &wid], ":0\r\n");
+    admin.expect(
+        &["CLIENT", "UNBLOCK", "x"],
+        "-ERR value is not an integer or out of range\r\n",
+    );
+    admin.expect(
+        &["CLIENT", "UNBLOCK", &wid, "SOON"],
+        "-ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR\r\n",
+    );
+    // TIMEOUT: answered as a wait that ran out (a null), the request cancelled.
+    waiter.send(&["LOCK.ACQUIRE", "r", "o2", "WAIT", "100000"]);
+    admin.wait_listed(&wid, &[" flags=b ", " cmd=lock.acquire "]);
+    admin.expect(&["CLIENT", "UNBLOCK", &wid, "TIMEOUT"], ":1\r\n");
+    waiter.expect_next("$-1\r\n");
+    let info = admin.cmd(&["LOCK.INFO", "r"]);
+    assert!(info.contains("$7\r\nwaiters\r\n*0\r\n"), "{info}");
+    admin.wait_listed(&wid, &[" flags=N "]);
+    admin.expect(&["CLIENT", "UNBLOCK", &wid], ":0\r\n");
+    // ERROR: an error reply, and the request is withdrawn (in the background).
+    waiter.send(&["LOCK.ACQUIRE", "r", "o3", "WAIT", "100000"]);
+    admin.wait_listed(&wid, &[" flags=b "]);
+    admin.expect(&["CLIENT", "UNBLOCK", &wid, "ERROR"], ":1\r\n");
+    waiter.expect_next("-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = admin.cmd(&["LOCK.INFO", "r"]);
+        if info.contains("$7\r\nwaiters\r\n*0\r\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "o3 never withdrawn: {info}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Neither withdrawn request is granted once the lock is free.
+    holder.expect(&["LOCK.RELEASE", "r", "o1"], ":1\r\n");
+    let info = admin.cmd(&["LOCK.INFO", "r"]);
+    assert!(info.contains("$4\r\nmode\r\n$4\r\nnone\r\n"), "{info}");
+    // The waiter's connection is still usable.
+    waiter.expect(&["PING"], "+PONG\r\n");
+}
+
+#[test]
+fn client_list_shows_the_current_command_buffers_and_modes() {
+    let server = Server::start(&[]);
+    let (port, who) = (server.port, "conclave");
+    let mut c = Conn::open(port, who);
+    let cid = c.id();
+    // The command being run, its bytes in the read buffer, its arguments' size.
+    let list = c.cmd(&["CLIENT", "LIST"]);
+    let own = list
+        .lines()
+        .find(|l| l.contains(&format!("id={cid} ")))
+        .unwrap_or_default()
+        .to_string();
+    for part in [
+        " flags=N ",
+        " qbuf=26 ",
+        " argv-mem=10 ",
+        " multi=-1 ",
+        " cmd=client|list ",
+        " redir=-1 ",
+        " resp=2 ",
+        " sub=0 psub=0 ",
+    ] {
+        assert!(own.contains(part), "{part} missing: {own}");
+    }
+    let info = c.cmd(&["CLIENT", "INFO"]);
+    assert!(
+        info.contains(" qbuf=26 ") && info.contains(" cmd=client|info "),
+        "{info}"
+    );
+    // RESP3, library name, tracking with its redirect target.
+    let mut s = Conn::open(port, who);
+    let sid = s.id();
+    let hello = c.cmd(&["HELLO", "3"]);
+    assert!(hello.starts_with('%'), "{hello}");
+    c.expect(&["CLIENT", "SETINFO", "LIB-NAME", "redis-py"], OK);
+    c.expect(&["CLIENT", "TRACKING", "ON", "REDIRECT", &sid], OK);
+    let info = c.cmd(&["CLIENT", "INFO"]);
+    for part in [
+        " flags=t ",
+        &format!(" redir={sid} "),
+        " resp=3 ",
+        " lib-name=redis-py ",
+    ] {
+        assert!(info.contains(part), "{part} missing: {info}");
+    }
+    c.expect(&["CLIENT", "TRACKING", "OFF"], OK);
+    c.expect(&["CLIENT", "TRACKING", "ON", "BCAST"], OK);
+    c.expect(&["CLIENT", "NO-EVICT", "ON"], OK);
+    let info = c.cmd(&["CLIENT", "INFO"]);
+    assert!(
+        info.contains(" flags=tBe ") && info.contains(" redir=0 "),
+        "{info}"
+    );
+    // (Off again, so no invalidation comes between the replies read below.)
+    c.expect(&["CLIENT", "TRACKING", "OFF"], OK);
+    // A subscriber is a pub/sub client.
+    s.expect(
+        &["SUBSCRIBE", "ch"],
+        "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n",
+    );
+    let line = c.wait_listed(&sid, &[" flags=P ", " sub=1 psub=0 ", " cmd=subscribe "]);
+    assert!(line.contains(" qbuf=0 "), "{line}");
+    let pubsub = c.cmd(&["CLIENT", "LIST", "TYPE", "PUBSUB"]);
+    assert!(
+        pubsub.contains(&format!("id={sid} ")) && !pubsub.contains(&format!("id={cid} ")),
+        "{pubsub}"
+    );
+    let normal = c.cmd(&["CLIENT", "LIST", "TYPE", "NORMAL"]);
+    assert!(
+        !normal.contains(&format!("id={sid} ")) && normal.contains(&format!("id={cid} ")),
+        "{normal}"
+    );
+    // In MULTI: the queue's length, the last command queued.
+    let mut m = Conn::open(port, who);
+    let mid = m.id();
+    m.expect(&["MULTI"], OK);
+    m.expect(&["SET", "a", "1"], "+QUEUED\r\n");
+    m.expect(&["GET", "a"], "+QUEUED\r\n");
+    c.wait_listed(&mid, &[" flags=x ", " multi=2 ", " cmd=get "]);
+    m.expect(&["EXEC"], "*2\r\n+OK\r\n$1\r\n1\r\n");
+    c.wait_listed(&mid, &[" flags=N ", " multi=-1 ", " cmd=exec "]);
+    // An unknown command leaves none (Redis's cmd=NULL).
+    let err = m.cmd(&["NOSUCH"]);
+    assert!(err.starts_with("-ERR unknown command"), "{err}");
+    c.wait_listed(&mid, &[" cmd=NULL "]);
+    // A watched key that changed.
+    m.expect(&["WATCH", "w"], OK);
+    c.expect(&["SET", "w", "1"], OK);
+    m.expect(&["PING"], "+PONG\r\n");
+    c.wait_listed(&mid, &[" flags=d "]);
+}
+
+fn expired_keys(c: &mut Conn) -> u64 {
+    let stats = c.cmd(&["INFO", "stats"]);
+    stats
+        .lines()
+        .find_map(|l| l.strip_prefix("expired_keys:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("expired_keys")
+}
+
+#[test]
+fn a_pause_keeps_the_dataset_still_and_starts_after_exec() {
+    on_conclave_and_redis(|port, who| {
+        let mut c = Conn::open(port, who);
+        let before = expired_keys(&mut c);
+        // The pause comes from inside a transaction: the writes queued after it run.
+        c.expect(&["MULTI"], OK);
+        c.expect(&["SET", "foo", "bar", "PX", "10"], "+QUEUED\r\n");
+        c.expect(&["SET", "bar", "foo", "PX", "10"], "+QUEUED\r\n");
+        c.expect(&["CLIENT", "PAUSE", "50000", "WRITE"], "+QUEUED\r\n");
+        c.expect(&["SET", "after", "1"], "+QUEUED\r\n");
+        c.expect(&["EXEC"], "*4\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\n");
+        let mut w = Conn::open(port, who);
+        let wid = w.id();
+        w.send(&["SET", "held", "1"]);
+        c.wait_listed(&wid, &[" flags=b "]);
+        // Expired keys read as missing, but nothing deletes them meanwhile.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while c.cmd(&["GET", "foo"]) != "$-1\r\n" || c.cmd(&["GET", "bar"]) != "$-1\r\n" {
+            assert!(
+                Instant::now() < deadline,
+                "{who}: keys never logically expired"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(expired_keys(&mut c), before, "{who}");
+        c.expect(&["GET", "after"], "$1\r\n1\r\n");
+        c.expect(&["GET", "held"], "$-1\r\n");
+        c.expect(&["CLIENT", "UNPAUSE"], OK);
+        w.expect_next(OK);
+        c.expect(&["GET", "foo"], "$-1\r\n");
+        c.expect(&["GET", "bar"], "$-1\r\n");
+        assert_eq!(expired_keys(&mut c), before + 2, "{who}");
+    });
+}
