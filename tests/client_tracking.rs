@@ -629,3 +629,34 @@ fn the_tracking_table_is_counted_and_bounded() {
         admin.expect(&["CONFIG", "SET", "tracking-table-max-keys", "1000000"], OK);
     });
 }
+
+/// Keys a script reads are tracked like a command's, and with NOLOOP the script's own
+/// writes are the client's own (Redis's tracking.tcl "Tracking gets notification on
+/// tracking table key eviction" family of script cases).
+#[test]
+fn keys_read_by_scripts_are_tracked() {
+    on_conclave_and_redis(|port, who| {
+        let mut c = Conn::resp3(port, who);
+        let mut w = Conn::open(port, who);
+        c.expect(&["CLIENT", "TRACKING", "ON", "NOLOOP"], OK);
+        w.expect(&["SET", "k", "1"], OK);
+        c.expect(
+            &["EVAL", "return redis.call('get', KEYS[1])", "1", "k"],
+            "$1\r\n1\r\n",
+        );
+        w.expect(&["SET", "k", "2"], OK);
+        c.expect_next(&invalidate(&["k"]));
+        // The client's own script writes a key it read: NOLOOP says nothing.
+        c.expect(&["GET", "mine"], "_\r\n");
+        c.expect(
+            &[
+                "EVAL",
+                "return redis.call('set', KEYS[1], 'x')",
+                "1",
+                "mine",
+            ],
+            OK,
+        );
+        c.quiet();
+    });
+}

@@ -95,6 +95,8 @@ fn execute(caller: &mut Caller<'_>, run: &Run, argv: Vec<Bytes>) -> Result<Frame
         }
         run.wrote.store(true, Relaxed);
     }
+    // A tracking client is told of later changes to the keys its scripts read too.
+    crate::tracking::remember(&caller.node.keyspace, caller.session, spec, &argv);
     let mut parse = Parse::new(argv);
     Ok(match entry.handler {
         Handler::Cache(parser) => match parser(&mut parse) {

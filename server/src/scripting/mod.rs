@@ -224,6 +224,9 @@ fn run(node: &Node, session: &mut Session, inv: Invocation, take_gate: bool) -> 
     let threshold = node.runtime.busy_reply_threshold.load(Relaxed);
     let running = node.scripting.busy.start(&inv.sha, threshold);
     let _gate = take_gate.then(|| node.keyspace.exclusive());
+    // Changes the script makes are its client's own (NOLOOP hides them from it).
+    let client = session.handle.id;
+    let _scope = crate::tracking::Scope::enter(&node.tracker, client);
     let mut caller = Caller {
         node,
         session,
