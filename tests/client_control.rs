@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::Server;
-use resp_support::reference::Reference;
+use resp_support::redis_reference::Reference;
 use resp_support::Raw;
 
 const OK: &str = "+OK\r\n";

@@ -20,7 +20,7 @@ mod resp_support;
 use std::sync::Mutex;
 
 use common::Server;
-use resp_support::reference::Reference;
+use resp_support::redis_reference::Reference;
 use resp_support::Raw;
 
 /// One connection of a scenario, labelled with the server it talks to.

@@ -1712,7 +1712,7 @@ fn bitmaps_lcs_copy_object_wait() {
 fn keyspace_commands_match_redis_byte_for_byte() {
     use resp_support::keyspace_scripts::{BITS, KEYS, LCS, RESP3, STRINGS};
     use resp_support::parity::{commands, compare, differences, random_commands};
-    use resp_support::reference::Reference;
+    use resp_support::redis_reference::Reference;
 
     let server = Server::start(&[]);
     let mut ours = Raw::connect(server.port);

@@ -23,7 +23,7 @@
 //! Every run is bounded by its request count or duration and ends by itself.
 
 mod failover;
-mod kv;
+mod kv_load;
 mod timeline;
 
 use std::path::PathBuf;
@@ -124,7 +124,7 @@ enum Mode {
     /// Leader failover time of a 3-node cluster.
     Failover(failover::FailoverArgs),
     /// Replicated writes over G debug kv groups; fsyncs per second per node.
-    Kv(kv::KvArgs),
+    Kv(kv_load::KvArgs),
 }
 
 fn main() -> Result<()> {
@@ -186,7 +186,7 @@ fn main() -> Result<()> {
             value_size,
             Progress::start("load", !cli.quiet),
         )),
-        Mode::Kv(args) => rt.block_on(kv::run(&args, Progress::start("kv", !cli.quiet))),
+        Mode::Kv(args) => rt.block_on(kv_load::run(&args, Progress::start("kv", !cli.quiet))),
         Mode::Failover(args) => match &args.timeline {
             Some(path) => timeline::run(&args, path, !cli.quiet),
             None => failover::run(&args),

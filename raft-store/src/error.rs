@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use openraft::{ErrorSubject, ErrorVerb, StorageIOError};
 
-use crate::types::{NodeId, StorageError};
+use crate::type_config::{NodeId, StorageError};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +36,7 @@ pub enum StoreError {
     Codec(#[from] crate::encoding::CodecError),
     /// A group was opened a second time on the same log engine.
     #[error("raft group {0} is already open on this log engine")]
-    GroupAlreadyOpen(crate::types::GroupId),
+    GroupAlreadyOpen(crate::type_config::GroupId),
     /// The log writer thread stopped (an earlier write failed, or the store was dropped).
     #[error("log writer stopped: {0}")]
     WriterStopped(String),

@@ -31,7 +31,7 @@ mod machine;
 pub mod proposer;
 mod snapshot;
 mod state_machine;
-mod types;
+mod type_config;
 pub mod waiters;
 
 use std::path::{Path, PathBuf};
@@ -43,7 +43,7 @@ pub use machine::{Batch, Stamped, StateMachine};
 pub use state_machine::{
     ApplyHook, SharedStateMachine, SnapshotBuilder, StateMachineData, StateMachineStore,
 };
-pub use types::*;
+pub use type_config::*;
 
 /// Tunables of a group's storage.
 #[derive(Clone)]

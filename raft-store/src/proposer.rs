@@ -17,7 +17,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::machine::{Batch, Stamped, StateMachine};
-use crate::types::Raft;
+use crate::type_config::Raft;
 
 /// The wall clock in ms since the Unix epoch: what the leader stamps on an entry.
 pub fn now_ms() -> u64 {

@@ -11,7 +11,7 @@ use crate::crc_frame::{self as frame, Decoded};
 use crate::encoding as codec;
 use crate::error::StoreError;
 use crate::fsutil;
-use crate::types::{LogId, SnapshotMeta, StoredMembership};
+use crate::type_config::{LogId, SnapshotMeta, StoredMembership};
 
 /// What a snapshot's data holds: the whole applied state.
 #[derive(Serialize, Deserialize, Debug)]

@@ -17,7 +17,7 @@ use parking_lot::{Mutex, RwLock};
 use crate::error::StoreError;
 use crate::machine::StateMachine;
 use crate::snapshot::{SnapshotDir, SnapshotPayload, StoredSnapshot};
-use crate::types::{
+use crate::type_config::{
     Entry, EntryPayload, LogId, Snapshot, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
 };
 
@@ -291,8 +291,8 @@ mod tests {
     use crate::kv::{KvApplied, KvMachine, KvOp};
     use crate::machine::{Batch, Stamped};
 
-    type Entry = crate::types::Entry<KvMachine>;
-    type EntryPayload = crate::types::EntryPayload<KvMachine>;
+    type Entry = crate::type_config::Entry<KvMachine>;
+    type EntryPayload = crate::type_config::EntryPayload<KvMachine>;
     type Store = StateMachineStore<KvMachine>;
 
     fn log_id(term: u64, index: u64) -> LogId {

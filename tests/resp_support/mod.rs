@@ -5,7 +5,7 @@
 
 pub mod keyspace_scripts;
 pub mod parity;
-pub mod reference;
+pub mod redis_reference;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;

@@ -13,7 +13,7 @@
 //! The CSV columns are those of `conclave_benches::rows`. Built on plotters' SVG backend
 //! without font loading: it runs offline, on a machine without fonts.
 
-mod failover;
+mod failover_chart;
 mod locks;
 mod redis;
 mod style;
@@ -100,7 +100,7 @@ fn render(kind: &str, csv: &Path, svg: &Path) -> Result<()> {
     let text = match kind {
         "redis" => redis::chart(&read_csv(csv)?),
         "locks" => locks::chart(&read_csv(csv)?),
-        "failover" => failover::chart(&read_csv(csv)?),
+        "failover" => failover_chart::chart(&read_csv(csv)?),
         other => bail!("unknown chart {other}"),
     }
     .with_context(|| format!("chart from {}", csv.display()))?;

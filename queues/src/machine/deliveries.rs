@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use super::group::Nacked;
+use super::consumer_group::Nacked;
 use super::group_view::Waiter;
 use super::queue_state::Effects;
 use super::topic::Topic;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::group::{Entry, Group};
+use super::consumer_group::{Entry, Group};
 #[cfg(test)]
 use super::topic::Message;
 use super::{MsgId, Name, RequestId};

@@ -12,9 +12,9 @@
 //! ack, nack, extend, withdrawals), `admin` (groups, delete, redrive), `queries`.
 mod admin;
 mod applied;
+mod consumer_group;
 mod dedup;
 mod deliveries;
-mod group;
 mod group_view;
 mod msg_id;
 mod queries;

@@ -159,7 +159,7 @@ impl RTopic {
             });
             d.deliveries += 1;
             d.consumer = Some(w.consumer.clone());
-            d.visible_at = now + w.visibility;
+            d.visible_at = now + w.visibility.max(1);
             d.last_ms = now;
             d.rid = w.rid;
             d.settled = false;

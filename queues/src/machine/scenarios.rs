@@ -443,3 +443,31 @@ fn groups_start_where_asked_and_are_created_once() {
     assert_eq!(destroy(&mut q), QueueReply::Flag(true));
     assert_eq!(destroy(&mut q), QueueReply::Flag(false));
 }
+
+/// Found by the trace property test: a blocked read with `VISIBILITY 0` waiting beside a
+/// delivered message must not take that message's pending state away — it is still
+/// pending to its consumer and its ack counts.
+#[test]
+fn a_waiting_read_with_zero_visibility_leaves_pending_messages_pending() {
+    let mut q = Q::new();
+    q.push_with("t", "m", None, 0);
+    let got = q.read("t", "g", "c", 1);
+    let id = got[0].2;
+    q.at(100);
+    assert!(q.read("t", "g", "c", 1).is_empty());
+    q.rid += 1;
+    let rid = q.rid;
+    let waiting = q.op(QueueOp::Read {
+        topic: b("t"),
+        group: b("g"),
+        consumer: b("c"),
+        count: 1,
+        visibility_ms: Some(0),
+        block_ms: Some(0),
+        rid,
+        origin: 1,
+    });
+    assert_eq!(waiting.reply, QueueReply::Waiting);
+    q.at(100);
+    assert_eq!(q.ack("t", "g", &[id]), QueueReply::Count(1));
+}

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use super::consumer_group::Group;
 use super::dedup::Dedup;
-use super::group::Group;
 use super::group_view::Waiter;
 use super::{sorted_map, MsgId, Name, StartFrom, Wake, WakeOutcome};
 

@@ -190,7 +190,7 @@ impl Trace {
                 },
                 reply,
             ) => {
-                let vis = visibility_ms.unwrap_or(self.config.visibility_ms);
+                let vis = visibility_ms.unwrap_or(self.config.visibility_ms).max(1);
                 match reply {
                     QueueReply::Messages(m) => self.delivered(topic, group, *rid, vis, m),
                     QueueReply::Waiting => {

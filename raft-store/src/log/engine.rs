@@ -25,7 +25,7 @@ use super::{decode_vote, FlushObserver, LogMem, LogStore};
 use crate::error::StoreError;
 use crate::fsutil;
 use crate::machine::StateMachine;
-use crate::types::GroupId;
+use crate::type_config::GroupId;
 
 /// A node's shared Raft log: segment files and one group-commit writer thread.
 pub struct LogEngine {

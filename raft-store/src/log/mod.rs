@@ -27,7 +27,7 @@ use crate::crc_frame::{self as frame, Decoded};
 use crate::encoding as codec;
 use crate::error::StoreError;
 use crate::machine::StateMachine;
-use crate::types::{Entry, GroupId, LogId, LogState, StorageError, TypeConfig, Vote};
+use crate::type_config::{Entry, GroupId, LogId, LogState, StorageError, TypeConfig, Vote};
 pub use engine::LogEngine;
 use record::{RawEntry, Record};
 use writer::{Done, LogKind, Op};

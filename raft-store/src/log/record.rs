@@ -15,7 +15,7 @@ use crate::crc_frame as frame;
 use crate::encoding::{self as codec, CodecError, BINARY_TAG};
 use crate::error::StoreError;
 use crate::machine::StateMachine;
-use crate::types::{Entry, EntryPayload, GroupId, LogId};
+use crate::type_config::{Entry, EntryPayload, GroupId, LogId};
 
 /// First byte of a record in the current layout.
 pub(crate) const RECORD_TAG: u8 = 0xB2;

@@ -14,7 +14,7 @@ use crate::crc_frame::{self as frame, Decoded};
 use crate::encoding as codec;
 use crate::error::StoreError;
 use crate::log::record::{self, RawEntry, Record, Tagged};
-use crate::types::{GroupId, LogId};
+use crate::type_config::{GroupId, LogId};
 
 /// What the writer knows about one segment file.
 #[derive(Debug, Clone)]

@@ -15,10 +15,10 @@ use serde::Serialize;
 use super::*;
 use crate::kv::{KvMachine, KvOp};
 use crate::machine::{Batch, Stamped};
-use crate::types::GroupId;
+use crate::type_config::GroupId;
 
-type Entry = crate::types::Entry<KvMachine>;
-type EntryPayload = crate::types::EntryPayload<KvMachine>;
+type Entry = crate::type_config::Entry<KvMachine>;
+type EntryPayload = crate::type_config::EntryPayload<KvMachine>;
 type LogStore = super::LogStore<KvMachine>;
 
 /// A record as the layouts before the generic one wrote it: the entry inline.

@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use crate::error::StoreError;
 use crate::fsutil;
 use crate::log::segment::{segment_path, SegmentMeta};
-use crate::types::GroupId;
+use crate::type_config::GroupId;
 
 /// A completion: run once the op is durable (or failed).
 pub(crate) type Done = Box<dyn FnOnce(io::Result<()>) + Send>;

@@ -27,7 +27,7 @@ pub mod busy;
 pub mod call;
 pub mod cjson;
 pub mod convert;
-pub mod engine;
+pub mod lua_vm;
 mod script_cmd;
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -45,7 +45,7 @@ use crate::connection::Session;
 use crate::node::Node;
 use busy::Busy;
 use call::Caller;
-use engine::{Engine, Invocation};
+use lua_vm::{Engine, Invocation};
 use script_cmd::{script, script_now, subcommand, Sub};
 
 /// A scripting command, as declared in [`COMMANDS`].

@@ -293,7 +293,9 @@ impl Group {
             if e.deliveries == 0 {
                 self.data.pending += 1;
             }
-            let visible_at = now.saturating_add(visibility_ms);
+            // At least 1 ms: a message handed out is never visible again (nor dead-lettered)
+            // in the very instant it is delivered.
+            let visible_at = now.saturating_add(visibility_ms.max(1));
             e.deliveries = e.deliveries.saturating_add(1);
             e.consumer = Some(consumer);
             e.visible_at = visible_at;
