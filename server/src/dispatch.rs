@@ -7,7 +7,8 @@
 //! `conclave_cache` (they need only the keyspace), `LOCK.*` in the lock service,
 //! `DEBUG.KV*` on the debug kv groups ([`crate::debug_kv`]). Every
 //! command that passes the gate is marked in [`Session::timed`] for the connection to
-//! count and time it for `/metrics`.
+//! count and time it for `/metrics`, and its execution is timed here for the slow log
+//! ([`crate::slowlog`]: the arguments are kept only while the log is on).
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -41,6 +42,28 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
     if session.tx.is_some() && !transaction::runs_inside_multi(spec) {
         return transaction::queue(session, entry, args);
     }
+    if !node.slowlog.enabled() || spec.flags.contains(&"skip_slowlog") {
+        return run(node, session, entry, args).await;
+    }
+    let logged = args.clone();
+    let start = node.command_stats.now();
+    let reply = run(node, session, entry, args).await;
+    let us = node.command_stats.delta_ns(start, node.command_stats.now()) / 1000;
+    node.slowlog.observe(&logged, us, || {
+        let name = session.handle.names.lock().name.clone();
+        (session.handle.addr.to_string(), name)
+    });
+    reply
+}
+
+/// Runs a command that passed the gate with the handler of its service.
+async fn run(
+    node: &Node,
+    session: &mut Session,
+    entry: &'static command_table::Entry,
+    args: Vec<Bytes>,
+) -> Frame {
+    let spec = entry.spec;
     let mut parse = Parse::new(args);
     match entry.handler {
         Handler::Builtin(Builtin::Sync(run)) => {

@@ -4,6 +4,7 @@
 //! directory), open the keyspace, start the Raft group that holds the locks, bind the
 //! client port, then serve until `SHUTDOWN`, SIGTERM or SIGINT, and stop cleanly.
 
+mod allocator;
 mod builtin;
 mod clients;
 mod cluster;
@@ -19,6 +20,7 @@ mod listener;
 mod node;
 mod ops;
 mod scripting;
+mod slowlog;
 mod stats;
 mod supervised;
 mod tools;
@@ -175,6 +177,10 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
             .collect(),
         started: Instant::now(),
+        started_unix_secs: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        slowlog: slowlog::SlowLog::default(),
         shutdown,
     });
     // Peers' connections wait in the backlog until here (nothing since the Raft start awaits).

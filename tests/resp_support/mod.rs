@@ -5,6 +5,7 @@
 
 pub mod keyspace_scripts;
 pub mod parity;
+pub mod redispy_scripts;
 pub mod reference;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};

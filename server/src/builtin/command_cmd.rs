@@ -102,7 +102,10 @@ fn list(args: &[bytes::Bytes]) -> Result<Frame, ParseError> {
 }
 
 /// The keys of the command `args[0]` called with `args[1..]`, each with its access
-/// flags (`RO access` for a read-only command, `RW access update` for a write).
+/// flags (`RO access` for a read-only command, `RW access update` for a write or a
+/// script that may write). A command flagged `movablekeys` (the `EVAL` family) names
+/// its keys with a count at argument 2, as Redis's `keynum` key spec: the keys that
+/// count says, none when it is not a number or asks for more than there are.
 fn keys_of(
     args: &[bytes::Bytes],
 ) -> Result<Vec<(bytes::Bytes, &'static [&'static str])>, ParseError> {
@@ -115,17 +118,32 @@ fn keys_of(
             "ERR Invalid number of arguments specified for command".into(),
         ));
     }
+    let movable = spec.flags.contains(&"movablekeys");
+    let flags: &'static [&'static str] =
+        if spec.is_write() || (movable && !spec.flags.contains(&"readonly")) {
+            &["RW", "access", "update"]
+        } else {
+            &["RO", "access"]
+        };
+    if movable {
+        let numkeys = args
+            .get(2)
+            .and_then(|n| std::str::from_utf8(n).ok())
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&n| n <= args.len().saturating_sub(3));
+        return Ok(args
+            .iter()
+            .skip(3)
+            .take(numkeys.unwrap_or(0))
+            .map(|k| (k.clone(), flags))
+            .collect());
+    }
     let (first, last, step) = spec.keys;
     if step <= 0 {
         return Err(ParseError::Other(
             "ERR The command has no key arguments".into(),
         ));
     }
-    let flags: &'static [&'static str] = if spec.is_write() {
-        &["RW", "access", "update"]
-    } else {
-        &["RO", "access"]
-    };
     let argc = i64::try_from(args.len()).unwrap_or(i64::MAX);
     let last = if last < 0 {
         argc + i64::from(last)
