@@ -1713,13 +1713,13 @@ fn bitmaps_lcs_copy_object_wait() {
 fn keyspace_commands_match_redis_byte_for_byte() {
     use resp_support::keyspace_scripts::{BITS, KEYS, LCS, RESP3, STRINGS};
     use resp_support::parity::{commands, compare, differences, random_commands};
-    use resp_support::redispy_scripts::DIAGNOSTICS;
+    use resp_support::redispy_scripts::{BITFIELD, DIAGNOSTICS};
     use resp_support::reference::Reference;
 
     let server = Server::start(&[]);
     let mut ours = Raw::connect(server.port);
     let Some(reference) = Reference::start() else {
-        for script in [BITS, LCS, KEYS, STRINGS, DIAGNOSTICS] {
+        for script in [BITS, LCS, KEYS, STRINGS, DIAGNOSTICS, BITFIELD] {
             for cmd in commands(script) {
                 let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
                 ours.send_cmd(&args);
@@ -1735,6 +1735,7 @@ fn keyspace_commands_match_redis_byte_for_byte() {
     }
     diffs.extend(compare(&mut ours, &mut theirs, random_commands(9, 300)));
     diffs.extend(differences(&mut ours, &mut theirs, DIAGNOSTICS));
+    diffs.extend(differences(&mut ours, &mut theirs, BITFIELD));
     ours.cmd(&["HELLO", "3"]);
     theirs.cmd(&["HELLO", "3"]);
     diffs.extend(differences(&mut ours, &mut theirs, RESP3));
