@@ -56,6 +56,15 @@ impl Keyspace {
         })
     }
 
+    /// `RESTORE ... IDLETIME`: makes `key` look idle for `idle_ms` (its LRU stamp
+    /// moved into the past; an idle time beyond half the clock's range is clamped
+    /// there, as Redis's `objectSetLRUOrLFU` does). `false` when `key` is missing.
+    pub fn set_idle(&self, key: &[u8], idle_ms: u64) -> bool {
+        let units = (idle_ms / LRU_RESOLUTION_MS).min(u64::from(u32::MAX / 2)) as u32;
+        let stamp = lru_clock(self.now_ms()).wrapping_sub(units);
+        self.with_entry(key, |e| e.touch(stamp)).is_some()
+    }
+
     /// Runs `f` on the live entry of `key` under its shard's read lock, without
     /// statistics or LRU refresh; an expired entry met is removed.
     fn with_entry<R>(&self, key: &[u8], f: impl FnOnce(&super::entry::Entry) -> R) -> Option<R> {
