@@ -20,7 +20,8 @@
 #      and unpack it in $WORK; pytest imports redis from that tree, so client and
 #      tests are the same release.
 #   2. python3 -m venv $WORK/venv; pip install pytest pytest-asyncio pytest-timeout packaging
-#   3. cargo build -p conclave; conclave --port $PORT --data-dir <tmp> (killed by pid at exit)
+#   3. cargo build -p conclave; conclave --port $PORT --cluster-port <free> --metrics-port 0
+#      --data-dir <tmp> (killed by pid at exit)
 #   4. cd $WORK/redis-$REDISPY_VERSION && python -m pytest tests/test_commands.py
 #      tests/test_lock.py --redis-url=redis://127.0.0.1:$PORT --protocol=<2|3>
 #      -m 'not onlycluster and not redismod' -p no:cacheprovider
@@ -35,16 +36,17 @@ PROTOCOLS=${PROTOCOLS:-"2 3"}
 K=${K:-}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
 
-free_port() {
-  python3 -c 'import socket
-for p in range(21379, 30000, 7):
+free_port() { # [first port to try]
+  python3 -c 'import socket, sys
+for p in range(int(sys.argv[1]), 40000, 7):
     s = socket.socket()
     try:
         s.bind(("127.0.0.1", p)); print(p); break
     except OSError: pass
-    finally: s.close()'
+    finally: s.close()' "${1:-21379}"
 }
 PORT=${PORT:-$(free_port)}
+CLUSTER_PORT=$(free_port 31379) # not PORT+10000: PORT=6379 must not need 16379
 
 mkdir -p "$WORK"
 SRC="$WORK/redis-$REDISPY_VERSION"
@@ -59,7 +61,8 @@ fi
 
 cargo build -q -p conclave
 data=$(mktemp -d)
-"$TARGET_DIR/debug/conclave" --port "$PORT" --data-dir "$data/node" >"$data/node.log" 2>&1 &
+"$TARGET_DIR/debug/conclave" --port "$PORT" --cluster-port "$CLUSTER_PORT" --metrics-port 0 \
+  --data-dir "$data/node" >"$data/node.log" 2>&1 &
 node_pid=$!
 trap 'kill "$node_pid" 2>/dev/null; wait "$node_pid" 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 100); do

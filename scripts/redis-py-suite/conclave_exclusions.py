@@ -89,9 +89,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
     excluded = sum(n for r, n in reasons.items() if r.startswith("excluded:"))
     pending = sum(n for r, n in reasons.items() if r.startswith("pending:"))
-    other = sum(reasons.values()) - excluded - pending
+    port6379 = sum(n for r, n in reasons.items() if r.startswith("port6379:"))
+    other = sum(reasons.values()) - excluded - pending - port6379
     tr.write_line(
-        f"conclave: excluded {excluded}, pending {pending}, other xfail {other}, "
+        f"conclave: excluded {excluded}, pending {pending}, port6379 {port6379}, "
+        f"redis-py's own xfail {other}, "
         f"xpassed {count('xpassed')}, errors {count('error')}, "
         f"deselected by marker {count('deselected')}"
     )
