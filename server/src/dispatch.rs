@@ -8,7 +8,8 @@
 //! `DEBUG.KV*` on the debug kv groups ([`crate::debug_kv`]). Every
 //! command that passes the gate is marked in [`Session::timed`] for the connection to
 //! count and time it for `/metrics`, and its execution is timed here for the slow log
-//! ([`crate::slowlog`]: the arguments are kept only while the log is on).
+//! ([`crate::slowlog`]: the arguments are kept, without allocating for up to four,
+//! only while the log is on).
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -45,11 +46,11 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
     if !node.slowlog.enabled() || spec.flags.contains(&"skip_slowlog") {
         return run(node, session, entry, args).await;
     }
-    let logged = args.clone();
+    let logged = crate::slowlog::KeptArgs::keep(&args);
     let start = node.command_stats.now();
     let reply = run(node, session, entry, args).await;
     let us = node.command_stats.delta_ns(start, node.command_stats.now()) / 1000;
-    node.slowlog.observe(&logged, us, || {
+    node.slowlog.observe(logged.as_slice(), us, || {
         let name = session.handle.names.lock().name.clone();
         (session.handle.addr.to_string(), name)
     });

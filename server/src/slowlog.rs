@@ -42,6 +42,39 @@ struct Entry {
     name: String,
 }
 
+/// A request's arguments kept for the slow log while its command runs: up to four
+/// in place (a copy of each `Bytes` handle, no allocation: what `GET`/`SET`/`INCR`
+/// need), more in a `Vec`. Kept for every command while the log is on, since whether
+/// the command is slow is known only once it ran.
+#[derive(Debug)]
+pub enum KeptArgs {
+    /// `n` arguments in place.
+    Few([Bytes; 4], usize),
+    /// More than four.
+    Many(Vec<Bytes>),
+}
+
+impl KeptArgs {
+    /// Keeps `args` (cheap copies of the handles).
+    pub fn keep(args: &[Bytes]) -> KeptArgs {
+        match args {
+            [a] => KeptArgs::Few([a.clone(), Bytes::new(), Bytes::new(), Bytes::new()], 1),
+            [a, b] => KeptArgs::Few([a.clone(), b.clone(), Bytes::new(), Bytes::new()], 2),
+            [a, b, c] => KeptArgs::Few([a.clone(), b.clone(), c.clone(), Bytes::new()], 3),
+            [a, b, c, d] => KeptArgs::Few([a.clone(), b.clone(), c.clone(), d.clone()], 4),
+            _ => KeptArgs::Many(args.to_vec()),
+        }
+    }
+
+    /// The kept arguments.
+    pub fn as_slice(&self) -> &[Bytes] {
+        match self {
+            KeptArgs::Few(a, n) => &a[..*n],
+            KeptArgs::Many(v) => v,
+        }
+    }
+}
+
 /// The node's slow log and its two parameters.
 #[derive(Debug)]
 pub struct SlowLog {
@@ -263,6 +296,14 @@ mod tests {
         assert_eq!(log.len(), 3, "off");
         log.reset();
         assert_eq!(log.len(), 0);
+    }
+
+    #[test]
+    fn kept_args_are_the_request() {
+        for n in 0..7 {
+            let a: Vec<Bytes> = (0..n).map(|i| Bytes::from(i.to_string())).collect();
+            assert_eq!(KeptArgs::keep(&a).as_slice(), &a[..]);
+        }
     }
 
     #[test]
