@@ -1707,17 +1707,27 @@ fn bitmaps_lcs_copy_object_wait() {
 /// real `redis-server` (when one is installed; otherwise there is nothing to compare
 /// with and the test only checks that Conclave answers every command) and requires
 /// identical replies, RESP2 then RESP3, and the same for 300 rounds of random
-/// `INCRBYFLOAT` operands, bit ranges, `LCS` and `BITOP` inputs.
+/// `INCRBYFLOAT` operands, bit ranges, `LCS` and `BITOP` inputs; then the commands
+/// added for redis-py's suite (`resp_support::redispy_scripts`).
 #[test]
 fn keyspace_commands_match_redis_byte_for_byte() {
     use resp_support::keyspace_scripts::{BITS, KEYS, LCS, RESP3, STRINGS};
     use resp_support::parity::{commands, compare, differences, random_commands};
     use resp_support::redis_reference::Reference;
+    use resp_support::redispy_scripts::{random_dumps, BITFIELD, DIAGNOSTICS, DUMP_RESTORE};
 
     let server = Server::start(&[]);
     let mut ours = Raw::connect(server.port);
     let Some(reference) = Reference::start() else {
-        for script in [BITS, LCS, KEYS, STRINGS] {
+        for script in [
+            BITS,
+            LCS,
+            KEYS,
+            STRINGS,
+            DIAGNOSTICS,
+            BITFIELD,
+            DUMP_RESTORE,
+        ] {
             for cmd in commands(script) {
                 let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
                 ours.send_cmd(&args);
@@ -1732,6 +1742,10 @@ fn keyspace_commands_match_redis_byte_for_byte() {
         diffs.extend(differences(&mut ours, &mut theirs, script));
     }
     diffs.extend(compare(&mut ours, &mut theirs, random_commands(9, 300)));
+    diffs.extend(differences(&mut ours, &mut theirs, DIAGNOSTICS));
+    diffs.extend(differences(&mut ours, &mut theirs, BITFIELD));
+    diffs.extend(differences(&mut ours, &mut theirs, DUMP_RESTORE));
+    diffs.extend(compare(&mut ours, &mut theirs, random_dumps(11, 300)));
     ours.cmd(&["HELLO", "3"]);
     theirs.cmd(&["HELLO", "3"]);
     diffs.extend(differences(&mut ours, &mut theirs, RESP3));
@@ -1762,4 +1776,89 @@ fn replication_fields_and_client_kill_type() {
         "-ERR Unknown client type 'wrong_type'\r\n"
     );
     assert_eq!(raw.cmd(&["CLIENT", "KILL", "TYPE", "master"]), ":0\r\n");
+}
+
+/// `SLOWLOG` records what Redis records (name and arguments as sent, the client's
+/// address and name, secrets redacted, newest first), `LATENCY HISTOGRAM` counts
+/// calls per command, and `MEMORY`, `LASTSAVE`, `LOLWUT`, `ROLE` answer in Redis's
+/// shapes.
+#[test]
+fn slowlog_latency_memory_and_role() {
+    let server = Server::start(&[]);
+    let mut raw = Raw::connect(server.port);
+    assert_eq!(
+        raw.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "0"]),
+        "+OK\r\n"
+    );
+    assert_eq!(raw.cmd(&["SLOWLOG", "RESET"]), "+OK\r\n");
+    assert_eq!(raw.cmd(&["CLIENT", "SETNAME", "me"]), "+OK\r\n");
+    let _ = raw.cmd(&["get", "k\u{0d80}"]);
+    let _ = raw.cmd(&["AUTH", "secret"]);
+    let log = raw.cmd(&["SLOWLOG", "GET"]);
+    let auth = log.find("$4\r\nAUTH\r\n$10\r\n(redacted)\r\n").expect(&log);
+    let get = log.find("$3\r\nget\r\n$4\r\nk\u{0d80}\r\n").expect(&log);
+    assert!(auth < get, "newest first: {log}");
+    assert!(
+        log.contains("$2\r\nme\r\n") && log.contains("127.0.0.1:"),
+        "{log}"
+    );
+    assert!(
+        log.starts_with("*4\r\n"),
+        "reset, setname, get, auth: {log}"
+    );
+    assert_eq!(raw.cmd(&["SLOWLOG", "GET", "1"]).lines().next(), Some("*1"));
+    assert_eq!(
+        raw.cmd(&["CONFIG", "SET", "slowlog-log-slower-than", "-1"]),
+        "+OK\r\n"
+    );
+    let len = raw.cmd(&["SLOWLOG", "LEN"]);
+    let _ = raw.cmd(&["PING"]);
+    assert_eq!(raw.cmd(&["SLOWLOG", "LEN"]), len, "off below 0");
+
+    let hist = raw.cmd(&["LATENCY", "HISTOGRAM", "get", "nosuch"]);
+    assert!(
+        hist.starts_with("*2\r\n$3\r\nget\r\n*4\r\n$5\r\ncalls\r\n:1\r\n$14\r\nhistogram_usec\r\n"),
+        "{hist}"
+    );
+    raw.cmd(&["SET", "foo", "bar"]);
+    let usage = raw.cmd(&["MEMORY", "USAGE", "foo"]);
+    let bytes: i64 = usage.trim_start_matches(':').trim().parse().expect(&usage);
+    assert!((32..200).contains(&bytes), "{usage}");
+    let stats = raw.cmd(&["MEMORY", "STATS"]);
+    assert!(stats.contains("keys.count\r\n:1\r\n"), "{stats}");
+    assert!(raw
+        .cmd(&["MEMORY", "MALLOC-STATS"])
+        .contains("jemalloc statistics"));
+    assert!(raw.cmd(&["MEMORY", "DOCTOR"]).starts_with('$'));
+    let lastsave = raw.cmd(&["LASTSAVE"]);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let at: i64 = lastsave
+        .trim_start_matches(':')
+        .trim()
+        .parse()
+        .expect(&lastsave);
+    assert!(at <= now && at > now - 600, "{lastsave}");
+    assert_eq!(raw.cmd(&["LOLWUT"]), "$17\r\nRedis ver. 7.2.0\n\r\n");
+    assert_eq!(raw.cmd(&["ROLE"]), "*3\r\n$6\r\nmaster\r\n:0\r\n*0\r\n");
+    assert!(raw
+        .cmd(&["REPLICAOF", "127.0.0.1", "6379"])
+        .starts_with("-ERR REPLICAOF is not supported"));
+}
+
+/// `RESTORE` of a payload of another type (a list, as Redis 7.0 dumps it) is an
+/// error that changes nothing: Conclave stores strings only.
+#[test]
+fn dump_restore_refuses_other_types() {
+    let server = Server::start(&[]);
+    let mut raw = Raw::connect(server.port);
+    let list: &[u8] = b"\x12\x01\x02\x13\x13\x00\x00\x00\x04\x00\x81a\x02\x81b\x02\x81a\x02\x81b\x02\xff\x0a\x00\x16\xb6\x24\xdc\x1f\x0f\xd7\x11";
+    raw.send_cmd(&[b"RESTORE", b"l", b"0", list]);
+    assert_eq!(
+        raw.reply_string(),
+        "-ERR Bad data format: RDB object type 18 is not a string (Conclave stores strings only)\r\n"
+    );
+    assert_eq!(raw.cmd(&["EXISTS", "l"]), ":0\r\n");
 }

@@ -4,6 +4,7 @@
 //!
 //! - [`keyspace`]: the node-local string keyspace — sharded map, TTLs (lazy plus an
 //!   active expire cycle), approximate-LRU/LFU eviction under `maxmemory`.
+//! - [`rdb`]: `DUMP`/`RESTORE` payloads as Redis writes them ([`lzf`]: Redis's LZF).
 //! - [`cmd`]: one type per string command (`GET`, `SET`, ...) with `parse` and `apply`,
 //!   and [`COMMANDS`], where each command is declared once.
 //!
@@ -13,5 +14,7 @@
 pub mod cmd;
 pub mod keyspace;
 pub mod long_double;
+pub mod lzf;
+pub mod rdb;
 
 pub use cmd::COMMANDS;

@@ -17,7 +17,7 @@ use conclave_protocol::command;
 use conclave_protocol::spec::{CommandSpec, Declared, Service, KEYS_ALL, NOKEY};
 use conclave_protocol::{Frame, Parse};
 
-use crate::builtin::{connection_cmds, server_cmds};
+use crate::builtin::{connection_cmds, diagnostic_cmds, server_cmds};
 use crate::connection::Session;
 use crate::node::Node;
 use crate::{pubsub, transaction};
@@ -79,6 +79,14 @@ pub static BUILTINS: &[Declared<Builtin>] = &[
     command!("INFO", -1, ["stale"], NOKEY, "server", "Returns information and statistics about the server.", "[section [section ...]]", Service::Server => Builtin::Sync(server_cmds::execute)),
     command!("TIME", 1, ["fast", "stale"], NOKEY, "server", "Returns the server time.", "", Service::Server => Builtin::Sync(server_cmds::execute)),
     command!("SHUTDOWN", -1, ["admin", "noscript", "no_auth_checked"], NOKEY, "server", "Stops the node.", "[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]", Service::Server => Builtin::Sync(server_cmds::execute)),
+    command!("SLOWLOG", -2, [], NOKEY, "server", "A container for slow log commands.", "GET [count] | LEN | RESET | HELP", Service::Server => Builtin::Sync(diagnostic_cmds::execute)),
+    command!("LATENCY", -2, [], NOKEY, "server", "A container for latency diagnostics commands.", "DOCTOR | GRAPH event | HISTOGRAM [command ...] | HISTORY event | LATEST | RESET [event ...] | HELP", Service::Server => Builtin::Sync(diagnostic_cmds::execute)),
+    command!("MEMORY", -2, [], NOKEY, "server", "A container for memory diagnostics commands.", "DOCTOR | MALLOC-STATS | PURGE | STATS | USAGE key [SAMPLES count] | HELP", Service::Server => Builtin::Sync(diagnostic_cmds::execute)),
+    command!("LOLWUT", -1, ["readonly", "fast"], NOKEY, "server", "Displays computer art and the Redis version.", "[VERSION version]", Service::Server => Builtin::Sync(diagnostic_cmds::execute)),
+    command!("ROLE", 1, ["noscript", "loading", "stale", "fast"], NOKEY, "server", "Returns the replication role (always a master without replicas).", "", Service::Server => Builtin::Sync(diagnostic_cmds::execute)),
+    command!("LASTSAVE", 1, ["loading", "stale", "fast"], NOKEY, "server", "Returns the Unix timestamp of the last successful save (the node's start: the keyspace is memory-only).", "", Service::Server => Builtin::Sync(diagnostic_cmds::execute)),
+    command!("REPLICAOF", 3, ["admin", "noscript", "stale"], NOKEY, "server", "Configures a server as replica of another (only NO ONE: the keyspace is not replicated).", "host port", Service::Server => Builtin::Sync(diagnostic_cmds::execute)),
+    command!("SLAVEOF", 3, ["admin", "noscript", "stale"], NOKEY, "server", "Sets a Redis server as a replica of another, or promotes it to being a master (only NO ONE).", "host port", Service::Server => Builtin::Sync(diagnostic_cmds::execute)),
     command!("CLUSTER", -2, ["noscript", "stale"], NOKEY, "cluster", "Redis Cluster commands (cluster support is disabled).", "subcommand [arguments ...]", Service::Server => Builtin::Sync(server_cmds::execute)),
     command!("SUBSCRIBE", -2, ["pubsub", "noscript", "loading", "stale"], NOKEY, "pubsub", "Listens for messages published to channels.", "channel [channel ...]", Service::Connection => Builtin::Sync(pubsub::execute)),
     command!("UNSUBSCRIBE", -1, ["pubsub", "noscript", "loading", "stale"], NOKEY, "pubsub", "Stops listening to messages posted to channels.", "[channel [channel ...]]", Service::Connection => Builtin::Sync(pubsub::execute)),

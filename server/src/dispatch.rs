@@ -7,7 +7,9 @@
 //! `conclave_cache` (they need only the keyspace), `LOCK.*` in the lock service,
 //! `DEBUG.KV*` on the debug kv groups ([`crate::debug_kv`]). Every
 //! command that passes the gate is marked in [`Session::timed`] for the connection to
-//! count and time it for `/metrics`.
+//! count and time it for `/metrics`, and its execution is timed here for the slow log
+//! ([`crate::slowlog`]: the arguments are kept, without allocating for up to four,
+//! only while the log is on).
 //!
 //! After the gate, still in Redis's order (`processCommand`): a RESP2 client in pub/sub
 //! mode may run only the pub/sub commands ([`pubsub::context_error`]); then a `CLIENT
@@ -68,6 +70,28 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
     if session.tx.is_some() && !transaction::runs_inside_multi(spec) {
         return transaction::queue(session, entry, args);
     }
+    if !node.slowlog.enabled() || spec.flags.contains(&"skip_slowlog") {
+        return run(node, session, entry, args).await;
+    }
+    let logged = crate::slowlog::KeptArgs::keep(&args);
+    let start = node.command_stats.now();
+    let reply = run(node, session, entry, args).await;
+    let us = node.command_stats.delta_ns(start, node.command_stats.now()) / 1000;
+    node.slowlog.observe(logged.as_slice(), us, || {
+        let name = session.handle.names.lock().name.clone();
+        (session.handle.addr.to_string(), name)
+    });
+    reply
+}
+
+/// Runs a command that passed the gate with the handler of its service.
+async fn run(
+    node: &Node,
+    session: &mut Session,
+    entry: &'static command_table::Entry,
+    args: Vec<Bytes>,
+) -> Frame {
+    let spec = entry.spec;
     // Client-side caching: record the keys before the read and again after it (see
     // `tracking`), so no write in between goes unnoticed.
     let read_keys = tracking::records(session, spec).then(|| args.clone());

@@ -4,6 +4,7 @@
 //! directory), open the keyspace, start the Raft group that holds the locks, bind the
 //! client port, then serve until `SHUTDOWN`, SIGTERM or SIGINT, and stop cleanly.
 
+mod allocator;
 mod builtin;
 mod clients;
 mod command_table;
@@ -21,6 +22,7 @@ mod pause;
 mod pubsub;
 mod push;
 mod scripting;
+mod slowlog;
 mod stats;
 mod supervised;
 mod tools;
@@ -185,6 +187,10 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
             .collect(),
         started: Instant::now(),
+        started_unix_secs: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        slowlog: slowlog::SlowLog::default(),
         shutdown,
     });
     // The cluster channel's router: every hosted group, the services that take forwarded

@@ -76,6 +76,11 @@ pub struct Node {
     pub replid: String,
     /// When the node started.
     pub started: Instant,
+    /// When the node started, Unix time in seconds (`LASTSAVE`: the keyspace was
+    /// last "saved", that is empty and consistent, then).
+    pub started_unix_secs: u64,
+    /// The slow log (`SLOWLOG`, `slowlog-*` parameters).
+    pub slowlog: crate::slowlog::SlowLog,
     /// Flipped to `true` to stop the node (`SHUTDOWN`, SIGTERM).
     pub shutdown: watch::Sender<bool>,
 }

@@ -5,9 +5,11 @@
 //! [`COMMANDS`] declares each of them once (name, arity, flags, keys, docs, parser);
 //! the server dispatches through that table, then calls [`Command::apply`].
 
+mod bitfield;
 mod bits;
 mod cache;
 mod del;
+mod dump;
 mod expire;
 mod get;
 mod incr;
@@ -21,9 +23,11 @@ mod strings;
 mod tests;
 mod wait;
 
+pub use bitfield::BitField;
 pub use bits::{BitCount, BitOp, BitPos, GetBit, SetBit};
 pub use cache::{CacheState, CacheStats};
 pub use del::{Del, Exists};
+pub use dump::{Dump, Restore};
 pub use expire::{Expire, ExpireTime, Persist, Ttl};
 pub use get::{Get, GetDel, GetEx};
 pub use incr::{IncrBy, IncrByFloat};
@@ -32,6 +36,7 @@ pub use keys::{Copy, DbSize, Flush, Keys, Rename, Scan, Type};
 pub use lcs::Lcs;
 pub use mset::{MGet, MSet};
 pub use set::{GetSet, Set, SetEx, SetNx};
+pub(crate) use strings::MAX_STRING_LEN;
 pub use strings::{Append, GetRange, SetRange, Strlen};
 pub use wait::{Wait, WaitAof};
 
@@ -108,10 +113,16 @@ pub enum Command {
     BitPos(BitPos),
     /// `BITOP`
     BitOp(BitOp),
+    /// `BITFIELD`, `BITFIELD_RO`
+    BitField(BitField),
     /// `LCS`
     Lcs(Lcs),
     /// `COPY`
     Copy(Copy),
+    /// `DUMP`
+    Dump(Dump),
+    /// `RESTORE`
+    Restore(Restore),
     /// `TOUCH`
     Touch(Touch),
     /// `RANDOMKEY`
@@ -184,8 +195,12 @@ pub static COMMANDS: &[Declared<Parser>] = {
         command!("BITCOUNT", -2, ["readonly"], KEY1, "bitmap", "Counts the number of set bits (population counting) in a string.", "key [start end [BYTE | BIT]]", Service::Cache => |p| BitCount::parse(p).map(C::BitCount)),
         command!("BITPOS", -3, ["readonly"], KEY1, "bitmap", "Finds the first set (1) or clear (0) bit in a string.", "key bit [start [end [BYTE | BIT]]]", Service::Cache => |p| BitPos::parse(p).map(C::BitPos)),
         command!("BITOP", -4, ["write", "denyoom"], (2, -1, 1), "bitmap", "Performs bitwise operations on multiple strings, and stores the result.", "AND | OR | XOR | NOT destkey key [key ...]", Service::Cache => |p| BitOp::parse(p).map(C::BitOp)),
+        command!("BITFIELD", -2, ["write", "denyoom"], KEY1, "bitmap", "Performs arbitrary bitfield integer operations on strings.", "key [GET encoding offset | SET encoding offset value | INCRBY encoding offset increment | OVERFLOW wrap-sat-or-fail] [...]", Service::Cache => |p| BitField::parse(p, false).map(C::BitField)),
+        command!("BITFIELD_RO", -2, ["readonly", "fast"], KEY1, "bitmap", "Performs arbitrary read-only bitfield integer operations on strings.", "key [GET encoding offset ...]", Service::Cache => |p| BitField::parse(p, true).map(C::BitField)),
         command!("LCS", -3, ["readonly"], (1, 2, 1), "string", "Finds the longest common substring.", "key1 key2 [LEN] [IDX] [MINMATCHLEN min-match-len] [WITHMATCHLEN]", Service::Cache => |p| Lcs::parse(p).map(C::Lcs)),
         command!("COPY", -3, ["write", "denyoom"], (1, 2, 1), "generic", "Copies the value of a key to a new key.", "source destination [DB destination-db] [REPLACE]", Service::Cache => |p| Copy::parse(p).map(C::Copy)),
+        command!("DUMP", 2, ["readonly"], KEY1, "generic", "Returns a serialized representation of the value stored at a key.", "key", Service::Cache => |p| Dump::parse(p).map(C::Dump)),
+        command!("RESTORE", -4, ["write", "denyoom"], KEY1, "generic", "Creates a key from the serialized representation of a value.", "key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]", Service::Cache => |p| Restore::parse(p).map(C::Restore)),
         command!("TOUCH", -2, ["readonly", "fast"], KEYS_ALL, "generic", "Returns the number of existing keys out of those specified after updating the time they were last accessed.", "key [key ...]", Service::Cache => |p| Touch::parse(p).map(C::Touch)),
         command!("RANDOMKEY", 1, ["readonly"], NOKEY, "generic", "Returns a random key name from the database.", "", Service::Cache => |p| RandomKey::parse(p).map(C::RandomKey)),
         command!("OBJECT", -2, [], NOKEY, "generic", "A container for object introspection commands.", "ENCODING | FREQ | IDLETIME | REFCOUNT key | HELP", Service::Cache => |p| Object::parse(p).map(C::Object)),
@@ -254,8 +269,11 @@ impl Command {
             Command::BitCount(c) => c.apply(ks),
             Command::BitPos(c) => c.apply(ks),
             Command::BitOp(c) => c.apply(ks),
+            Command::BitField(c) => c.apply(ks),
             Command::Lcs(c) => c.apply(ks),
             Command::Copy(c) => c.apply(ks),
+            Command::Dump(c) => c.apply(ks),
+            Command::Restore(c) => c.apply(ks),
             Command::Touch(c) => c.apply(ks),
             Command::RandomKey(c) => c.apply(ks),
             Command::Object(c) => c.apply(ks),
@@ -287,6 +305,7 @@ impl Command {
                 | Command::BitPos(_)
                 | Command::Lcs(_)
                 | Command::Touch(_)
+                | Command::Dump(_)
                 | Command::RandomKey(_)
                 | Command::Object(_)
                 | Command::Wait(_)

@@ -102,7 +102,10 @@ fn list(args: &[bytes::Bytes]) -> Result<Frame, ParseError> {
 }
 
 /// The keys of the command `args[0]` called with `args[1..]`, each with its access
-/// flags (`RO access` for a read-only command, `RW access update` for a write).
+/// flags (`RO access` for a read-only command, `RW access update` for a write or a
+/// script that may write). A command flagged `movablekeys` (the `EVAL` family) names
+/// its keys with a count at argument 2, as Redis's `keynum` key spec: the keys that
+/// count says, none when it is not a number or asks for more than there are.
 fn keys_of(
     args: &[bytes::Bytes],
 ) -> Result<Vec<(bytes::Bytes, &'static [&'static str])>, ParseError> {
@@ -115,16 +118,31 @@ fn keys_of(
             "ERR Invalid number of arguments specified for command".into(),
         ));
     }
+    let movable = spec.flags.contains(&"movablekeys");
+    let flags: &'static [&'static str] =
+        if spec.is_write() || (movable && !spec.flags.contains(&"readonly")) {
+            &["RW", "access", "update"]
+        } else {
+            &["RO", "access"]
+        };
+    if movable {
+        let numkeys = args
+            .get(2)
+            .and_then(|n| std::str::from_utf8(n).ok())
+            .and_then(|n| n.parse::<usize>().ok())
+            .filter(|&n| n <= args.len().saturating_sub(3));
+        return Ok(args
+            .iter()
+            .skip(3)
+            .take(numkeys.unwrap_or(0))
+            .map(|k| (k.clone(), flags))
+            .collect());
+    }
     if spec.keys.2 <= 0 {
         return Err(ParseError::Other(
             "ERR The command has no key arguments".into(),
         ));
     }
-    let flags: &'static [&'static str] = if spec.is_write() {
-        &["RW", "access", "update"]
-    } else {
-        &["RO", "access"]
-    };
     let keys = crate::command_table::key_positions(spec, args.len())
         .filter_map(|i| args.get(i))
         .map(|k| (k.clone(), flags))

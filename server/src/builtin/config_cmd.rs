@@ -30,6 +30,8 @@ enum Change {
     BusyReplyThreshold(u64),
     Hz(u64),
     TrackingMaxKeys(u64),
+    SlowlogSlowerThan(i64),
+    SlowlogMaxLen(u64),
     /// Accepted and changes nothing (`save ""`, `appendonly no`).
     Ignored,
 }
@@ -51,6 +53,19 @@ struct Param {
 fn int(v: &str) -> Result<u64, String> {
     v.parse::<u64>()
         .map_err(|_| "argument couldn't be parsed into an integer".to_string())
+}
+
+fn signed(v: &str, lo: i64) -> Result<i64, String> {
+    let n = v
+        .parse::<i64>()
+        .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+    if n < lo {
+        return Err(format!(
+            "argument must be between {lo} and {} inclusive",
+            i64::MAX
+        ));
+    }
+    Ok(n)
 }
 
 fn memory(v: &str) -> Result<u64, String> {
@@ -173,6 +188,16 @@ static PARAMS: &[Param] = &[
         name: "lua-time-limit",
         get: |n| n.runtime.busy_reply_threshold.load(Relaxed).to_string(),
         set: Some(|v| int(v).map(Change::BusyReplyThreshold)),
+    },
+    Param {
+        name: "slowlog-log-slower-than",
+        get: |n| n.slowlog.slower_than_us().to_string(),
+        set: Some(|v| signed(v, -1).map(Change::SlowlogSlowerThan)),
+    },
+    Param {
+        name: "slowlog-max-len",
+        get: |n| n.slowlog.max_len().to_string(),
+        set: Some(|v| signed(v, 0).map(|n| Change::SlowlogMaxLen(n.unsigned_abs()))),
     },
     Param {
         name: "no-leader-wait",
@@ -304,6 +329,8 @@ fn apply(node: &Node, change: Change) {
         Change::Hz(n) => r.hz.store(n, Relaxed),
         Change::TrackingMaxKeys(n) => node.keyspace.set_tracking_max_keys(n),
         Change::BusyReplyThreshold(n) => r.busy_reply_threshold.store(n, Relaxed),
+        Change::SlowlogSlowerThan(us) => node.slowlog.set_slower_than_us(us),
+        Change::SlowlogMaxLen(n) => node.slowlog.set_max_len(n),
         Change::Ignored => {}
     }
 }

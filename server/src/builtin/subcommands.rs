@@ -1,4 +1,5 @@
-//! The subcommands of the container commands (`CONFIG`, `COMMAND`, `CLIENT`), each
+//! The subcommands of the container commands (`CONFIG`, `COMMAND`, `CLIENT`,
+//! `SLOWLOG`, `LATENCY`, `MEMORY`), each
 //! declared once like a command (Redis 7 names them `config|get`): its arity, flags,
 //! summary and syntax drive the subcommand's arity error, `COMMAND INFO`'s
 //! subcommands field, `COMMAND DOCS`'s `subcommands` map (so `redis-cli` hints
@@ -101,6 +102,38 @@ static CLUSTER: &[CommandSpec] = &[
     sub!("CLUSTER|SLOTS", 2, ["loading", "stale"], "cluster", "Returns the mapping of cluster slots to nodes.", ""),
 ];
 
+/// `SLOWLOG` subcommands.
+#[rustfmt::skip]
+static SLOWLOG: &[CommandSpec] = &[
+    sub!("SLOWLOG|GET", -2, ["admin", "loading", "stale"], "server", "Returns the slow log's entries.", "[count]"),
+    sub!("SLOWLOG|LEN", 2, ["admin", "loading", "stale"], "server", "Returns the number of entries in the slow log.", ""),
+    sub!("SLOWLOG|RESET", 2, ["admin", "loading", "stale"], "server", "Clears all entries from the slow log.", ""),
+    sub!("SLOWLOG|HELP", 2, ["loading", "stale"], "server", "Show helpful text about the different subcommands.", ""),
+];
+
+/// `LATENCY` subcommands.
+#[rustfmt::skip]
+static LATENCY: &[CommandSpec] = &[
+    sub!("LATENCY|DOCTOR", 2, ["admin", "noscript", "loading", "stale"], "server", "Returns a human-readable latency analysis report.", ""),
+    sub!("LATENCY|GRAPH", 3, ["admin", "noscript", "loading", "stale"], "server", "Returns a latency graph for an event.", "event"),
+    sub!("LATENCY|HISTOGRAM", -2, ["admin", "noscript", "loading", "stale"], "server", "Returns the cumulative distribution of latencies of a subset or all commands.", "[command [command ...]]"),
+    sub!("LATENCY|HISTORY", 3, ["admin", "noscript", "loading", "stale"], "server", "Returns timestamp-latency samples for an event.", "event"),
+    sub!("LATENCY|LATEST", 2, ["admin", "noscript", "loading", "stale"], "server", "Returns the latest latency samples for all events.", ""),
+    sub!("LATENCY|RESET", -2, ["admin", "noscript", "loading", "stale"], "server", "Resets the latency data for one or more events.", "[event [event ...]]"),
+    sub!("LATENCY|HELP", 2, ["loading", "stale"], "server", "Returns helpful text about the different subcommands.", ""),
+];
+
+/// `MEMORY` subcommands.
+#[rustfmt::skip]
+static MEMORY: &[CommandSpec] = &[
+    sub!("MEMORY|DOCTOR", 2, [], "server", "Outputs a memory problems report.", ""),
+    sub!("MEMORY|MALLOC-STATS", 2, [], "server", "Returns the allocator statistics.", ""),
+    sub!("MEMORY|PURGE", 2, [], "server", "Asks the allocator to release memory.", ""),
+    sub!("MEMORY|STATS", 2, [], "server", "Returns details about memory usage.", ""),
+    sub!("MEMORY|USAGE", -3, ["readonly"], "server", "Estimates the memory usage of a key.", "key [SAMPLES count]"),
+    sub!("MEMORY|HELP", 2, ["loading", "stale"], "server", "Outputs helpful text about the different subcommands.", ""),
+];
+
 /// The subcommands of container command `parent` (upper case); empty for others.
 pub fn of(parent: &str) -> &'static [CommandSpec] {
     match parent {
@@ -110,6 +143,9 @@ pub fn of(parent: &str) -> &'static [CommandSpec] {
         "PUBSUB" => PUBSUB,
         "SCRIPT" => SCRIPT,
         "CLUSTER" => CLUSTER,
+        "SLOWLOG" => SLOWLOG,
+        "LATENCY" => LATENCY,
+        "MEMORY" => MEMORY,
         _ => &[],
     }
 }

@@ -107,6 +107,13 @@ impl CommandStats {
         self.clock.raw()
     }
 
+    /// Nanoseconds from `start` to `end` (both from [`now`](Self::now); 0 if `end`
+    /// is earlier).
+    #[inline]
+    pub fn delta_ns(&self, start: u64, end: u64) -> u64 {
+        self.clock.delta_as_nanos(start, end)
+    }
+
     /// Records one execution of `spec` that ran from `start` to `end` (both from
     /// [`now`](Self::now)).
     #[inline]

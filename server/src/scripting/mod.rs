@@ -66,10 +66,10 @@ pub enum ScriptCmd {
 /// The scripting commands, declared once (flags as Redis 7's `COMMAND INFO`).
 #[rustfmt::skip]
 pub static COMMANDS: &[Declared<ScriptCmd>] = &[
-    command!("EVAL", -3, ["noscript", "skip_monitor", "may_replicate", "no_mandatory_keys", "stale"], NOKEY, "scripting", "Executes a server-side Lua script.", "script numkeys [key [key ...]] [arg [arg ...]]", Service::Server => ScriptCmd::Eval),
-    command!("EVALSHA", -3, ["noscript", "skip_monitor", "may_replicate", "no_mandatory_keys", "stale"], NOKEY, "scripting", "Executes a server-side Lua script by SHA1 digest.", "sha1 numkeys [key [key ...]] [arg [arg ...]]", Service::Server => ScriptCmd::EvalSha),
-    command!("EVAL_RO", -3, ["readonly", "noscript", "skip_monitor", "no_mandatory_keys", "stale"], NOKEY, "scripting", "Executes a read-only server-side Lua script.", "script numkeys [key [key ...]] [arg [arg ...]]", Service::Server => ScriptCmd::EvalRo),
-    command!("EVALSHA_RO", -3, ["readonly", "noscript", "skip_monitor", "no_mandatory_keys", "stale"], NOKEY, "scripting", "Executes a read-only server-side Lua script by SHA1 digest.", "sha1 numkeys [key [key ...]] [arg [arg ...]]", Service::Server => ScriptCmd::EvalShaRo),
+    command!("EVAL", -3, ["noscript", "skip_monitor", "may_replicate", "no_mandatory_keys", "stale", "movablekeys"], NOKEY, "scripting", "Executes a server-side Lua script.", "script numkeys [key [key ...]] [arg [arg ...]]", Service::Server => ScriptCmd::Eval),
+    command!("EVALSHA", -3, ["noscript", "skip_monitor", "may_replicate", "no_mandatory_keys", "stale", "movablekeys"], NOKEY, "scripting", "Executes a server-side Lua script by SHA1 digest.", "sha1 numkeys [key [key ...]] [arg [arg ...]]", Service::Server => ScriptCmd::EvalSha),
+    command!("EVAL_RO", -3, ["readonly", "noscript", "skip_monitor", "no_mandatory_keys", "stale", "movablekeys"], NOKEY, "scripting", "Executes a read-only server-side Lua script.", "script numkeys [key [key ...]] [arg [arg ...]]", Service::Server => ScriptCmd::EvalRo),
+    command!("EVALSHA_RO", -3, ["readonly", "noscript", "skip_monitor", "no_mandatory_keys", "stale", "movablekeys"], NOKEY, "scripting", "Executes a read-only server-side Lua script by SHA1 digest.", "sha1 numkeys [key [key ...]] [arg [arg ...]]", Service::Server => ScriptCmd::EvalShaRo),
     command!("SCRIPT", -2, ["noscript"], NOKEY, "scripting", "A container for Lua scripts management commands.", "LOAD script | EXISTS sha1 [sha1 ...] | FLUSH [ASYNC | SYNC] | KILL | HELP", Service::Server => ScriptCmd::Script),
 ];
 
