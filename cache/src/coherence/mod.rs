@@ -19,5 +19,6 @@ pub use event::{Action, Event, Reply};
 pub use home::DirView;
 pub use message::{Envelope, Msg, RevokeTo, Want};
 pub use node::Node;
+#[cfg(test)]
 pub(crate) use types::Bug;
 pub use types::{ClientId, Config, Epoch, Held, NodeId, Ring, Stamp, Stats, Time};

@@ -8,9 +8,6 @@
 
 mod model;
 mod spec;
-#[cfg(test)]
 mod tests;
 
 pub(crate) use super::Bug;
-pub(crate) use model::{Coherence, Script, TestRing};
-pub(crate) use spec::Op;

@@ -69,6 +69,8 @@ pub(crate) struct Coherence {
     pub(crate) clients: Vec<Script>,
     pub(crate) max_time: Time,
     pub(crate) max_crashes: u8,
+    /// The nodes that may crash.
+    pub(crate) crashable: Vec<NodeId>,
     pub(crate) max_drops: u8,
     pub(crate) max_evictions: u8,
     pub(crate) next_ring: Option<TestRing>,
@@ -264,7 +266,7 @@ impl Model for Coherence {
             let id = i as NodeId;
             match node {
                 Some(node) => {
-                    if world.crashes < self.max_crashes {
+                    if world.crashes < self.max_crashes && self.crashable.contains(&id) {
                         actions.push(Step::Crash(id));
                     }
                     if world.evictions < self.max_evictions {
