@@ -11,3 +11,4 @@ mod spec;
 mod tests;
 
 pub(crate) use super::Bug;
+pub(crate) use model::TestRing;

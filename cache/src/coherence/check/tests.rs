@@ -77,21 +77,36 @@ fn cluster(lease: u64, ops_per_client: usize, bug: Option<Bug>) -> Coherence {
     }
 }
 
-/// Runs a full check and reports what it explored.
+/// Runs a full check and reports what it explored (`COHERENCE_DFS=1`: depth first, which
+/// keeps only one path in memory instead of a whole BFS frontier).
 fn run(name: &str, model: Coherence, budget: Option<Duration>) {
     let start = Instant::now();
     let mut builder = model.checker().threads(2);
     if let Some(budget) = budget {
         builder = builder.timeout(budget);
     }
-    let checker = builder.spawn_bfs().join();
+    if env("COHERENCE_DFS", 0) == 1 {
+        report(name, "DFS", start, budget, builder.spawn_dfs().join());
+    } else {
+        report(name, "BFS", start, budget, builder.spawn_bfs().join());
+    }
+}
+
+fn report(
+    name: &str,
+    how: &str,
+    start: Instant,
+    budget: Option<Duration>,
+    checker: impl Checker<Coherence>,
+) {
+    let stopped = budget.is_some_and(|b| start.elapsed() >= b);
     eprintln!(
-        "{name}: {} states ({} unique), max depth {}, {:.1?}{}",
+        "{name} ({how}): {} states ({} unique), max depth {}, {:.1?}{}",
         checker.state_count(),
         checker.unique_state_count(),
         checker.max_depth(),
         start.elapsed(),
-        if budget.is_some_and(|b| start.elapsed() >= b) {
+        if stopped {
             " — stopped by the time budget"
         } else {
             ""
