@@ -12,6 +12,7 @@
 //! crate; the coherence layer of the cluster-wide cache will live here too.
 
 pub mod cmd;
+pub mod coherence;
 pub mod keyspace;
 pub mod long_double;
 pub mod lzf;

@@ -1,0 +1,424 @@
+//! The cluster as a `stateright` model: every node a real [`Node`] (the production code,
+//! not a copy), the network a multiset of messages, time a shared clock in ticks.
+//!
+//! From any state the checker may take any enabled step:
+//!
+//! | step | when enabled |
+//! |---|---|
+//! | `Invoke(c)` | client `c` is idle, has operations left and its node is up |
+//! | `Deliver(m)` | `m` is in flight (any of them: delay and reordering are free) |
+//! | `Drop(m)` | `m` is in flight and fewer than `max_drops` were lost |
+//! | `Tick` | `now < max_time`: the clock advances one tick and every live node handles `Tick` |
+//! | `Crash(n)` | fewer than `max_crashes` crashes: node `n` loses its memory and stops |
+//! | `Restart(n)` | `n` is down: it comes back with a new incarnation ([`Node::restart`]) |
+//! | `Evict(n, k)` | fewer than `max_evictions`: node `n` drops its copy of `k` |
+//! | `HomeEvict(k)` | fewer than `max_evictions`: `k`'s home drops it (inclusion) |
+//! | `Adopt(n)` | `next_ring` is set and node `n` has not adopted it yet |
+//!
+//! A message to a node that is down is lost. Clients of a crashed node stop; their
+//! operation in flight stays in flight (it may or may not have taken effect). All nodes read
+//! one clock — the drift margin is 0 — so leases are checked exactly at their boundary.
+//!
+//! Epoch changes: each node adopts the next ring on its own step, in any order, but the
+//! clock does not pass `first adoption + adopt_within` while a live node still has the old
+//! ring — the assumption the protocol states for the control plane (every serving node
+//! learns a new epoch within a lease of the first one, or stops serving).
+
+use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
+use stateright::{Model, Property};
+
+use super::spec::{Key, Op, Registers, Ret, Value};
+use crate::coherence::{
+    Action, Config, Envelope, Epoch, Event, Held, Node, NodeId, Reply, Ring, Time,
+};
+
+/// A ring given as a table: key index → home.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct TestRing {
+    pub(crate) epoch: Epoch,
+    pub(crate) homes: Vec<NodeId>,
+}
+
+impl Ring<Key> for TestRing {
+    fn epoch(&self) -> Epoch {
+        self.epoch
+    }
+    fn home(&self, key: &Key) -> NodeId {
+        self.homes[usize::from(*key)]
+    }
+}
+
+/// The node type of the model.
+pub(crate) type TestNode = Node<Key, Value, TestRing>;
+type Msg = Envelope<Key, Value>;
+
+/// One client: the node it talks to and the operations it issues, one after another.
+#[derive(Clone, Debug)]
+pub(crate) struct Script {
+    pub(crate) node: NodeId,
+    pub(crate) ops: Vec<Op>,
+}
+
+/// What the checker explores.
+#[derive(Clone, Debug)]
+pub(crate) struct Coherence {
+    pub(crate) cfg: Config,
+    pub(crate) nodes: usize,
+    pub(crate) keys: usize,
+    pub(crate) ring: TestRing,
+    pub(crate) clients: Vec<Script>,
+    pub(crate) max_time: Time,
+    pub(crate) max_crashes: u8,
+    /// The nodes that may crash.
+    pub(crate) crashable: Vec<NodeId>,
+    pub(crate) max_drops: u8,
+    pub(crate) max_evictions: u8,
+    pub(crate) next_ring: Option<TestRing>,
+    pub(crate) adopt_within: Time,
+    /// Bound on each node's stamp counter (requests, grants, revocations it has issued):
+    /// adversarial reordering can make a grant and a revocation chase each other forever
+    /// (a liveness, not a safety, matter), so exploration stops there.
+    pub(crate) max_stamps: u64,
+}
+
+/// A client's progress through its script.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Progress {
+    next: usize,
+    busy: bool,
+    dead: bool,
+}
+
+/// The whole cluster at one instant.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct World {
+    pub(crate) now: Time,
+    pub(crate) nodes: Vec<Option<TestNode>>,
+    incarnations: Vec<u64>,
+    /// Messages in flight, sorted (a multiset).
+    net: Vec<Msg>,
+    clients: Vec<Progress>,
+    pub(crate) tester: LinearizabilityTester<usize, Registers>,
+    crashes: u8,
+    drops: u8,
+    evictions: u8,
+    forgets: usize,
+    /// When the first node adopted `next_ring`.
+    first_adoption: Option<Time>,
+    /// Some read returned a value (coverage).
+    pub(crate) read_a_value: bool,
+    /// Some home waited out a lease (coverage).
+    pub(crate) waited_out_lease: bool,
+}
+
+/// One step.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Step {
+    Invoke(usize),
+    Deliver(Msg),
+    Drop(Msg),
+    Tick,
+    Crash(NodeId),
+    Restart(NodeId),
+    Evict(NodeId, Key),
+    HomeEvict(Key),
+    Adopt(NodeId),
+}
+
+impl Coherence {
+    fn node_index(id: NodeId) -> usize {
+        usize::try_from(id).unwrap_or(usize::MAX)
+    }
+
+    /// Carries out what a node asked for.
+    fn apply(&self, world: &mut World, actions: Vec<crate::coherence::Action<Key, Value>>) {
+        for action in actions {
+            match action {
+                Action::Send(envelope) => {
+                    let at = world.net.partition_point(|m| *m < envelope);
+                    world.net.insert(at, envelope);
+                }
+                Action::Reply { client, reply } => {
+                    let client = usize::try_from(client).unwrap_or(usize::MAX);
+                    let Some(progress) = world.clients.get_mut(client) else {
+                        continue;
+                    };
+                    if !progress.busy || progress.dead {
+                        continue;
+                    }
+                    progress.busy = false;
+                    let ret = match reply {
+                        Reply::Value(v) => {
+                            world.read_a_value |= v.is_some();
+                            Ret::Value(v)
+                        }
+                        Reply::Done => Ret::Done,
+                    };
+                    let _ = world.tester.on_return(client, ret);
+                }
+                Action::Forgot { key } => self.forget(world, key),
+                Action::SetTimer(_) => {}
+            }
+        }
+    }
+
+    /// Records that `key` may be forgotten from now on.
+    fn forget(&self, world: &mut World, key: Key) {
+        let thread = self.clients.len() + world.forgets;
+        world.forgets += 1;
+        let _ = world.tester.on_invoke(thread, Op::Forget(key));
+    }
+
+    fn step_node(&self, world: &mut World, id: NodeId, event: Event<Key, Value, TestRing>) {
+        let now = world.now;
+        let Some(Some(node)) = world.nodes.get_mut(Self::node_index(id)) else {
+            return;
+        };
+        let actions = node.handle(now, event);
+        world.waited_out_lease |= node.stats().lease_waits > 0;
+        node.reset_stats();
+        self.apply(world, actions);
+    }
+
+    fn adopted(&self, node: &TestNode) -> bool {
+        self.next_ring
+            .as_ref()
+            .is_none_or(|r| node.epoch() >= r.epoch)
+    }
+
+    /// Whether the clock may advance (the adoption bound holds after it).
+    fn may_tick(&self, world: &World) -> bool {
+        if world.now >= self.max_time {
+            return false;
+        }
+        match world.first_adoption {
+            Some(first) if world.now + 1 > first + self.adopt_within => {
+                world.nodes.iter().flatten().all(|n| self.adopted(n))
+            }
+            _ => true,
+        }
+    }
+}
+
+impl Model for Coherence {
+    type State = World;
+    type Action = Step;
+
+    fn init_states(&self) -> Vec<World> {
+        let nodes = (0..self.nodes)
+            .map(|i| {
+                Some(Node::new(
+                    i as NodeId,
+                    1,
+                    self.ring.clone(),
+                    self.cfg.clone(),
+                ))
+            })
+            .collect();
+        vec![World {
+            now: 0,
+            nodes,
+            incarnations: vec![1; self.nodes],
+            net: Vec::new(),
+            clients: self
+                .clients
+                .iter()
+                .map(|_| Progress {
+                    next: 0,
+                    busy: false,
+                    dead: false,
+                })
+                .collect(),
+            tester: LinearizabilityTester::new(Registers::new(self.keys)),
+            crashes: 0,
+            drops: 0,
+            evictions: 0,
+            forgets: 0,
+            first_adoption: None,
+            read_a_value: false,
+            waited_out_lease: false,
+        }]
+    }
+
+    fn actions(&self, world: &World, actions: &mut Vec<Step>) {
+        for (c, progress) in world.clients.iter().enumerate() {
+            let script = &self.clients[c];
+            let up = world.nodes[Self::node_index(script.node)].is_some();
+            if up && !progress.busy && !progress.dead && progress.next < script.ops.len() {
+                actions.push(Step::Invoke(c));
+            }
+        }
+        let mut last: Option<&Msg> = None;
+        for m in &world.net {
+            if last == Some(m) {
+                continue;
+            }
+            last = Some(m);
+            actions.push(Step::Deliver(m.clone()));
+            if world.drops < self.max_drops {
+                actions.push(Step::Drop(m.clone()));
+            }
+        }
+        if self.may_tick(world) {
+            actions.push(Step::Tick);
+        }
+        for (i, node) in world.nodes.iter().enumerate() {
+            let id = i as NodeId;
+            match node {
+                Some(node) => {
+                    if world.crashes < self.max_crashes && self.crashable.contains(&id) {
+                        actions.push(Step::Crash(id));
+                    }
+                    if world.evictions < self.max_evictions {
+                        for key in 0..self.keys as Key {
+                            if node.copy_state(&key).is_some() {
+                                actions.push(Step::Evict(id, key));
+                            }
+                        }
+                    }
+                    if self.next_ring.is_some() && !self.adopted(node) {
+                        actions.push(Step::Adopt(id));
+                    }
+                }
+                None => actions.push(Step::Restart(id)),
+            }
+        }
+        if world.evictions < self.max_evictions {
+            for key in 0..self.keys as Key {
+                actions.push(Step::HomeEvict(key));
+            }
+        }
+    }
+
+    fn next_state(&self, last: &World, step: Step) -> Option<World> {
+        let mut world = last.clone();
+        match step {
+            Step::Invoke(c) => {
+                let script = &self.clients[c];
+                let op = script.ops[world.clients[c].next].clone();
+                world.clients[c].next += 1;
+                world.clients[c].busy = true;
+                let _ = world.tester.on_invoke(c, op.clone());
+                let event = match op {
+                    Op::Read(key) => Event::Read {
+                        client: c as u64,
+                        key,
+                    },
+                    Op::Write(writes) => Event::Write {
+                        client: c as u64,
+                        writes,
+                    },
+                    Op::Forget(_) => return None,
+                };
+                self.step_node(&mut world, script.node, event);
+            }
+            Step::Deliver(m) => {
+                let at = world.net.binary_search(&m).ok()?;
+                world.net.remove(at);
+                let to = m.to;
+                self.step_node(&mut world, to, Event::Receive(m));
+            }
+            Step::Drop(m) => {
+                let at = world.net.binary_search(&m).ok()?;
+                world.net.remove(at);
+                world.drops += 1;
+            }
+            Step::Tick => {
+                world.now += 1;
+                for id in 0..self.nodes {
+                    self.step_node(&mut world, id as NodeId, Event::Tick);
+                }
+            }
+            Step::Crash(id) => {
+                let i = Self::node_index(id);
+                world.nodes[i] = None;
+                world.crashes += 1;
+                for (c, script) in self.clients.iter().enumerate() {
+                    if script.node == id {
+                        world.clients[c].dead = true;
+                    }
+                }
+                // Its directory dies with it: every key it homes may be lost.
+                for key in 0..self.keys as Key {
+                    if self.ring.home(&key) == id
+                        || self.next_ring.as_ref().is_some_and(|r| r.home(&key) == id)
+                    {
+                        self.forget(&mut world, key);
+                    }
+                }
+            }
+            Step::Restart(id) => {
+                let i = Self::node_index(id);
+                world.incarnations[i] += 1;
+                let ring = match (&self.next_ring, world.first_adoption) {
+                    (Some(next), Some(_)) => next.clone(),
+                    _ => self.ring.clone(),
+                };
+                world.nodes[i] = Some(Node::restart(
+                    id,
+                    world.incarnations[i],
+                    ring,
+                    self.cfg.clone(),
+                    world.now,
+                ));
+            }
+            Step::Evict(id, key) => {
+                world.evictions += 1;
+                self.step_node(&mut world, id, Event::Evict { key });
+            }
+            Step::HomeEvict(key) => {
+                // Only the key's home (in its own ring) acts on it.
+                world.evictions += 1;
+                for id in 0..self.nodes {
+                    self.step_node(&mut world, id as NodeId, Event::HomeEvict { key });
+                }
+            }
+            Step::Adopt(id) => {
+                let ring = self.next_ring.clone()?;
+                world.first_adoption.get_or_insert(world.now);
+                self.step_node(&mut world, id, Event::EpochChange(ring));
+            }
+        }
+        Some(world)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        vec![
+            Property::always("linearizable", |_, world: &World| {
+                world.tester.serialized_history().is_some()
+            }),
+            Property::always("single writer", |model: &Coherence, world: &World| {
+                single_writer(model, world)
+            }),
+            Property::sometimes("a read returns a value", |_, world: &World| {
+                world.read_a_value
+            }),
+            Property::sometimes("a home waits out a lease", |_, world: &World| {
+                world.waited_out_lease
+            }),
+        ]
+    }
+
+    fn within_boundary(&self, world: &World) -> bool {
+        world.now <= self.max_time
+            && world
+                .nodes
+                .iter()
+                .flatten()
+                .all(|n| n.stamps_drawn() <= self.max_stamps)
+    }
+}
+
+/// Among the copies that may be served now, per key: at most one `M`/`E`, and none beside it.
+fn single_writer(model: &Coherence, world: &World) -> bool {
+    (0..model.keys as Key).all(|key| {
+        let held: Vec<Held> = world
+            .nodes
+            .iter()
+            .flatten()
+            .filter_map(|n| n.state(&key, world.now))
+            .collect();
+        let exclusive = held.iter().filter(|h| h.exclusive()).count();
+        exclusive == 0 || held.len() == 1
+    })
+}

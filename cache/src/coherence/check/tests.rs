@@ -1,0 +1,223 @@
+//! The model-check runs.
+//!
+//! - `coherence_check_small` (default): 3 nodes, 2 keys, 3 clients with one operation each
+//!   (a write, a read, an atomic two-key write), one crash and restart, one lost message,
+//!   time up to 2 ticks with a 1-tick lease — full BFS within the stamp bound.
+//! - `coherence_check_large` (`#[ignore]`, run with `--ignored`): two operations per client,
+//!   a 2-tick lease, 3 ticks, one crash, one loss, one eviction. Its size can be changed with
+//!   `COHERENCE_TIME`, `COHERENCE_OPS`, `COHERENCE_DROPS`, `COHERENCE_STAMPS`,
+//!   `COHERENCE_SECS` (a time budget: when it runs out the run reports how far it got).
+//! - `coherence_check_epoch` (`#[ignore]`): an epoch change moving a key's home.
+//! - `coherence_planted_*`: one planted bug each; the checker must find a counterexample.
+
+use std::time::{Duration, Instant};
+
+use stateright::{Checker, HasDiscoveries, Model};
+
+use super::model::{Coherence, Script, TestRing};
+use super::spec::Op;
+use super::Bug;
+use crate::coherence::Config;
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn cfg(lease: u64, bug: Option<Bug>) -> Config {
+    Config {
+        lease_ms: lease,
+        margin_ms: 0,
+        retry_ms: 1,
+        bug,
+    }
+}
+
+/// Keys 0 and 1, homed at nodes 2 and 0; clients on every node.
+fn cluster(lease: u64, ops_per_client: usize, bug: Option<Bug>) -> Coherence {
+    let scripts = vec![
+        Script {
+            node: 0,
+            ops: vec![Op::Write(vec![(0, Some(1))]), Op::Read(1)],
+        },
+        Script {
+            node: 1,
+            ops: vec![Op::Read(0), Op::Write(vec![(0, Some(2)), (1, Some(2))])],
+        },
+        Script {
+            node: 2,
+            ops: vec![Op::Write(vec![(1, Some(3)), (0, Some(3))]), Op::Read(0)],
+        },
+    ];
+    Coherence {
+        cfg: cfg(lease, bug),
+        nodes: 3,
+        keys: 2,
+        ring: TestRing {
+            epoch: 1,
+            homes: vec![2, 0],
+        },
+        clients: scripts
+            .into_iter()
+            .map(|mut s| {
+                s.ops.truncate(ops_per_client);
+                s
+            })
+            .collect(),
+        max_time: 2,
+        max_crashes: 1,
+        crashable: vec![0, 1, 2],
+        max_drops: 0,
+        max_evictions: 0,
+        next_ring: None,
+        adopt_within: 0,
+        max_stamps: 6,
+    }
+}
+
+/// Runs a full check and reports what it explored (`COHERENCE_DFS=1`: depth first, which
+/// keeps only one path in memory instead of a whole BFS frontier).
+fn run(name: &str, model: Coherence, budget: Option<Duration>) {
+    let start = Instant::now();
+    let mut builder = model.checker().threads(2);
+    if let Some(budget) = budget {
+        builder = builder.timeout(budget);
+    }
+    if env("COHERENCE_DFS", 0) == 1 {
+        report(name, "DFS", start, budget, builder.spawn_dfs().join());
+    } else {
+        report(name, "BFS", start, budget, builder.spawn_bfs().join());
+    }
+}
+
+fn report(
+    name: &str,
+    how: &str,
+    start: Instant,
+    budget: Option<Duration>,
+    checker: impl Checker<Coherence>,
+) {
+    let stopped = budget.is_some_and(|b| start.elapsed() >= b);
+    eprintln!(
+        "{name} ({how}): {} states ({} unique), max depth {}, {:.1?}{}",
+        checker.state_count(),
+        checker.unique_state_count(),
+        checker.max_depth(),
+        start.elapsed(),
+        if stopped {
+            " — stopped by the time budget"
+        } else {
+            ""
+        }
+    );
+    checker.assert_properties();
+}
+
+#[test]
+fn coherence_check_small() {
+    let mut model = cluster(1, 1, None);
+    model.cfg.retry_ms = 2;
+    model.crashable = vec![env("COHERENCE_CRASH_NODE", 0)];
+    run("small", model, None);
+}
+
+#[test]
+#[ignore]
+fn coherence_check_large() {
+    let ops = env("COHERENCE_OPS", 2) as usize;
+    let mut model = cluster(env("COHERENCE_LEASE", 2), ops, None);
+    model.max_crashes = env("COHERENCE_CRASHES", 1) as u8;
+    model.max_time = env("COHERENCE_TIME", 3);
+    model.max_drops = env("COHERENCE_DROPS", 1) as u8;
+    model.max_stamps = env("COHERENCE_STAMPS", 8);
+    model.max_evictions = env("COHERENCE_EVICTIONS", 1) as u8;
+    model.cfg.retry_ms = env("COHERENCE_RETRY", 1);
+    let secs = env("COHERENCE_SECS", 0);
+    run(
+        "large",
+        model,
+        (secs > 0).then(|| Duration::from_secs(secs)),
+    );
+}
+
+#[test]
+#[ignore]
+fn coherence_check_epoch() {
+    let mut model = cluster(2, 1, None);
+    model.max_crashes = 0;
+    model.max_time = env("COHERENCE_TIME", 3);
+    model.next_ring = Some(TestRing {
+        epoch: 2,
+        homes: vec![1, 0],
+    });
+    model.adopt_within = env("COHERENCE_ADOPT", 1);
+    let secs = env("COHERENCE_SECS", 0);
+    run(
+        "epoch",
+        model,
+        (secs > 0).then(|| Duration::from_secs(secs)),
+    );
+}
+
+/// Requires the checker to find a counterexample to one of the safety properties.
+fn finds(bug: Bug, model: Coherence) {
+    let start = Instant::now();
+    let checker = model
+        .checker()
+        .threads(2)
+        .finish_when(HasDiscoveries::AnyFailures)
+        .spawn_bfs()
+        .join();
+    let found: Vec<&str> = ["linearizable", "single writer"]
+        .into_iter()
+        .filter(|p| checker.discovery(p).is_some())
+        .collect();
+    eprintln!(
+        "planted {bug:?}: violated {found:?} after {} states, {:.1?}",
+        checker.state_count(),
+        start.elapsed()
+    );
+    if let Some(path) = checker.discovery("linearizable") {
+        eprintln!("history: {:?}", path.last_state().tester);
+    }
+    assert!(!found.is_empty(), "planted bug {bug:?} went unnoticed");
+}
+
+#[test]
+fn coherence_planted_early_grant_is_caught() {
+    finds(Bug::EarlyGrant, cluster(1, 1, Some(Bug::EarlyGrant)));
+}
+
+#[test]
+fn coherence_planted_serve_expired_is_caught() {
+    // Two sharers of key 0 (node 2 is its home); node 0 writes it, the invalidation of
+    // node 1 is delayed, the home waits out node 1's lease; node 1 reads again.
+    let mut model = cluster(1, 1, Some(Bug::ServeExpired));
+    model.clients = vec![
+        Script {
+            node: 0,
+            ops: vec![Op::Write(vec![(0, Some(1))])],
+        },
+        Script {
+            node: 1,
+            ops: vec![Op::Read(0), Op::Read(0)],
+        },
+        Script {
+            node: 2,
+            ops: vec![Op::Read(0)],
+        },
+    ];
+    model.max_crashes = 0;
+    model.max_drops = 0;
+    finds(Bug::ServeExpired, model);
+}
+
+#[test]
+fn coherence_planted_stale_grant_is_caught() {
+    let mut model = cluster(1, 2, Some(Bug::StaleGrant));
+    model.max_crashes = 0;
+    model.max_time = 1;
+    finds(Bug::StaleGrant, model);
+}

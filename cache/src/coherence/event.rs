@@ -1,0 +1,100 @@
+//! What goes into a [`Node`](super::Node) ([`Event`]) and what comes out ([`Action`]).
+//!
+//! The machine is *sans-I/O*: the driver (the server, or the model checker) owns sockets,
+//! clocks and client connections. It calls `handle(now, event)` and carries out the
+//! returned actions: sends each [`Action::Send`] on the cluster channel (in any order, in
+//! parallel, batched; a lost message is fine), answers each [`Action::Reply`], and calls
+//! `handle(now, Event::Tick)` again at or after the time of the last [`Action::SetTimer`].
+
+use super::message::Envelope;
+use super::types::ClientId;
+
+/// An input to the machine.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Event<K, V, R> {
+    /// A client reads `key` on this node. Answered with [`Reply::Value`].
+    Read {
+        /// Who to answer.
+        client: ClientId,
+        /// The key.
+        key: K,
+    },
+    /// A client writes one or several keys atomically (`SET`, `MSET`, `DEL k1 k2`): each
+    /// `(key, value)` sets the key, `None` deletes it; a key named twice takes the last
+    /// value (as `MSET` does). Answered with [`Reply::Done`] once every key is held `M`
+    /// here and all values are in place at once.
+    Write {
+        /// Who to answer.
+        client: ClientId,
+        /// The keys and their new values.
+        writes: Vec<(K, Option<V>)>,
+    },
+    /// A message from another node (or from this node to itself, though the machine
+    /// delivers those itself).
+    Receive(Envelope<K, V>),
+    /// Time has passed: resend what is unanswered, give up on copies whose lease ran out.
+    Tick,
+    /// This node drops its copy of `key` (memory pressure): silent for `S`/`E`, `M` is
+    /// written back first. Ignored while a multi-key write here holds the key.
+    Evict {
+        /// The key.
+        key: K,
+    },
+    /// As the key's home, drop `key` (eviction or TTL expiry at the home): every copy is
+    /// invalidated first, then the key is gone (nil) cluster-wide. Ignored on a node that
+    /// is not the key's home or while a transaction on the key is under way.
+    HomeEvict {
+        /// The key.
+        key: K,
+    },
+    /// The meta group committed a new ring: copies whose home moved are dropped, and
+    /// keys this node now homes are not granted until every lease an older home may have
+    /// granted has run out. Ignored unless its epoch is newer than the node's.
+    EpochChange(R),
+    /// A waiting client gave up (its deadline passed, or its connection closed): it gets
+    /// no answer, and a write of its not yet applied has no effect.
+    Cancel {
+        /// The client.
+        client: ClientId,
+    },
+    /// The node restarted with empty memory (same effect as a fresh machine made with
+    /// [`Node::restart`](super::Node::restart)): `incarnation` must exceed every earlier one of
+    /// this node. Clients waiting on the old incarnation get no answer (their connections
+    /// died with it).
+    Restart {
+        /// The new incarnation.
+        incarnation: u64,
+    },
+}
+
+/// An answer to a client.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Reply<V> {
+    /// The value read (nil: the key does not exist).
+    Value(Option<V>),
+    /// The write is done and visible cluster-wide.
+    Done,
+}
+
+/// An output of the machine.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Action<K, V> {
+    /// Send this message to `envelope.to`.
+    Send(Envelope<K, V>),
+    /// Answer a client.
+    Reply {
+        /// The client.
+        client: ClientId,
+        /// The answer.
+        reply: Reply<V>,
+    },
+    /// Call `handle(Event::Tick)` at or after this time (ms); supersedes earlier timers.
+    SetTimer(u64),
+    /// The latest value of `key` could not be saved and is gone (its `M` holder died or
+    /// was cut off for a lease, its home moved or evicted it): later reads answer nil.
+    /// For counters and logs; the driver has nothing to do.
+    Forgot {
+        /// The key.
+        key: K,
+    },
+}

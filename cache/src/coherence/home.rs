@@ -1,0 +1,651 @@
+//! The home side of a node: the directory entries of the keys it homes.
+//!
+//! An entry holds the key's value (current whenever nobody holds it `M`), its owner (the
+//! one node holding it `M` or `E`; the home cannot tell which, the upgrade being silent),
+//! its sharers, each with the lease the home granted (home's clock), at most one
+//! transaction under way and the requests queued behind it. One transaction at a time per
+//! key serializes everything that changes who holds the key (Li and Hudak's manager).
+//!
+//! | request | directory | the home does |
+//! |---|---|---|
+//! | Shared | no owner, no other sharer | grant `E` |
+//! | Shared | no owner, other sharers | grant `S`, add sharer |
+//! | Shared | owner `o` | revoke `o` to `S` (its data comes back), then grant `S` (or `E` if `o` kept nothing) |
+//! | Modified | no other holder | grant `M` |
+//! | Modified | holders | revoke all to `I` in parallel, **wait for every acknowledgement**, then grant `M` |
+//! | holding, and still listed | — | `Renewed` (new lease, no data) |
+//! | from the owner, not holding | — | its copy is gone unchanged (grant lost, or `E` evicted): serve afresh from the home's value |
+//! | from the owner, newer incarnation | — | the owner restarted: its `M` value is lost — forget (nil) |
+//!
+//! A holder that does not acknowledge is asked again every `retry_ms`; once its lease
+//! (from the home's grant, plus the drift margin) has run out it cannot be serving, and
+//! the home goes on without it — losing the value if it was the owner ("may forget, never
+//! lies"). `WriteBack` of an evicted `M` copy sets the value; inside a transaction it
+//! counts as that owner's acknowledgement. `HomeEvict` (inclusion) revokes every copy,
+//! then removes the entry.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use super::message::{Msg, RevokeTo, Want};
+use super::node::Node;
+use super::types::{Bug, Config, Epoch, Held, NodeId, Ring, Stamp, Time};
+
+/// The owner of a key, as its home sees it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Owner {
+    pub(super) node: NodeId,
+    /// The incarnation that requested the copy (a request from a newer one means the
+    /// copy died with the old one).
+    pub(super) incarnation: u64,
+    /// End of the lease granted (home's clock).
+    pub(super) lease_end: Time,
+}
+
+/// Why a transaction revokes copies.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Purpose {
+    /// A read by `from`: the owner is recalled to `S`.
+    Read { from: NodeId, rid: Stamp },
+    /// A write by `from`: every other copy is invalidated.
+    Write { from: NodeId, rid: Stamp },
+    /// The home drops the key.
+    Evict,
+}
+
+/// A copy being revoked.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Awaited {
+    pub(super) lease_end: Time,
+    /// `Some(incarnation it was granted in)` for the owner, `None` for a sharer.
+    pub(super) owner: Option<u64>,
+}
+
+/// A transaction under way on a key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Tx {
+    pub(super) stamp: Stamp,
+    pub(super) purpose: Purpose,
+    pub(super) to: RevokeTo,
+    pub(super) awaiting: BTreeMap<NodeId, Awaited>,
+    pub(super) retry_at: Time,
+}
+
+/// A request waiting for the transaction ahead of it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Queued {
+    pub(super) from: NodeId,
+    pub(super) rid: Stamp,
+    pub(super) want: Want,
+    pub(super) holding: bool,
+}
+
+/// The directory entry of one key at its home.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Entry<V> {
+    pub(super) value: Option<V>,
+    pub(super) owner: Option<Owner>,
+    pub(super) sharers: BTreeMap<NodeId, Time>,
+    pub(super) tx: Option<Tx>,
+    pub(super) queue: VecDeque<Queued>,
+}
+
+impl<V> Default for Entry<V> {
+    fn default() -> Self {
+        Entry {
+            value: None,
+            owner: None,
+            sharers: BTreeMap::new(),
+            tx: None,
+            queue: VecDeque::new(),
+        }
+    }
+}
+
+impl<V> Entry<V> {
+    /// When the transaction needs attention: a resend or a lease running out.
+    pub(super) fn deadline(&self, cfg: &Config) -> Option<Time> {
+        let tx = self.tx.as_ref()?;
+        let give_up = tx
+            .awaiting
+            .values()
+            .map(|a| a.lease_end + cfg.margin_ms)
+            .min();
+        Some(give_up.map_or(tx.retry_at, |g| g.min(tx.retry_at)))
+    }
+
+    /// Whether the entry carries nothing worth keeping.
+    fn is_idle_nil(&self) -> bool {
+        self.value.is_none() && self.owner.is_none() && self.sharers.is_empty() && self.tx.is_none()
+    }
+}
+
+/// A view of a directory entry (`CACHE.DIR`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirView {
+    /// The node holding the key `M` or `E`.
+    pub owner: Option<NodeId>,
+    /// The nodes holding it `S`.
+    pub sharers: Vec<NodeId>,
+}
+
+impl<K, V, R> Node<K, V, R>
+where
+    K: Clone + Ord,
+    V: Clone + Eq,
+    R: Ring<K>,
+{
+    /// The directory entry of `key` if this node is its home (`CACHE.DIR`).
+    pub fn dir_view(&self, key: &K) -> Option<DirView> {
+        if self.ring.home(key) != self.id {
+            return None;
+        }
+        let entry = self.dir.get(key);
+        Some(DirView {
+            owner: entry.and_then(|e| e.owner.as_ref().map(|o| o.node)),
+            sharers: entry.map_or_else(Vec::new, |e| e.sharers.keys().copied().collect()),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_request(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        epoch: Epoch,
+        key: K,
+        rid: Stamp,
+        want: Want,
+        holding: bool,
+    ) {
+        // Not ours, another epoch, or leases of an earlier home may run: the requester
+        // asks again.
+        if epoch != self.ring.epoch()
+            || self.ring.home(&key) != self.id
+            || !self.may_grant(now, &key)
+        {
+            return;
+        }
+        let request = Queued {
+            from,
+            rid,
+            want,
+            holding,
+        };
+        let entry = self.dir.entry(key.clone()).or_default();
+        if entry.tx.is_some() {
+            entry.queue.retain(|q| q.from != from);
+            entry.queue.push_back(request);
+            return;
+        }
+        self.serve(now, key, request);
+    }
+
+    /// Serves one request on an entry with no transaction under way.
+    fn serve(&mut self, now: Time, key: K, q: Queued) {
+        let lease_end = now + self.cfg.lease_ms;
+        let margin = self.cfg.margin_ms;
+        let Some(entry) = self.dir.get_mut(&key) else {
+            return;
+        };
+        entry.sharers.retain(|_, end| *end + margin > now);
+        let mut forget = false;
+        if let Some(owner) = entry.owner.as_mut().filter(|o| o.node == q.from) {
+            if q.rid.incarnation > owner.incarnation {
+                // The owner restarted: whatever it wrote died with it.
+                entry.owner = None;
+                entry.value = None;
+                forget = true;
+            } else if q.holding {
+                owner.lease_end = lease_end;
+                return self.renew(key, q);
+            } else {
+                // Same incarnation, no copy: it never got the grant or dropped a clean
+                // copy (an M copy is written back first), so the home's value is current.
+                entry.owner = None;
+            }
+        }
+        if forget {
+            self.forgot(&key);
+        }
+        let Some(entry) = self.dir.get_mut(&key) else {
+            return;
+        };
+        match q.want {
+            Want::Shared => {
+                if q.holding && entry.sharers.contains_key(&q.from) {
+                    entry.sharers.insert(q.from, lease_end);
+                    return self.renew(key, q);
+                }
+                if let Some(owner) = &entry.owner {
+                    let awaiting = BTreeMap::from([(
+                        owner.node,
+                        Awaited {
+                            lease_end: owner.lease_end,
+                            owner: Some(owner.incarnation),
+                        },
+                    )]);
+                    let purpose = Purpose::Read {
+                        from: q.from,
+                        rid: q.rid,
+                    };
+                    return self.start_tx(now, key, purpose, RevokeTo::Shared, awaiting);
+                }
+                self.grant_read(now, key, q.from, q.rid);
+            }
+            Want::Modified => {
+                let mut awaiting: BTreeMap<NodeId, Awaited> = entry
+                    .sharers
+                    .iter()
+                    .filter(|(n, _)| **n != q.from)
+                    .map(|(n, end)| {
+                        (
+                            *n,
+                            Awaited {
+                                lease_end: *end,
+                                owner: None,
+                            },
+                        )
+                    })
+                    .collect();
+                if let Some(owner) = &entry.owner {
+                    awaiting.insert(
+                        owner.node,
+                        Awaited {
+                            lease_end: owner.lease_end,
+                            owner: Some(owner.incarnation),
+                        },
+                    );
+                }
+                let purpose = Purpose::Write {
+                    from: q.from,
+                    rid: q.rid,
+                };
+                if awaiting.is_empty() {
+                    self.finish(now, key, purpose);
+                } else {
+                    self.start_tx(now, key, purpose, RevokeTo::Invalid, awaiting);
+                }
+            }
+        }
+    }
+
+    fn renew(&mut self, key: K, q: Queued) {
+        let gid = self.stamp();
+        self.send(
+            q.from,
+            Msg::Renewed {
+                key,
+                rid: q.rid,
+                gid,
+            },
+        );
+    }
+
+    /// Grants a readable copy: `E` if nobody else holds one, else `S`.
+    fn grant_read(&mut self, now: Time, key: K, from: NodeId, rid: Stamp) {
+        let lease_end = now + self.cfg.lease_ms;
+        let Some(entry) = self.dir.get_mut(&key) else {
+            return;
+        };
+        let state = if entry.sharers.keys().all(|n| *n == from) {
+            entry.sharers.remove(&from);
+            entry.owner = Some(Owner {
+                node: from,
+                incarnation: rid.incarnation,
+                lease_end,
+            });
+            Held::E
+        } else {
+            entry.sharers.insert(from, lease_end);
+            Held::S
+        };
+        let value = entry.value.clone();
+        self.grant(key, from, rid, state, value);
+    }
+
+    fn grant(&mut self, key: K, to: NodeId, rid: Stamp, state: Held, value: Option<V>) {
+        let gid = self.stamp();
+        self.send(
+            to,
+            Msg::Grant {
+                key,
+                rid,
+                gid,
+                state,
+                value,
+            },
+        );
+    }
+
+    fn start_tx(
+        &mut self,
+        now: Time,
+        key: K,
+        purpose: Purpose,
+        to: RevokeTo,
+        awaiting: BTreeMap<NodeId, Awaited>,
+    ) {
+        let stamp = self.stamp();
+        let targets: Vec<NodeId> = awaiting.keys().copied().collect();
+        if let Some(entry) = self.dir.get_mut(&key) {
+            entry.tx = Some(Tx {
+                stamp,
+                purpose,
+                to,
+                awaiting,
+                retry_at: now + self.cfg.retry_ms,
+            });
+        }
+        for node in targets {
+            self.stats.invalidations_sent += 1;
+            self.send(
+                node,
+                Msg::Revoke {
+                    key: key.clone(),
+                    tx: stamp,
+                    to,
+                },
+            );
+        }
+        self.maybe_finish(now, key);
+    }
+
+    /// One holder's revocation is settled: its data (if it had the key `M`/`E`), whether
+    /// it kept `S`, the incarnation that answered (`None`: nobody did, the lease ran out).
+    /// The owner's value is lost when it neither answered with data nor, from the
+    /// incarnation it was granted in, said it never changed the key.
+    fn settle(
+        &mut self,
+        key: &K,
+        node: NodeId,
+        data: Option<Option<V>>,
+        kept: bool,
+        answered_by: Option<u64>,
+    ) -> bool {
+        let Some(entry) = self.dir.get_mut(key) else {
+            return false;
+        };
+        let Some(tx) = entry.tx.as_mut() else {
+            return false;
+        };
+        let Some(awaited) = tx.awaiting.remove(&node) else {
+            return false;
+        };
+        let to = tx.to;
+        let mut lost = false;
+        if let Some(granted_to) = awaited.owner {
+            entry.owner = None;
+            match data {
+                Some(value) => entry.value = value,
+                None if answered_by == Some(granted_to) => {}
+                None => {
+                    entry.value = None;
+                    lost = true;
+                }
+            }
+            if kept && to == RevokeTo::Shared {
+                entry.sharers.insert(node, awaited.lease_end);
+            }
+        } else {
+            entry.sharers.remove(&node);
+        }
+        if lost {
+            self.forgot(key);
+        }
+        true
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_revoke_ack(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        epoch: Epoch,
+        key: K,
+        tx: Stamp,
+        data: Option<Option<V>>,
+        kept: bool,
+        incarnation: u64,
+    ) {
+        if epoch != self.ring.epoch() {
+            return;
+        }
+        let current = self
+            .dir
+            .get(&key)
+            .and_then(|e| e.tx.as_ref())
+            .is_some_and(|t| t.stamp == tx);
+        if current && self.settle(&key, from, data, kept, Some(incarnation)) {
+            self.maybe_finish(now, key);
+        }
+    }
+
+    pub(super) fn on_write_back(
+        &mut self,
+        now: Time,
+        from: NodeId,
+        epoch: Epoch,
+        key: K,
+        rid: Stamp,
+        value: Option<V>,
+    ) {
+        if epoch == self.ring.epoch() && self.ring.home(&key) == self.id {
+            let awaited_owner = self
+                .dir
+                .get(&key)
+                .and_then(|e| e.tx.as_ref())
+                .and_then(|t| t.awaiting.get(&from))
+                .is_some_and(|a| a.owner.is_some());
+            if awaited_owner {
+                if self.settle(&key, from, Some(value), false, Some(rid.incarnation)) {
+                    self.maybe_finish(now, key.clone());
+                }
+            } else if let Some(entry) = self.dir.get_mut(&key) {
+                let is_owner = entry
+                    .owner
+                    .as_ref()
+                    .is_some_and(|o| o.node == from && o.incarnation == rid.incarnation);
+                if is_owner && entry.tx.is_none() {
+                    entry.owner = None;
+                    entry.value = value;
+                }
+            }
+        }
+        self.send(from, Msg::WriteBackAck { key, rid });
+    }
+
+    /// Finishes the transaction once nobody is left to wait for (`EarlyGrant` plants the
+    /// bug of granting `M` with one acknowledgement still missing).
+    fn maybe_finish(&mut self, now: Time, key: K) {
+        let early = self.cfg.has_bug(Bug::EarlyGrant);
+        let Some(entry) = self.dir.get_mut(&key) else {
+            return;
+        };
+        let done = entry.tx.as_ref().is_some_and(|t| {
+            t.awaiting.is_empty()
+                || (early && t.awaiting.len() == 1 && matches!(t.purpose, Purpose::Write { .. }))
+        });
+        if !done {
+            return;
+        }
+        let Some(tx) = entry.tx.take() else {
+            return;
+        };
+        for node in tx.awaiting.keys() {
+            entry.sharers.remove(node);
+        }
+        self.finish(now, key, tx.purpose);
+    }
+
+    /// Completes a transaction (all copies revoked), then serves what queued behind it.
+    fn finish(&mut self, now: Time, key: K, purpose: Purpose) {
+        match purpose {
+            Purpose::Read { from, rid } => {
+                if let Some(entry) = self.dir.get_mut(&key) {
+                    entry.owner = None;
+                }
+                self.grant_read(now, key.clone(), from, rid);
+            }
+            Purpose::Write { from, rid } => {
+                let lease_end = now + self.cfg.lease_ms;
+                let Some(entry) = self.dir.get_mut(&key) else {
+                    return;
+                };
+                entry.sharers.clear();
+                entry.owner = Some(Owner {
+                    node: from,
+                    incarnation: rid.incarnation,
+                    lease_end,
+                });
+                let value = entry.value.clone();
+                self.grant(key.clone(), from, rid, Held::M, value);
+            }
+            Purpose::Evict => {
+                if let Some(entry) = self.dir.get_mut(&key) {
+                    entry.value = None;
+                    entry.owner = None;
+                    entry.sharers.clear();
+                }
+                self.forgot(&key);
+            }
+        }
+        self.serve_queue(now, key);
+    }
+
+    fn serve_queue(&mut self, now: Time, key: K) {
+        loop {
+            let Some(entry) = self.dir.get_mut(&key) else {
+                return;
+            };
+            if entry.tx.is_some() {
+                return;
+            }
+            let Some(q) = entry.queue.pop_front() else {
+                if entry.is_idle_nil() {
+                    self.dir.remove(&key);
+                }
+                return;
+            };
+            self.serve(now, key.clone(), q);
+        }
+    }
+
+    /// Resends unanswered revocations; gives up on holders whose lease has run out.
+    pub(super) fn home_tick(&mut self, now: Time) {
+        let margin = self.cfg.margin_ms;
+        let busy: Vec<K> = self
+            .dir
+            .iter()
+            .filter(|(_, e)| e.tx.is_some())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in busy {
+            let expired: Vec<NodeId> = self
+                .dir
+                .get(&key)
+                .and_then(|e| e.tx.as_ref())
+                .map(|t| {
+                    t.awaiting
+                        .iter()
+                        .filter(|(_, a)| a.lease_end + margin <= now)
+                        .map(|(n, _)| *n)
+                        .collect()
+                })
+                .unwrap_or_default();
+            for node in expired {
+                self.stats.lease_waits += 1;
+                self.settle(&key, node, None, false, None);
+            }
+            self.maybe_finish(now, key.clone());
+            let resend = self
+                .dir
+                .get_mut(&key)
+                .and_then(|e| e.tx.as_mut())
+                .and_then(|t| {
+                    if t.retry_at > now {
+                        return None;
+                    }
+                    t.retry_at = now + self.cfg.retry_ms;
+                    Some((
+                        t.stamp,
+                        t.to,
+                        t.awaiting.keys().copied().collect::<Vec<_>>(),
+                    ))
+                });
+            if let Some((tx, to, nodes)) = resend {
+                for node in nodes {
+                    self.stats.invalidations_sent += 1;
+                    self.send(
+                        node,
+                        Msg::Revoke {
+                            key: key.clone(),
+                            tx,
+                            to,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Inclusion: as home, drop `key` after revoking every copy.
+    pub(super) fn home_evict(&mut self, now: Time, key: K) {
+        if self.ring.home(&key) != self.id {
+            return;
+        }
+        let margin = self.cfg.margin_ms;
+        let Some(entry) = self.dir.get_mut(&key) else {
+            return;
+        };
+        if entry.tx.is_some() {
+            return;
+        }
+        entry.sharers.retain(|_, end| *end + margin > now);
+        let mut awaiting: BTreeMap<NodeId, Awaited> = entry
+            .sharers
+            .iter()
+            .map(|(n, end)| {
+                (
+                    *n,
+                    Awaited {
+                        lease_end: *end,
+                        owner: None,
+                    },
+                )
+            })
+            .collect();
+        if let Some(owner) = &entry.owner {
+            awaiting.insert(
+                owner.node,
+                Awaited {
+                    lease_end: owner.lease_end,
+                    owner: Some(owner.incarnation),
+                },
+            );
+        }
+        if awaiting.is_empty() {
+            self.finish(now, key, Purpose::Evict);
+        } else {
+            self.start_tx(now, key, Purpose::Evict, RevokeTo::Invalid, awaiting);
+        }
+    }
+
+    /// A new ring: entries of keys homed elsewhere now are dropped (their values are
+    /// forgotten); queued requests are dropped (their requesters ask again).
+    pub(super) fn home_epoch_change(&mut self) {
+        let ring = self.ring.clone();
+        let id = self.id;
+        let mut lost = Vec::new();
+        self.dir.retain(|k, e| {
+            let stays = ring.home(k) == id;
+            if !stays && (e.value.is_some() || e.owner.is_some()) {
+                lost.push(k.clone());
+            }
+            e.queue.clear();
+            stays
+        });
+        for key in lost {
+            self.forgot(&key);
+        }
+    }
+}

@@ -1,0 +1,516 @@
+//! The requester side of a node: its copies, the requests it has out, its clients.
+//!
+//! | copy | client read | client write | `Revoke` to S | `Revoke` to I | evict |
+//! |---|---|---|---|---|---|
+//! | I (none) | `Request(Shared)` | `Request(Modified)` | ack | ack | — |
+//! | S | serve (lease) | `Request(Modified)` | ack, keep S | drop, ack | drop silently |
+//! | E | serve (lease) | becomes M, no message | S, ack + data | drop, ack + data | drop silently |
+//! | M | serve (lease) | write (lease) | S, ack + data | drop, ack + data | `WriteBack`, keep until acked |
+//!
+//! A copy is served (and written) only while `now < lease_until`, where `lease_until` is
+//! the send time of the request that got it plus the lease: the home counts the same lease
+//! from its (later) grant, so the holder always stops first (Gray and Cheriton). A copy
+//! past its lease is kept and renewed by a `Request` with `holding: true`.
+//!
+//! A grant can cross a revocation of the same copy (the revocation overtakes it, or the
+//! grant is a late answer): every revocation received while a request is out raises that
+//! request's `floor`, and a grant stamped at or below it is dropped.
+//!
+//! Writes of several keys (`MSET`, `DEL k1 k2`) take `M` on their keys one at a time in
+//! key order and hold each — revocations of a held key wait — until all are held, then
+//! write all at once. Two such writes can never wait on each other in a cycle, as both
+//! take the keys they share in the same order (ordered locking, as in two-phase locking
+//! with ordered acquisition). A held key whose lease runs out meanwhile is taken again.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::event::{Action, Reply};
+use super::message::{Msg, RevokeTo, Want};
+use super::node::Node;
+use super::types::{Bug, ClientId, Epoch, Held, NodeId, Ring, Stamp, Time};
+
+/// A copy this node holds.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Copy<V> {
+    pub(super) state: Held,
+    pub(super) value: Option<V>,
+    /// Served only before this time (this node's clock).
+    pub(super) lease_until: Time,
+    /// The home that granted it.
+    pub(super) home: NodeId,
+    /// The stamp of the grant or renewal it holds; revocations stamped below it are stale.
+    pub(super) gid: Stamp,
+}
+
+/// A request this node has out for a key.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Pending {
+    pub(super) rid: Stamp,
+    pub(super) want: Want,
+    pub(super) home: NodeId,
+    /// When `rid` was sent: a grant for it gives a lease from this time.
+    pub(super) sent_at: Time,
+    pub(super) retry_at: Time,
+    /// The newest revocation from `home` seen while the request was out.
+    pub(super) floor: Stamp,
+}
+
+/// An evicted `M` copy's value, kept (not served) until the home acknowledges it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct WriteBackBuf<V> {
+    pub(super) rid: Stamp,
+    pub(super) value: Option<V>,
+    pub(super) home: NodeId,
+    pub(super) retry_at: Time,
+}
+
+/// A revocation answered with data: asked again (the answer was lost), it gets the same
+/// answer. Kept until a new grant of the key, or until the home must have given up.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Answered<V> {
+    pub(super) home: NodeId,
+    pub(super) tx: Stamp,
+    pub(super) data: Option<V>,
+    pub(super) kept: bool,
+    pub(super) until: Time,
+}
+
+/// A client's write of one or several keys.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct WriteTx<K, V> {
+    pub(super) client: ClientId,
+    /// In key order, each key once.
+    pub(super) items: Vec<(K, Option<V>)>,
+    /// How many leading keys are held `M`/`E` under a lease (their revocations wait).
+    pub(super) held: usize,
+}
+
+impl<V> Copy<V> {
+    /// Whether the copy may be served at `now` (`ServeExpired` plants the bug of serving
+    /// regardless).
+    fn servable(&self, now: Time, ignore_lease: bool) -> bool {
+        ignore_lease || now < self.lease_until
+    }
+}
+
+impl<K, V, R> Node<K, V, R>
+where
+    K: Clone + Ord,
+    V: Clone + Eq,
+    R: Ring<K>,
+{
+    /// Queues a client write (keys sorted, a repeated key keeps its last value).
+    pub(super) fn admit_write(&mut self, client: ClientId, writes: Vec<(K, Option<V>)>) {
+        let items: BTreeMap<K, Option<V>> = writes.into_iter().collect();
+        if items.is_empty() {
+            self.out.push(Action::Reply {
+                client,
+                reply: Reply::Done,
+            });
+            return;
+        }
+        self.writes.push(WriteTx {
+            client,
+            items: items.into_iter().collect(),
+            held: 0,
+        });
+    }
+
+    /// Forgets a client that gave up.
+    pub(super) fn cancel(&mut self, client: ClientId) {
+        for waiting in self.readers.values_mut() {
+            waiting.retain(|c| *c != client);
+        }
+        self.readers.retain(|_, waiting| !waiting.is_empty());
+        self.writes.retain(|w| w.client != client);
+    }
+
+    /// Serves what can be served, sends the requests the rest needs, releases revocations
+    /// no write holds any more. Runs after every event.
+    pub(super) fn pump(&mut self, now: Time) {
+        self.serve_readers(now);
+        self.advance_writes(now);
+        self.release_deferred(now);
+    }
+
+    fn serve_readers(&mut self, now: Time) {
+        let ignore_lease = self.cfg.has_bug(Bug::ServeExpired);
+        let keys: Vec<K> = self.readers.keys().cloned().collect();
+        for key in keys {
+            let servable = self
+                .copies
+                .get(&key)
+                .filter(|c| c.servable(now, ignore_lease))
+                .map(|c| c.value.clone());
+            match servable {
+                Some(value) => {
+                    for client in self.readers.remove(&key).unwrap_or_default() {
+                        self.out.push(Action::Reply {
+                            client,
+                            reply: Reply::Value(value.clone()),
+                        });
+                    }
+                }
+                None => self.ensure_request(now, &key, Want::Shared),
+            }
+        }
+    }
+
+    /// Moves every write that shares no key with an earlier one as far as it can go.
+    fn advance_writes(&mut self, now: Time) {
+        let mut claimed: BTreeSet<K> = BTreeSet::new();
+        let mut index = 0;
+        while index < self.writes.len() {
+            let blocked = self.writes[index]
+                .items
+                .iter()
+                .any(|(k, _)| claimed.contains(k));
+            claimed.extend(self.writes[index].items.iter().map(|(k, _)| k.clone()));
+            if blocked {
+                index += 1;
+                continue;
+            }
+            let held = self.writes[index]
+                .items
+                .iter()
+                .position(|(k, _)| !self.writable(now, k));
+            match held {
+                Some(first_missing) => {
+                    self.writes[index].held = first_missing;
+                    let key = self.writes[index].items[first_missing].0.clone();
+                    self.ensure_request(now, &key, Want::Modified);
+                    index += 1;
+                }
+                None => {
+                    let write = self.writes.remove(index);
+                    for (key, value) in write.items {
+                        if let Some(copy) = self.copies.get_mut(&key) {
+                            copy.state = Held::M;
+                            copy.value = value;
+                        }
+                    }
+                    self.out.push(Action::Reply {
+                        client: write.client,
+                        reply: Reply::Done,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Whether this node may write `key` now: `M` or `E` under a lease.
+    fn writable(&self, now: Time, key: &K) -> bool {
+        self.copies
+            .get(key)
+            .is_some_and(|c| c.state.exclusive() && now < c.lease_until)
+    }
+
+    /// Whether a write here holds `key` (its revocation must wait).
+    fn held_by_write(&self, key: &K) -> bool {
+        self.writes
+            .iter()
+            .any(|w| w.items[..w.held].iter().any(|(k, _)| k == key))
+    }
+
+    /// Answers the revocations of keys no write holds any more.
+    fn release_deferred(&mut self, now: Time) {
+        let free: Vec<K> = self
+            .deferred
+            .keys()
+            .filter(|k| !self.held_by_write(k))
+            .cloned()
+            .collect();
+        for key in free {
+            if let Some((home, tx, to)) = self.deferred.remove(&key) {
+                self.answer_revoke(now, home, key, tx, to);
+            }
+        }
+    }
+
+    /// Sends a request for `key` unless one is out or a write-back of it is unanswered.
+    fn ensure_request(&mut self, now: Time, key: &K, want: Want) {
+        if self.pending.contains_key(key) || self.writebacks.contains_key(key) {
+            return;
+        }
+        let home = self.ring.home(key);
+        let rid = self.stamp();
+        self.pending.insert(
+            key.clone(),
+            Pending {
+                rid,
+                want,
+                home,
+                sent_at: now,
+                retry_at: now + self.cfg.retry_ms,
+                floor: Stamp::default(),
+            },
+        );
+        self.send_request(key, home, rid, want);
+    }
+
+    fn send_request(&mut self, key: &K, home: NodeId, rid: Stamp, want: Want) {
+        let holding = self
+            .copies
+            .get(key)
+            .is_some_and(|c| c.home == home && (want == Want::Shared || c.state.exclusive()));
+        self.stats.remote_reads += 1;
+        self.send(
+            home,
+            Msg::Request {
+                key: key.clone(),
+                rid,
+                want,
+                holding,
+            },
+        );
+    }
+
+    /// Resends unanswered requests (each with a new id and send time) and write-backs.
+    pub(super) fn requester_tick(&mut self, now: Time) {
+        self.answered.retain(|_, a| a.until > now);
+        let due: Vec<K> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.retry_at <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in due {
+            let rid = self.stamp();
+            let Some(p) = self.pending.get_mut(&key) else {
+                continue;
+            };
+            p.rid = rid;
+            p.sent_at = now;
+            p.retry_at = now + self.cfg.retry_ms;
+            let (home, want) = (p.home, p.want);
+            self.send_request(&key, home, rid, want);
+        }
+        let due: Vec<(K, NodeId, Stamp, Option<V>)> = self
+            .writebacks
+            .iter_mut()
+            .filter(|(_, w)| w.retry_at <= now)
+            .map(|(k, w)| {
+                w.retry_at = now + self.cfg.retry_ms;
+                (k.clone(), w.home, w.rid, w.value.clone())
+            })
+            .collect();
+        for (key, home, rid, value) in due {
+            self.send(home, Msg::WriteBack { key, rid, value });
+        }
+    }
+
+    /// The answer to the request out for `key`, if `rid` is it and nothing revoked since.
+    fn take_answer(
+        &mut self,
+        from: NodeId,
+        epoch: Epoch,
+        key: &K,
+        rid: Stamp,
+        gid: Stamp,
+    ) -> Option<Pending> {
+        let p = self.pending.get(key)?;
+        if epoch != self.ring.epoch() || p.rid != rid || p.home != from {
+            return None;
+        }
+        if gid <= p.floor && !self.cfg.has_bug(Bug::StaleGrant) {
+            // Granted before a revocation we already answered: stale. Ask again.
+            self.pending.remove(key);
+            return None;
+        }
+        self.pending.remove(key)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn on_grant(
+        &mut self,
+        _now: Time,
+        from: NodeId,
+        epoch: Epoch,
+        key: K,
+        rid: Stamp,
+        gid: Stamp,
+        state: Held,
+        value: Option<V>,
+    ) {
+        let Some(p) = self.take_answer(from, epoch, &key, rid, gid) else {
+            return;
+        };
+        self.answered.remove(&key);
+        self.copies.insert(
+            key,
+            Copy {
+                state,
+                value,
+                lease_until: p.sent_at + self.cfg.lease_ms,
+                home: from,
+                gid,
+            },
+        );
+    }
+
+    pub(super) fn on_renewed(
+        &mut self,
+        from: NodeId,
+        epoch: Epoch,
+        key: K,
+        rid: Stamp,
+        gid: Stamp,
+    ) {
+        let Some(p) = self.take_answer(from, epoch, &key, rid, gid) else {
+            return;
+        };
+        if let Some(copy) = self.copies.get_mut(&key).filter(|c| c.home == from) {
+            copy.lease_until = p.sent_at + self.cfg.lease_ms;
+            copy.gid = gid;
+        }
+    }
+
+    pub(super) fn on_revoke(&mut self, now: Time, from: NodeId, key: K, tx: Stamp, to: RevokeTo) {
+        self.stats.invalidations_received += 1;
+        if let Some(p) = self.pending.get_mut(&key).filter(|p| p.home == from) {
+            p.floor = p.floor.max(tx);
+        }
+        if self.held_by_write(&key) {
+            self.deferred.insert(key, (from, tx, to));
+            return;
+        }
+        self.answer_revoke(now, from, key, tx, to);
+    }
+
+    /// Gives up (or downgrades) the copy granted by `home` before `tx` and acknowledges.
+    fn answer_revoke(&mut self, now: Time, home: NodeId, key: K, tx: Stamp, to: RevokeTo) {
+        let incarnation = self.incarnation;
+        if let Some(a) = self
+            .answered
+            .get(&key)
+            .filter(|a| a.home == home && a.tx == tx)
+        {
+            let (data, kept) = (Some(a.data.clone()), a.kept);
+            let msg = Msg::RevokeAck {
+                key,
+                tx,
+                data,
+                kept,
+                incarnation,
+            };
+            return self.send(home, msg);
+        }
+        let mut data = None;
+        let mut kept = false;
+        if let Some(wb) = self.writebacks.get(&key).filter(|w| w.home == home) {
+            data = Some(wb.value.clone());
+            self.writebacks.remove(&key);
+        }
+        if let Some(copy) = self.copies.get_mut(&key) {
+            if copy.home == home && copy.gid < tx {
+                if copy.state.exclusive() {
+                    data = Some(copy.value.clone());
+                }
+                if copy.state == Held::M {
+                    self.stats.writebacks += 1;
+                }
+                match to {
+                    RevokeTo::Shared => {
+                        copy.state = Held::S;
+                        kept = true;
+                    }
+                    RevokeTo::Invalid => {
+                        self.copies.remove(&key);
+                    }
+                }
+            }
+        }
+        if let Some(value) = &data {
+            let until = now + self.cfg.lease_ms + self.cfg.margin_ms + self.cfg.retry_ms;
+            self.answered.insert(
+                key.clone(),
+                Answered {
+                    home,
+                    tx,
+                    data: value.clone(),
+                    kept,
+                    until,
+                },
+            );
+        }
+        self.send(
+            home,
+            Msg::RevokeAck {
+                key,
+                tx,
+                data,
+                kept,
+                incarnation,
+            },
+        );
+    }
+
+    pub(super) fn on_write_back_ack(&mut self, from: NodeId, key: K, rid: Stamp) {
+        if self
+            .writebacks
+            .get(&key)
+            .is_some_and(|w| w.rid == rid && w.home == from)
+        {
+            self.writebacks.remove(&key);
+        }
+    }
+
+    /// Drops this node's copy of `key`: `S`/`E` silently, `M` by a write-back.
+    pub(super) fn evict(&mut self, now: Time, key: K) {
+        if self.held_by_write(&key) {
+            return;
+        }
+        let Some(copy) = self.copies.remove(&key) else {
+            return;
+        };
+        if copy.state == Held::M {
+            let rid = self.stamp();
+            self.stats.writebacks += 1;
+            self.writebacks.insert(
+                key.clone(),
+                WriteBackBuf {
+                    rid,
+                    value: copy.value.clone(),
+                    home: copy.home,
+                    retry_at: now + self.cfg.retry_ms,
+                },
+            );
+            self.send(
+                copy.home,
+                Msg::WriteBack {
+                    key,
+                    rid,
+                    value: copy.value,
+                },
+            );
+        }
+    }
+
+    /// A new ring: copies and write-backs whose home moved are dropped (an `M` one is
+    /// forgotten), requests are asked again in the new epoch.
+    pub(super) fn requester_epoch_change(&mut self) {
+        let ring = self.ring.clone();
+        let mut lost = Vec::new();
+        self.copies.retain(|k, c| {
+            let stays = ring.home(k) == c.home;
+            if !stays && c.state == Held::M {
+                lost.push(k.clone());
+            }
+            stays
+        });
+        self.writebacks.retain(|k, w| {
+            let stays = ring.home(k) == w.home;
+            if !stays {
+                lost.push(k.clone());
+            }
+            stays
+        });
+        self.deferred
+            .retain(|k, (home, _, _)| ring.home(k) == *home);
+        self.answered.retain(|k, a| ring.home(k) == a.home);
+        self.pending.clear();
+        for key in lost {
+            self.forgot(&key);
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! Scenario tests of the protocol on a hand-driven cluster (in-order delivery unless a
+//! test holds messages back). The exhaustive check is in `check/`.
+
+use std::collections::VecDeque;
+
+use super::check::TestRing;
+use super::{Action, ClientId, Config, Envelope, Event, Held, Msg, Node, NodeId, Reply, Time};
+
+type TestNode = Node<u8, u8, TestRing>;
+
+struct Cluster {
+    nodes: Vec<TestNode>,
+    now: Time,
+    net: VecDeque<Envelope<u8, u8>>,
+    replies: Vec<(ClientId, Reply<u8>)>,
+    forgot: Vec<u8>,
+    /// Messages to or from this node are lost.
+    cut: Option<NodeId>,
+    sent: usize,
+}
+
+fn cfg() -> Config {
+    Config {
+        lease_ms: 2000,
+        margin_ms: 100,
+        retry_ms: 200,
+        bug: None,
+    }
+}
+
+impl Cluster {
+    /// `homes[k]` is the home of key `k`.
+    fn new(nodes: usize, homes: Vec<NodeId>) -> Self {
+        let ring = TestRing { epoch: 1, homes };
+        Cluster {
+            nodes: (0..nodes)
+                .map(|i| Node::new(i as NodeId, 1, ring.clone(), cfg()))
+                .collect(),
+            now: 1000,
+            net: VecDeque::new(),
+            replies: Vec::new(),
+            forgot: Vec::new(),
+            cut: None,
+            sent: 0,
+        }
+    }
+
+    fn on(&mut self, node: NodeId, event: Event<u8, u8, TestRing>) {
+        let actions = self.nodes[node as usize].handle(self.now, event);
+        for action in actions {
+            match action {
+                Action::Send(m) => {
+                    self.sent += 1;
+                    self.net.push_back(m);
+                }
+                Action::Reply { client, reply } => self.replies.push((client, reply)),
+                Action::Forgot { key } => self.forgot.push(key),
+                Action::SetTimer(_) => {}
+            }
+        }
+    }
+
+    /// Delivers every message in flight, in order, until none is left.
+    fn settle(&mut self) {
+        while let Some(m) = self.net.pop_front() {
+            if self.cut.is_some_and(|c| c == m.to || c == m.from) {
+                continue;
+            }
+            self.on(m.to, Event::Receive(m));
+        }
+    }
+
+    fn tick(&mut self, ms: Time) {
+        self.now += ms;
+        for id in 0..self.nodes.len() {
+            self.on(id as NodeId, Event::Tick);
+        }
+        self.settle();
+    }
+
+    fn read(&mut self, node: NodeId, client: ClientId, key: u8) {
+        self.on(node, Event::Read { client, key });
+    }
+
+    fn write(&mut self, node: NodeId, client: ClientId, writes: Vec<(u8, Option<u8>)>) {
+        self.on(node, Event::Write { client, writes });
+    }
+
+    /// The reply to `client`, if any (taken).
+    fn reply(&mut self, client: ClientId) -> Option<Reply<u8>> {
+        let at = self.replies.iter().position(|(c, _)| *c == client)?;
+        Some(self.replies.remove(at).1)
+    }
+
+    fn state(&self, node: NodeId, key: u8) -> Option<Held> {
+        self.nodes[node as usize].state(&key, self.now)
+    }
+}
+
+#[test]
+fn one_node_cluster_sends_nothing() {
+    let mut c = Cluster::new(1, vec![0, 0]);
+    c.write(0, 1, vec![(0, Some(7))]);
+    c.read(0, 2, 0);
+    c.read(0, 3, 1);
+    assert_eq!(c.reply(1), Some(Reply::Done));
+    assert_eq!(c.reply(2), Some(Reply::Value(Some(7))));
+    assert_eq!(c.reply(3), Some(Reply::Value(None)));
+    assert_eq!(c.sent, 0);
+}
+
+#[test]
+fn read_miss_gets_e_then_a_second_reader_makes_both_s() {
+    let mut c = Cluster::new(3, vec![0]);
+    c.write(0, 1, vec![(0, Some(5))]);
+    c.read(1, 2, 0);
+    c.settle();
+    assert_eq!(c.reply(2), Some(Reply::Value(Some(5))));
+    // Node 0 (the home) held it M; the recall left it S, node 1 S.
+    assert_eq!(c.state(0, 0), Some(Held::S));
+    assert_eq!(c.state(1, 0), Some(Held::S));
+    c.read(2, 3, 0);
+    c.settle();
+    assert_eq!(c.reply(3), Some(Reply::Value(Some(5))));
+    assert_eq!(c.state(2, 0), Some(Held::S));
+
+    let mut c = Cluster::new(3, vec![0]);
+    c.read(1, 1, 0);
+    c.settle();
+    assert_eq!(c.reply(1), Some(Reply::Value(None)));
+    assert_eq!(c.state(1, 0), Some(Held::E));
+    c.read(2, 2, 0);
+    c.settle();
+    assert_eq!(
+        (c.state(1, 0), c.state(2, 0)),
+        (Some(Held::S), Some(Held::S))
+    );
+}
+
+#[test]
+fn a_write_from_e_is_silent_and_a_later_read_recalls_it() {
+    let mut c = Cluster::new(3, vec![0]);
+    c.read(1, 1, 0);
+    c.settle();
+    assert_eq!(c.state(1, 0), Some(Held::E));
+    let before = c.sent;
+    c.write(1, 2, vec![(0, Some(9))]);
+    assert_eq!(c.reply(2), Some(Reply::Done));
+    assert_eq!(c.sent, before, "E → M sends nothing");
+    assert_eq!(c.state(1, 0), Some(Held::M));
+    c.read(2, 3, 0);
+    c.settle();
+    assert_eq!(c.reply(3), Some(Reply::Value(Some(9))));
+    assert_eq!(c.nodes[0].stats().invalidations_sent, 1);
+    assert_eq!(c.nodes[1].stats().writebacks, 1);
+}
+
+#[test]
+fn a_write_waits_for_every_acknowledgement_or_the_lease() {
+    let mut c = Cluster::new(3, vec![0]);
+    c.read(1, 1, 0);
+    c.read(2, 2, 0);
+    c.settle();
+    assert_eq!(
+        (c.state(1, 0), c.state(2, 0)),
+        (Some(Held::S), Some(Held::S))
+    );
+    // Node 2 is cut off: its invalidation is never acknowledged.
+    c.cut = Some(2);
+    c.write(1, 3, vec![(0, Some(4))]);
+    c.settle();
+    assert_eq!(c.reply(3), None, "no M while a sharer may still serve");
+    c.tick(1000);
+    assert_eq!(c.reply(3), None);
+    // Node 2's own lease has run out: it stops serving (its read goes to the home).
+    c.tick(1000);
+    c.read(2, 4, 0);
+    assert_eq!(c.reply(4), None);
+    assert_eq!(c.reply(3), None, "the home waits lease + margin");
+    c.tick(100);
+    assert_eq!(c.reply(3), Some(Reply::Done));
+    assert_eq!(c.nodes[0].stats().lease_waits, 1);
+    c.cut = None;
+    c.tick(200);
+    assert_eq!(c.reply(4), Some(Reply::Value(Some(4))));
+}
+
+#[test]
+fn an_m_holder_that_restarts_is_forgotten_never_served_stale() {
+    let mut c = Cluster::new(3, vec![0]);
+    c.write(1, 1, vec![(0, Some(1))]);
+    c.settle();
+    c.write(1, 2, vec![(0, Some(2))]);
+    assert_eq!(c.reply(2), Some(Reply::Done));
+    c.on(1, Event::Restart { incarnation: 2 });
+    c.read(2, 3, 0);
+    c.settle();
+    assert_eq!(c.reply(3), Some(Reply::Value(None)), "nil, never 1");
+    assert_eq!(c.forgot, vec![0]);
+}
+
+#[test]
+fn evicting_m_writes_the_value_back() {
+    let mut c = Cluster::new(3, vec![0]);
+    c.write(1, 1, vec![(0, Some(3))]);
+    c.settle();
+    c.on(1, Event::Evict { key: 0 });
+    c.settle();
+    assert_eq!(c.state(1, 0), None);
+    c.read(2, 2, 0);
+    c.settle();
+    assert_eq!(c.reply(2), Some(Reply::Value(Some(3))));
+    assert_eq!(c.nodes[0].stats().invalidations_sent, 0, "no recall needed");
+}
+
+#[test]
+fn a_home_evicting_a_key_invalidates_every_copy_first() {
+    let mut c = Cluster::new(3, vec![0]);
+    c.write(1, 1, vec![(0, Some(3))]);
+    c.settle();
+    c.read(2, 2, 0);
+    c.settle();
+    c.on(0, Event::HomeEvict { key: 0 });
+    c.settle();
+    assert_eq!((c.state(1, 0), c.state(2, 0)), (None, None));
+    c.read(2, 3, 0);
+    c.settle();
+    assert_eq!(c.reply(3), Some(Reply::Value(None)));
+}
+
+#[test]
+fn mset_holds_its_keys_until_all_are_written() {
+    // Keys 0 and 1 homed on nodes 0 and 2; node 1 writes both.
+    let mut c = Cluster::new(3, vec![0, 2]);
+    c.write(0, 1, vec![(0, Some(1))]);
+    c.write(2, 2, vec![(1, Some(1))]);
+    c.settle();
+    c.write(1, 3, vec![(1, Some(2)), (0, Some(2))]);
+    // Deliver only what concerns key 0: node 1 gets it M and holds it.
+    let mut held_back = VecDeque::new();
+    while let Some(m) = c.net.pop_front() {
+        if *m.msg.key() == 0 {
+            c.on(m.to, Event::Receive(m));
+        } else {
+            held_back.push_back(m);
+        }
+    }
+    assert_eq!(c.state(1, 0), Some(Held::M));
+    // A reader of key 0 elsewhere must wait: the revocation is held back by node 1.
+    c.read(2, 4, 0);
+    while let Some(m) = c.net.pop_front() {
+        if *m.msg.key() == 0 {
+            c.on(m.to, Event::Receive(m));
+        } else {
+            held_back.push_back(m);
+        }
+    }
+    assert_eq!(c.reply(4), None);
+    c.net.extend(held_back);
+    c.settle();
+    assert_eq!(c.reply(3), Some(Reply::Done));
+    assert_eq!(c.reply(4), Some(Reply::Value(Some(2))));
+    c.read(0, 5, 1);
+    c.settle();
+    assert_eq!(c.reply(5), Some(Reply::Value(Some(2))));
+}
+
+#[test]
+fn an_expired_copy_is_renewed_without_its_value() {
+    let mut c = Cluster::new(2, vec![0]);
+    c.write(1, 1, vec![(0, Some(8))]);
+    c.settle();
+    c.tick(2500);
+    assert_eq!(c.state(1, 0), None, "lease ran out");
+    let sent = c.sent;
+    c.read(1, 2, 0);
+    c.settle();
+    assert_eq!(c.reply(2), Some(Reply::Value(Some(8))));
+    assert_eq!(c.state(1, 0), Some(Held::M), "kept its modified copy");
+    assert_eq!(c.sent, sent + 2, "one request, one renewal");
+}
+
+#[test]
+fn a_new_epoch_drops_moved_copies_and_fences_the_new_home() {
+    let mut c = Cluster::new(3, vec![0]);
+    c.read(1, 1, 0);
+    c.read(2, 2, 0);
+    c.settle();
+    let ring = TestRing {
+        epoch: 2,
+        homes: vec![2],
+    };
+    for id in 0..3 {
+        c.on(id, Event::EpochChange(ring.clone()));
+    }
+    assert_eq!(c.state(1, 0), None, "its home moved");
+    c.read(1, 3, 0);
+    c.settle();
+    c.tick(1000);
+    assert_eq!(c.reply(3), None, "the new home waits out the old leases");
+    c.tick(1200);
+    assert_eq!(c.reply(3), Some(Reply::Value(None)));
+}
+
+#[test]
+fn a_home_drops_requests_of_another_epoch() {
+    let mut c = Cluster::new(2, vec![0]);
+    let stale = Envelope {
+        from: 1,
+        to: 0,
+        epoch: 0,
+        msg: Msg::Request {
+            key: 0,
+            rid: super::Stamp {
+                incarnation: 1,
+                seq: 1,
+            },
+            want: super::Want::Shared,
+            holding: false,
+        },
+    };
+    c.on(0, Event::Receive(stale));
+    assert!(c.net.is_empty());
+}
+
+#[test]
+fn a_cancelled_write_has_no_effect() {
+    let mut c = Cluster::new(2, vec![0]);
+    c.write(1, 1, vec![(0, Some(1))]);
+    c.on(1, Event::Cancel { client: 1 });
+    c.settle();
+    assert_eq!(c.reply(1), None);
+    c.read(0, 2, 0);
+    c.settle();
+    assert_eq!(c.reply(2), Some(Reply::Value(None)));
+}
