@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs units of Redis's own Tcl suite against a fresh Conclave node (issue 9).
+# Runs units of Redis's own Tcl suite against a fresh Conclave node (issue 9). A test that raises
+# an exception
 # (it aborts the unit) is recorded and skipped, and the unit rerun, until it completes.
 # Prints per unit: ok / err / exceptions (tests skipped after raising one).
 # Usage: SUITE=<redis-7.0.15 source dir> scripts/redis-tcl-suite.sh target/debug/conclave type/string ...
