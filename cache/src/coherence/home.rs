@@ -190,6 +190,10 @@ where
         entry.sharers.retain(|_, end| *end + margin > now);
         let mut forget = false;
         if let Some(owner) = entry.owner.as_mut().filter(|o| o.node == q.from) {
+            if q.rid.incarnation < owner.incarnation {
+                // A late request of an incarnation that has since restarted.
+                return;
+            }
             if q.rid.incarnation > owner.incarnation {
                 // The owner restarted: whatever it wrote died with it.
                 entry.owner = None;

@@ -237,6 +237,11 @@ where
         let old = std::mem::replace(&mut self.ring, ring);
         self.requester_epoch_change();
         self.home_epoch_change();
+        // Keys that moved here in the previous change may still be fenced: only the last
+        // ring is remembered, so fence every key until that earlier fence ends.
+        if let Some((_, until)) = self.moved_in.take().filter(|(_, until)| now < *until) {
+            self.recovering_until = self.recovering_until.max(until);
+        }
         self.moved_in = Some((old, now + self.cfg.lease_ms + self.cfg.margin_ms));
     }
 

@@ -15,6 +15,12 @@
 //! | `HomeEvict(k)` | fewer than `max_evictions`: `k`'s home drops it (inclusion) |
 //! | `Adopt(n)` | `next_ring` is set and node `n` has not adopted it yet |
 //!
+//! Loss: a message that is never delivered is, for safety, a lost one — every step the
+//! other nodes take is the same either way, and a run may end with messages still in
+//! flight — so the runs explore loss through delay alone (`max_drops` 0), and
+//! `Drop` only removes a message from the state. Retries and lease waits are exercised
+//! whenever a message stays undelivered across ticks.
+//!
 //! A message to a node that is down is lost. Clients of a crashed node stop; their
 //! operation in flight stays in flight (it may or may not have taken effect). All nodes read
 //! one clock — the drift margin is 0 — so leases are checked exactly at their boundary.
