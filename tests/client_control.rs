@@ -9,55 +9,14 @@
 mod common;
 mod resp_support;
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::Server;
-use resp_support::redis_reference::Reference;
-use resp_support::Raw;
+use resp_support::scenario::{on_conclave_and_redis, Conn};
 
 const OK: &str = "+OK\r\n";
 
-/// One labelled connection.
-struct Conn {
-    raw: Raw,
-    who: &'static str,
-}
-
 impl Conn {
-    fn open(port: u16, who: &'static str) -> Conn {
-        Conn {
-            raw: Raw::connect(port),
-            who,
-        }
-    }
-
-    fn cmd(&mut self, args: &[&str]) -> String {
-        self.raw.cmd(args)
-    }
-
-    fn expect(&mut self, args: &[&str], want: &str) {
-        let got = self.raw.cmd(args);
-        assert_eq!(got, want, "{}: {:?}", self.who, args);
-    }
-
-    fn send(&mut self, args: &[&str]) {
-        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        self.raw.send_cmd(&args);
-    }
-
-    fn expect_next(&mut self, want: &str) {
-        let got = self.raw.reply_string();
-        assert_eq!(got, want, "{}: next message", self.who);
-    }
-
-    fn id(&mut self) -> String {
-        self.cmd(&["CLIENT", "ID"])
-            .trim_start_matches(':')
-            .trim()
-            .to_string()
-    }
-
     /// `CLIENT LIST ID <id>`'s line (the verbatim/bulk framing stripped).
     fn list_line(&mut self, id: &str) -> String {
         let r = self.cmd(&["CLIENT", "LIST", "ID", id]);
@@ -75,20 +34,10 @@ impl Conn {
             assert!(
                 Instant::now() < deadline,
                 "{}: client {id} never showed {parts:?}: {line}",
-                self.who
+                self.who()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-    }
-}
-
-fn on_conclave_and_redis(scenario: fn(u16, &'static str)) {
-    static ONE_REDIS: Mutex<()> = Mutex::new(());
-    let server = Server::start(&[]);
-    scenario(server.port, "conclave");
-    let _one = ONE_REDIS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(redis) = Reference::start() {
-        scenario(redis.port, "redis-server");
     }
 }
 
@@ -127,7 +76,7 @@ fn client_pause_write_holds_only_writes_until_unpause() {
     on_conclave_and_redis(|port, who| {
         let mut admin = Conn::open(port, who);
         let mut c = Conn::open(port, who);
-        let cid = c.id();
+        let cid = c.id().to_string();
         let mut m = Conn::open(port, who);
         admin.expect(
             &["CLIENT", "PAUSE", "abc"],
@@ -188,7 +137,7 @@ fn client_unblock_ends_a_lock_wait_as_a_timeout_or_an_error() {
     let (port, who) = (server.port, "conclave");
     let mut holder = Conn::open(port, who);
     let mut waiter = Conn::open(port, who);
-    let wid = waiter.id();
+    let wid = waiter.id().to_string();
     let mut admin = Conn::open(port, who);
     let token = holder.cmd(&["LOCK.ACQUIRE", "r", "o1", "TTL", "60000"]);
     assert!(token.starts_with(':'), "{token}");
@@ -237,7 +186,7 @@ fn client_list_shows_the_current_command_buffers_and_modes() {
     let server = Server::start(&[]);
     let (port, who) = (server.port, "conclave");
     let mut c = Conn::open(port, who);
-    let cid = c.id();
+    let cid = c.id().to_string();
     // The command being run, its bytes in the read buffer, its arguments' size.
     let list = c.cmd(&["CLIENT", "LIST"]);
     let own = list
@@ -264,7 +213,7 @@ fn client_list_shows_the_current_command_buffers_and_modes() {
     );
     // RESP3, library name, tracking with its redirect target.
     let mut s = Conn::open(port, who);
-    let sid = s.id();
+    let sid = s.id().to_string();
     let hello = c.cmd(&["HELLO", "3"]);
     assert!(hello.starts_with('%'), "{hello}");
     c.expect(&["CLIENT", "SETINFO", "LIB-NAME", "redis-py"], OK);
@@ -307,7 +256,7 @@ fn client_list_shows_the_current_command_buffers_and_modes() {
     );
     // In MULTI: the queue's length, the last command queued.
     let mut m = Conn::open(port, who);
-    let mid = m.id();
+    let mid = m.id().to_string();
     m.expect(&["MULTI"], OK);
     m.expect(&["SET", "a", "1"], "+QUEUED\r\n");
     m.expect(&["GET", "a"], "+QUEUED\r\n");
@@ -347,7 +296,7 @@ fn a_pause_keeps_the_dataset_still_and_starts_after_exec() {
         c.expect(&["SET", "after", "1"], "+QUEUED\r\n");
         c.expect(&["EXEC"], "*4\r\n+OK\r\n+OK\r\n+OK\r\n+OK\r\n");
         let mut w = Conn::open(port, who);
-        let wid = w.id();
+        let wid = w.id().to_string();
         w.send(&["SET", "held", "1"]);
         c.wait_listed(&wid, &[" flags=b "]);
         // Expired keys read as missing, but nothing deletes them meanwhile.

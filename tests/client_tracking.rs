@@ -17,78 +17,7 @@
 mod common;
 mod resp_support;
 
-use std::sync::Mutex;
-
-use common::Server;
-use resp_support::redis_reference::Reference;
-use resp_support::Raw;
-
-/// One connection of a scenario, labelled with the server it talks to.
-struct Conn {
-    raw: Raw,
-    who: &'static str,
-}
-
-impl Conn {
-    fn open(port: u16, who: &'static str) -> Conn {
-        Conn {
-            raw: Raw::connect(port),
-            who,
-        }
-    }
-
-    /// A RESP3 connection (`HELLO 3`, reply read and dropped).
-    fn resp3(port: u16, who: &'static str) -> Conn {
-        let mut c = Conn::open(port, who);
-        let hello = c.cmd(&["HELLO", "3"]);
-        assert!(hello.starts_with('%'), "{who}: HELLO 3 -> {hello:?}");
-        c
-    }
-
-    fn cmd(&mut self, args: &[&str]) -> String {
-        self.raw.cmd(args)
-    }
-
-    /// Sends `args` and asserts the exact reply.
-    fn expect(&mut self, args: &[&str], want: &str) {
-        let got = self.raw.cmd(args);
-        assert_eq!(got, want, "{}: {:?}", self.who, args);
-    }
-
-    /// Sends without reading.
-    fn send(&mut self, args: &[&str]) {
-        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
-        self.raw.send_cmd(&args);
-    }
-
-    /// Asserts the next thing read (a push, or a reply to something sent earlier).
-    fn expect_next(&mut self, want: &str) {
-        let got = self.raw.reply_string();
-        assert_eq!(got, want, "{}: next message", self.who);
-    }
-
-    /// Asserts nothing was pushed: a `PING`'s `+PONG` comes next.
-    fn quiet(&mut self) {
-        self.expect(&["PING"], "+PONG\r\n");
-    }
-
-    fn id(&mut self) -> u64 {
-        let r = self.cmd(&["CLIENT", "ID"]);
-        r.trim_start_matches(':').trim().parse().expect("client id")
-    }
-}
-
-/// Runs `scenario` on a Conclave node, then on `redis-server` when installed. The
-/// reference servers run one at a time: two started at once could pick the same port.
-fn on_conclave_and_redis(scenario: fn(u16, &'static str)) {
-    static ONE_REDIS: Mutex<()> = Mutex::new(());
-    let server = Server::start(&[]);
-    scenario(server.port, "conclave");
-    let _one = ONE_REDIS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(redis) = Reference::start() {
-        scenario(redis.port, "redis-server");
-    }
-}
+use resp_support::scenario::{on_conclave_and_redis, Conn};
 
 fn bulk(s: &str) -> String {
     format!("${}\r\n{s}\r\n", s.len())

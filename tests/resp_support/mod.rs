@@ -7,6 +7,7 @@ pub mod keyspace_scripts;
 pub mod parity;
 pub mod redis_reference;
 pub mod redispy_scripts;
+pub mod scenario;
 
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::TcpStream;
