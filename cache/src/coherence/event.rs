@@ -6,8 +6,8 @@
 //! parallel, batched; a lost message is fine), answers each [`Action::Reply`], and calls
 //! `handle(now, Event::Tick)` again at or after the time of the last [`Action::SetTimer`].
 
+use super::coherence_vocab::ClientId;
 use super::message::Envelope;
-use super::types::ClientId;
 
 /// An input to the machine.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

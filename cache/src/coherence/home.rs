@@ -26,9 +26,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use super::coherence_vocab::{Bug, Config, Epoch, Held, NodeId, Ring, Stamp, Time};
 use super::message::{Msg, RevokeTo, Want};
 use super::node::Node;
-use super::types::{Bug, Config, Epoch, Held, NodeId, Ring, Stamp, Time};
 
 /// The owner of a key, as its home sees it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]

@@ -17,7 +17,7 @@
 //! Messages may be lost, delayed, reordered or duplicated; each sender resends until
 //! answered (every handler is idempotent).
 
-use super::types::{Epoch, Held, NodeId, Stamp};
+use super::coherence_vocab::{Epoch, Held, NodeId, Stamp};
 
 /// One message on the wire.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

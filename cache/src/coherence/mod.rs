@@ -85,22 +85,22 @@
 //!   adopting it (or that node stops serving: the control plane's own lease).
 //! - Messages may be lost, delayed, reordered or duplicated; nothing else (no forgery).
 
+mod coherence_vocab;
 mod event;
 mod home;
 mod message;
 mod node;
 mod requester;
-mod types;
 
 #[cfg(test)]
 mod check;
 #[cfg(test)]
 mod tests;
 
+#[cfg(test)]
+pub(crate) use coherence_vocab::Bug;
+pub use coherence_vocab::{ClientId, Config, Epoch, Held, NodeId, Ring, Stamp, Stats, Time};
 pub use event::{Action, Event, Reply};
 pub use home::DirView;
 pub use message::{Envelope, Msg, RevokeTo, Want};
 pub use node::Node;
-#[cfg(test)]
-pub(crate) use types::Bug;
-pub use types::{ClientId, Config, Epoch, Held, NodeId, Ring, Stamp, Stats, Time};

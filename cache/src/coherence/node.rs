@@ -8,11 +8,11 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use super::coherence_vocab::{ClientId, Config, Epoch, Held, NodeId, Ring, Stamp, Stats, Time};
 use super::event::{Action, Event};
 use super::home::Entry;
 use super::message::{Envelope, Msg, RevokeTo};
 use super::requester::{Answered, Copy, Pending, WriteBackBuf, WriteTx};
-use super::types::{ClientId, Config, Epoch, Held, NodeId, Ring, Stamp, Stats, Time};
 
 /// One node of the coherence protocol: a deterministic state machine.
 ///

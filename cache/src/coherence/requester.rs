@@ -24,10 +24,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::coherence_vocab::{Bug, ClientId, Epoch, Held, NodeId, Ring, Stamp, Time};
 use super::event::{Action, Reply};
 use super::message::{Msg, RevokeTo, Want};
 use super::node::Node;
-use super::types::{Bug, ClientId, Epoch, Held, NodeId, Ring, Stamp, Time};
 
 /// A copy this node holds.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
