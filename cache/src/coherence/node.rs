@@ -12,7 +12,7 @@ use super::event::{Action, Event};
 use super::home::Entry;
 use super::message::{Envelope, Msg, RevokeTo};
 use super::requester::{Answered, Copy, Pending, WriteBackBuf, WriteTx};
-use super::types::{ClientId, Config, Epoch, Held, NodeId, Ring, Stamp, Stats, Time};
+use super::types::{Bug, ClientId, Config, Epoch, Held, NodeId, Ring, Stamp, Stats, Time};
 
 /// One node of the coherence protocol: a deterministic state machine.
 ///
@@ -242,7 +242,8 @@ where
         if let Some((_, until)) = self.moved_in.take().filter(|(_, until)| now < *until) {
             self.recovering_until = self.recovering_until.max(until);
         }
-        self.moved_in = Some((old, now + self.cfg.lease_ms + self.cfg.margin_ms));
+        let fence = self.cfg.lease_ms + self.cfg.margin_ms + self.cfg.epoch_spread_ms;
+        self.moved_in = Some((old, now + fence));
     }
 
     /// Whether, as home, this node may grant `key` at `now` (not recovering from a restart,
@@ -252,7 +253,9 @@ where
             return false;
         }
         match &self.moved_in {
-            Some((old, until)) if now < *until => old.home(key) == self.id,
+            Some((old, until)) if now < *until && !self.cfg.has_bug(Bug::NoEpochFence) => {
+                old.home(key) == self.id
+            }
             _ => true,
         }
     }
