@@ -82,6 +82,12 @@ pub struct Config {
     /// Allowance for clock-rate drift between nodes over one lease: a home waits this much
     /// longer than a lease before it counts a silent copy as gone (Gray and Cheriton's ε).
     pub margin_ms: u64,
+    /// How far apart (at most) two nodes adopt the same new epoch — the control plane's
+    /// promise: a node that has not heard of the latest epoch for this long stops serving and
+    /// granting. A node that becomes a key's home in a new epoch grants it only
+    /// `lease_ms + margin_ms + epoch_spread_ms` after adopting the epoch, when every lease
+    /// the old home may have granted has run out.
+    pub epoch_spread_ms: u64,
     /// Interval between resends of an unanswered request, revocation or write-back
     /// (messages may be lost).
     pub retry_ms: u64,
@@ -95,6 +101,7 @@ impl Default for Config {
         Config {
             lease_ms: 2000,
             margin_ms: 100,
+            epoch_spread_ms: 2000,
             retry_ms: 200,
             #[cfg(test)]
             bug: None,
@@ -131,6 +138,9 @@ pub(crate) enum Bug {
     /// A requester accepts a grant that crossed a revocation of the same copy (the
     /// revocation's stamp is not compared with the grant's).
     StaleGrant,
+    /// A node that becomes the home of a key in a new epoch grants it at once, while the
+    /// old home's leases may still run.
+    NoEpochFence,
 }
 
 /// Counters of one node (contract 2.1: `CACHE.STATS` / `INFO cache`).

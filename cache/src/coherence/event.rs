@@ -49,7 +49,8 @@ pub enum Event<K, V, R> {
     },
     /// The meta group committed a new ring: copies whose home moved are dropped, and
     /// keys this node now homes are not granted until every lease an older home may have
-    /// granted has run out. Ignored unless its epoch is newer than the node's.
+    /// granted has run out (`lease_ms + margin_ms + epoch_spread_ms` after this event).
+    /// Ignored unless its epoch is newer than the node's.
     EpochChange(R),
     /// A waiting client gave up (its deadline passed, or its connection closed): it gets
     /// no answer, and a write of its not yet applied has no effect.

@@ -59,7 +59,7 @@
 //! | multi-key write (`MSET`, `DEL k…`) | requester | take `M` on each key in key order, hold them (revocations wait), write all at once |
 //! | restart | node | new incarnation, empty memory; as home grants nothing for a lease + margin |
 //! | owner restarted | home | a request or acknowledgement from a newer incarnation: its `M` value is forgotten |
-//! | epoch change | every node | copies whose home moved are dropped; a home drops its moved entries; a home grants a key that moved to it only a lease + margin after adopting the epoch; messages of another epoch are dropped |
+//! | epoch change | every node | copies whose home moved are dropped; a home drops its moved entries; a home grants a key that moved to it only a lease + margin + the adoption spread after adopting the epoch; messages of another epoch are dropped |
 //!
 //! Answers are matched to questions by stamps ([`Stamp`], `(incarnation, counter)`): a
 //! requester takes a grant only for its current request id and only if it is newer than
@@ -81,8 +81,10 @@
 //! - Clock rates of nodes differ by at most `margin_ms` over a lease; time never goes back.
 //! - Incarnations grow across restarts of a node ([`Node::restart`]); a node that may have
 //!   been a home in the current epoch starts with `restart`, never `new`.
-//! - An epoch change reaches every node that serves copies within a lease of the first node
-//!   adopting it (or that node stops serving: the control plane's own lease).
+//! - Every node adopts a new epoch within [`Config::epoch_spread_ms`] of the first node that
+//!   adopts it, or stops serving and granting (the control plane's own lease). The model
+//!   checker found that "within a lease" is not enough when the fence is only a lease: a
+//!   lagging old home keeps granting fresh leases to a lagging reader.
 //! - Messages may be lost, delayed, reordered or duplicated; nothing else (no forgery).
 
 mod coherence_vocab;

@@ -8,7 +8,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use super::coherence_vocab::{ClientId, Config, Epoch, Held, NodeId, Ring, Stamp, Stats, Time};
+use super::coherence_vocab::{
+    Bug, ClientId, Config, Epoch, Held, NodeId, Ring, Stamp, Stats, Time,
+};
 use super::event::{Action, Event};
 use super::home::Entry;
 use super::message::{Envelope, Msg, RevokeTo};
@@ -242,7 +244,8 @@ where
         if let Some((_, until)) = self.moved_in.take().filter(|(_, until)| now < *until) {
             self.recovering_until = self.recovering_until.max(until);
         }
-        self.moved_in = Some((old, now + self.cfg.lease_ms + self.cfg.margin_ms));
+        let fence = self.cfg.lease_ms + self.cfg.margin_ms + self.cfg.epoch_spread_ms;
+        self.moved_in = Some((old, now + fence));
     }
 
     /// Whether, as home, this node may grant `key` at `now` (not recovering from a restart,
@@ -252,7 +255,9 @@ where
             return false;
         }
         match &self.moved_in {
-            Some((old, until)) if now < *until => old.home(key) == self.id,
+            Some((old, until)) if now < *until && !self.cfg.has_bug(Bug::NoEpochFence) => {
+                old.home(key) == self.id
+            }
             _ => true,
         }
     }

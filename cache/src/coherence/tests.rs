@@ -23,6 +23,7 @@ fn cfg() -> Config {
     Config {
         lease_ms: 2000,
         margin_ms: 100,
+        epoch_spread_ms: 1000,
         retry_ms: 200,
         bug: None,
     }
@@ -296,9 +297,13 @@ fn a_new_epoch_drops_moved_copies_and_fences_the_new_home() {
     assert_eq!(c.state(1, 0), None, "its home moved");
     c.read(1, 3, 0);
     c.settle();
-    c.tick(1000);
-    assert_eq!(c.reply(3), None, "the new home waits out the old leases");
-    c.tick(1200);
+    c.tick(3000);
+    assert_eq!(
+        c.reply(3),
+        None,
+        "the new home waits out the old leases and the adoption spread"
+    );
+    c.tick(200);
     assert_eq!(c.reply(3), Some(Reply::Value(None)));
 }
 
