@@ -23,6 +23,10 @@
 //! lies"). `WriteBack` of an evicted `M` copy sets the value; inside a transaction it
 //! counts as that owner's acknowledgement. `HomeEvict` (inclusion) revokes every copy,
 //! then removes the entry.
+//!
+//! Why this file is long: the directory's transaction (serve, start, settle, finish, give
+//! up) is one state machine whose steps call each other; split, each part would need the
+//! others to be read.
 
 use std::collections::{BTreeMap, VecDeque};
 

@@ -21,6 +21,9 @@
 //! write all at once. Two such writes can never wait on each other in a cycle, as both
 //! take the keys they share in the same order (ordered locking, as in two-phase locking
 //! with ordered acquisition). A held key whose lease runs out meanwhile is taken again.
+//!
+//! Why this file is a little over 500 lines: reads, writes and revocations share the copy
+//! table and the pending requests, and `pump` ties them together.
 
 use std::collections::{BTreeMap, BTreeSet};
 
