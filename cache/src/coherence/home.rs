@@ -106,6 +106,35 @@ impl<V> Default for Entry<V> {
 }
 
 impl<V> Entry<V> {
+    /// Every copy a write or an eviction must revoke: the sharers (but `except`, the
+    /// requester) and the owner, each with its lease end.
+    fn copies_to_revoke(&self, except: Option<NodeId>) -> BTreeMap<NodeId, Awaited> {
+        let mut awaiting: BTreeMap<NodeId, Awaited> = self
+            .sharers
+            .iter()
+            .filter(|(n, _)| Some(**n) != except)
+            .map(|(n, end)| {
+                (
+                    *n,
+                    Awaited {
+                        lease_end: *end,
+                        owner: None,
+                    },
+                )
+            })
+            .collect();
+        if let Some(owner) = &self.owner {
+            awaiting.insert(
+                owner.node,
+                Awaited {
+                    lease_end: owner.lease_end,
+                    owner: Some(owner.incarnation),
+                },
+            );
+        }
+        awaiting
+    }
+
     /// When the transaction needs attention: a resend or a lease running out.
     pub(super) fn deadline(&self, cfg: &Config) -> Option<Time> {
         let tx = self.tx.as_ref()?;
@@ -241,29 +270,7 @@ where
                 self.grant_read(now, key, q.from, q.rid);
             }
             Want::Modified => {
-                let mut awaiting: BTreeMap<NodeId, Awaited> = entry
-                    .sharers
-                    .iter()
-                    .filter(|(n, _)| **n != q.from)
-                    .map(|(n, end)| {
-                        (
-                            *n,
-                            Awaited {
-                                lease_end: *end,
-                                owner: None,
-                            },
-                        )
-                    })
-                    .collect();
-                if let Some(owner) = &entry.owner {
-                    awaiting.insert(
-                        owner.node,
-                        Awaited {
-                            lease_end: owner.lease_end,
-                            owner: Some(owner.incarnation),
-                        },
-                    );
-                }
+                let awaiting = entry.copies_to_revoke(Some(q.from));
                 let purpose = Purpose::Write {
                     from: q.from,
                     rid: q.rid,
@@ -609,28 +616,7 @@ where
             return;
         }
         entry.sharers.retain(|_, end| *end + margin > now);
-        let mut awaiting: BTreeMap<NodeId, Awaited> = entry
-            .sharers
-            .iter()
-            .map(|(n, end)| {
-                (
-                    *n,
-                    Awaited {
-                        lease_end: *end,
-                        owner: None,
-                    },
-                )
-            })
-            .collect();
-        if let Some(owner) = &entry.owner {
-            awaiting.insert(
-                owner.node,
-                Awaited {
-                    lease_end: owner.lease_end,
-                    owner: Some(owner.incarnation),
-                },
-            );
-        }
+        let awaiting = entry.copies_to_revoke(None);
         if awaiting.is_empty() {
             self.finish(now, key, Purpose::Evict);
         } else {
