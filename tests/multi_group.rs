@@ -27,6 +27,8 @@ use common::{conn_to, flat_map, serial, Cluster, Rng};
 use redis::{RedisError, Value};
 
 const GROUPS: u64 = 16;
+/// The first debug kv group's id (`DEBUG_KV_GROUP_BASE + 1`).
+const FIRST_GROUP: u64 = 2001;
 const NODES: u64 = 3;
 const WRITERS: u64 = 6;
 
@@ -156,7 +158,7 @@ fn writer(load: Arc<Load>, w: u64) {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (w + 1));
     let mut seq = 0u64;
     while !load.stop.load(Ordering::Relaxed) {
-        let group = 1 + (seq * WRITERS + w) % GROUPS;
+        let group = FIRST_GROUP + (seq * WRITERS + w) % GROUPS;
         let key = format!("w{w}-{seq}");
         let value = format!("value-{w}-{seq}-g{group}");
         let after_kill = load.killed.load(Ordering::Relaxed);
@@ -289,7 +291,7 @@ fn sixteen_groups_survive_a_kill_and_restart_with_every_acknowledged_write() {
 
     // Kill the node that leads the most kv groups.
     let mut led: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-    for g in 1..=GROUPS {
+    for g in FIRST_GROUP..FIRST_GROUP + GROUPS {
         led.entry(leader_of(&c, g, Duration::from_secs(10)).0)
             .or_default()
             .push(g);
@@ -333,7 +335,7 @@ fn sixteen_groups_survive_a_kill_and_restart_with_every_acknowledged_write() {
     );
 
     // Every node catches up in every group: applied index reaches the leader's commit.
-    for g in 1..=GROUPS {
+    for g in FIRST_GROUP..FIRST_GROUP + GROUPS {
         let (leader, commit) = leader_of(&c, g, Duration::from_secs(20));
         let deadline = Instant::now() + Duration::from_secs(20);
         for id in 1..=NODES {
@@ -350,7 +352,7 @@ fn sixteen_groups_survive_a_kill_and_restart_with_every_acknowledged_write() {
 
     // Every acknowledged write, read back from every group: through the leader, and
     // from each node's own applied state.
-    let leaders: BTreeMap<u64, u64> = (1..=GROUPS)
+    let leaders: BTreeMap<u64, u64> = (FIRST_GROUP..FIRST_GROUP + GROUPS)
         .map(|g| (g, leader_of(&c, g, Duration::from_secs(20)).0))
         .collect();
     let mut conns = HashMap::new();

@@ -2,7 +2,7 @@
 //! that a node's fsyncs do not grow with the number of groups it hosts.
 //!
 //! The nodes must run with `--debug-kv-groups` ≥ G. Client `c` writes `DEBUG.KVSET` to
-//! group `1 + c % G` in a loop (fresh keys, V-byte values), on the node that leads that
+//! group `2001 + c % G` in a loop (fresh keys, V-byte values), on the node that leads that
 //! group: it starts anywhere and follows `-TRYAGAIN ... leader is <id>` (node ids are
 //! the positions in `--ports`, from 1, as `conclave cluster` numbers them). Before and
 //! after the run it reads every node's `raft_log_fsyncs` (`INFO raft`: the `fdatasync`s
@@ -31,7 +31,7 @@ pub struct KvArgs {
     /// Concurrent clients (each waits for its write before the next).
     #[arg(long, short = 'c', default_value_t = 64)]
     pub clients: usize,
-    /// Groups to spread the clients over (ids 1..=G).
+    /// Groups to spread the clients over (ids 2001..=2000+G).
     #[arg(long, short = 'g', default_value_t = 16)]
     pub groups: u64,
     /// How long to run, in seconds.
@@ -82,7 +82,7 @@ pub async fn run(args: &KvArgs, progress: Progress) -> Result<()> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..args.clients {
-        let group = 1 + c as u64 % args.groups;
+        let group = 2001 + c as u64 % args.groups;
         let (stop, errors, counted) = (stop.clone(), errors.clone(), counted.clone());
         let (host, ports, value) = (args.host.clone(), ports.clone(), value.clone());
         tasks.push(tokio::spawn(async move {

@@ -85,5 +85,15 @@ pub type LogState<M> = openraft::LogState<TypeConfig<M>>;
 /// Identifies one Raft group of a node (each has its own log, state machine and directory).
 pub type GroupId = u64;
 
-/// The group holding cluster metadata and the lock table.
-pub const META_GROUP: GroupId = 0;
+/// The group holding the lock table (`LOCK.*`).
+pub const LOCK_GROUP: GroupId = 0;
+
+/// The group holding cluster metadata (the queue shard count, the cache's ring and its
+/// epoch, membership).
+pub const META_GROUP: GroupId = 1;
+
+/// Queue shard `s` (`0..--queue-shards`) is group `QUEUE_GROUP_BASE + s`.
+pub const QUEUE_GROUP_BASE: GroupId = 1000;
+
+/// Debug kv group `n` (`1..=--debug-kv-groups`) is group `DEBUG_KV_GROUP_BASE + n`.
+pub const DEBUG_KV_GROUP_BASE: GroupId = 2000;

@@ -132,7 +132,7 @@ pub struct NodeConfig {
     #[arg(long, env = "CONCLAVE_ELECTION_TIMEOUT", default_value_t = 300)]
     pub election_timeout: u64,
 
-    /// Testing aid: also host N Raft groups of a replicated byte-string map (ids 1..=N,
+    /// Testing aid: also host N Raft groups of a replicated byte-string map (ids 2001..=2000+N,
     /// same members as the lock group, on the same log), served by `DEBUG.KVSET` and
     /// `DEBUG.KVGET`; 0 (the default) hosts none. For multi-group tests and benchmarks.
     #[arg(long, env = "CONCLAVE_DEBUG_KV_GROUPS", default_value_t = 0,

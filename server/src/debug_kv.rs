@@ -1,5 +1,5 @@
 //! The debug key-value groups (`--debug-kv-groups N`): N Raft groups of raft-store's
-//! [`KvMachine`] (a replicated map of byte strings), ids `1..=N`, hosted beside the lock
+//! [`KvMachine`] (a replicated map of byte strings), ids `2001..=2000+N`, hosted beside the lock
 //! group on the node's one log engine, and the two commands that reach them. A testing
 //! aid: it shows one process hosting many groups of a second machine type (issue 8),
 //! and lets tests and benchmarks load them through the client port.
@@ -38,7 +38,7 @@ use conclave_protocol::spec::{Declared, Service};
 use conclave_protocol::{Frame, Parse, ParseError};
 use conclave_raft_store::kv::{KvMachine, KvOp};
 use conclave_raft_store::proposer::{ProposeError, Proposer};
-use conclave_raft_store::{GroupId, LogEngine, NodeId};
+use conclave_raft_store::{GroupId, LogEngine, NodeId, DEBUG_KV_GROUP_BASE};
 use openraft::error::RaftError;
 use thiserror::Error;
 
@@ -60,7 +60,7 @@ pub static COMMANDS: &[Declared<Parser>] = &[
 pub enum KvRequest {
     /// `DEBUG.KVSET`.
     Set {
-        /// The kv group (1..=N).
+        /// The kv group's id (`2001..=2000+N`).
         group: GroupId,
         /// The key.
         key: Vec<u8>,
@@ -69,7 +69,7 @@ pub enum KvRequest {
     },
     /// `DEBUG.KVGET`.
     Get {
-        /// The kv group (1..=N).
+        /// The kv group's id (`2001..=2000+N`).
         group: GroupId,
         /// The key.
         key: Vec<u8>,
@@ -102,7 +102,7 @@ fn parse_get(parse: &mut Parse) -> Result<KvRequest, ParseError> {
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum KvError {
     /// The node hosts no kv group with this id.
-    #[error("ERR no such debug kv group {group} on this node (it hosts {hosted}: ids 1..={hosted}, see --debug-kv-groups)")]
+    #[error("ERR no such debug kv group {group} on this node (it hosts {hosted}: ids 2001..={last}, see --debug-kv-groups)", last = DEBUG_KV_GROUP_BASE + *hosted as u64)]
     NoSuchGroup {
         /// The id asked for.
         group: GroupId,
@@ -133,7 +133,8 @@ struct KvGroup {
     proposer: Proposer<KvMachine>,
 }
 
-/// The node's debug kv groups (ids `1..=N`; none without `--debug-kv-groups`).
+/// The node's debug kv groups (ids `2001..=2000+N`, [`DEBUG_KV_GROUP_BASE`]` + n`; none
+/// without `--debug-kv-groups`).
 pub struct DebugKv {
     groups: Vec<KvGroup>,
     no_leader_wait: Duration,
@@ -148,7 +149,7 @@ impl std::fmt::Debug for DebugKv {
 }
 
 impl DebugKv {
-    /// Starts `count` kv groups, ids `1..=count`, on `engine`; `config(id)` describes
+    /// Starts `count` kv groups, ids `2001..=2000+count`, on `engine`; `config(id)` describes
     /// group `id` (fresh groups are initialized with its members). A command waits up to
     /// `no_leader_wait` for a leader, a commit or a read barrier.
     pub async fn start(
@@ -159,7 +160,7 @@ impl DebugKv {
         no_leader_wait: Duration,
     ) -> anyhow::Result<DebugKv> {
         let mut groups = Vec::new();
-        for id in 1..=count {
+        for id in (1..=count).map(|n| DEBUG_KV_GROUP_BASE + n) {
             let stats = Arc::new(GroupStats::new(id));
             let group =
                 RaftGroup::<KvMachine>::start(&config(id), engine, peers.clone(), stats, None)
@@ -194,9 +195,8 @@ impl DebugKv {
     }
 
     fn group(&self, id: GroupId) -> Result<&KvGroup, KvError> {
-        usize::try_from(id)
-            .ok()
-            .and_then(|i| i.checked_sub(1))
+        id.checked_sub(DEBUG_KV_GROUP_BASE + 1)
+            .and_then(|i| usize::try_from(i).ok())
             .and_then(|i| self.groups.get(i))
             .ok_or(KvError::NoSuchGroup {
                 group: id,
@@ -344,7 +344,7 @@ mod tests {
             groups: Vec::new(),
             no_leader_wait: Duration::from_millis(10),
         };
-        for g in ["0", "1", "9223372036854775807"] {
+        for g in ["0", "1", "2001", "9223372036854775807"] {
             let args = ["DEBUG.KVSET", g, "k", "v"]
                 .iter()
                 .map(|a| Bytes::from(a.to_string()))

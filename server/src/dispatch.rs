@@ -143,7 +143,7 @@ async fn run(
 /// `RAFT.STATUS [group]`: the status of a group this node hosts.
 async fn raft_status(node: &Node, parse: &mut Parse) -> Frame {
     let group = match parse.try_next() {
-        None => conclave_raft_store::META_GROUP,
+        None => conclave_raft_store::LOCK_GROUP,
         Some(g) => match std::str::from_utf8(&g).ok().and_then(|g| g.parse().ok()) {
             Some(g) => g,
             None => return Frame::error("ERR value is not an integer or out of range"),

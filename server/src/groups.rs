@@ -1,14 +1,14 @@
 //! Starting the Raft groups this node hosts, all on one shared log engine (one writer,
 //! one `fdatasync` for every group that appended since the last): group 0, the lock
 //! table, whose fsyncs feed `/metrics`, and with `--debug-kv-groups N` the debug kv
-//! groups 1..=N ([`crate::debug_kv`]), with the same members.
+//! groups 2001..=2000+N ([`crate::debug_kv`]), with the same members.
 
 use std::sync::Arc;
 
 use conclave_cluster::group_stats::GroupStats;
 use conclave_cluster::{GroupConfig, HostedGroup, Peers};
 use conclave_locks::LockService;
-use conclave_raft_store::{open_engine, StoreOptions, META_GROUP};
+use conclave_raft_store::{open_engine, StoreOptions, LOCK_GROUP};
 
 use crate::config::NodeConfig;
 use crate::debug_kv::DebugKv;
@@ -20,7 +20,7 @@ const SNAPSHOT_EVERY: u64 = 20_000;
 pub struct Hosted {
     /// The lock service on group 0.
     pub locks: Arc<LockService>,
-    /// The debug kv groups 1..=N (none without `--debug-kv-groups`).
+    /// The debug kv groups 2001..=2000+N (none without `--debug-kv-groups`).
     pub debug_kv: Arc<DebugKv>,
     /// Every group, type-erased (the lock group first, then the kv groups by id).
     pub groups: Vec<Arc<dyn HostedGroup>>,
@@ -35,11 +35,11 @@ pub async fn start(config: &NodeConfig, peers: Arc<Peers>) -> anyhow::Result<Hos
         .map(|p| (p.id, p.addr))
         .collect::<Vec<_>>();
     std::fs::create_dir_all(&config.data_dir)?;
-    let meta_stats = Arc::new(GroupStats::new(META_GROUP));
+    let lock_stats = Arc::new(GroupStats::new(LOCK_GROUP));
     let engine = open_engine(
         &config.data_dir,
         &StoreOptions {
-            observer: Some(meta_stats.flush_observer()),
+            observer: Some(lock_stats.flush_observer()),
             ..StoreOptions::default()
         },
     )?;
@@ -53,10 +53,10 @@ pub async fn start(config: &NodeConfig, peers: Arc<Peers>) -> anyhow::Result<Hos
         snapshot_every: SNAPSHOT_EVERY,
     };
     let locks = conclave_locks::service::start::start(
-        &group_config(META_GROUP),
+        &group_config(LOCK_GROUP),
         &engine,
         peers.clone(),
-        meta_stats,
+        lock_stats,
         config.no_leader_wait(),
     )
     .await?;

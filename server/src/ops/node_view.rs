@@ -25,7 +25,7 @@
 use std::time::Duration;
 
 use conclave_locks::machine::{LockMode, ResourceView};
-use conclave_raft_store::META_GROUP;
+use conclave_raft_store::LOCK_GROUP;
 use serde::{Deserialize, Serialize};
 
 use bytes::Bytes;
@@ -223,7 +223,7 @@ pub async fn local(node: &Node) -> NodeView {
         let membership = m.membership_config.membership();
         let voters: Vec<u64> = membership.voter_ids().collect();
         GroupView {
-            group: META_GROUP,
+            group: LOCK_GROUP,
             name: "meta".into(),
             role: role_name(m.state).into(),
             term: m.current_term,
