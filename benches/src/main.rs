@@ -12,6 +12,8 @@
 //!   over several trials; with `--timeline FILE`, clients keep acquiring and releasing
 //!   through the survivors across the kill and their successes per 100 ms go to a CSV.
 //!
+//! - `queue`: P producers and C consumers over T topics (`Q.*`, or Redis Streams with
+//!   `--target redis`): msg/s, push latency and push-to-delivery latency.
 //! - `kv`: C clients writing `DEBUG.KVSET` over G debug kv Raft groups
 //!   (`--debug-kv-groups`), with every node's fsyncs per second before and after: the
 //!   fsync count must not grow with the groups.
@@ -24,6 +26,7 @@
 
 mod failover;
 mod kv_load;
+mod queue_load;
 mod timeline;
 
 use std::path::PathBuf;
@@ -125,6 +128,8 @@ enum Mode {
     Failover(failover::FailoverArgs),
     /// Replicated writes over G debug kv groups; fsyncs per second per node.
     Kv(kv_load::KvArgs),
+    /// Queue producers and consumers: msg/s, push and push-to-delivery latency.
+    Queue(queue_load::QueueArgs),
 }
 
 fn main() -> Result<()> {
@@ -187,6 +192,9 @@ fn main() -> Result<()> {
             Progress::start("load", !cli.quiet),
         )),
         Mode::Kv(args) => rt.block_on(kv_load::run(&args, Progress::start("kv", !cli.quiet))),
+        Mode::Queue(args) => {
+            rt.block_on(queue_load::run(args, Progress::start("queue", !cli.quiet)))
+        }
         Mode::Failover(args) => match &args.timeline {
             Some(path) => timeline::run(&args, path, !cli.quiet),
             None => failover::run(&args),

@@ -12,9 +12,17 @@
 //! [`Wake`]s applying produces, and proposes [`QueueOp::Tick`] at
 //! [`QueueState::next_deadline`].
 //!
-//! This crate depends on no other Conclave crate.
+//! The node side lives here too: [`commands`] (the `Q.*` declarations and parsers),
+//! [`reply`] (RESP shapes) and [`service`] (placement, routing to shard leaders,
+//! blocking reads, the leader's ticks). The machine itself depends on no other Conclave
+//! crate but `raft-store`'s `StateMachine` trait.
 
+pub mod commands;
 pub mod machine;
+pub mod reply;
+pub mod service;
 
+pub use commands::COMMANDS;
 pub use conclave_protocol::glob::glob_match;
 pub use machine::*;
+pub use service::QueueService;

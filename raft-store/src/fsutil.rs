@@ -24,7 +24,7 @@ pub(crate) fn create_dir_durable(dir: &Path) -> Result<(), StoreError> {
 
 /// Replaces `path` with `bytes` durably: write `path.tmp`, fsync, rename over, fsync the dir.
 /// After a crash the file holds either the old or the new contents, never a mix.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let tmp = path.with_extension("tmp");
     let mut f = OpenOptions::new()
         .write(true)
@@ -44,7 +44,7 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> 
 }
 
 /// Reads a whole file, `None` when it does not exist.
-pub(crate) fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
+pub fn read_optional(path: &Path) -> Result<Option<Vec<u8>>, StoreError> {
     match fs::read(path) {
         Ok(b) => Ok(Some(b)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

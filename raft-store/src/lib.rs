@@ -24,7 +24,7 @@ mod crc_frame;
 mod encoding;
 mod error;
 
-mod fsutil;
+pub mod fsutil;
 pub mod kv;
 mod log;
 mod machine;

@@ -70,16 +70,32 @@ impl<T> Waiters<T> {
 
     /// Wakes the clients of the requests in `results` (id 0 wakes nobody).
     pub fn wake(&self, results: impl IntoIterator<Item = (RequestId, T)>) {
+        self.wake_each(results);
+    }
+
+    /// [`wake`](Self::wake), handing back the results nobody waited for (their client
+    /// went away, or the request came from before this process started).
+    pub fn wake_each(
+        &self,
+        results: impl IntoIterator<Item = (RequestId, T)>,
+    ) -> Vec<(RequestId, T)> {
+        let mut unclaimed = Vec::new();
         let mut results = results.into_iter().peekable();
         if results.peek().is_none() {
-            return;
+            return unclaimed;
         }
         let mut map = self.map.lock();
         for (rid, value) in results.filter(|(rid, _)| *rid != 0) {
-            if let Some(tx) = map.remove(&rid) {
-                let _ = tx.send(value);
+            match map.remove(&rid) {
+                Some(tx) => {
+                    if let Err(value) = tx.send(value) {
+                        unclaimed.push((rid, value));
+                    }
+                }
+                None => unclaimed.push((rid, value)),
             }
         }
+        unclaimed
     }
 
     /// Number of blocked clients.
@@ -111,5 +127,12 @@ mod tests {
         w.wake([(7, 9)]);
         assert_eq!(r.woken.try_recv().ok(), Some(9));
         assert!(w.is_empty());
+        // Results nobody waits for come back.
+        let r2 = w.register(10);
+        assert_eq!(w.wake_each([(10, 1), (11, 2)]), vec![(11, 2)]);
+        drop(r2);
+        let r3 = w.register(12);
+        drop(r3);
+        assert_eq!(w.wake_each([(12, 3)]), vec![(12, 3)]);
     }
 }

@@ -40,6 +40,8 @@ pub enum Handler {
     Cache(conclave_cache::cmd::Parser),
     /// `LOCK.*`: parse into a lock command, then run it through the lock service.
     Locks(conclave_locks::commands::Parser),
+    /// `Q.*`: parse into a queue command, then run it through the queue service.
+    Queues(conclave_queues::commands::Parser),
     /// `DEBUG.KV*`: parse, then run on the debug kv groups.
     DebugKv(crate::debug_kv::Parser),
     /// `EVAL*` and `SCRIPT`: the Lua scripting module.
@@ -112,6 +114,9 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
     let locks = conclave_locks::COMMANDS
         .iter()
         .map(|d| (&d.spec, Handler::Locks(d.handler)));
+    let queues = conclave_queues::COMMANDS
+        .iter()
+        .map(|d| (&d.spec, Handler::Queues(d.handler)));
     let debug_kv = crate::debug_kv::COMMANDS
         .iter()
         .map(|d| (&d.spec, Handler::DebugKv(d.handler)));
@@ -121,6 +126,7 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
     let entries: Vec<Entry> = builtins
         .chain(cache)
         .chain(locks)
+        .chain(queues)
         .chain(debug_kv)
         .chain(scripts)
         .enumerate()

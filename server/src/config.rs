@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+/// Most `--queue-shards` (every shard is a Raft group with its own heartbeats).
+pub const MAX_QUEUE_SHARDS: i64 = 256;
+
 /// Most `--debug-kv-groups` a node hosts (every group heartbeats on its own, so a few
 /// hundred already cost a core on a small machine).
 pub const MAX_DEBUG_KV_GROUPS: u64 = 256;
@@ -117,6 +120,41 @@ pub struct NodeConfig {
     /// Lease of LOCK.ACQUIRE without TTL, in ms.
     #[arg(long, env = "CONCLAVE_LOCK_DEFAULT_TTL", default_value_t = 30_000)]
     pub lock_default_ttl: u64,
+
+    /// Queue shards (Raft groups of the queue service); fixed when the cluster is
+    /// created: every node must be started with the same number.
+    #[arg(long, env = "CONCLAVE_QUEUE_SHARDS", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=MAX_QUEUE_SHARDS))]
+    pub queue_shards: u32,
+
+    /// Replicas of each queue shard (at most the number of nodes: with fewer nodes,
+    /// every node holds every shard).
+    #[arg(long, env = "CONCLAVE_QUEUE_REPLICAS", default_value_t = 3,
+          value_parser = clap::value_parser!(u64).range(1..=7))]
+    pub queue_replicas: u64,
+
+    /// How long a message read with Q.READ stays invisible to the rest of its group
+    /// when VISIBILITY is not given, in ms.
+    #[arg(long, env = "CONCLAVE_QUEUE_VISIBILITY", default_value_t = 30_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub queue_visibility: u64,
+
+    /// Q.NACK redelivery delay after the first delivery, in ms; doubles with each
+    /// further delivery, at most 60000 ms.
+    #[arg(long, env = "CONCLAVE_QUEUE_BACKOFF_BASE", default_value_t = 1000)]
+    pub queue_backoff_base: u64,
+
+    /// Deliveries after which an unacknowledged message moves to <topic>:dlq (0: never).
+    #[arg(long, env = "CONCLAVE_QUEUE_MAX_DELIVERIES", default_value_t = 20)]
+    pub queue_max_deliveries: u32,
+
+    /// How long a Q.PUSH DEDUP id is remembered, in ms (0: dedup off).
+    #[arg(long, env = "CONCLAVE_QUEUE_DEDUP_WINDOW", default_value_t = 120_000)]
+    pub queue_dedup_window: u64,
+
+    /// Messages a topic may retain before Q.PUSH answers -OOM (0: unbounded).
+    #[arg(long, env = "CONCLAVE_QUEUE_MAX_LEN", default_value_t = 0)]
+    pub queue_max_len: u64,
 
     /// How long a Lua script may run, in ms, before other clients' keyspace commands
     /// are answered -BUSY and SCRIPT KILL may stop it (Redis's busy-reply-threshold,
@@ -308,6 +346,23 @@ impl NodeConfig {
     /// The cluster listen address text, `bind:cluster_port`.
     pub fn cluster_addr(&self) -> Result<String, ConfigError> {
         Ok(format!("{}:{}", self.bind, self.cluster_port()?))
+    }
+
+    /// The queue service's options (`--queue-*`).
+    pub fn queue_options(&self) -> conclave_queues::service::start::QueueOptions {
+        conclave_queues::service::start::QueueOptions {
+            shards: self.queue_shards,
+            replicas: self.queue_replicas as usize,
+            config: conclave_queues::QueueConfig {
+                visibility_ms: self.queue_visibility,
+                backoff_base_ms: self.queue_backoff_base,
+                max_deliveries: self.queue_max_deliveries,
+                dedup_window_ms: self.queue_dedup_window,
+                max_len: self.queue_max_len,
+                ..conclave_queues::QueueConfig::default()
+            },
+            no_leader_wait: self.no_leader_wait(),
+        }
     }
 
     /// `--no-leader-wait` as a duration.

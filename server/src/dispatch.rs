@@ -132,6 +132,7 @@ async fn run(
                 .execute_for(parser, &mut parse, default_ttl, &session.handle.wait)
                 .await
         }
+        Handler::Queues(parser) => node.queues.execute(parser, &mut parse).await,
         Handler::DebugKv(parser) => node.debug_kv.execute(parser, &mut parse).await,
     };
     if let Some(keys) = &read_keys {

@@ -1,6 +1,7 @@
 //! Starting the Raft groups this node hosts, all on one shared log engine (one writer,
 //! one `fdatasync` for every group that appended since the last): group 0, the lock
-//! table, whose fsyncs feed `/metrics`, and with `--debug-kv-groups N` the debug kv
+//! table, whose fsyncs feed `/metrics`, the queue shards this node replicates (groups
+//! 1000+s, [`conclave_queues::service`]), and with `--debug-kv-groups N` the debug kv
 //! groups 2001..=2000+N ([`crate::debug_kv`]), with the same members.
 
 use std::sync::Arc;
@@ -8,6 +9,7 @@ use std::sync::Arc;
 use conclave_cluster::group_stats::GroupStats;
 use conclave_cluster::{GroupConfig, HostedGroup, Peers};
 use conclave_locks::LockService;
+use conclave_queues::service::start::Started as QueuesStarted;
 use conclave_raft_store::{open_engine, StoreOptions, LOCK_GROUP};
 
 use crate::config::NodeConfig;
@@ -20,6 +22,9 @@ const SNAPSHOT_EVERY: u64 = 20_000;
 pub struct Hosted {
     /// The lock service on group 0.
     pub locks: Arc<LockService>,
+    /// The queue service on the shards this node replicates (groups 1000+s), and what
+    /// its driver needs.
+    pub queues: QueuesStarted,
     /// The debug kv groups 2001..=2000+N (none without `--debug-kv-groups`).
     pub debug_kv: Arc<DebugKv>,
     /// Every group, type-erased (the lock group first, then the kv groups by id).
@@ -60,6 +65,13 @@ pub async fn start(config: &NodeConfig, peers: Arc<Peers>) -> anyhow::Result<Hos
         config.no_leader_wait(),
     )
     .await?;
+    let queues = conclave_queues::service::start::start(
+        &config.queue_options(),
+        group_config,
+        &engine,
+        peers.clone(),
+    )
+    .await?;
     let debug_kv = Arc::new(
         DebugKv::start(
             config.debug_kv_groups,
@@ -71,9 +83,16 @@ pub async fn start(config: &NodeConfig, peers: Arc<Peers>) -> anyhow::Result<Hos
         .await?,
     );
     let mut groups: Vec<Arc<dyn HostedGroup>> = vec![locks.group().clone()];
+    groups.extend(
+        queues
+            .service
+            .groups()
+            .map(|g| g.clone() as Arc<dyn HostedGroup>),
+    );
     groups.extend(debug_kv.hosted());
     Ok(Hosted {
         locks,
+        queues,
         debug_kv,
         groups,
     })

@@ -28,6 +28,7 @@ const SECTIONS: &[(&str, bool)] = &[
     ("cache", true),
     ("raft", true),
     ("locks", true),
+    ("queues", true),
 ];
 
 /// Renders the requested sections (the default ones when `wanted` is empty).
@@ -240,6 +241,7 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
             &**node.locks.group(),
         )),
         "locks" => f.extend(node.locks.info_locks()),
+        "queues" => f.extend(node.queues.info_queues()),
         _ => {}
     }
     f

@@ -158,6 +158,11 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         locks.clone(),
         shutdown.subscribe(),
     ));
+    let queues = hosted.queues.service.clone();
+    tokio::spawn(conclave_queues::service::driver::run(
+        hosted.queues,
+        shutdown.subscribe(),
+    ));
     let clients = Arc::new(clients::Clients::default());
     let tracker = Arc::new(tracking::Tracker::new(clients.clone()));
     keyspace.set_invalidator(tracker.clone());
@@ -181,6 +186,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         command_stats: ops::command_stats::CommandStats::default(),
         scripting: scripting::Scripting::default(),
         locks,
+        queues,
         debug_kv: hosted.debug_kv,
         groups: hosted.groups,
         replid: (0..40)
@@ -201,6 +207,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         router.add_group(group.clone());
     }
     router.add_service(conclave_locks::service::SERVICE, node.locks.clone());
+    router.add_service(conclave_queues::service::SERVICE, node.queues.clone());
     router.set_status(node.clone());
     tokio::spawn(conclave_cluster::peer_listener::run(
         cluster_listener,

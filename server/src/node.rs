@@ -68,6 +68,8 @@ pub struct Node {
     pub scripting: crate::scripting::Scripting,
     /// The replicated lock service (Raft group 0).
     pub locks: Arc<LockService>,
+    /// The replicated queue service (`Q.*`, groups 1000+s).
+    pub queues: Arc<conclave_queues::QueueService>,
     /// The debug kv groups (`--debug-kv-groups`, `DEBUG.KV*`).
     pub debug_kv: Arc<DebugKv>,
     /// Every Raft group this node hosts (the lock group first).

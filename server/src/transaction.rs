@@ -103,7 +103,10 @@ pub fn queue(session: &mut Session, entry: &'static Entry, args: Vec<Bytes>) -> 
     let allowed = !entry.spec.flags.contains(&"no_multi")
         && !matches!(
             entry.handler,
-            Handler::Locks(_) | Handler::DebugKv(_) | Handler::Builtin(Builtin::RaftStatus)
+            Handler::Locks(_)
+                | Handler::Queues(_)
+                | Handler::DebugKv(_)
+                | Handler::Builtin(Builtin::RaftStatus)
         );
     let Some(tx) = session.tx.as_mut() else {
         return Frame::error("ERR no transaction");
@@ -206,8 +209,9 @@ fn run_queued(
             Err(e) => e.to_frame(),
         },
         Handler::Script(cmd) => crate::scripting::execute_in_exec(node, session, cmd, parse.rest()),
-        Handler::Builtin(Builtin::RaftStatus) | Handler::Locks(_) | Handler::DebugKv(_) => {
-            Frame::error("ERR Command not allowed inside a transaction")
-        }
+        Handler::Builtin(Builtin::RaftStatus)
+        | Handler::Locks(_)
+        | Handler::Queues(_)
+        | Handler::DebugKv(_) => Frame::error("ERR Command not allowed inside a transaction"),
     }
 }

@@ -17,6 +17,7 @@
 #![allow(dead_code)]
 
 pub mod lock_info;
+pub mod queue_ops;
 
 use std::collections::HashSet;
 use std::io::{Read, Write};

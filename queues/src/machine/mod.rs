@@ -20,6 +20,7 @@ mod msg_id;
 mod queries;
 mod queue_config;
 mod queue_state;
+mod replicated;
 mod sorted_map;
 mod topic;
 mod vocab;

@@ -199,17 +199,23 @@ impl QueueState {
     /// Applies one committed request: the proposer's reply plus the queued reads it
     /// answered.
     pub fn apply(&mut self, req: &QueueRequest) -> QueueApplied {
-        let now = self.data.clock.max(req.now_ms);
+        self.apply_op(req.now_ms, &req.op)
+    }
+
+    /// Applies `op` stamped with the leader's clock `now_ms` (what [`apply`](Self::apply)
+    /// does with a [`QueueRequest`]).
+    pub fn apply_op(&mut self, now_ms: u64, op: &QueueOp) -> QueueApplied {
+        let now = self.data.clock.max(now_ms);
         self.data.clock = now;
         let mut fx = Effects::default();
-        let topic = req.op.topic().cloned();
+        let topic = op.topic().cloned();
         if let Some(t) = &topic {
-            if let QueueOp::Redrive { .. } = req.op {
+            if let QueueOp::Redrive { .. } = op {
                 self.refresh(&super::dlq_name(t), now, &mut fx);
             }
             self.refresh(t, now, &mut fx);
         }
-        let reply = self.run(&req.op, now, &mut fx);
+        let reply = self.run(op, now, &mut fx);
         if let Some(t) = topic {
             fx.touched.insert(t);
         }
