@@ -192,3 +192,42 @@ fn bad_arguments_answer_errors_and_change_nothing() {
     );
     c.expect(&["Q.LEN", "t"], ":0\r\n");
 }
+
+/// `queue_waiting_reads` of `INFO queues`.
+fn waiting_reads(c: &mut Conn) -> u64 {
+    let info = c.cmd(&["INFO", "queues"]);
+    info.lines()
+        .find_map(|l| l.strip_prefix("queue_waiting_reads:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("queue_waiting_reads")
+}
+
+#[test]
+fn a_blocked_read_whose_client_leaves_is_withdrawn_and_takes_nothing() {
+    let server = Server::start(&["--queue-shards", "2"]);
+    let mut c = Conn::open(server.port, "conclave");
+    let mut gone = Conn::open(server.port, "conclave");
+    gone.send(&["Q.READ", "w", "g", "ghost", "BLOCK", "0"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while waiting_reads(&mut c) != 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the read never queued"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(gone);
+    while waiting_reads(&mut c) != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the read of a client that left is still queued"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The next push goes to a live consumer, not to the ghost.
+    let id = push(&mut c, "w", "m");
+    c.expect(
+        &["Q.READ", "w", "g", "live"],
+        &format!("*1\r\n*3\r\n{}{}:1\r\n", bulk(&id), bulk("m")),
+    );
+}

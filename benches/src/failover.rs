@@ -1,6 +1,7 @@
 //! `conclave-bench failover`: SIGKILL the leader of a 3-node cluster, time the first
 //! successful `LOCK.ACQUIRE` through a survivor; repeat, report each trial and the
-//! median. The cluster helpers here also serve the `--timeline` mode (`crate::timeline`).
+//! median. With `--queue-topic T`: kill the leader of T's queue shard instead and time
+//! the first successful `Q.PUSH T`. The cluster helpers here also serve the `--timeline` mode (`crate::timeline`).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -37,6 +38,10 @@ pub struct FailoverArgs {
     /// Timeline mode: how long they run after it, in ms.
     #[arg(long, default_value_t = 4000)]
     pub after_ms: u64,
+    /// Queue mode: kill the leader of this topic's queue shard (per `Q.INFO`) and time
+    /// the first successful `Q.PUSH` to the topic through a survivor.
+    #[arg(long)]
+    pub queue_topic: Option<String>,
     /// Extra flags for every node.
     #[arg(last = true)]
     node_args: Vec<String>,
@@ -174,12 +179,67 @@ impl Drop for Cluster {
     }
 }
 
+/// The index in `nodes` of the leader of `topic`'s queue shard, per `Q.INFO` on a live
+/// node.
+fn wait_shard_leader(nodes: &[Node], topic: &str, timeout: Duration) -> Result<usize> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        for n in nodes.iter().filter(|n| n.child.is_some()) {
+            let Some(mut con) = conn(n.port) else {
+                continue;
+            };
+            let info: redis::RedisResult<Vec<redis::Value>> =
+                redis::cmd("Q.INFO").arg(topic).query(&mut con);
+            let Ok(info) = info else { continue };
+            let leader = info.chunks(2).find_map(|kv| match kv {
+                [redis::Value::BulkString(k), redis::Value::Int(id)] if k == b"leader" => {
+                    Some(*id as usize)
+                }
+                _ => None,
+            });
+            if let Some(i) = leader.and_then(|id| id.checked_sub(1)) {
+                if nodes.get(i).is_some_and(|n| n.child.is_some()) {
+                    return Ok(i);
+                }
+            }
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    bail!("no leader of {topic}'s shard within {timeout:?}")
+}
+
+/// One attempt of the operation that shows the service is back.
+fn succeeds(con: &mut redis::Connection, args: &FailoverArgs, trial: usize) -> bool {
+    match &args.queue_topic {
+        Some(topic) => redis::cmd("Q.PUSH")
+            .arg(topic)
+            .arg(format!("failover-{trial}"))
+            .query::<String>(con)
+            .is_ok(),
+        None => matches!(
+            redis::cmd("LOCK.ACQUIRE")
+                .arg(format!("failover-{trial}"))
+                .arg("bench")
+                .arg("TTL")
+                .arg(1000)
+                .query::<Option<i64>>(con),
+            Ok(Some(_))
+        ),
+    }
+}
+
 /// Runs the trials and prints the results.
 pub fn run(args: &FailoverArgs) -> Result<()> {
     let mut cluster = Cluster::start(args)?;
     let mut times = Vec::new();
     for trial in 1..=args.trials {
-        let leader = wait_leader(&cluster.nodes, Duration::from_secs(20))?;
+        let leader = match &args.queue_topic {
+            Some(topic) => {
+                wait_leader(&cluster.nodes, Duration::from_secs(20))?;
+                wait_shard_leader(&cluster.nodes, topic, Duration::from_secs(20))?
+            }
+            None => wait_leader(&cluster.nodes, Duration::from_secs(20))?,
+        };
         // Let the cluster settle so every follower is current.
         thread::sleep(Duration::from_millis(1500));
         cluster.kill(leader);
@@ -194,22 +254,21 @@ pub fn run(args: &FailoverArgs) -> Result<()> {
         'outer: while t0.elapsed() < Duration::from_secs(30) {
             for &port in &survivors {
                 if let Some(mut con) = conn(port) {
-                    let r: redis::RedisResult<Option<i64>> = redis::cmd("LOCK.ACQUIRE")
-                        .arg(format!("failover-{trial}"))
-                        .arg("bench")
-                        .arg("TTL")
-                        .arg(1000)
-                        .query(&mut con);
-                    if let Ok(Some(_)) = r {
+                    if succeeds(&mut con, args, trial) {
                         took = Some(t0.elapsed());
                         break 'outer;
                     }
                 }
             }
         }
-        let took = took.context("no acquire succeeded within 30 s")?;
+        let took = took.context("no acquire or push succeeded within 30 s")?;
+        let what = if args.queue_topic.is_some() {
+            "push"
+        } else {
+            "acquire"
+        };
         println!(
-            "trial {trial}: killed node {} -> first acquire after {} ms",
+            "trial {trial}: killed node {} -> first {what} after {} ms",
             cluster.nodes[leader].id,
             took.as_millis()
         );

@@ -16,8 +16,8 @@
 //! `u64` it chooses, unique among its requests in flight on that connection:
 //!
 //! ```text
-//! request:  *N\r\n $<tag> $<verb> $<arg>...          e.g. [7, RAFT, 0, APPEND, {json}]
-//! reply:    *2\r\n $<tag> <reply>                    e.g. [7, {json}]  or  [7, -ERR ...]
+//! request:  *N\r\n $<tag> $<verb> $<arg>...          e.g. [7, RAFT, 0, APPEND, <postcard>]
+//! reply:    *2\r\n $<tag> <reply>                    e.g. [7, <postcard>]  or  [7, -ERR ...]
 //! ```
 //!
 //! `<reply>` is a bulk string (the payload) or an error line. Many requests may be in
@@ -33,7 +33,7 @@
 //! | verb and arguments                                        | reply payload |
 //! |-----------------------------------------------------------|---------------|
 //! | `PING`                                                    | `PONG` |
-//! | `RAFT <group> APPEND\|VOTE\|SNAPSHOT <json request>`       | JSON of openraft's `Result<response, RaftError>`; `-ERR unknown raft group <g>` when the group is not hosted here |
+//! | `RAFT <group> APPEND\|VOTE\|SNAPSHOT <postcard request>`   | postcard of openraft's `Result<response, RaftError>`; `-ERR unknown raft group <g>` when the group is not hosted here |
 //! | `FWD <service> <group> <deadline-ms> <body>`              | the service's answer, opaque to the channel (the lock service, `locks`, answers the JSON of `Result<LockOutcome, ForwardError>`); `-ERR unknown service '<s>'` when no such service is registered. `<deadline-ms>` is the sender's wall clock (ms since the Unix epoch) after which it stops waiting: the receiving service refuses a request that arrives later |
 //! | `STATUS`                                                  | JSON of the node's own view (the server's `ops::node_view::NodeView`), for the dashboard |
 //!
