@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use std::marker::PhantomData;
 
@@ -64,6 +64,27 @@ impl Peers {
     }
 }
 
+/// When this node last got an answer to a Raft RPC of one group from each peer (any
+/// answer, even an error line: the peer's process is alive and reading its cluster
+/// port). The meta leader's heartbeats make this its liveness evidence
+/// ([`crate::meta`]).
+#[derive(Debug, Default)]
+pub struct HeardFrom {
+    at: Mutex<HashMap<NodeId, Instant>>,
+}
+
+impl HeardFrom {
+    /// Records an answer from `node` now.
+    pub fn heard(&self, node: NodeId) {
+        self.at.lock().insert(node, Instant::now());
+    }
+
+    /// When `node` last answered (`None`: never, since this process started).
+    pub fn last(&self, node: NodeId) -> Option<Instant> {
+        self.at.lock().get(&node).copied()
+    }
+}
+
 /// Builds a [`RaftLink`] per target node for one Raft group of machine `M`.
 #[derive(Debug)]
 pub struct RaftNetworkFactoryImpl<M> {
@@ -71,6 +92,8 @@ pub struct RaftNetworkFactoryImpl<M> {
     pub group: GroupId,
     /// The shared peer clients.
     pub peers: Arc<Peers>,
+    /// Told of every answer from a peer, when set.
+    pub heard: Option<Arc<HeardFrom>>,
     machine: PhantomData<fn() -> M>,
 }
 
@@ -80,6 +103,7 @@ impl<M> RaftNetworkFactoryImpl<M> {
         RaftNetworkFactoryImpl {
             group,
             peers,
+            heard: None,
             machine: PhantomData,
         }
     }
@@ -93,6 +117,7 @@ impl<M: StateMachine> RaftNetworkFactory<TypeConfig<M>> for RaftNetworkFactoryIm
             target,
             group: self.group,
             client: self.peers.client(&node.addr),
+            heard: self.heard.clone(),
         }
     }
 }
@@ -103,6 +128,7 @@ pub struct RaftLink {
     target: NodeId,
     group: GroupId,
     client: Arc<PeerClient>,
+    heard: Option<Arc<HeardFrom>>,
 }
 
 type RpcResult<T, E> = Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
@@ -119,11 +145,14 @@ impl RaftLink {
         let reply = self
             .client
             .call(&[b"RAFT", group.as_bytes(), kind.as_bytes(), &body], ttl)
-            .await
-            .map_err(|e| match e {
-                PeerError::Remote(_) => RPCError::Network(NetworkError::new(&e)),
-                _ => RPCError::Unreachable(Unreachable::new(&e)),
-            })?;
+            .await;
+        if let (Some(heard), Ok(_) | Err(PeerError::Remote(_))) = (&self.heard, &reply) {
+            heard.heard(self.target);
+        }
+        let reply = reply.map_err(|e| match e {
+            PeerError::Remote(_) => RPCError::Network(NetworkError::new(&e)),
+            _ => RPCError::Unreachable(Unreachable::new(&e)),
+        })?;
         let result: Result<Resp, RaftError<NodeId, E>> =
             serde_json::from_slice(&reply).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))

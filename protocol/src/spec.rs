@@ -20,6 +20,8 @@ pub enum Service {
     Cache,
     /// `LOCK.*`: `conclave-locks`.
     Locks,
+    /// Cluster metadata (`MEMBER.*`): the meta group in `conclave-cluster`.
+    Cluster,
     /// Testing aids (`DEBUG.KV*` on the `--debug-kv-groups` Raft groups): the server
     /// crate.
     Debug,

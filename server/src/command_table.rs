@@ -1,6 +1,7 @@
 //! Every command a node knows, gathered once from the services that declare them:
 //! the connection and server commands here (the [`BUILTINS`]), the keyspace's in
-//! `conclave_cache`, the locks' in `conclave_locks`, the debug kv groups' in
+//! `conclave_cache`, the locks' in `conclave_locks`, the meta group's (`MEMBER.*`) in
+//! `conclave_cluster::meta`, the debug kv groups' in
 //! [`crate::debug_kv`]. Each declaration carries its
 //! name, arity, flags, key positions, group, docs and the handler of its service, so
 //! dispatch routes on the service that declared a command and nothing is declared
@@ -40,6 +41,8 @@ pub enum Handler {
     Cache(conclave_cache::cmd::Parser),
     /// `LOCK.*`: parse into a lock command, then run it through the lock service.
     Locks(conclave_locks::commands::Parser),
+    /// `MEMBER.*`: parse, then answer from the meta group.
+    Meta(conclave_cluster::meta::commands::Parser),
     /// `DEBUG.KV*`: parse, then run on the debug kv groups.
     DebugKv(crate::debug_kv::Parser),
     /// `EVAL*` and `SCRIPT`: the Lua scripting module.
@@ -112,6 +115,9 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
     let locks = conclave_locks::COMMANDS
         .iter()
         .map(|d| (&d.spec, Handler::Locks(d.handler)));
+    let meta = conclave_cluster::meta::commands::COMMANDS
+        .iter()
+        .map(|d| (&d.spec, Handler::Meta(d.handler)));
     let debug_kv = crate::debug_kv::COMMANDS
         .iter()
         .map(|d| (&d.spec, Handler::DebugKv(d.handler)));
@@ -121,6 +127,7 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
     let entries: Vec<Entry> = builtins
         .chain(cache)
         .chain(locks)
+        .chain(meta)
         .chain(debug_kv)
         .chain(scripts)
         .enumerate()
@@ -137,8 +144,8 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
     Table { entries, by_name }
 });
 
-/// Every command, in `COMMAND LIST` order (connection, server, keyspace, locks, debug,
-/// scripting).
+/// Every command, in `COMMAND LIST` order (connection, server, keyspace, locks, meta,
+/// debug, scripting).
 pub fn all() -> &'static [Entry] {
     &TABLE.entries
 }

@@ -132,6 +132,7 @@ async fn run(
                 .execute_for(parser, &mut parse, default_ttl, &session.handle.wait)
                 .await
         }
+        Handler::Meta(parser) => node.meta.execute(parser, &mut parse),
         Handler::DebugKv(parser) => node.debug_kv.execute(parser, &mut parse).await,
     };
     if let Some(keys) = &read_keys {

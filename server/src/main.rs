@@ -132,6 +132,31 @@ fn run_node(config: NodeConfig) -> ExitCode {
     }
 }
 
+/// Records `--queue-shards` in the meta group unless the cluster has a count already
+/// (contract 5: set when the cluster is created); retried until the meta group answers.
+async fn record_queue_shards(node: Arc<Node>) {
+    let asked = node.config.queue_shards;
+    let mut stop = node.shutdown.subscribe();
+    loop {
+        match node.meta.record_queue_shards(asked).await {
+            Ok(n) if n == asked => return,
+            Ok(n) => {
+                tracing::warn!(
+                    recorded = n,
+                    asked,
+                    "the cluster's queue shard count was set when it was created; --queue-shards is ignored"
+                );
+                return;
+            }
+            Err(e) => tracing::debug!(error = %e, "recording the queue shard count; retrying"),
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(std::time::Duration::from_millis(500)) => {}
+        }
+    }
+}
+
 async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let policy = config
         .maxmemory_policy
@@ -181,6 +206,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         command_stats: ops::command_stats::CommandStats::default(),
         scripting: scripting::Scripting::default(),
         locks,
+        meta: hosted.meta,
         debug_kv: hosted.debug_kv,
         groups: hosted.groups,
         replid: (0..40)
@@ -201,6 +227,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         router.add_group(group.clone());
     }
     router.add_service(conclave_locks::service::SERVICE, node.locks.clone());
+    router.add_service(conclave_cluster::meta::SERVICE, node.meta.clone());
     router.set_status(node.clone());
     tokio::spawn(conclave_cluster::peer_listener::run(
         cluster_listener,
@@ -211,6 +238,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     info!(%addr, id = node.config.id, "Conclave node ready to accept connections (try: redis-cli -p {})", addr.port());
     tokio::spawn(housekeeping(node.clone()));
+    tokio::spawn(record_queue_shards(node.clone()));
     if let Some(l) = metrics_listener {
         tokio::spawn(ops::serve(node.clone(), l));
     }

@@ -68,9 +68,11 @@ pub struct Node {
     pub scripting: crate::scripting::Scripting,
     /// The replicated lock service (Raft group 0).
     pub locks: Arc<LockService>,
+    /// The meta group (group 1): queue shard count, members, the cache ring.
+    pub meta: Arc<conclave_cluster::meta::Meta>,
     /// The debug kv groups (`--debug-kv-groups`, `DEBUG.KV*`).
     pub debug_kv: Arc<DebugKv>,
-    /// Every Raft group this node hosts (the lock group first).
+    /// Every Raft group this node hosts (the lock group first, then the meta group).
     pub groups: Vec<Arc<dyn HostedGroup>>,
     /// This run's replication id (`master_replid`: 40 random hex digits, as Redis).
     pub replid: String,

@@ -206,6 +206,7 @@ fn run_queued(
             Err(e) => e.to_frame(),
         },
         Handler::Script(cmd) => crate::scripting::execute_in_exec(node, session, cmd, parse.rest()),
+        Handler::Meta(parser) => node.meta.execute(parser, &mut parse),
         Handler::Builtin(Builtin::RaftStatus) | Handler::Locks(_) | Handler::DebugKv(_) => {
             Frame::error("ERR Command not allowed inside a transaction")
         }
