@@ -1,10 +1,15 @@
-//! The meta group's client commands, declared once ([`COMMANDS`]):
+//! The meta group's client commands, declared once ([`COMMANDS`]); both read this
+//! node's applied state and may run inside `MULTI`:
 //!
 //! - `MEMBER.LIST` → array of maps, one per member in id order: `id` (integer), `addr`
 //!   (the cluster address), `client_addr`, `state` (`up` or `down`), `voter` (boolean;
 //!   `:1`/`:0` in RESP2, where each map is a flat array) — contract 4.1. It reads this
 //!   node's applied member table (any node answers, without a round trip; the nodes
 //!   agree once they have applied the same log).
+//! - `DEBUG.META` (a testing aid, like `DEBUG.KV*`) → map: `queue_shards` (integer, or
+//!   null until recorded), `ring_epoch` (integer), `ring` (array of the live members'
+//!   ids, sorted) — this node's applied meta state, for tests and operators to watch
+//!   the ring move.
 
 use conclave_protocol::command;
 use conclave_protocol::spec::{Declared, Service, NOKEY};
@@ -19,6 +24,7 @@ pub type Parser = fn(&mut Parse) -> Result<MetaRequest, ParseError>;
 #[rustfmt::skip]
 pub static COMMANDS: &[Declared<Parser>] = &[
     command!("MEMBER.LIST", 1, ["readonly", "fast", "stale"], NOKEY, "cluster", "Lists the cluster's members: id, cluster and client address, state (up|down) and whether each votes, from this node's applied meta group.", "", Service::Cluster => parse_member_list),
+    command!("DEBUG.META", 1, ["readonly", "fast", "stale"], NOKEY, "server", "Testing aid: this node's applied meta group state: the queue shard count, the cache ring's epoch and live members.", "", Service::Cluster => parse_debug_meta),
 ];
 
 /// A parsed meta command.
@@ -26,11 +32,18 @@ pub static COMMANDS: &[Declared<Parser>] = &[
 pub enum MetaRequest {
     /// `MEMBER.LIST`.
     MemberList,
+    /// `DEBUG.META`.
+    DebugMeta,
 }
 
 fn parse_member_list(parse: &mut Parse) -> Result<MetaRequest, ParseError> {
     parse.finish()?;
     Ok(MetaRequest::MemberList)
+}
+
+fn parse_debug_meta(parse: &mut Parse) -> Result<MetaRequest, ParseError> {
+    parse.finish()?;
+    Ok(MetaRequest::DebugMeta)
 }
 
 /// One member as a `MEMBER.LIST` map.
@@ -59,6 +72,29 @@ impl Meta {
         match parser(parse) {
             Ok(MetaRequest::MemberList) => {
                 Frame::Array(self.members().iter().map(member_frame).collect())
+            }
+            Ok(MetaRequest::DebugMeta) => {
+                let ring = self.ring();
+                Frame::Map(vec![
+                    (
+                        Frame::bulk_static("queue_shards"),
+                        self.queue_shards()
+                            .map_or(Frame::Null, |n| Frame::Integer(i64::from(n))),
+                    ),
+                    (
+                        Frame::bulk_static("ring_epoch"),
+                        Frame::Integer(ring.epoch as i64),
+                    ),
+                    (
+                        Frame::bulk_static("ring"),
+                        Frame::Array(
+                            ring.members
+                                .iter()
+                                .map(|&id| Frame::Integer(id as i64))
+                                .collect(),
+                        ),
+                    ),
+                ])
             }
             Err(e) => e.to_frame(),
         }
