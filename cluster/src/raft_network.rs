@@ -64,9 +64,10 @@ impl Peers {
     }
 }
 
-/// When this node last got an answer to a Raft RPC of one group from each peer (any
-/// answer, even an error line: the peer's process is alive and reading its cluster
-/// port). The meta leader's heartbeats make this its liveness evidence
+/// When this node last got an answer to a Raft RPC of one group from each peer: a
+/// response or a Raft error the peer's group returned (a higher vote, a conflict), not a
+/// fatal one (its Raft node stopped) nor a failure of the channel or of the peer's
+/// router. The meta leader's heartbeats make this its liveness evidence
 /// ([`crate::meta`]).
 #[derive(Debug, Default)]
 pub struct HeardFrom {
@@ -146,15 +147,18 @@ impl RaftLink {
             .client
             .call(&[b"RAFT", group.as_bytes(), kind.as_bytes(), &body], ttl)
             .await;
-        if let (Some(heard), Ok(_) | Err(PeerError::Remote(_))) = (&self.heard, &reply) {
-            heard.heard(self.target);
-        }
         let reply = reply.map_err(|e| match e {
             PeerError::Remote(_) => RPCError::Network(NetworkError::new(&e)),
             _ => RPCError::Unreachable(Unreachable::new(&e)),
         })?;
         let result: Result<Resp, RaftError<NodeId, E>> =
             serde_json::from_slice(&reply).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        if let Some(heard) = &self.heard {
+            // A stopped Raft node answers every RPC with a fatal error: not alive.
+            if !matches!(result, Err(RaftError::Fatal(_))) {
+                heard.heard(self.target);
+            }
+        }
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Evidence: an answer to one of the meta group's own Raft RPCs (the leader's
 //! heartbeats, every `--heartbeat-interval`), recorded by the group's network in a
-//! [`HeardFrom`]. An answer proves the peer's process runs and reads its cluster port,
+//! [`HeardFrom`] (a response, not a transport failure nor a stopped Raft node). An
+//! answer proves the peer's process runs, reads its cluster port and serves the group,
 //! which is what the cache ring needs to know; the cluster channel's connection state
 //! alone would not (a connection can look healthy while idle).
 //!

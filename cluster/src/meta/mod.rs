@@ -23,6 +23,8 @@
 pub mod commands;
 pub mod liveness;
 pub mod machine;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
