@@ -42,7 +42,7 @@ pub enum Handler {
     /// `LOCK.*`: parse into a lock command, then run it through the lock service.
     Locks(conclave_locks::commands::Parser),
     /// `MEMBER.*`: parse, then answer from the meta group.
-    Meta(conclave_cluster::meta::commands::Parser),
+    Meta(conclave_cluster::meta::meta_cmds::Parser),
     /// `DEBUG.KV*`: parse, then run on the debug kv groups.
     DebugKv(crate::debug_kv::Parser),
     /// `EVAL*` and `SCRIPT`: the Lua scripting module.
@@ -115,7 +115,7 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
     let locks = conclave_locks::COMMANDS
         .iter()
         .map(|d| (&d.spec, Handler::Locks(d.handler)));
-    let meta = conclave_cluster::meta::commands::COMMANDS
+    let meta = conclave_cluster::meta::meta_cmds::COMMANDS
         .iter()
         .map(|d| (&d.spec, Handler::Meta(d.handler)));
     let debug_kv = crate::debug_kv::COMMANDS

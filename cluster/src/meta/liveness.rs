@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use conclave_raft_store::proposer::now_ms;
 use openraft::ServerState;
 
-use super::machine::{MemberState, MetaOp, NewMember, StateChange};
+use super::meta_machine::{MemberState, MetaOp, NewMember, StateChange};
 use super::Meta;
 use crate::raft_network::HeardFrom;
 

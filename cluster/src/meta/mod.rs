@@ -4,7 +4,7 @@
 //! Every node hosts the group with the `--peers` members (like the lock group) on the
 //! node's shared log engine. What lives where:
 //!
-//! - [`machine`]: [`MetaMachine`], the deterministic replicated state, and its ops;
+//! - [`meta_machine`]: [`MetaMachine`], the deterministic replicated state, and its ops;
 //! - [`Meta`] (here): the handle services hold — local reads of the applied state
 //!   ([`Meta::queue_shards`], [`Meta::ring`], [`Meta::members`]), a watch of the ring
 //!   ([`Meta::watch_ring`]), and writes that run on the meta leader from any node
@@ -13,16 +13,16 @@
 //! - [`liveness`]: the leader's task that seeds the table from the Raft membership and
 //!   marks members `down` after `--node-timeout` without an answer to its heartbeats,
 //!   `up` when they answer again;
-//! - [`commands`]: `MEMBER.LIST` (contract 4.1).
+//! - [`meta_cmds`]: `MEMBER.LIST` (contract 4.1) and `DEBUG.META`.
 //!
 //! Reads are of this node's applied state: they may lag the leader by the replication
 //! delay, never go backwards, and agree on every node once applied (same log, same
 //! table). A node also announces its own client address once at start
 //! ([`MetaOp::Announce`], retried in the background until it commits).
 
-pub mod commands;
 pub mod liveness;
-pub mod machine;
+pub mod meta_cmds;
+pub mod meta_machine;
 #[cfg(test)]
 mod tests;
 
@@ -45,7 +45,7 @@ use crate::raft_network::HeardFrom;
 use crate::router::ForwardHandler;
 use crate::{GroupConfig, Peers, RaftGroup};
 
-pub use machine::{Member, MemberState, MetaApplied, MetaMachine, MetaOp, Ring};
+pub use meta_machine::{Member, MemberState, MetaApplied, MetaMachine, MetaOp, Ring};
 
 /// The name the meta group registers under with the cluster router (`FWD meta ...`).
 pub const SERVICE: &str = "meta";
