@@ -75,8 +75,11 @@ pub async fn run(meta: Arc<Meta>, heard: Arc<HeardFrom>, timeout: Duration) {
     let metrics = meta.group.raft().metrics();
     // The term this node leads in, and since when.
     let mut leading: Option<(u64, Instant)> = None;
+    // The first tick is at once: a fresh leader seeds the table without delay.
+    let mut ticks = tokio::time::interval(tick);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::time::sleep(tick).await;
+        ticks.tick().await;
         if metrics.has_changed().is_err() {
             return; // the group stopped
         }

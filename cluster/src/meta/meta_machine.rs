@@ -98,14 +98,13 @@ pub enum MetaOp {
     /// lacks (`up`, heard at the entry's time) and sets the cluster address and voter
     /// flag of known ones (their state and client address stay).
     Seed(Vec<NewMember>),
-    /// A node's own announcement at start: its addresses. Creates it (`up`, not a
-    /// voter until the leader seeds it from the membership) if unknown; never changes
-    /// its state.
+    /// A node's own announcement at start: its client address, recorded if the member
+    /// is known (seeded); an unknown one changes nothing (the node asks again once the
+    /// leader has seeded it), so only seeding creates members and a new cluster's ring
+    /// starts with every initial member at once, in one epoch. Never changes a state.
     Announce {
         /// The node's id.
         id: NodeId,
-        /// Its cluster address.
-        addr: String,
         /// Its client address.
         client_addr: String,
     },
@@ -118,6 +117,8 @@ pub enum MetaOp {
 pub enum MetaApplied {
     /// [`MetaOp::RecordQueueShards`]: the recorded count.
     QueueShards(u32),
+    /// [`MetaOp::Announce`]: whether the member was known (and its address recorded).
+    Announced(bool),
     /// Every other op: the ring after it.
     Ring(Ring),
 }
@@ -193,22 +194,13 @@ impl StateMachine for MetaMachine {
                     member.voter = m.voter;
                 }
             }
-            MetaOp::Announce {
-                id,
-                addr,
-                client_addr,
-            } => {
-                let member = self.members.entry(*id).or_insert_with(|| Member {
-                    id: *id,
-                    addr: String::new(),
-                    client_addr: String::new(),
-                    state: MemberState::Up,
-                    voter: false,
-                    last_heard_ms: req.now_ms,
-                });
-                member.addr.clone_from(addr);
+            MetaOp::Announce { id, client_addr } => {
+                let Some(member) = self.members.get_mut(id) else {
+                    return MetaApplied::Announced(false);
+                };
                 member.client_addr.clone_from(client_addr);
                 member.last_heard_ms = member.last_heard_ms.max(req.now_ms);
+                return MetaApplied::Announced(true);
             }
             MetaOp::SetStates(changes) => {
                 for c in changes {
@@ -288,7 +280,6 @@ mod tests {
                 12,
                 MetaOp::Announce {
                     id: 2,
-                    addr: "127.0.0.1:17002".into(),
                     client_addr: "127.0.0.1:7002".into(),
                 },
             ),
@@ -324,18 +315,16 @@ mod tests {
         // Unknown ids are ignored.
         m.apply(8, &at(31, set(9, MemberState::Down, 0)));
         assert_eq!(m.ring().epoch, 3);
-        // A new member announcing itself joins the live set.
-        m.apply(
-            9,
-            &at(
-                32,
-                MetaOp::Announce {
-                    id: 4,
-                    addr: "a".into(),
-                    client_addr: "b".into(),
-                },
-            ),
-        );
+        // A node not seeded yet announcing itself changes nothing (it asks again).
+        let unknown = MetaOp::Announce {
+            id: 4,
+            client_addr: "b".into(),
+        };
+        assert_eq!(m.apply(9, &at(32, unknown)), MetaApplied::Announced(false));
+        assert!(m.member(4).is_none());
+        assert_eq!(m.ring().epoch, 3);
+        // Seeded, it joins the live set.
+        m.apply(10, &at(33, seed(&[4])));
         assert_eq!(
             m.ring(),
             &Ring {
@@ -380,7 +369,6 @@ mod tests {
                 4,
                 MetaOp::Announce {
                     id: 1,
-                    addr: "x".into(),
                     client_addr: "y".into(),
                 },
             ),

@@ -17,8 +17,9 @@
 //!
 //! Reads are of this node's applied state: they may lag the leader by the replication
 //! delay, never go backwards, and agree on every node once applied (same log, same
-//! table). A node also announces its own client address once at start
-//! ([`MetaOp::Announce`], retried in the background until it commits).
+//! table). A node also announces its own client address at start
+//! ([`MetaOp::Announce`], retried in the background until the leader has seeded the
+//! member and the address is recorded).
 
 pub mod liveness;
 pub mod meta_cmds;
@@ -143,13 +144,7 @@ impl Meta {
             ring,
         });
         tokio::spawn(liveness::run(node.clone(), heard, meta.node_timeout));
-        let addr = config
-            .members
-            .iter()
-            .find(|(id, _)| *id == config.node_id)
-            .map(|(_, a)| a.clone())
-            .unwrap_or_default();
-        tokio::spawn(announce(node.clone(), addr, meta.client_addr));
+        tokio::spawn(announce(node.clone(), meta.client_addr));
         Ok(node)
     }
 
@@ -278,19 +273,19 @@ async fn watch_ring(group: Arc<RaftGroup<MetaMachine>>, tx: watch::Sender<Ring>)
     }
 }
 
-/// Announces this node's addresses until the announcement commits (or the group
-/// stops).
-async fn announce(meta: Arc<Meta>, addr: String, client_addr: String) {
+/// Announces this node's client address until the meta group has recorded it (the
+/// leader seeds the member first), or the group stops.
+async fn announce(meta: Arc<Meta>, client_addr: String) {
     let me = meta.node_id();
     let mut metrics = meta.group.raft().metrics();
     loop {
         let op = MetaOp::Announce {
             id: me,
-            addr: addr.clone(),
             client_addr: client_addr.clone(),
         };
         match meta.write(op).await {
-            Ok(_) => return,
+            Ok(MetaApplied::Announced(true)) => return,
+            Ok(_) => tracing::debug!("meta: not seeded yet; announcing again"),
             Err(e) => tracing::debug!(error = %e, "meta: announcing this node failed; retrying"),
         }
         if metrics.has_changed().is_err() {
