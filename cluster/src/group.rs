@@ -25,7 +25,7 @@ use tracing::info;
 
 use crate::group_stats::{self, GroupStats};
 use crate::group_status;
-use crate::raft_network::{Peers, RaftNetworkFactoryImpl};
+use crate::raft_network::{HeardFrom, Peers, RaftNetworkFactoryImpl};
 
 /// A boxed future (object-safe async methods of [`HostedGroup`]).
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -87,6 +87,19 @@ impl<M: StateMachine> RaftGroup<M> {
         stats: Arc<GroupStats>,
         hook: Option<ApplyHook<M>>,
     ) -> anyhow::Result<Arc<RaftGroup<M>>> {
+        Self::start_with(config, engine, peers, stats, hook, None).await
+    }
+
+    /// [`start`](Self::start), telling `heard` of every answer a peer gives to this
+    /// group's Raft RPCs (the meta group's liveness evidence).
+    pub async fn start_with(
+        config: &GroupConfig,
+        engine: &Arc<LogEngine>,
+        peers: Arc<Peers>,
+        stats: Arc<GroupStats>,
+        hook: Option<ApplyHook<M>>,
+        heard: Option<Arc<HeardFrom>>,
+    ) -> anyhow::Result<Arc<RaftGroup<M>>> {
         let (log_store, sm_store) =
             open_group_on::<M>(engine, &config.data_dir, config.group, hook)?;
         let shared = sm_store.shared();
@@ -102,7 +115,8 @@ impl<M: StateMachine> RaftGroup<M> {
             ..Default::default()
         }
         .validate()?;
-        let network = RaftNetworkFactoryImpl::<M>::new(config.group, peers);
+        let mut network = RaftNetworkFactoryImpl::<M>::new(config.group, peers);
+        network.heard = heard;
         let raft = Raft::<M>::new(
             config.node_id,
             Arc::new(raft_config),

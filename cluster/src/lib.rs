@@ -12,12 +12,18 @@
 //! - [`group`]: a Raft group hosted by this node ([`RaftGroup`]) — start, quorum
 //!   tracking, the peers' RPCs — and its type-erased face ([`HostedGroup`]) for the
 //!   router, `RAFT.STATUS` and metrics;
-//! - [`group_status`], [`group_stats`], [`histogram`]: what a group reports.
+//! - [`group_status`], [`group_stats`], [`histogram`]: what a group reports;
+//! - [`leader_route`]: run a command on its group's leader or forward it there (`FWD`),
+//!   for any service;
+//! - [`meta`]: the meta group (group 1) — queue shard count, members and liveness, the
+//!   cache ring — and `MEMBER.LIST`.
 
 pub mod group;
 pub mod group_stats;
 pub mod group_status;
 pub mod histogram;
+pub mod leader_route;
+pub mod meta;
 pub mod mux;
 pub mod outbox;
 pub mod peer;
@@ -30,5 +36,5 @@ pub mod wire;
 mod channel_tests;
 
 pub use group::{GroupConfig, HostedGroup, RaftGroup};
-pub use raft_network::Peers;
+pub use raft_network::{HeardFrom, Peers};
 pub use router::{ForwardHandler, Router, StatusSource};

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use std::marker::PhantomData;
 
@@ -64,6 +64,28 @@ impl Peers {
     }
 }
 
+/// When this node last got an answer to a Raft RPC of one group from each peer: a
+/// response or a Raft error the peer's group returned (a higher vote, a conflict), not a
+/// fatal one (its Raft node stopped) nor a failure of the channel or of the peer's
+/// router. The meta leader's heartbeats make this its liveness evidence
+/// ([`crate::meta`]).
+#[derive(Debug, Default)]
+pub struct HeardFrom {
+    at: Mutex<HashMap<NodeId, Instant>>,
+}
+
+impl HeardFrom {
+    /// Records an answer from `node` now.
+    pub fn heard(&self, node: NodeId) {
+        self.at.lock().insert(node, Instant::now());
+    }
+
+    /// When `node` last answered (`None`: never, since this process started).
+    pub fn last(&self, node: NodeId) -> Option<Instant> {
+        self.at.lock().get(&node).copied()
+    }
+}
+
 /// Builds a [`RaftLink`] per target node for one Raft group of machine `M`.
 #[derive(Debug)]
 pub struct RaftNetworkFactoryImpl<M> {
@@ -71,6 +93,8 @@ pub struct RaftNetworkFactoryImpl<M> {
     pub group: GroupId,
     /// The shared peer clients.
     pub peers: Arc<Peers>,
+    /// Told of every answer from a peer, when set.
+    pub heard: Option<Arc<HeardFrom>>,
     machine: PhantomData<fn() -> M>,
 }
 
@@ -80,6 +104,7 @@ impl<M> RaftNetworkFactoryImpl<M> {
         RaftNetworkFactoryImpl {
             group,
             peers,
+            heard: None,
             machine: PhantomData,
         }
     }
@@ -93,6 +118,7 @@ impl<M: StateMachine> RaftNetworkFactory<TypeConfig<M>> for RaftNetworkFactoryIm
             target,
             group: self.group,
             client: self.peers.client(&node.addr),
+            heard: self.heard.clone(),
         }
     }
 }
@@ -103,6 +129,7 @@ pub struct RaftLink {
     target: NodeId,
     group: GroupId,
     client: Arc<PeerClient>,
+    heard: Option<Arc<HeardFrom>>,
 }
 
 type RpcResult<T, E> = Result<T, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>;
@@ -120,13 +147,19 @@ impl RaftLink {
         let reply = self
             .client
             .call(&[b"RAFT", group.as_bytes(), kind.as_bytes(), &body], ttl)
-            .await
-            .map_err(|e| match e {
-                PeerError::Remote(_) => RPCError::Network(NetworkError::new(&e)),
-                _ => RPCError::Unreachable(Unreachable::new(&e)),
-            })?;
+            .await;
+        let reply = reply.map_err(|e| match e {
+            PeerError::Remote(_) => RPCError::Network(NetworkError::new(&e)),
+            _ => RPCError::Unreachable(Unreachable::new(&e)),
+        })?;
         let result: Result<Resp, RaftError<NodeId, E>> =
             postcard::from_bytes(&reply).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        if let Some(heard) = &self.heard {
+            // A stopped Raft node answers every RPC with a fatal error: not alive.
+            if !matches!(result, Err(RaftError::Fatal(_))) {
+                heard.heard(self.target);
+            }
+        }
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }

@@ -22,6 +22,8 @@ pub enum Service {
     Locks,
     /// `Q.*`: `conclave-queues`.
     Queues,
+    /// Cluster metadata (`MEMBER.*`): the meta group in `conclave-cluster`.
+    Cluster,
     /// Testing aids (`DEBUG.KV*` on the `--debug-kv-groups` Raft groups): the server
     /// crate.
     Debug,

@@ -1,6 +1,7 @@
 //! Every command a node knows, gathered once from the services that declare them:
 //! the connection and server commands here (the [`BUILTINS`]), the keyspace's in
-//! `conclave_cache`, the locks' in `conclave_locks`, the debug kv groups' in
+//! `conclave_cache`, the locks' in `conclave_locks`, the meta group's (`MEMBER.*`) in
+//! `conclave_cluster::meta`, the debug kv groups' in
 //! [`crate::debug_kv`]. Each declaration carries its
 //! name, arity, flags, key positions, group, docs and the handler of its service, so
 //! dispatch routes on the service that declared a command and nothing is declared
@@ -42,6 +43,8 @@ pub enum Handler {
     Locks(conclave_locks::commands::Parser),
     /// `Q.*`: parse into a queue command, then run it through the queue service.
     Queues(conclave_queues::commands::Parser),
+    /// `MEMBER.*`: parse, then answer from the meta group.
+    Meta(conclave_cluster::meta::meta_cmds::Parser),
     /// `DEBUG.KV*`: parse, then run on the debug kv groups.
     DebugKv(crate::debug_kv::Parser),
     /// `EVAL*` and `SCRIPT`: the Lua scripting module.
@@ -117,6 +120,9 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
     let queues = conclave_queues::COMMANDS
         .iter()
         .map(|d| (&d.spec, Handler::Queues(d.handler)));
+    let meta = conclave_cluster::meta::meta_cmds::COMMANDS
+        .iter()
+        .map(|d| (&d.spec, Handler::Meta(d.handler)));
     let debug_kv = crate::debug_kv::COMMANDS
         .iter()
         .map(|d| (&d.spec, Handler::DebugKv(d.handler)));
@@ -127,6 +133,7 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
         .chain(cache)
         .chain(locks)
         .chain(queues)
+        .chain(meta)
         .chain(debug_kv)
         .chain(scripts)
         .enumerate()
@@ -143,8 +150,8 @@ static TABLE: LazyLock<Table> = LazyLock::new(|| {
     Table { entries, by_name }
 });
 
-/// Every command, in `COMMAND LIST` order (connection, server, keyspace, locks, debug,
-/// scripting).
+/// Every command, in `COMMAND LIST` order (connection, server, keyspace, locks, meta,
+/// debug, scripting).
 pub fn all() -> &'static [Entry] {
     &TABLE.entries
 }

@@ -121,8 +121,9 @@ pub struct NodeConfig {
     #[arg(long, env = "CONCLAVE_LOCK_DEFAULT_TTL", default_value_t = 30_000)]
     pub lock_default_ttl: u64,
 
-    /// Queue shards (Raft groups of the queue service); fixed when the cluster is
-    /// created: every node must be started with the same number.
+    /// Queue shards (Raft groups of the queue service), set when the cluster is created
+    /// and kept in the meta group (a node started later with another value uses the
+    /// recorded one).
     #[arg(long, env = "CONCLAVE_QUEUE_SHARDS", default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=MAX_QUEUE_SHARDS))]
     pub queue_shards: u32,
@@ -169,6 +170,12 @@ pub struct NodeConfig {
     /// Raft election timeout (lower bound) in ms; the upper bound is twice this.
     #[arg(long, env = "CONCLAVE_ELECTION_TIMEOUT", default_value_t = 300)]
     pub election_timeout: u64,
+
+    /// How long the meta group's leader goes without an answer from a node before it
+    /// marks it `down` (`MEMBER.LIST`, the cache ring), in ms.
+    #[arg(long, env = "CONCLAVE_NODE_TIMEOUT", default_value_t = 3000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub node_timeout: u64,
 
     /// Testing aid: also host N Raft groups of a replicated byte-string map (ids 2001..=2000+N,
     /// same members as the lock group, on the same log), served by `DEBUG.KVSET` and
@@ -365,6 +372,11 @@ impl NodeConfig {
         }
     }
 
+    /// `--node-timeout` as a duration.
+    pub fn node_timeout(&self) -> Duration {
+        Duration::from_millis(self.node_timeout)
+    }
+
     /// `--no-leader-wait` as a duration.
     pub fn no_leader_wait(&self) -> Duration {
         Duration::from_millis(self.no_leader_wait)
@@ -456,6 +468,16 @@ mod tests {
         assert_eq!(node(&["--debug-kv-groups", "16"]).debug_kv_groups, 16);
         assert!(Cli::try_parse_from(["conclave", "--debug-kv-groups", "257"]).is_err());
         assert!(Cli::try_parse_from(["conclave", "--debug-kv-groups", "-1"]).is_err());
+    }
+
+    #[test]
+    fn node_timeout_and_queue_shards_have_the_contract_defaults() {
+        assert_eq!(node(&[]).node_timeout(), Duration::from_millis(3000));
+        assert_eq!(node(&[]).queue_shards, 16);
+        assert_eq!(node(&["--node-timeout", "500"]).node_timeout, 500);
+        assert_eq!(node(&["--queue-shards", "64"]).queue_shards, 64);
+        assert!(Cli::try_parse_from(["conclave", "--node-timeout", "0"]).is_err());
+        assert!(Cli::try_parse_from(["conclave", "--queue-shards", "0"]).is_err());
     }
 
     #[test]

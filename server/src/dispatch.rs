@@ -133,6 +133,7 @@ async fn run(
                 .await
         }
         Handler::Queues(parser) => node.queues.execute(parser, &mut parse).await,
+        Handler::Meta(parser) => node.meta.execute(parser, &mut parse),
         Handler::DebugKv(parser) => node.debug_kv.execute(parser, &mut parse).await,
     };
     if let Some(keys) = &read_keys {

@@ -152,15 +152,41 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         config.id,
         config.cluster_secret.clone(),
     ));
-    let hosted = groups::start(&config, peers).await?;
+    let hosted = groups::start(&config, peers.clone()).await?;
+    // The cluster channel's router: every hosted group, the services that take forwarded
+    // commands, and (once the node exists) its STATUS. Served from here on: the meta
+    // group needs its peers to record the queue shard count, and the queue shards start
+    // only then.
+    let router = Arc::new(conclave_cluster::Router::new());
+    for group in &hosted.groups {
+        router.add_group(group.clone());
+    }
+    router.add_service(conclave_locks::service::SERVICE, hosted.locks.clone());
+    router.add_service(conclave_cluster::meta::SERVICE, hosted.meta.clone());
+    tokio::spawn(conclave_cluster::peer_listener::run(
+        cluster_listener,
+        router.clone(),
+        config.cluster_secret.clone(),
+        shutdown.subscribe(),
+    ));
+    let queues_started = groups::start_queues(&config, &hosted, peers).await?;
+    let mut all_groups = hosted.groups.clone();
+    for group in queues_started.service.groups() {
+        router.add_group(group.clone());
+        all_groups.push(group.clone());
+    }
+    router.add_service(
+        conclave_queues::service::SERVICE,
+        queues_started.service.clone(),
+    );
     let locks = hosted.locks.clone();
     tokio::spawn(conclave_locks::service::driver::run(
         locks.clone(),
         shutdown.subscribe(),
     ));
-    let queues = hosted.queues.service.clone();
+    let queues = queues_started.service.clone();
     tokio::spawn(conclave_queues::service::driver::run(
-        hosted.queues,
+        queues_started,
         shutdown.subscribe(),
     ));
     let clients = Arc::new(clients::Clients::default());
@@ -187,8 +213,9 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         scripting: scripting::Scripting::default(),
         locks,
         queues,
+        meta: hosted.meta,
         debug_kv: hosted.debug_kv,
-        groups: hosted.groups,
+        groups: all_groups,
         replid: (0..40)
             .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
             .collect(),
@@ -199,22 +226,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         slowlog: slowlog::SlowLog::default(),
         shutdown,
     });
-    // The cluster channel's router: every hosted group, the services that take forwarded
-    // commands, and the node's STATUS. Peers' connections wait in the backlog until here
-    // (nothing since the Raft start awaits).
-    let router = Arc::new(conclave_cluster::Router::new());
-    for group in &node.groups {
-        router.add_group(group.clone());
-    }
-    router.add_service(conclave_locks::service::SERVICE, node.locks.clone());
-    router.add_service(conclave_queues::service::SERVICE, node.queues.clone());
     router.set_status(node.clone());
-    tokio::spawn(conclave_cluster::peer_listener::run(
-        cluster_listener,
-        router,
-        node.config.cluster_secret.clone(),
-        node.shutdown.subscribe(),
-    ));
     let addr = listener.local_addr()?;
     info!(%addr, id = node.config.id, "Conclave node ready to accept connections (try: redis-cli -p {})", addr.port());
     tokio::spawn(housekeeping(node.clone()));

@@ -70,9 +70,11 @@ pub struct Node {
     pub locks: Arc<LockService>,
     /// The replicated queue service (`Q.*`, groups 1000+s).
     pub queues: Arc<conclave_queues::QueueService>,
+    /// The meta group (group 1): queue shard count, members, the cache ring.
+    pub meta: Arc<conclave_cluster::meta::Meta>,
     /// The debug kv groups (`--debug-kv-groups`, `DEBUG.KV*`).
     pub debug_kv: Arc<DebugKv>,
-    /// Every Raft group this node hosts (the lock group first).
+    /// Every Raft group this node hosts (the lock group first, then the meta group).
     pub groups: Vec<Arc<dyn HostedGroup>>,
     /// This run's replication id (`master_replid`: 40 random hex digits, as Redis).
     pub replid: String,

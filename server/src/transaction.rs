@@ -209,6 +209,7 @@ fn run_queued(
             Err(e) => e.to_frame(),
         },
         Handler::Script(cmd) => crate::scripting::execute_in_exec(node, session, cmd, parse.rest()),
+        Handler::Meta(parser) => node.meta.execute(parser, &mut parse),
         Handler::Builtin(Builtin::RaftStatus)
         | Handler::Locks(_)
         | Handler::Queues(_)

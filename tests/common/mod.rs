@@ -246,6 +246,11 @@ impl Server {
         false
     }
 
+    /// Adds flags for the next start (`restart`).
+    pub fn add_args(&mut self, extra: &[&str]) {
+        self.args.extend(extra.iter().map(|s| s.to_string()));
+    }
+
     /// Starts the process again on the same data directory and ports.
     pub fn restart(&mut self) {
         self.kill();
