@@ -188,9 +188,15 @@ fn wait_shard_leader(nodes: &[Node], topic: &str, timeout: Duration) -> Result<u
             let Some(mut con) = conn(n.port) else {
                 continue;
             };
+            // The topic exists once pushed to (Q.INFO of an unknown topic is an error).
+            let _: redis::RedisResult<String> =
+                redis::cmd("Q.PUSH").arg(topic).arg("hello").query(&mut con);
             let info: redis::RedisResult<Vec<redis::Value>> =
                 redis::cmd("Q.INFO").arg(topic).query(&mut con);
-            let Ok(info) = info else { continue };
+            let info = match info {
+                Ok(info) => info,
+                Err(_) => continue,
+            };
             let leader = info.chunks(2).find_map(|kv| match kv {
                 [redis::Value::BulkString(k), redis::Value::Int(id)] if k == b"leader" => {
                     Some(*id as usize)

@@ -61,20 +61,9 @@ pub(super) struct Outcome {
     pub(super) leader: NodeId,
 }
 
-/// Why a node did not answer a forwarded command with an [`Outcome`].
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
-pub enum ForwardError {
-    /// Not the leader (any more): nothing was proposed; ask again.
-    NotLeader,
-    /// The leader has not heard from a majority lately: nothing was proposed.
-    NoQuorum,
-    /// The sender's deadline had passed when the command arrived: nothing was proposed.
-    Expired,
-    /// Refused before proposing, for good.
-    Refused(ServiceError),
-    /// Proposed, but not confirmed in time: it may still take effect.
-    Unknown(ServiceError),
-}
+/// Why a node did not answer a forwarded command with an [`Outcome`] (the shape every
+/// routed service shares).
+pub type ForwardError = conclave_cluster::leader_route::ForwardError<ServiceError>;
 
 /// One attempt's failure.
 enum Attempt {
