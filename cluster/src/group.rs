@@ -23,6 +23,7 @@ use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
 use parking_lot::Mutex;
 use tracing::info;
 
+use crate::directory::Directory;
 use crate::group_stats::{self, GroupStats};
 use crate::group_status;
 use crate::raft_network::{Peers, RaftNetworkFactoryImpl};
@@ -64,6 +65,8 @@ pub struct RaftGroup<M: StateMachine> {
     quorum_timeout: Duration,
     /// When this node last received `AppendEntries` for this group.
     leader_contact: Mutex<Option<Instant>>,
+    /// The members' client addresses (for `RAFT.STATUS`).
+    directory: Arc<Directory>,
 }
 
 impl<M: StateMachine> std::fmt::Debug for RaftGroup<M> {
@@ -102,6 +105,7 @@ impl<M: StateMachine> RaftGroup<M> {
             ..Default::default()
         }
         .validate()?;
+        let directory = peers.directory().clone();
         let network = RaftNetworkFactoryImpl::<M>::new(config.group, peers);
         let raft = Raft::<M>::new(
             config.node_id,
@@ -138,6 +142,7 @@ impl<M: StateMachine> RaftGroup<M> {
             fsyncs,
             quorum_timeout: Duration::from_millis(config.election_timeout_ms) * 2,
             leader_contact: Mutex::new(None),
+            directory,
         }))
     }
 
@@ -312,7 +317,7 @@ impl<M: StateMachine> HostedGroup for RaftGroup<M> {
     }
 
     fn status_frame(&self) -> BoxFuture<'_, Frame> {
-        Box::pin(group_status::raft_status(self))
+        Box::pin(group_status::raft_status(self, &self.directory))
     }
 
     fn info_raft(&self) -> Vec<(String, String)> {

@@ -12,8 +12,10 @@
 //! - [`group`]: a Raft group hosted by this node ([`RaftGroup`]) — start, quorum
 //!   tracking, the peers' RPCs — and its type-erased face ([`HostedGroup`]) for the
 //!   router, `RAFT.STATUS` and metrics;
+//! - [`directory`]: the members' client addresses, exchanged at each handshake;
 //! - [`group_status`], [`group_stats`], [`histogram`]: what a group reports.
 
+pub mod directory;
 pub mod group;
 pub mod group_stats;
 pub mod group_status;
@@ -29,6 +31,7 @@ pub mod wire;
 #[cfg(test)]
 mod channel_tests;
 
+pub use directory::Directory;
 pub use group::{GroupConfig, HostedGroup, RaftGroup};
 pub use raft_network::Peers;
 pub use router::{ForwardHandler, Router, StatusSource};

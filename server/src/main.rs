@@ -148,10 +148,21 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         None => None,
     };
     let (shutdown, _) = tokio::sync::watch::channel(false);
+    // The client address this node introduces itself with on the cluster channel (shown
+    // by peers' RAFT.STATUS): the bound port, with the host other members reach it by.
+    let own_cluster_addr = config
+        .peer_list()?
+        .into_iter()
+        .find(|p| p.id == config.id)
+        .map(|p| p.addr)
+        .unwrap_or(config.cluster_addr()?);
+    let bound_client = format!("{}:{}", config.bind, listener.local_addr()?.port());
     let peers = Arc::new(conclave_cluster::Peers::new(
         config.id,
         config.cluster_secret.clone(),
+        ops::node_view::advertised(&bound_client, &own_cluster_addr),
     ));
+    let directory = peers.directory().clone();
     let hosted = groups::start(&config, peers).await?;
     let locks = hosted.locks.clone();
     tokio::spawn(conclave_locks::service::driver::run(
@@ -202,6 +213,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     }
     router.add_service(conclave_locks::service::SERVICE, node.locks.clone());
     router.set_status(node.clone());
+    router.set_directory(directory);
     tokio::spawn(conclave_cluster::peer_listener::run(
         cluster_listener,
         router,
@@ -211,6 +223,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     info!(%addr, id = node.config.id, "Conclave node ready to accept connections (try: redis-cli -p {})", addr.port());
     tokio::spawn(housekeeping(node.clone()));
+    tokio::spawn(introduce(node.clone()));
     if let Some(l) = metrics_listener {
         tokio::spawn(ops::serve(node.clone(), l));
     }
@@ -255,6 +268,39 @@ async fn housekeeping(node: Arc<Node>) {
         let _ =
             tokio::task::spawn_blocking(move || ks.active_expire_cycle(Duration::from_millis(2)))
                 .await;
+    }
+}
+
+/// Opens a connection to each member of group 0 whose client address this node does not
+/// know yet (the handshake exchanges them, see `conclave_cluster::directory`): followers
+/// never talk to each other otherwise. Once every member is known this costs one map
+/// lookup per member every 2 s.
+async fn introduce(node: Arc<Node>) {
+    let mut shutdown = node.shutdown.subscribe();
+    let peers = node.locks.peers();
+    loop {
+        let members: Vec<(u64, String)> = node
+            .group(conclave_raft_store::LOCK_GROUP)
+            .map(|g| {
+                g.metrics()
+                    .membership_config
+                    .membership()
+                    .nodes()
+                    .map(|(id, n)| (*id, n.addr.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let unknown = peers.directory().unknown(members.iter().map(|(id, _)| *id));
+        for (_, addr) in members.iter().filter(|(id, _)| unknown.contains(id)) {
+            let client = peers.client(addr);
+            tokio::spawn(async move {
+                let _ = client.call(&[b"PING"], Duration::from_millis(500)).await;
+            });
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = shutdown.changed() => return,
+        }
     }
 }
 
