@@ -318,3 +318,82 @@ fn a_pause_keeps_the_dataset_still_and_starts_after_exec() {
         assert_eq!(expired_keys(&mut c), before + 2, "{who}");
     });
 }
+
+/// The next `MONITOR` line of `m` with its time replaced by `T` and `addr` (the sending
+/// client's address) by `A`.
+fn monitor_line(m: &mut Conn, addr: &str) -> String {
+    let line = m.raw.reply_string();
+    let (time, rest) = line
+        .strip_prefix('+')
+        .and_then(|l| l.split_once(' '))
+        .unwrap_or_else(|| panic!("{}: not a monitor line: {line:?}", m.who()));
+    let (secs, micros) = time.split_once('.').expect("a time with microseconds");
+    assert!(
+        secs.bytes().all(|b| b.is_ascii_digit())
+            && micros.len() == 6
+            && micros.bytes().all(|b| b.is_ascii_digit()),
+        "{}: time {time:?}",
+        m.who()
+    );
+    format!("+T {}", rest.replace(addr, "A"))
+}
+
+#[test]
+fn monitor_streams_commands_scripts_and_transactions_as_redis_does() {
+    on_conclave_and_redis(|port, who| {
+        let mut m = Conn::open(port, who);
+        m.expect(&["MONITOR"], OK);
+        let mut c = Conn::resp3(port, who);
+        let addr = c.raw.stream().local_addr().expect("addr").to_string();
+        let mut next = |want: &str| assert_eq!(monitor_line(&mut m, &addr), want, "{who}");
+        next("+T [0 A] \"HELLO\" \"3\"\r\n");
+        // Quoted as sdscatrepr; the name as sent.
+        c.expect(&["set", "k\"\\", "a\r\n\t\u{1}b"], OK);
+        next("+T [0 A] \"set\" \"k\\\"\\\\\" \"a\\r\\n\\t\\x01b\"\r\n");
+        // EVAL before its script's commands, which come from `lua`.
+        c.expect(
+            &["EVAL", "return redis.call('get', KEYS[1])", "1", "k\"\\"],
+            "$6\r\na\r\n\t\u{1}b\r\n",
+        );
+        next("+T [0 A] \"EVAL\" \"return redis.call('get', KEYS[1])\" \"1\" \"k\\\"\\\\\"\r\n");
+        next("+T [0 lua] \"get\" \"k\\\"\\\\\"\r\n");
+        // Not shown: refused commands, queued ones (until EXEC runs them), admin ones
+        // (CONFIG, CLIENT LIST), and secrets.
+        c.expect(&["MULTI"], OK);
+        c.expect(&["SET", "a", "1"], "+QUEUED\r\n");
+        c.expect(&["EXEC"], "*1\r\n+OK\r\n");
+        next("+T [0 A] \"MULTI\"\r\n");
+        next("+T [0 A] \"SET\" \"a\" \"1\"\r\n");
+        next("+T [0 A] \"EXEC\"\r\n");
+        c.expect(&["MULTI"], OK);
+        c.expect(
+            &["NOSUCH"],
+            "-ERR unknown command 'NOSUCH', with args beginning with: \r\n",
+        );
+        c.expect(
+            &["EXEC"],
+            "-EXECABORT Transaction discarded because of previous errors.\r\n",
+        );
+        c.expect(
+            &["GET"],
+            "-ERR wrong number of arguments for 'get' command\r\n",
+        );
+        c.cmd(&["CONFIG", "GET", "maxmemory"]);
+        c.cmd(&["CLIENT", "LIST"]);
+        c.expect(&["AUTH", "secret"], "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n");
+        let id = c.id();
+        c.expect(&["CLIENT", "ID"], &format!(":{id}\r\n"));
+        next("+T [0 A] \"MULTI\"\r\n");
+        next("+T [0 A] \"EXEC\"\r\n");
+        next("+T [0 A] \"AUTH\" \"(redacted)\"\r\n");
+        next("+T [0 A] \"CLIENT\" \"ID\"\r\n");
+        next("+T [0 A] \"CLIENT\" \"ID\"\r\n");
+        // A second MONITOR answers nothing; RESET ends monitoring.
+        m.send(&["MONITOR"]);
+        m.expect(&["RESET"], "+RESET\r\n");
+        c.expect(&["SET", "a", "2"], OK);
+        m.quiet();
+        let listed = c.cmd(&["CLIENT", "LIST"]);
+        assert!(!listed.contains("flags=O"), "{who}: {listed}");
+    });
+}

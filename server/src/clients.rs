@@ -101,6 +101,8 @@ pub mod flag {
     pub const NO_EVICT: u32 = 1 << 4;
     /// `CLIENT NO-TOUCH ON` (`T`).
     pub const NO_TOUCH: u32 = 1 << 5;
+    /// In `MONITOR` mode (`O`).
+    pub const MONITOR: u32 = 1 << 6;
 }
 
 impl ClientState {
@@ -216,6 +218,9 @@ impl ClientHandle {
         let mut f = String::new();
         let s = &self.state;
         let tracking = self.tracking.lock().flags();
+        if s.has_flag(flag::MONITOR) {
+            f.push('O');
+        }
         if s.has_flag(flag::PUBSUB) {
             f.push('P');
         }

@@ -94,6 +94,7 @@ pub static BUILTINS: &[Declared<Builtin>] = &[
     command!("PUNSUBSCRIBE", -1, ["pubsub", "noscript", "loading", "stale"], NOKEY, "pubsub", "Stops listening to messages published to channels that match one or more patterns.", "[pattern [pattern ...]]", Service::Connection => Builtin::Sync(pubsub::execute)),
     command!("PUBLISH", 3, ["pubsub", "loading", "stale", "fast", "may_replicate"], NOKEY, "pubsub", "Posts a message to a channel (this node's subscribers).", "channel message", Service::Connection => Builtin::Sync(pubsub::execute)),
     command!("PUBSUB", -2, [], NOKEY, "pubsub", "A container for Pub/Sub commands.", "CHANNELS|NUMSUB|NUMPAT [arguments ...]", Service::Connection => Builtin::Sync(pubsub::execute)),
+    command!("MONITOR", 1, ["admin", "noscript", "loading", "stale"], NOKEY, "server", "Listens for all requests received by the server in real-time.", "", Service::Server => Builtin::Sync(crate::monitor::execute)),
     command!("RAFT.STATUS", -1, ["readonly", "fast", "stale"], NOKEY, "cluster", "A Raft group's role, term, leader, indexes and members as this node sees them (group 0, the lock group, by default).", "[group]", Service::Server => Builtin::RaftStatus),
 ];
 

@@ -159,6 +159,7 @@ struct Leave<'a> {
 impl Drop for Leave<'_> {
     fn drop(&mut self) {
         tracking::forget(self.node, &self.registration.handle);
+        self.node.monitors.remove(&self.registration.handle);
         self.node.pubsub.leave(&self.registration.handle);
     }
 }

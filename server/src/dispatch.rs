@@ -27,6 +27,7 @@ use conclave_protocol::{Frame, Parse};
 use crate::builtin::subcommands;
 use crate::command_table::{self, Builtin, Handler};
 use crate::connection::Session;
+use crate::monitor::{self, Source};
 use crate::node::Node;
 use crate::{pause, pubsub, scripting, tracking, transaction};
 
@@ -70,8 +71,17 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
     if session.tx.is_some() && !transaction::runs_inside_multi(spec) {
         return transaction::queue(session, entry, args);
     }
+    let shown = if node.monitors.active() {
+        monitor::before(node, Source::Client(&session.handle), spec, &args)
+    } else {
+        None
+    };
     if !node.slowlog.enabled() || spec.flags.contains(&"skip_slowlog") {
-        return run(node, session, entry, args).await;
+        let reply = run(node, session, entry, args).await;
+        if let Some(args) = shown {
+            node.monitors.feed(Source::Client(&session.handle), &args);
+        }
+        return reply;
     }
     let logged = crate::slowlog::KeptArgs::keep(&args);
     let start = node.command_stats.now();
@@ -81,6 +91,9 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
         let name = session.handle.names.lock().name.clone();
         (session.handle.addr.to_string(), name)
     });
+    if let Some(args) = shown {
+        node.monitors.feed(Source::Client(&session.handle), &args);
+    }
     reply
 }
 

@@ -16,6 +16,7 @@ mod dispatch;
 mod groups;
 mod info;
 mod listener;
+mod monitor;
 mod node;
 mod ops;
 mod pause;
@@ -201,6 +202,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         started_unix_secs: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
+        monitors: monitor::Monitors::default(),
         slowlog: slowlog::SlowLog::default(),
         shutdown,
     });

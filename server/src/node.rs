@@ -79,6 +79,8 @@ pub struct Node {
     /// When the node started, Unix time in seconds (`LASTSAVE`: the keyspace was
     /// last "saved", that is empty and consistent, then).
     pub started_unix_secs: u64,
+    /// `MONITOR` clients.
+    pub monitors: crate::monitor::Monitors,
     /// The slow log (`SLOWLOG`, `slowlog-*` parameters).
     pub slowlog: crate::slowlog::SlowLog,
     /// Flipped to `true` to stop the node (`SHUTDOWN`, SIGTERM).

@@ -197,9 +197,15 @@ fn run_queued(
 ) -> Frame {
     // The gate is held exclusive: recording the keys once, before, leaves no race.
     crate::tracking::remember(&node.keyspace, session, entry.spec, &args);
+    let shown = if node.monitors.active() {
+        let source = crate::monitor::Source::Client(&session.handle);
+        crate::monitor::before(node, source, entry.spec, &args)
+    } else {
+        None
+    };
     let mut parse = Parse::new(args);
     session.last_cmd = entry.spec.name;
-    match entry.handler {
+    let reply = match entry.handler {
         Handler::Builtin(Builtin::Sync(run)) => run(node, session, entry.spec, &mut parse),
         Handler::Cache(parser) => match parser(&mut parse) {
             Ok(command) => command.apply(&node.keyspace),
@@ -209,5 +215,10 @@ fn run_queued(
         Handler::Builtin(Builtin::RaftStatus) | Handler::Locks(_) | Handler::DebugKv(_) => {
             Frame::error("ERR Command not allowed inside a transaction")
         }
+    };
+    if let Some(args) = shown {
+        let source = crate::monitor::Source::Client(&session.handle);
+        node.monitors.feed(source, &args);
     }
+    reply
 }
