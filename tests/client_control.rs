@@ -397,3 +397,65 @@ fn monitor_streams_commands_scripts_and_transactions_as_redis_does() {
         assert!(!listed.contains("flags=O"), "{who}: {listed}");
     });
 }
+
+/// A port nothing listens on (bound and released at once).
+fn unused_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+#[test]
+fn config_set_port_moves_the_listener_and_a_port_in_use_rolls_the_whole_set_back() {
+    on_conclave_and_redis(|port, who| {
+        let mut c = Conn::open(port, who);
+        c.expect(&["CONFIG", "SET", "maxmemory", "10000002"], OK);
+        // A port in use: the apply step fails, nothing of the command stays applied.
+        let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let busy_port = busy.local_addr().expect("addr").port().to_string();
+        let refused = c.cmd(&["CONFIG", "SET", "maxmemory", "10000001", "port", &busy_port]);
+        assert!(
+            refused.starts_with(
+                "-ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port"
+            ),
+            "{who}: {refused:?}"
+        );
+        c.expect(
+            &["CONFIG", "GET", "maxmemory"],
+            "*2\r\n$9\r\nmaxmemory\r\n$8\r\n10000002\r\n",
+        );
+        // Setting the port it has changes nothing; a new one moves the listener, and the
+        // clients already connected stay.
+        c.expect(&["CONFIG", "SET", "port", &port.to_string()], OK);
+        let moved = unused_port();
+        c.expect(&["CONFIG", "SET", "port", &moved.to_string()], OK);
+        let mut d = Conn::open(moved, who);
+        d.expect(&["PING"], "+PONG\r\n");
+        c.expect(&["PING"], "+PONG\r\n");
+        let old = std::net::TcpStream::connect(("127.0.0.1", port));
+        assert!(old.is_err(), "{who}: the old port still accepts");
+        let p = moved.to_string();
+        c.expect(
+            &["CONFIG", "GET", "port"],
+            &format!("*2\r\n$4\r\nport\r\n${}\r\n{p}\r\n", p.len()),
+        );
+        // Back where the harness expects it.
+        c.expect(&["CONFIG", "SET", "port", &port.to_string()], OK);
+        c.expect(&["CONFIG", "SET", "maxmemory", "0"], OK);
+        drop(busy);
+    });
+}
+
+#[test]
+fn a_client_past_client_query_buffer_limit_is_closed() {
+    on_conclave_and_redis(|port, who| {
+        let mut c = Conn::open(port, who);
+        c.expect(&["CONFIG", "SET", "client-query-buffer-limit", "1mb"], OK);
+        let mut big = Conn::open(port, who);
+        // A 2 MB argument announced, 1.5 MB of it sent: past the limit, unparsed.
+        big.raw.send(b"*2\r\n$3\r\nSET\r\n$2000000\r\n");
+        big.raw.send(&vec![b'x'; 1_500_000]);
+        big.raw.expect_closed();
+        c.expect(&["CONFIG", "SET", "client-query-buffer-limit", "1gb"], OK);
+        c.expect(&["PING"], "+PONG\r\n");
+    });
+}

@@ -1711,6 +1711,7 @@ fn bitmaps_lcs_copy_object_wait() {
 /// added for redis-py's suite (`resp_support::redispy_scripts`).
 #[test]
 fn keyspace_commands_match_redis_byte_for_byte() {
+    use resp_support::introspection_scripts::{CONFIG, KEY_SPECS};
     use resp_support::keyspace_scripts::{BITS, KEYS, LCS, RESP3, STRINGS};
     use resp_support::parity::{commands, compare, differences, random_commands};
     use resp_support::redis_reference::Reference;
@@ -1727,6 +1728,8 @@ fn keyspace_commands_match_redis_byte_for_byte() {
             DIAGNOSTICS,
             BITFIELD,
             DUMP_RESTORE,
+            KEY_SPECS,
+            CONFIG,
         ] {
             for cmd in commands(script) {
                 let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
@@ -1746,6 +1749,8 @@ fn keyspace_commands_match_redis_byte_for_byte() {
     diffs.extend(differences(&mut ours, &mut theirs, BITFIELD));
     diffs.extend(differences(&mut ours, &mut theirs, DUMP_RESTORE));
     diffs.extend(compare(&mut ours, &mut theirs, random_dumps(11, 300)));
+    diffs.extend(differences(&mut ours, &mut theirs, KEY_SPECS));
+    diffs.extend(differences(&mut ours, &mut theirs, CONFIG));
     ours.cmd(&["HELLO", "3"]);
     theirs.cmd(&["HELLO", "3"]);
     diffs.extend(differences(&mut ours, &mut theirs, RESP3));

@@ -354,14 +354,20 @@ impl Clients {
         self.map.get(&id).map(|e| e.value().clone())
     }
 
-    /// Number of connected clients.
+    /// Number of connected clients. A killed client whose task has not ended yet is not
+    /// counted: Redis frees a client `CLIENT KILL` names at once.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.map.iter().filter(|e| !e.value().is_killed()).count()
     }
 
-    /// Snapshot of every handle, by id.
+    /// Snapshot of every handle but the killed ones (as [`len`](Self::len)), by id.
     pub fn all(&self) -> Vec<Arc<ClientHandle>> {
-        let mut all: Vec<_> = self.map.iter().map(|e| e.value().clone()).collect();
+        let mut all: Vec<_> = self
+            .map
+            .iter()
+            .filter(|e| !e.value().is_killed())
+            .map(|e| e.value().clone())
+            .collect();
         all.sort_by_key(|c| c.id);
         all
     }

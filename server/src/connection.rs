@@ -36,7 +36,7 @@ use conclave_protocol::codec::decode_request;
 use conclave_protocol::frame::Protocol;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::clients::{flag, ClientHandle, Registration};
 use crate::command_table::Entry;
@@ -320,7 +320,14 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, mut registration: Reg
             }
             r = read => match r {
                 Ok(0) => return,
-                Ok(n) => { node.stats.net_input.fetch_add(n as u64, Relaxed); }
+                Ok(n) => {
+                    node.stats.net_input.fetch_add(n as u64, Relaxed);
+                    // Unparsed input past `client-query-buffer-limit` closes the client.
+                    if rbuf.len() as u64 > node.runtime.query_buffer_limit.load(Relaxed) {
+                        warn!(client = session.handle.id, addr = %session.handle.addr, qbuf = rbuf.len(), "closing client that reached max query buffer length");
+                        return;
+                    }
+                }
                 Err(e) => {
                     debug!(client = session.handle.id, addr = %session.handle.addr, error = %e, "connection read failed");
                     return;

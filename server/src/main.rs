@@ -170,6 +170,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         locks.clone(),
         shutdown.subscribe(),
     ));
+    let (rebind, rebinds) = tokio::sync::mpsc::unbounded_channel();
     let clients = Arc::new(clients::Clients::default());
     let tracker = Arc::new(tracking::Tracker::new(clients.clone()));
     keyspace.set_invalidator(tracker.clone());
@@ -182,6 +183,10 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             lock_default_ttl: AtomicU64::new(config.lock_default_ttl),
             hz: AtomicU64::new(u64::from(config.hz).clamp(1, 500)),
             busy_reply_threshold: AtomicU64::new(config.busy_reply_threshold),
+            port: AtomicU64::new(u64::from(listener.local_addr()?.port())),
+            bind: RwLock::new(config.bind.clone()),
+            query_buffer_limit: AtomicU64::new(1024 * 1024 * 1024),
+            rebind,
         },
         config,
         keyspace,
@@ -229,7 +234,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     if let Some(l) = metrics_listener {
         tokio::spawn(ops::serve(node.clone(), l));
     }
-    tokio::spawn(listener::run(node.clone(), listener));
+    tokio::spawn(listener::run(node.clone(), listener, rebinds));
     wait_for_shutdown(&node).await;
     info!("shutting down");
     node.request_shutdown();
