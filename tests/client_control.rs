@@ -459,3 +459,53 @@ fn a_client_past_client_query_buffer_limit_is_closed() {
         c.expect(&["PING"], "+PONG\r\n");
     });
 }
+
+/// `qbuf + qbuf-free` of client `id` (its query buffer's allocation) in `CLIENT LIST`.
+fn query_buffer(c: &mut Conn, id: &str) -> u64 {
+    let line = c.list_line(id);
+    let field = |name: &str| -> u64 {
+        line.split(' ')
+            .find_map(|f| f.strip_prefix(name))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{}: no {name} in {line}", c.who()))
+    };
+    field("qbuf=") + field("qbuf-free=")
+}
+
+#[test]
+fn the_query_buffer_grows_shrinks_after_a_peak_and_is_freed_when_idle() {
+    on_conclave_and_redis(|port, who| {
+        let mut c = Conn::open(port, who);
+        let mut q = Conn::open(port, who);
+        let id = q.id().to_string();
+        let fresh = query_buffer(&mut c, &id);
+        assert!((16384..32768).contains(&fresh), "{who}: fresh {fresh}");
+        // A 400 kB argument: the buffer grows past Redis's 32 KiB resize threshold.
+        let big = "A".repeat(400_000);
+        q.expect(&["SET", "x", &big], OK);
+        let grown = query_buffer(&mut c, &id);
+        assert!(grown > 32768, "{who}: grown {grown}");
+        // Small commands after it: trimmed to what they need, not to nothing.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let trimmed = loop {
+            q.expect(&["SET", "x", "AAAA"], OK);
+            let now = query_buffer(&mut c, &id);
+            if now < grown {
+                break now;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{who}: never trimmed from {grown}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(trimmed > 0, "{who}: trimmed to nothing");
+        // Idle for more than 2 s: freed.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while query_buffer(&mut c, &id) != 0 {
+            assert!(Instant::now() < deadline, "{who}: idle buffer never freed");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        q.expect(&["PING"], "+PONG\r\n");
+    });
+}

@@ -53,6 +53,9 @@ pub struct ClientHandle {
     /// What the connection publishes of its state for `CLIENT LIST`.
     pub state: ClientState,
     killed: AtomicBool,
+    /// Asked (by the node's cron) to free its idle query buffer.
+    trim: AtomicBool,
+    /// Wakes the connection task: killed, or asked to trim.
     kill: Notify,
 }
 
@@ -182,11 +185,31 @@ impl ClientHandle {
         self.killed.load(Relaxed)
     }
 
-    /// Resolves once the client is killed.
-    pub async fn killed(&self) {
-        if !self.is_killed() {
+    /// Resolves once the client is killed or asked to trim (see [`take_trim`]).
+    ///
+    /// [`take_trim`]: Self::take_trim
+    pub async fn woken(&self) {
+        if !self.is_killed() && !self.trim.load(Relaxed) {
             self.kill.notified().await;
         }
+    }
+
+    /// Asks the connection to free its query buffer if it is still idle (Redis's
+    /// `clientsCronResizeQueryBuffer`).
+    pub fn request_trim(&self) {
+        self.trim.store(true, Relaxed);
+        self.kill.notify_one();
+    }
+
+    /// Whether a trim was asked for since the last call.
+    pub fn take_trim(&self) -> bool {
+        self.trim.swap(false, Relaxed)
+    }
+
+    /// Milliseconds since this client's last command.
+    pub fn idle_ms(&self) -> u64 {
+        (self.created.elapsed().as_millis() as u64)
+            .saturating_sub(self.last_active_ms.load(Relaxed))
     }
 
     /// Whether it speaks RESP3.
@@ -339,6 +362,7 @@ impl Clients {
             subscriptions: Mutex::new(Subscriptions::default()),
             state,
             killed: AtomicBool::new(false),
+            trim: AtomicBool::new(false),
             kill: Notify::new(),
         });
         self.map.insert(id, handle.clone());

@@ -258,6 +258,7 @@ async fn bind(flag: &str, addr: &str) -> anyhow::Result<TcpListener> {
 /// The node's timer: active expiry and the ops/s sampler, `hz` times a second.
 async fn housekeeping(node: Arc<Node>) {
     let mut shutdown = node.shutdown.subscribe();
+    let mut last_trim = Instant::now();
     loop {
         // `hz` may change at run time (CONFIG SET hz).
         let hz = node
@@ -270,11 +271,28 @@ async fn housekeeping(node: Arc<Node>) {
             _ = shutdown.changed() => return,
         }
         node.stats.sample();
+        // Once a second, as Redis's cron visits each client about once a second.
+        if last_trim.elapsed() >= Duration::from_secs(1) {
+            last_trim = Instant::now();
+            trim_idle_query_buffers(&node);
+        }
         let ks = node.keyspace.clone();
         // Expiry walks shards under their locks: keep it off the async workers' hot path.
         let _ =
             tokio::task::spawn_blocking(move || ks.active_expire_cycle(Duration::from_millis(2)))
                 .await;
+    }
+}
+
+/// Asks every client idle for more than 2 s that still holds a query buffer to free it
+/// (Redis's `clientsCronResizeQueryBuffer`); each such client is asked once.
+fn trim_idle_query_buffers(node: &Node) {
+    use std::sync::atomic::Ordering::Relaxed;
+    for c in node.clients.all() {
+        let held = c.state.qbuf.load(Relaxed) + c.state.qbuf_free.load(Relaxed);
+        if held > 0 && c.state.qbuf.load(Relaxed) == 0 && c.idle_ms() > 2000 && !c.is_blocked() {
+            c.request_trim();
+        }
     }
 }
 
