@@ -69,7 +69,7 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
         .await;
     session.timed = Some(entry);
     if session.tx.is_some() && !transaction::runs_inside_multi(spec) {
-        return transaction::queue(session, entry, args);
+        return transaction::queue(node, session, entry, args);
     }
     let shown = if node.monitors.active() {
         monitor::before(node, Source::Client(&session.handle), spec, &args)
@@ -115,10 +115,19 @@ async fn run(
     let reply = match entry.handler {
         Handler::Builtin(Builtin::Sync(run)) => {
             // EXEC takes its turn with scripts (it must not wait for one on this thread).
+            // Refused by a busy script, EXEC discards the transaction (Redis's
+            // `execCommandAbort`).
             let _turn = if spec.name == "EXEC" && session.tx.is_some() {
                 match node.scripting.turn().await {
                     Ok(turn) => Some(turn),
-                    Err(busy) => return busy,
+                    Err(_) => {
+                        session.tx = None;
+                        session.watches = None;
+                        return Frame::error(format!(
+                            "EXECABORT Transaction discarded because of: {}",
+                            scripting::busy::BUSY
+                        ));
+                    }
                 }
             } else {
                 None

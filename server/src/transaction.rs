@@ -98,8 +98,11 @@ pub fn refuse(session: &mut Session) {
     }
 }
 
-/// Queues a command that passed the gate; refuses the ones a transaction cannot hold.
-pub fn queue(session: &mut Session, entry: &'static Entry, args: Vec<Bytes>) -> Frame {
+/// Queues a command that passed the gate; refuses the ones a transaction cannot hold,
+/// and — in Redis's order (`processCommand`) — any command while the keyspace is out of
+/// memory (queueing may use any amount of it) and a keyspace command or script while a
+/// script is busy: each refusal aborts the transaction (`EXECABORT` at `EXEC`).
+pub fn queue(node: &Node, session: &mut Session, entry: &'static Entry, args: Vec<Bytes>) -> Frame {
     let allowed = !entry.spec.flags.contains(&"no_multi")
         && !matches!(
             entry.handler,
@@ -111,6 +114,14 @@ pub fn queue(session: &mut Session, entry: &'static Entry, args: Vec<Bytes>) -> 
     if !allowed {
         tx.aborted = true;
         return Frame::error("ERR Command not allowed inside a transaction");
+    }
+    if let Err(oom) = node.keyspace.check_memory() {
+        tx.aborted = true;
+        return Frame::error(oom.to_string());
+    }
+    if matches!(entry.handler, Handler::Cache(_) | Handler::Script(_)) && node.scripting.is_busy() {
+        tx.aborted = true;
+        return Frame::error(crate::scripting::busy::BUSY);
     }
     tx.queued.push((entry, args));
     Frame::simple("QUEUED")
@@ -167,6 +178,18 @@ fn exec(node: &Node, session: &mut Session) -> Frame {
     if tx.aborted {
         session.watches = None;
         return Frame::error("EXECABORT Transaction discarded because of previous errors.");
+    }
+    // A transaction that may grow memory is refused as a whole when memory is full
+    // (Redis: EXEC inherits its commands' `denyoom`).
+    if tx
+        .queued
+        .iter()
+        .any(|(e, _)| e.spec.flags.contains(&"denyoom"))
+    {
+        if let Err(oom) = node.keyspace.check_memory() {
+            session.watches = None;
+            return Frame::error(format!("EXECABORT Transaction discarded because of: {oom}"));
+        }
     }
     let _alone = node.keyspace.exclusive();
     let changed = session
