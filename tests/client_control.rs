@@ -3,8 +3,15 @@
 //! run too (no `LOCK.*`, no Redis 7.2-only fields) also run against `redis-server` when
 //! it is installed, with the same assertions.
 //!
+//! Also what a connection sees of the server around it: `MONITOR`, the query buffer's
+//! size and limit (`qbuf`, `qbuf-free`, `client-query-buffer-limit`) and `CONFIG SET
+//! port` moving the listener under connected clients.
+//!
 //! Waiting clients are found by polling `CLIENT LIST` (or `INFO`) under a generous
 //! deadline; nothing asserts on speed.
+//!
+//! Why this file is long: one scenario per client-facing behaviour, each run twice (on
+//! Conclave and on `redis-server`) with the same assertions.
 
 mod common;
 mod resp_support;

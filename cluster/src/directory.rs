@@ -26,7 +26,7 @@ use parking_lot::RwLock;
 #[derive(Debug, Default)]
 pub struct Directory {
     own_id: u64,
-    own_client_addr: String,
+    own_client_addr: RwLock<String>,
     known: RwLock<HashMap<u64, String>>,
 }
 
@@ -36,7 +36,7 @@ impl Directory {
     pub fn new(own_id: u64, own_client_addr: String) -> Directory {
         Directory {
             own_id,
-            own_client_addr,
+            own_client_addr: RwLock::new(own_client_addr),
             known: RwLock::new(HashMap::new()),
         }
     }
@@ -47,14 +47,21 @@ impl Directory {
     }
 
     /// This node's client address (empty when the directory was made without one).
-    pub fn own_client_addr(&self) -> &str {
-        &self.own_client_addr
+    pub fn own_client_addr(&self) -> String {
+        self.own_client_addr.read().clone()
+    }
+
+    /// This node now serves clients at `addr` (`CONFIG SET port|bind`); peers hear of it
+    /// at the next handshake with them.
+    pub fn set_own_client_addr(&self, addr: String) {
+        *self.own_client_addr.write() = addr;
     }
 
     /// The client address of node `id`, if it is this node or told us.
     pub fn client_addr(&self, id: u64) -> Option<String> {
-        if id == self.own_id && !self.own_client_addr.is_empty() {
-            return Some(self.own_client_addr.clone());
+        if id == self.own_id {
+            let own = self.own_client_addr();
+            return (!own.is_empty()).then_some(own);
         }
         self.known.read().get(&id).cloned()
     }
@@ -81,8 +88,8 @@ impl Directory {
     /// The handshake's `<id> <client-addr>` (what `NODE` carries and answers), `None`
     /// without a client address.
     pub fn introduction(&self) -> Option<String> {
-        (!self.own_client_addr.is_empty())
-            .then(|| format!("{} {}", self.own_id, self.own_client_addr))
+        let own = self.own_client_addr();
+        (!own.is_empty()).then(|| format!("{} {own}", self.own_id))
     }
 
     /// Records an introduction (`<id> <client-addr>`, as [`introduction`](Self::introduction)
@@ -118,5 +125,8 @@ mod tests {
         d.learn_introduction(b"2 10.0.0.2:7000"); // restarted with another --port
         assert_eq!(d.client_addr(2).as_deref(), Some("10.0.0.2:7000"));
         assert_eq!(d.unknown([1, 2, 3]), vec![3]);
+        d.set_own_client_addr("10.0.0.1:7000".into()); // CONFIG SET port
+        assert_eq!(d.introduction().as_deref(), Some("1 10.0.0.1:7000"));
+        assert_eq!(d.client_addr(1).as_deref(), Some("10.0.0.1:7000"));
     }
 }

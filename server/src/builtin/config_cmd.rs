@@ -409,6 +409,15 @@ fn set(node: &Node, args: &[bytes::Bytes]) -> Result<Frame, ParseError> {
                 return Err(failed(culprit, "the client listener has stopped"));
             }
             r.port.store(u64::from(bound), Relaxed);
+            // What peers show as this node's client address from their next handshake.
+            let directory = node.locks.peers().directory();
+            let cluster = directory.own_client_addr();
+            let host = cluster.rsplit_once(':').map_or("", |(h, _)| h).to_string();
+            let own = crate::ops::node_view::advertised(
+                &format!("{new_bind}:{bound}"),
+                &format!("{host}:0"),
+            );
+            directory.set_own_client_addr(own);
             *r.bind.write() = new_bind;
         }
     }
