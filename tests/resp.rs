@@ -1540,7 +1540,7 @@ fn introspection_replies_match_redis() {
         (&["CONFIG", "GET", "MAXMEMORY"], "*2\r\n$9\r\nMAXMEMORY\r\n$1\r\n0\r\n"),
         (&["CONFIG", "GET", "maxmemory", "MAXMEMORY"], "*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n"),
         (&["CONFIG", "SET", "maxmemory", "1", "maxmemory", "2"], "-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - duplicate parameter\r\n"),
-        (&["CONFIG", "SET", "port", "1"], "-ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config\r\n"),
+        (&["CONFIG", "SET", "daemonize", "yes"], "-ERR CONFIG SET failed (possibly related to argument 'daemonize') - can't set immutable config\r\n"),
         (&["CONFIG", "SET", "hz", "50"], "+OK\r\n"),
         (&["CONFIG", "GET", "hz"], "*2\r\n$2\r\nhz\r\n$2\r\n50\r\n"),
         (&["CONFIG", "SET", "maxmemory-samples", "10"], "+OK\r\n"),
