@@ -352,3 +352,22 @@ fn a_busy_script_aborts_transactions_queued_or_executed_meanwhile() {
         );
     });
 }
+
+/// `SHUTDOWN` is `no_multi`: refused at queue time (it would stop the node at `EXEC`).
+#[test]
+fn shutdown_is_refused_inside_multi() {
+    use resp_support::scenario::{on_conclave_and_redis, Conn};
+    on_conclave_and_redis(|port, who| {
+        let mut c = Conn::open(port, who);
+        c.expect(&["MULTI"], "+OK\r\n");
+        c.expect(
+            &["SHUTDOWN"],
+            "-ERR Command not allowed inside a transaction\r\n",
+        );
+        c.expect(
+            &["EXEC"],
+            "-EXECABORT Transaction discarded because of previous errors.\r\n",
+        );
+        c.expect(&["PING"], "+PONG\r\n");
+    });
+}
