@@ -353,7 +353,8 @@ fn a_busy_script_aborts_transactions_queued_or_executed_meanwhile() {
     });
 }
 
-/// `SHUTDOWN` is `no_multi`: refused at queue time (it would stop the node at `EXEC`).
+/// `SHUTDOWN` and `SAVE` are `no_multi`: refused at queue time (`SHUTDOWN` would stop
+/// the node at `EXEC`).
 #[test]
 fn shutdown_is_refused_inside_multi() {
     use resp_support::scenario::{on_conclave_and_redis, Conn};
@@ -362,6 +363,10 @@ fn shutdown_is_refused_inside_multi() {
         c.expect(&["MULTI"], "+OK\r\n");
         c.expect(
             &["SHUTDOWN"],
+            "-ERR Command not allowed inside a transaction\r\n",
+        );
+        c.expect(
+            &["SAVE"],
             "-ERR Command not allowed inside a transaction\r\n",
         );
         c.expect(
