@@ -3,8 +3,15 @@
 //! run too (no `LOCK.*`, no Redis 7.2-only fields) also run against `redis-server` when
 //! it is installed, with the same assertions.
 //!
+//! Also what a connection sees of the server around it: `MONITOR`, the query buffer's
+//! size and limit (`qbuf`, `qbuf-free`, `client-query-buffer-limit`) and `CONFIG SET
+//! port` moving the listener under connected clients.
+//!
 //! Waiting clients are found by polling `CLIENT LIST` (or `INFO`) under a generous
 //! deadline; nothing asserts on speed.
+//!
+//! Why this file is long: one scenario per client-facing behaviour, each run twice (on
+//! Conclave and on `redis-server`) with the same assertions.
 
 mod common;
 mod resp_support;
@@ -316,5 +323,200 @@ fn a_pause_keeps_the_dataset_still_and_starts_after_exec() {
         c.expect(&["GET", "foo"], "$-1\r\n");
         c.expect(&["GET", "bar"], "$-1\r\n");
         assert_eq!(expired_keys(&mut c), before + 2, "{who}");
+    });
+}
+
+/// The next `MONITOR` line of `m` with its time replaced by `T` and `addr` (the sending
+/// client's address) by `A`.
+fn monitor_line(m: &mut Conn, addr: &str) -> String {
+    let line = m.raw.reply_string();
+    let (time, rest) = line
+        .strip_prefix('+')
+        .and_then(|l| l.split_once(' '))
+        .unwrap_or_else(|| panic!("{}: not a monitor line: {line:?}", m.who()));
+    let (secs, micros) = time.split_once('.').expect("a time with microseconds");
+    assert!(
+        secs.bytes().all(|b| b.is_ascii_digit())
+            && micros.len() == 6
+            && micros.bytes().all(|b| b.is_ascii_digit()),
+        "{}: time {time:?}",
+        m.who()
+    );
+    format!("+T {}", rest.replace(addr, "A"))
+}
+
+#[test]
+fn monitor_streams_commands_scripts_and_transactions_as_redis_does() {
+    on_conclave_and_redis(|port, who| {
+        let mut m = Conn::open(port, who);
+        m.expect(&["MONITOR"], OK);
+        let mut c = Conn::resp3(port, who);
+        let addr = c.raw.stream().local_addr().expect("addr").to_string();
+        let mut next = |want: &str| assert_eq!(monitor_line(&mut m, &addr), want, "{who}");
+        next("+T [0 A] \"HELLO\" \"3\"\r\n");
+        // Quoted as sdscatrepr; the name as sent.
+        c.expect(&["set", "k\"\\", "a\r\n\t\u{1}b"], OK);
+        next("+T [0 A] \"set\" \"k\\\"\\\\\" \"a\\r\\n\\t\\x01b\"\r\n");
+        // EVAL before its script's commands, which come from `lua`.
+        c.expect(
+            &["EVAL", "return redis.call('get', KEYS[1])", "1", "k\"\\"],
+            "$6\r\na\r\n\t\u{1}b\r\n",
+        );
+        next("+T [0 A] \"EVAL\" \"return redis.call('get', KEYS[1])\" \"1\" \"k\\\"\\\\\"\r\n");
+        next("+T [0 lua] \"get\" \"k\\\"\\\\\"\r\n");
+        // Not shown: refused commands, queued ones (until EXEC runs them), admin ones
+        // (CONFIG, CLIENT LIST), and secrets.
+        c.expect(&["MULTI"], OK);
+        c.expect(&["SET", "a", "1"], "+QUEUED\r\n");
+        c.expect(&["EXEC"], "*1\r\n+OK\r\n");
+        next("+T [0 A] \"MULTI\"\r\n");
+        next("+T [0 A] \"SET\" \"a\" \"1\"\r\n");
+        next("+T [0 A] \"EXEC\"\r\n");
+        c.expect(&["MULTI"], OK);
+        c.expect(
+            &["NOSUCH"],
+            "-ERR unknown command 'NOSUCH', with args beginning with: \r\n",
+        );
+        c.expect(
+            &["EXEC"],
+            "-EXECABORT Transaction discarded because of previous errors.\r\n",
+        );
+        c.expect(
+            &["GET"],
+            "-ERR wrong number of arguments for 'get' command\r\n",
+        );
+        c.cmd(&["CONFIG", "GET", "maxmemory"]);
+        c.cmd(&["CLIENT", "LIST"]);
+        c.expect(&["AUTH", "secret"], "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n");
+        let id = c.id();
+        c.expect(&["CLIENT", "ID"], &format!(":{id}\r\n"));
+        next("+T [0 A] \"MULTI\"\r\n");
+        next("+T [0 A] \"EXEC\"\r\n");
+        next("+T [0 A] \"AUTH\" \"(redacted)\"\r\n");
+        next("+T [0 A] \"CLIENT\" \"ID\"\r\n");
+        next("+T [0 A] \"CLIENT\" \"ID\"\r\n");
+        // A second MONITOR answers nothing; RESET ends monitoring.
+        m.send(&["MONITOR"]);
+        m.expect(&["RESET"], "+RESET\r\n");
+        c.expect(&["SET", "a", "2"], OK);
+        m.quiet();
+        let listed = c.cmd(&["CLIENT", "LIST"]);
+        assert!(!listed.contains("flags=O"), "{who}: {listed}");
+    });
+}
+
+/// A port nothing listens on (bound and released at once).
+fn unused_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+#[test]
+fn config_set_port_moves_the_listener_and_a_port_in_use_rolls_the_whole_set_back() {
+    on_conclave_and_redis(|port, who| {
+        let mut c = Conn::open(port, who);
+        c.expect(&["CONFIG", "SET", "maxmemory", "10000002"], OK);
+        // A port in use: the apply step fails, nothing of the command stays applied.
+        let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let busy_port = busy.local_addr().expect("addr").port().to_string();
+        let refused = c.cmd(&["CONFIG", "SET", "maxmemory", "10000001", "port", &busy_port]);
+        assert!(
+            refused.starts_with(
+                "-ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port"
+            ),
+            "{who}: {refused:?}"
+        );
+        c.expect(
+            &["CONFIG", "GET", "maxmemory"],
+            "*2\r\n$9\r\nmaxmemory\r\n$8\r\n10000002\r\n",
+        );
+        // Setting the port it has changes nothing; a new one moves the listener, and the
+        // clients already connected stay.
+        c.expect(&["CONFIG", "SET", "port", &port.to_string()], OK);
+        let moved = unused_port();
+        c.expect(&["CONFIG", "SET", "port", &moved.to_string()], OK);
+        let mut d = Conn::open(moved, who);
+        d.expect(&["PING"], "+PONG\r\n");
+        c.expect(&["PING"], "+PONG\r\n");
+        let old = std::net::TcpStream::connect(("127.0.0.1", port));
+        assert!(old.is_err(), "{who}: the old port still accepts");
+        let p = moved.to_string();
+        c.expect(
+            &["CONFIG", "GET", "port"],
+            &format!("*2\r\n$4\r\nport\r\n${}\r\n{p}\r\n", p.len()),
+        );
+        // Back where the harness expects it.
+        c.expect(&["CONFIG", "SET", "port", &port.to_string()], OK);
+        c.expect(&["CONFIG", "SET", "maxmemory", "0"], OK);
+        drop(busy);
+    });
+}
+
+#[test]
+fn a_client_past_client_query_buffer_limit_is_closed() {
+    on_conclave_and_redis(|port, who| {
+        let mut c = Conn::open(port, who);
+        c.expect(&["CONFIG", "SET", "client-query-buffer-limit", "1mb"], OK);
+        let mut big = Conn::open(port, who);
+        // A 2 MB argument announced, 1.5 MB of it sent: past the limit, unparsed.
+        big.raw.send(b"*2\r\n$3\r\nSET\r\n$2000000\r\n");
+        big.raw.send(&vec![b'x'; 1_500_000]);
+        big.raw.expect_closed();
+        c.expect(&["CONFIG", "SET", "client-query-buffer-limit", "1gb"], OK);
+        c.expect(&["PING"], "+PONG\r\n");
+    });
+}
+
+/// `qbuf + qbuf-free` of client `id` (its query buffer's allocation) in `CLIENT LIST`.
+fn query_buffer(c: &mut Conn, id: &str) -> u64 {
+    let line = c.list_line(id);
+    let field = |name: &str| -> u64 {
+        line.split(' ')
+            .find_map(|f| f.strip_prefix(name))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{}: no {name} in {line}", c.who()))
+    };
+    field("qbuf=") + field("qbuf-free=")
+}
+
+#[test]
+fn the_query_buffer_grows_shrinks_after_a_peak_and_is_freed_when_idle() {
+    on_conclave_and_redis(|port, who| {
+        let mut c = Conn::open(port, who);
+        let mut q = Conn::open(port, who);
+        let id = q.id().to_string();
+        let fresh = query_buffer(&mut c, &id);
+        assert!((16384..32768).contains(&fresh), "{who}: fresh {fresh}");
+        // A 400 kB argument: the buffer grows past Redis's 32 KiB resize threshold.
+        let big = "A".repeat(400_000);
+        q.expect(&["SET", "x", &big], OK);
+        let grown = query_buffer(&mut c, &id);
+        assert!(grown > 32768, "{who}: grown {grown}");
+        // Small commands after it: trimmed to what they need, not to nothing.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let trimmed = loop {
+            q.expect(&["SET", "x", "AAAA"], OK);
+            let now = query_buffer(&mut c, &id);
+            if now < grown {
+                break now;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{who}: never trimmed from {grown}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(trimmed > 0, "{who}: trimmed to nothing");
+        // A client idle for more than 2 s: its buffer is freed. (A fresh one: Redis frees
+        // only a buffer with more than 4 KiB unused, which a trimmed one may not have.)
+        let mut idle = Conn::open(port, who);
+        let idle_id = idle.id().to_string();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while query_buffer(&mut c, &idle_id) != 0 {
+            assert!(Instant::now() < deadline, "{who}: idle buffer never freed");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        idle.expect(&["PING"], "+PONG\r\n");
+        q.expect(&["PING"], "+PONG\r\n");
     });
 }

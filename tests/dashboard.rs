@@ -297,3 +297,100 @@ fn with_a_cluster_secret_peers_answer_status_only_when_authenticated() {
     let _ = raw.read_to_string(&mut reply);
     assert!(reply.starts_with("-NOAUTH"), "{reply}");
 }
+
+/// The members of node `port`'s `RAFT.STATUS` as `(id, client_addr)`, in the RESP3 wire
+/// bytes of each member map checked on the way: `id`, `addr`, `client_addr`, `voter`.
+fn raft_members(port: u16) -> Vec<(i64, Option<String>)> {
+    let Some(mut con) = conn_to(port, Duration::from_secs(2)) else {
+        return Vec::new();
+    };
+    let _: redis::RedisResult<redis::Value> = redis::cmd("HELLO").arg(3).query(&mut con);
+    let Ok(v) = redis::cmd("RAFT.STATUS").query::<redis::Value>(&mut con) else {
+        return Vec::new();
+    };
+    let map = common::flat_map(&v).unwrap_or_default();
+    let Some((_, redis::Value::Array(members))) = map.iter().find(|(k, _)| k == "members") else {
+        return Vec::new();
+    };
+    members
+        .iter()
+        .filter_map(|m| {
+            let fields = common::flat_map(m)?;
+            let names: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(names, ["id", "addr", "client_addr", "voter"], "{m:?}");
+            let id = match &fields[0].1 {
+                redis::Value::Int(i) => *i,
+                other => panic!("id {other:?}"),
+            };
+            let client = match &fields[2].1 {
+                redis::Value::BulkString(b) => Some(String::from_utf8_lossy(b).into_owned()),
+                redis::Value::Nil => None,
+                other => panic!("client_addr {other:?}"),
+            };
+            Some((id, client))
+        })
+        .collect()
+}
+
+/// Waits until every node's `RAFT.STATUS` lists each member with the client address it
+/// runs with now.
+fn wait_client_addrs(c: &Cluster, what: &str) {
+    let want: Vec<(i64, Option<String>)> = c
+        .nodes
+        .iter()
+        .map(|s| (s.id as i64, Some(format!("127.0.0.1:{}", s.port))))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for s in &c.nodes {
+        loop {
+            let mut got = raft_members(s.port);
+            got.sort();
+            if got == want {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: node {} shows {got:?}, want {want:?}",
+                s.id
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[test]
+fn raft_status_members_carry_their_client_address_also_after_a_restart_on_another_port() {
+    let _serial = serial();
+    // With a secret, introductions travel in the answer to AUTH (and are believed only
+    // from an authenticated peer).
+    let mut c = Cluster::start(3, &["--cluster-secret", "s3cret"]);
+    wait_client_addrs(&c, "at start");
+    // The raw RESP3 shape of one member entry.
+    let port = c.port(1);
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    s.write_all(&resp(&["HELLO", "3"])).expect("write");
+    let mut buf = vec![0u8; 4096];
+    let _ = s.read(&mut buf).expect("hello");
+    s.write_all(&resp(&["RAFT.STATUS"])).expect("write");
+    thread::sleep(Duration::from_millis(200));
+    let n = s.read(&mut buf).expect("status");
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let addr = format!("127.0.0.1:{port}");
+    let entry = format!(
+        "$11\r\nclient_addr\r\n${}\r\n{addr}\r\n$5\r\nvoter\r\n#t\r\n",
+        addr.len()
+    );
+    assert!(
+        text.contains("%4\r\n$2\r\nid\r\n:1\r\n$4\r\naddr\r\n") && text.contains(&entry),
+        "{text:?}"
+    );
+
+    // Node 3 comes back on another client port: the others learn it at its reconnect.
+    let node = c.node(3);
+    node.kill();
+    node.port = common::free_port();
+    node.restart();
+    wait_client_addrs(&c, "after node 3 restarted on another port");
+}

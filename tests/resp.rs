@@ -1540,7 +1540,7 @@ fn introspection_replies_match_redis() {
         (&["CONFIG", "GET", "MAXMEMORY"], "*2\r\n$9\r\nMAXMEMORY\r\n$1\r\n0\r\n"),
         (&["CONFIG", "GET", "maxmemory", "MAXMEMORY"], "*2\r\n$9\r\nmaxmemory\r\n$1\r\n0\r\n"),
         (&["CONFIG", "SET", "maxmemory", "1", "maxmemory", "2"], "-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - duplicate parameter\r\n"),
-        (&["CONFIG", "SET", "port", "1"], "-ERR CONFIG SET failed (possibly related to argument 'port') - can't set immutable config\r\n"),
+        (&["CONFIG", "SET", "daemonize", "yes"], "-ERR CONFIG SET failed (possibly related to argument 'daemonize') - can't set immutable config\r\n"),
         (&["CONFIG", "SET", "hz", "50"], "+OK\r\n"),
         (&["CONFIG", "GET", "hz"], "*2\r\n$2\r\nhz\r\n$2\r\n50\r\n"),
         (&["CONFIG", "SET", "maxmemory-samples", "10"], "+OK\r\n"),
@@ -1711,6 +1711,7 @@ fn bitmaps_lcs_copy_object_wait() {
 /// added for redis-py's suite (`resp_support::redispy_scripts`).
 #[test]
 fn keyspace_commands_match_redis_byte_for_byte() {
+    use resp_support::introspection_scripts::{CONFIG, KEY_SPECS};
     use resp_support::keyspace_scripts::{BITS, KEYS, LCS, RESP3, STRINGS};
     use resp_support::parity::{commands, compare, differences, random_commands};
     use resp_support::redis_reference::Reference;
@@ -1727,6 +1728,8 @@ fn keyspace_commands_match_redis_byte_for_byte() {
             DIAGNOSTICS,
             BITFIELD,
             DUMP_RESTORE,
+            KEY_SPECS,
+            CONFIG,
         ] {
             for cmd in commands(script) {
                 let args: Vec<&[u8]> = cmd.iter().map(Vec::as_slice).collect();
@@ -1746,6 +1749,8 @@ fn keyspace_commands_match_redis_byte_for_byte() {
     diffs.extend(differences(&mut ours, &mut theirs, BITFIELD));
     diffs.extend(differences(&mut ours, &mut theirs, DUMP_RESTORE));
     diffs.extend(compare(&mut ours, &mut theirs, random_dumps(11, 300)));
+    diffs.extend(differences(&mut ours, &mut theirs, KEY_SPECS));
+    diffs.extend(differences(&mut ours, &mut theirs, CONFIG));
     ours.cmd(&["HELLO", "3"]);
     theirs.cmd(&["HELLO", "3"]);
     diffs.extend(differences(&mut ours, &mut theirs, RESP3));

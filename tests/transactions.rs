@@ -246,3 +246,133 @@ fn no_reader_sees_half_a_transaction() {
         h.join().unwrap();
     }
 }
+
+const OOM: &str = "-OOM command not allowed when used memory > 'maxmemory'.\r\n";
+
+/// Out of memory (Redis's `processCommand`): every command queued in `MULTI` is refused
+/// and aborts the transaction, `DISCARD` still works, an `EXEC` of read-only commands
+/// runs while one that may grow memory is discarded whole — byte for byte as
+/// `redis-server` answers (with `noeviction`, where both are out of memory).
+#[test]
+fn out_of_memory_refuses_queueing_and_an_exec_that_may_grow_memory() {
+    use resp_support::scenario::{on_conclave_and_redis, Conn};
+    on_conclave_and_redis(|port, who| {
+        let mut admin = Conn::open(port, who);
+        let mut c = Conn::open(port, who);
+        admin.expect(
+            &["CONFIG", "SET", "maxmemory-policy", "noeviction"],
+            "+OK\r\n",
+        );
+        admin.expect(&["SET", "k", "v"], "+OK\r\n");
+        // Queued before memory fills up, run after.
+        c.expect(&["MULTI"], "+OK\r\n");
+        c.expect(&["GET", "k"], "+QUEUED\r\n");
+        c.expect(&["PING"], "+QUEUED\r\n");
+        admin.expect(&["CONFIG", "SET", "maxmemory", "1"], "+OK\r\n");
+        c.expect(&["EXEC"], "*2\r\n$1\r\nv\r\n+PONG\r\n");
+        admin.expect(&["CONFIG", "SET", "maxmemory", "0"], "+OK\r\n");
+        c.expect(&["MULTI"], "+OK\r\n");
+        c.expect(&["SET", "x", "1"], "+QUEUED\r\n");
+        c.expect(&["GET", "x"], "+QUEUED\r\n");
+        admin.expect(&["CONFIG", "SET", "maxmemory", "1"], "+OK\r\n");
+        c.expect(
+            &["EXEC"],
+            "-EXECABORT Transaction discarded because of: OOM command not allowed when used memory > 'maxmemory'.\r\n",
+        );
+        c.expect(&["GET", "x"], "$-1\r\n");
+        // Queued while out of memory: refused, the transaction aborted; DISCARD works.
+        c.expect(&["MULTI"], "+OK\r\n");
+        c.expect(&["SET", "x", "1"], OOM);
+        c.expect(&["GET", "k"], OOM);
+        c.expect(&["DISCARD"], "+OK\r\n");
+        c.expect(&["MULTI"], "+OK\r\n");
+        c.expect(&["GET", "k"], OOM);
+        admin.expect(&["CONFIG", "SET", "maxmemory", "0"], "+OK\r\n");
+        c.expect(&["GET", "k"], "+QUEUED\r\n");
+        c.expect(
+            &["EXEC"],
+            "-EXECABORT Transaction discarded because of previous errors.\r\n",
+        );
+        admin.expect(
+            &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"],
+            "+OK\r\n",
+        );
+    });
+}
+
+/// A busy script (past `busy-reply-threshold`): a keyspace command queued meanwhile is
+/// refused with `-BUSY` and aborts the transaction; an `EXEC` arriving meanwhile
+/// discards it (`EXECABORT ... BUSY`) — nothing of it runs, and the connection leaves
+/// `MULTI`. As `redis-server` answers.
+#[test]
+fn a_busy_script_aborts_transactions_queued_or_executed_meanwhile() {
+    use resp_support::scenario::{on_conclave_and_redis, Conn};
+    const BUSY: &str =
+        "-BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.\r\n";
+    fn busy_script(port: u16, who: &'static str, admin: &mut Conn, during: impl FnOnce()) {
+        let mut script = Conn::open(port, who);
+        script.send(&["EVAL", "while true do end", "0"]);
+        thread::sleep(std::time::Duration::from_millis(300));
+        during();
+        admin.expect(&["SCRIPT", "KILL"], "+OK\r\n");
+        let killed = script.raw.reply_string();
+        assert!(killed.starts_with("-"), "{who}: {killed:?}");
+    }
+    on_conclave_and_redis(|port, who| {
+        let mut admin = Conn::open(port, who);
+        admin.expect(&["CONFIG", "SET", "busy-reply-threshold", "50"], "+OK\r\n");
+        admin.expect(&["SET", "xx", "1"], "+OK\r\n");
+        // EXEC during the script.
+        let mut c = Conn::open(port, who);
+        c.expect(&["MULTI"], "+OK\r\n");
+        c.expect(&["INCR", "xx"], "+QUEUED\r\n");
+        busy_script(port, who, &mut admin, || {
+            c.expect(&["INCR", "xx"], BUSY);
+            c.expect(
+                &["EXEC"],
+                &format!(
+                    "-EXECABORT Transaction discarded because of: {}",
+                    &BUSY[1..]
+                ),
+            );
+        });
+        c.expect(&["PING", "out"], "$3\r\nout\r\n");
+        // Queued during the script, EXEC after it.
+        c.expect(&["MULTI"], "+OK\r\n");
+        busy_script(port, who, &mut admin, || c.expect(&["INCR", "xx"], BUSY));
+        c.expect(&["INCR", "xx"], "+QUEUED\r\n");
+        c.expect(
+            &["EXEC"],
+            "-EXECABORT Transaction discarded because of previous errors.\r\n",
+        );
+        admin.expect(&["GET", "xx"], "$1\r\n1\r\n");
+        admin.expect(
+            &["CONFIG", "SET", "busy-reply-threshold", "5000"],
+            "+OK\r\n",
+        );
+    });
+}
+
+/// `SHUTDOWN` and `SAVE` are `no_multi`: refused at queue time (`SHUTDOWN` would stop
+/// the node at `EXEC`).
+#[test]
+fn shutdown_is_refused_inside_multi() {
+    use resp_support::scenario::{on_conclave_and_redis, Conn};
+    on_conclave_and_redis(|port, who| {
+        let mut c = Conn::open(port, who);
+        c.expect(&["MULTI"], "+OK\r\n");
+        c.expect(
+            &["SHUTDOWN"],
+            "-ERR Command not allowed inside a transaction\r\n",
+        );
+        c.expect(
+            &["SAVE"],
+            "-ERR Command not allowed inside a transaction\r\n",
+        );
+        c.expect(
+            &["EXEC"],
+            "-EXECABORT Transaction discarded because of previous errors.\r\n",
+        );
+        c.expect(&["PING"], "+PONG\r\n");
+    });
+}

@@ -23,6 +23,7 @@ use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
 use parking_lot::Mutex;
 use tracing::info;
 
+use crate::directory::Directory;
 use crate::group_stats::{self, GroupStats};
 use crate::group_status;
 use crate::raft_network::{HeardFrom, Peers, RaftNetworkFactoryImpl};
@@ -64,6 +65,8 @@ pub struct RaftGroup<M: StateMachine> {
     quorum_timeout: Duration,
     /// When this node last received `AppendEntries` for this group.
     leader_contact: Mutex<Option<Instant>>,
+    /// The members' client addresses (for `RAFT.STATUS`).
+    directory: Arc<Directory>,
 }
 
 impl<M: StateMachine> std::fmt::Debug for RaftGroup<M> {
@@ -115,6 +118,7 @@ impl<M: StateMachine> RaftGroup<M> {
             ..Default::default()
         }
         .validate()?;
+        let directory = peers.directory().clone();
         let mut network = RaftNetworkFactoryImpl::<M>::new(config.group, peers);
         network.heard = heard;
         let raft = Raft::<M>::new(
@@ -152,6 +156,7 @@ impl<M: StateMachine> RaftGroup<M> {
             fsyncs,
             quorum_timeout: Duration::from_millis(config.election_timeout_ms) * 2,
             leader_contact: Mutex::new(None),
+            directory,
         }))
     }
 
@@ -327,7 +332,7 @@ impl<M: StateMachine> HostedGroup for RaftGroup<M> {
     }
 
     fn status_frame(&self) -> BoxFuture<'_, Frame> {
-        Box::pin(group_status::raft_status(self))
+        Box::pin(group_status::raft_status(self, &self.directory))
     }
 
     fn info_raft(&self) -> Vec<(String, String)> {

@@ -3,6 +3,7 @@
 use conclave_protocol::Frame;
 use openraft::ServerState;
 
+use crate::directory::Directory;
 use crate::group::HostedGroup;
 
 /// The role name of a Raft server state.
@@ -18,8 +19,10 @@ pub fn role_name(state: ServerState) -> &'static str {
 
 /// The `RAFT.STATUS` map (contract section 4), plus `quorum`: as leader, whether a
 /// majority acknowledged it within twice the election timeout; as follower, whether a
-/// leader's `AppendEntries` reached it within that time.
-pub async fn raft_status(service: &dyn HostedGroup) -> Frame {
+/// leader's `AppendEntries` reached it within that time. Each member is `id`, `addr`
+/// (cluster address), `client_addr` (the address its clients use, from `directory`;
+/// null until that member has introduced itself on the cluster channel) and `voter`.
+pub async fn raft_status(service: &dyn HostedGroup, directory: &Directory) -> Frame {
     let m = service.metrics();
     let committed = service.committed_index().await;
     let membership = m.membership_config.membership();
@@ -32,6 +35,12 @@ pub async fn raft_status(service: &dyn HostedGroup) -> Frame {
                 (
                     Frame::bulk_static("addr"),
                     Frame::bulk_string(node.addr.clone()),
+                ),
+                (
+                    Frame::bulk_static("client_addr"),
+                    directory
+                        .client_addr(*id)
+                        .map_or(Frame::Null, Frame::bulk_string),
                 ),
                 (
                     Frame::bulk_static("voter"),

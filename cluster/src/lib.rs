@@ -12,12 +12,14 @@
 //! - [`group`]: a Raft group hosted by this node ([`RaftGroup`]) — start, quorum
 //!   tracking, the peers' RPCs — and its type-erased face ([`HostedGroup`]) for the
 //!   router, `RAFT.STATUS` and metrics;
+//! - [`directory`]: the members' client addresses, exchanged at each handshake;
 //! - [`group_status`], [`group_stats`], [`histogram`]: what a group reports;
 //! - [`leader_route`]: run a command on its group's leader or forward it there (`FWD`),
 //!   for any service;
 //! - [`meta`]: the meta group (group 1) — queue shard count, members and liveness, the
 //!   cache ring — and `MEMBER.LIST`.
 
+pub mod directory;
 pub mod group;
 pub mod group_stats;
 pub mod group_status;
@@ -35,6 +37,7 @@ pub mod wire;
 #[cfg(test)]
 mod channel_tests;
 
+pub use directory::Directory;
 pub use group::{GroupConfig, HostedGroup, RaftGroup};
 pub use raft_network::{HeardFrom, Peers};
 pub use router::{ForwardHandler, Router, StatusSource};

@@ -6,8 +6,9 @@
 //! slow request never delays another between the same two nodes, and many small
 //! messages share writes.
 //!
-//! - **Connecting** runs in its own task, bounded by 500 ms: `NODE <id>`, then
-//!   `AUTH <secret>` with `--cluster-secret`. Calls that need the connection wait for it
+//! - **Connecting** runs in its own task, bounded by 500 ms: `NODE <id> <client-addr>`,
+//!   then `AUTH <secret>` with `--cluster-secret`; the peer's own client address comes
+//!   back in one of the two answers and is kept in the [`crate::directory`]. Calls that need the connection wait for it
 //!   within their own deadline; one whose caller gives up does not abandon the attempt.
 //! - **Backoff**: a failed connect puts the peer in a backoff window (50 ms doubling to
 //!   1 s) during which calls fail at once: a dead peer costs nothing to the healthy
@@ -30,6 +31,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
+use crate::directory::Directory;
 use crate::mux::{CallError, MuxConn};
 use crate::wire;
 
@@ -86,7 +88,9 @@ enum Slot {
 #[derive(Debug)]
 struct Inner {
     addr: Arc<str>,
-    self_id: u64,
+    /// This node's id and client address (sent in the handshake) and where the peer's
+    /// answer is recorded.
+    directory: Arc<Directory>,
     secret: Option<String>,
     slots: Vec<Mutex<Slot>>,
     next: AtomicUsize,
@@ -113,10 +117,23 @@ impl PeerClient {
         secret: Option<String>,
         connections: usize,
     ) -> PeerClient {
+        let directory = Arc::new(Directory::new(self_id, String::new()));
+        PeerClient::introduced(addr, directory, secret, connections)
+    }
+
+    /// A client that introduces this node with `directory`'s own id and client address
+    /// at each handshake (`NODE <id> <client-addr>`) and records the peer's answer there
+    /// (see [`crate::directory`]).
+    pub fn introduced(
+        addr: String,
+        directory: Arc<Directory>,
+        secret: Option<String>,
+        connections: usize,
+    ) -> PeerClient {
         PeerClient {
             inner: Arc::new(Inner {
                 addr: addr.into(),
-                self_id,
+                directory,
                 secret,
                 slots: (0..connections.max(1))
                     .map(|_| Mutex::new(Slot::Empty))
@@ -254,14 +271,27 @@ impl Inner {
         let mut s = TcpStream::connect(&*self.addr).await?;
         s.set_nodelay(true)?;
         let mut buf = BytesMut::with_capacity(1024);
-        // Say who we are first: peers log it, and test harnesses route on it.
-        let id = itoa::Buffer::new().format(self.self_id).to_string();
-        if let Err(e) = handshake(&mut s, &mut buf, &[b"NODE", id.as_bytes()]).await? {
-            return Err(std::io::Error::other(e));
+        // Say who we are first (`NODE <id> [<client-addr>]`): peers log it, and test
+        // harnesses route on it. A listener believes and answers an introduction only
+        // from an authenticated peer: without a secret it answers `NODE` with its own
+        // `<id> <client-addr>`, with one it answers the good `AUTH` so (an older peer
+        // answers `OK`). Either answer is recorded in the directory.
+        let id = itoa::Buffer::new()
+            .format(self.directory.own_id())
+            .to_string();
+        let own = self.directory.own_client_addr();
+        let mut node: Vec<&[u8]> = vec![b"NODE", id.as_bytes()];
+        if !own.is_empty() {
+            node.push(own.as_bytes());
+        }
+        match handshake(&mut s, &mut buf, &node).await? {
+            Ok(answer) => self.directory.learn_introduction(&answer),
+            Err(e) => return Err(std::io::Error::other(e)),
         }
         if let Some(secret) = &self.secret {
-            if let Err(e) = handshake(&mut s, &mut buf, &[b"AUTH", secret.as_bytes()]).await? {
-                return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, e));
+            match handshake(&mut s, &mut buf, &[b"AUTH", secret.as_bytes()]).await? {
+                Ok(answer) => self.directory.learn_introduction(&answer),
+                Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::PermissionDenied, e)),
             }
         }
         Ok((s, buf))

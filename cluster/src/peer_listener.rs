@@ -4,8 +4,11 @@
 //! Per connection, the reading loop decodes requests (with the client port's limits,
 //! and Redis's tighter pre-`AUTH` limits while a secret is required) and:
 //!
-//! - answers the handshake itself — `NODE <id>` (logged at debug), `AUTH <secret>`
-//!   (compared in constant time); with `--cluster-secret` set, any other request before
+//! - answers the handshake itself — `NODE <id> [<client-addr>]` (logged at debug),
+//!   `AUTH <secret>` (compared in constant time). The peer's introduction is recorded in
+//!   the router's [`crate::directory`] once it is authenticated, and the request that
+//!   authenticates it (`NODE` without a secret, `AUTH` with one) is answered with this
+//!   node's own `<id> <client-addr>` (`OK` when there is none); with `--cluster-secret` set, any other request before
 //!   a good `AUTH` is answered `-NOAUTH cluster secret required` and the connection
 //!   closed after that reply;
 //! - spawns a task per tagged request, which routes it and queues `[tag, reply]` when it
@@ -100,6 +103,8 @@ async fn read_requests(
     outbox: &Arc<Outbox>,
 ) -> std::io::Result<()> {
     let mut authed = secret.is_none();
+    // The peer's `NODE` introduction, kept until it authenticates.
+    let mut introduction: Option<String> = None;
     let mut buf = BytesMut::with_capacity(READ_RESERVE);
     'read: loop {
         let limits = Limits {
@@ -131,7 +136,19 @@ async fn read_requests(
                     .get(1)
                     .map(|b| String::from_utf8_lossy(b).into_owned());
                 debug!(peer = ?peer, "peer identified");
-                queue_ok(outbox, tag);
+                // An introduction is believed, and answered, only once authenticated
+                // (with a secret: at the good `AUTH` that follows).
+                introduction = match (peer, request.get(2)) {
+                    (Some(id), Some(addr)) => {
+                        Some(format!("{id} {}", String::from_utf8_lossy(addr)))
+                    }
+                    _ => None,
+                };
+                if authed {
+                    introduce(router, outbox, tag, introduction.take());
+                } else {
+                    queue_ok(outbox, tag);
+                }
                 continue;
             }
             if verb.eq_ignore_ascii_case(b"AUTH") {
@@ -141,7 +158,7 @@ async fn read_requests(
                     (Some(_), None) => false,
                 };
                 if authed {
-                    queue_ok(outbox, tag);
+                    introduce(router, outbox, tag, introduction.take());
                     // The limits change with authentication: decode the rest with them.
                     continue 'read;
                 }
@@ -183,6 +200,21 @@ async fn read_requests(
             outbox.finish();
             return Ok(());
         }
+    }
+}
+
+/// Records an authenticated peer's introduction in the router's directory and answers
+/// with this node's own (`OK` without a directory or a client address).
+fn introduce(router: &Router, outbox: &Outbox, tag: Option<u64>, introduction: Option<String>) {
+    let Some(directory) = router.directory() else {
+        return queue_ok(outbox, tag);
+    };
+    if let Some(intro) = introduction {
+        directory.learn_introduction(intro.as_bytes());
+    }
+    match directory.introduction() {
+        Some(own) => queue_reply(outbox, tag, &Ok(Bytes::from(own))),
+        None => queue_ok(outbox, tag),
     }
 }
 

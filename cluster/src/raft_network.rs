@@ -27,25 +27,33 @@ use parking_lot::Mutex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::directory::Directory;
 use crate::peer::{PeerClient, PeerError};
 
 /// The clients of every peer (a few multiplexed connections each), shared by all Raft
 /// groups, the forwarders and the dashboard.
 #[derive(Debug, Default)]
 pub struct Peers {
-    self_id: u64,
+    directory: Arc<Directory>,
     secret: Option<String>,
     clients: Mutex<HashMap<String, Arc<PeerClient>>>,
 }
 
 impl Peers {
-    /// The peer set of node `self_id`, presenting `secret` to every peer.
-    pub fn new(self_id: u64, secret: Option<String>) -> Peers {
+    /// The peer set of node `self_id`, presenting `secret` to every peer and introducing
+    /// itself with `client_addr` (its advertised client address, see
+    /// [`crate::directory`]; empty: none).
+    pub fn new(self_id: u64, secret: Option<String>, client_addr: String) -> Peers {
         Peers {
-            self_id,
+            directory: Arc::new(Directory::new(self_id, client_addr)),
             secret,
             clients: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The members' client addresses, as learned at each handshake.
+    pub fn directory(&self) -> &Arc<Directory> {
+        &self.directory
     }
 
     /// The client for a peer's internal address.
@@ -54,10 +62,11 @@ impl Peers {
             .lock()
             .entry(addr.to_string())
             .or_insert_with(|| {
-                Arc::new(PeerClient::new(
+                Arc::new(PeerClient::introduced(
                     addr.to_string(),
-                    self.self_id,
+                    self.directory.clone(),
                     self.secret.clone(),
+                    crate::peer::CONNECTIONS,
                 ))
             })
             .clone()

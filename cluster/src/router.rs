@@ -8,7 +8,8 @@
 //! - every service that accepts forwarded client commands ([`ForwardHandler`]) by its
 //!   name: `FWD <service> <group> <deadline-ms> <body>` goes to
 //!   [`ForwardHandler::handle`] of that service (the lock service registers as `locks`);
-//! - the node's `STATUS` ([`StatusSource`]), for the dashboard.
+//! - the node's `STATUS` ([`StatusSource`]), for the dashboard;
+//! - the node's [`Directory`], which the handshake's `NODE` feeds and answers from.
 //!
 //! Registration may happen at any time (a group started later is reachable from then
 //! on); lookups take a read lock and clone an `Arc`, and the handler runs outside it.
@@ -21,6 +22,7 @@ use bytes::Bytes;
 use conclave_raft_store::GroupId;
 use parking_lot::RwLock;
 
+use crate::directory::Directory;
 use crate::group::{BoxFuture, HostedGroup};
 use crate::wire::Reply;
 
@@ -46,6 +48,7 @@ pub struct Router {
     groups: RwLock<HashMap<GroupId, Arc<dyn HostedGroup>>>,
     services: RwLock<HashMap<String, Arc<dyn ForwardHandler>>>,
     status: RwLock<Option<Arc<dyn StatusSource>>>,
+    directory: RwLock<Option<Arc<Directory>>>,
 }
 
 impl std::fmt::Debug for Router {
@@ -75,6 +78,17 @@ impl Router {
     /// Routes `FWD <name> ...` to `handler` (replacing any handler of that name).
     pub fn add_service(&self, name: &str, handler: Arc<dyn ForwardHandler>) {
         self.services.write().insert(name.to_string(), handler);
+    }
+
+    /// Records peers' introductions (`NODE <id> <client-addr>`) in `directory` and
+    /// answers them with this node's own (see [`crate::directory`]).
+    pub fn set_directory(&self, directory: Arc<Directory>) {
+        *self.directory.write() = Some(directory);
+    }
+
+    /// The directory set with [`set_directory`](Self::set_directory).
+    pub fn directory(&self) -> Option<Arc<Directory>> {
+        self.directory.read().clone()
     }
 
     /// Answers `STATUS` from `source`.

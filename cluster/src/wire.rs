@@ -6,8 +6,8 @@
 //!
 //! | request          | reply                                                   |
 //! |------------------|---------------------------------------------------------|
-//! | `NODE <id>`      | `+OK` (the caller's node id, for logs and for the test harness's fault proxy, which routes on this first frame) |
-//! | `AUTH <secret>`  | `+OK`, or `-NOAUTH invalid cluster secret` and the connection is closed |
+//! | `NODE <id> [<client-addr>]` | `+OK`, or without a secret the bulk `<id> <client-addr>` of the answering node (the caller's node id, for logs and for the test harness's fault proxy, which routes on this first frame; the client addresses feed [`crate::directory`]) |
+//! | `AUTH <secret>`  | `+OK` or the answering node's `<id> <client-addr>`, or `-NOAUTH invalid cluster secret` and the connection is closed |
 //!
 //! With `--cluster-secret` set, anything but `NODE` before a good `AUTH` is answered
 //! `-NOAUTH cluster secret required` and the connection closed.

@@ -322,6 +322,7 @@ mod tests {
             summary: "Sets a key.",
             syntax: "key value [NX | XX] [GET] [EX seconds | PX milliseconds | KEEPTTL]",
             service: Service::Cache,
+            key_flags: crate::spec::KeyFlags::DERIVED,
         };
         assert!(matches!(docs_entry(&spec), Frame::Map(_)));
         assert!(matches!(info_entry(&spec), Frame::Array(v) if v.len() == 10));

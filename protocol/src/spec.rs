@@ -50,6 +50,29 @@ pub struct CommandSpec {
     pub syntax: &'static str,
     /// The service that serves it.
     pub service: Service,
+    /// Redis 7's key-spec flags of its keys (`COMMAND GETKEYSANDFLAGS`).
+    pub key_flags: KeyFlags,
+}
+
+/// The key-spec flags of a command's keys, as Redis 7.0's `key_specs` give them (`RW`,
+/// `RO`, `OW`, `RM` and `access`, `update`, `insert`, `delete`): those of the first key,
+/// and those of the others (`RENAME`'s destination, `BITOP`'s sources, `COPY`'s
+/// destination differ from the first key's).
+#[derive(Debug, Clone, Copy)]
+pub struct KeyFlags {
+    /// The first key's flags; empty: derived from the command's flags (`RW access
+    /// update` for a write, `RO access` otherwise).
+    pub first: &'static [&'static str],
+    /// Every other key's flags.
+    pub rest: &'static [&'static str],
+}
+
+impl KeyFlags {
+    /// Not declared: derived from the command's flags.
+    pub const DERIVED: KeyFlags = KeyFlags {
+        first: &[],
+        rest: &[],
+    };
 }
 
 /// No key arguments.
@@ -120,6 +143,20 @@ impl CommandSpec {
         cats
     }
 
+    /// The key-spec flags of the key at position `nth` (0: the first key).
+    pub fn flags_of_key(&self, nth: usize) -> &'static [&'static str] {
+        let declared = if nth == 0 {
+            self.key_flags.first
+        } else {
+            self.key_flags.rest
+        };
+        match declared {
+            [] if self.is_write() => &["RW", "access", "update"],
+            [] => &["RO", "access"],
+            flags => flags,
+        }
+    }
+
     /// The lower-case name (as Redis prints it in replies).
     pub fn lower_name(&self) -> String {
         self.name.to_ascii_lowercase()
@@ -135,7 +172,9 @@ impl CommandSpec {
 }
 
 /// Declares one command: name, arity, flags, key positions, group, summary, syntax,
-/// the serving [`Service`] and its handler, in one row.
+/// the serving [`Service`] and its handler, in one row; optionally, after the handler,
+/// its keys' Redis key-spec flags (`keys: ["RW", "access", "delete"]`, or the first key's
+/// then the others', `keys: [...] / [...]`), [`KeyFlags::DERIVED`] when not given.
 ///
 /// ```
 /// use conclave_protocol::command;
@@ -160,10 +199,34 @@ macro_rules! command {
                 summary: $summary,
                 syntax: $syntax,
                 service: $service,
+                key_flags: $crate::spec::KeyFlags::DERIVED,
             },
             handler: $handler,
         }
     };
+    ($name:literal, $arity:expr, [$($flag:literal),*], $keys:expr, $group:literal,
+     $summary:literal, $syntax:literal, $service:expr => $handler:expr,
+     keys: [$($first:literal),*] $(/ [$($rest:literal),*])?) => {
+        $crate::spec::Declared {
+            spec: $crate::spec::CommandSpec {
+                name: $name,
+                arity: $arity,
+                flags: &[$($flag),*],
+                keys: $keys,
+                group: $group,
+                summary: $summary,
+                syntax: $syntax,
+                service: $service,
+                key_flags: $crate::spec::KeyFlags {
+                    first: &[$($first),*],
+                    rest: $crate::command!(@rest [$($first),*] $([$($rest),*])?),
+                },
+            },
+            handler: $handler,
+        }
+    };
+    (@rest [$($first:literal),*]) => { &[$($first),*] };
+    (@rest [$($first:literal),*] [$($rest:literal),*]) => { &[$($rest),*] };
 }
 
 #[cfg(test)]
@@ -181,6 +244,7 @@ mod tests {
             summary: "",
             syntax: "",
             service: Service::Cache,
+            key_flags: KeyFlags::DERIVED,
         };
         assert!(spec(2).arity_ok(2) && !spec(2).arity_ok(3));
         assert!(spec(-3).arity_ok(3) && spec(-3).arity_ok(9) && !spec(-3).arity_ok(2));

@@ -53,6 +53,9 @@ pub struct ClientHandle {
     /// What the connection publishes of its state for `CLIENT LIST`.
     pub state: ClientState,
     killed: AtomicBool,
+    /// Asked (by the node's cron) to free its idle query buffer.
+    trim: AtomicBool,
+    /// Wakes the connection task: killed, or asked to trim.
     kill: Notify,
 }
 
@@ -101,6 +104,8 @@ pub mod flag {
     pub const NO_EVICT: u32 = 1 << 4;
     /// `CLIENT NO-TOUCH ON` (`T`).
     pub const NO_TOUCH: u32 = 1 << 5;
+    /// In `MONITOR` mode (`O`).
+    pub const MONITOR: u32 = 1 << 6;
 }
 
 impl ClientState {
@@ -180,11 +185,31 @@ impl ClientHandle {
         self.killed.load(Relaxed)
     }
 
-    /// Resolves once the client is killed.
-    pub async fn killed(&self) {
-        if !self.is_killed() {
+    /// Resolves once the client is killed or asked to trim (see [`take_trim`]).
+    ///
+    /// [`take_trim`]: Self::take_trim
+    pub async fn woken(&self) {
+        if !self.is_killed() && !self.trim.load(Relaxed) {
             self.kill.notified().await;
         }
+    }
+
+    /// Asks the connection to free its query buffer if it is still idle (Redis's
+    /// `clientsCronResizeQueryBuffer`).
+    pub fn request_trim(&self) {
+        self.trim.store(true, Relaxed);
+        self.kill.notify_one();
+    }
+
+    /// Whether a trim was asked for since the last call.
+    pub fn take_trim(&self) -> bool {
+        self.trim.swap(false, Relaxed)
+    }
+
+    /// Milliseconds since this client's last command.
+    pub fn idle_ms(&self) -> u64 {
+        (self.created.elapsed().as_millis() as u64)
+            .saturating_sub(self.last_active_ms.load(Relaxed))
     }
 
     /// Whether it speaks RESP3.
@@ -216,6 +241,9 @@ impl ClientHandle {
         let mut f = String::new();
         let s = &self.state;
         let tracking = self.tracking.lock().flags();
+        if s.has_flag(flag::MONITOR) {
+            f.push('O');
+        }
         if s.has_flag(flag::PUBSUB) {
             f.push('P');
         }
@@ -334,6 +362,7 @@ impl Clients {
             subscriptions: Mutex::new(Subscriptions::default()),
             state,
             killed: AtomicBool::new(false),
+            trim: AtomicBool::new(false),
             kill: Notify::new(),
         });
         self.map.insert(id, handle.clone());
@@ -349,14 +378,20 @@ impl Clients {
         self.map.get(&id).map(|e| e.value().clone())
     }
 
-    /// Number of connected clients.
+    /// Number of connected clients. A killed client whose task has not ended yet is not
+    /// counted: Redis frees a client `CLIENT KILL` names at once.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.map.iter().filter(|e| !e.value().is_killed()).count()
     }
 
-    /// Snapshot of every handle, by id.
+    /// Snapshot of every handle but the killed ones (as [`len`](Self::len)), by id.
     pub fn all(&self) -> Vec<Arc<ClientHandle>> {
-        let mut all: Vec<_> = self.map.iter().map(|e| e.value().clone()).collect();
+        let mut all: Vec<_> = self
+            .map
+            .iter()
+            .filter(|e| !e.value().is_killed())
+            .map(|e| e.value().clone())
+            .collect();
         all.sort_by_key(|c| c.id);
         all
     }

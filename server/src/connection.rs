@@ -36,7 +36,7 @@ use conclave_protocol::codec::decode_request;
 use conclave_protocol::frame::Protocol;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::clients::{flag, ClientHandle, Registration};
 use crate::command_table::Entry;
@@ -159,6 +159,7 @@ struct Leave<'a> {
 impl Drop for Leave<'_> {
     fn drop(&mut self) {
         tracking::forget(self.node, &self.registration.handle);
+        self.node.monitors.remove(&self.registration.handle);
         self.node.pubsub.leave(&self.registration.handle);
     }
 }
@@ -177,6 +178,10 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, mut registration: Reg
     });
     let mut session = Session::new(&node, handle.clone());
     let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut qbuf = QueryBuffer {
+        alloc: READ_CHUNK,
+        peak: 0,
+    };
     let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
     let mut wpeak = 0usize;
     let mut shutdown = node.shutdown.subscribe();
@@ -194,6 +199,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, mut registration: Reg
                 Ok(Some(args)) if args.is_empty() => continue,
                 Ok(Some(args)) => {
                     executed += 1;
+                    qbuf.peak = qbuf.peak.max(buffered);
                     handle.state.qbuf.store(buffered as u64, Relaxed);
                     let argv: usize = args.iter().map(|a| a.len()).sum();
                     handle.state.argv_mem.store(argv as u64, Relaxed);
@@ -276,7 +282,8 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, mut registration: Reg
             session.handle.last_active_ms.store(ms, Relaxed);
         }
         wpeak = wpeak.max(wbuf.len());
-        publish_buffers(&handle, &rbuf, &wbuf, wpeak);
+        qbuf.resize(&mut rbuf);
+        publish_buffers(&handle, &rbuf, &qbuf, &wbuf, wpeak);
         if !wbuf.is_empty() && write_out(&node, &mut stream, &mut wbuf).await.is_err() {
             return;
         }
@@ -288,6 +295,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, mut registration: Reg
         // Read more.
         if rbuf.capacity() - rbuf.len() < READ_CHUNK / 2 {
             rbuf.reserve(READ_CHUNK);
+            qbuf.alloc = qbuf.alloc.max(rbuf.capacity());
         }
         // Redis never times out a client in pub/sub mode.
         let idle = if handle.in_pubsub() {
@@ -311,7 +319,17 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, mut registration: Reg
             // Pushes before input: one queued before the client's next command was read
             // must reach it before that command's reply (as Redis writes it at once).
             biased;
-            _ = session.handle.killed() => return,
+            _ = session.handle.woken() => {
+                if session.handle.is_killed() {
+                    return;
+                }
+                // Idle past 2 s (the cron asked): free the empty query buffer.
+                if session.handle.take_trim() && rbuf.is_empty() {
+                    rbuf = BytesMut::new();
+                    qbuf.alloc = 0;
+                    publish_buffers(&handle, &rbuf, &qbuf, &wbuf, wpeak);
+                }
+            }
             _ = shutdown.changed() => return,
             Some(p) = inbox.recv() => {
                 wbuf.extend_from_slice(&p);
@@ -319,7 +337,14 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, mut registration: Reg
             }
             r = read => match r {
                 Ok(0) => return,
-                Ok(n) => { node.stats.net_input.fetch_add(n as u64, Relaxed); }
+                Ok(n) => {
+                    node.stats.net_input.fetch_add(n as u64, Relaxed);
+                    // Unparsed input past `client-query-buffer-limit` closes the client.
+                    if rbuf.len() as u64 > node.runtime.query_buffer_limit.load(Relaxed) {
+                        warn!(client = session.handle.id, addr = %session.handle.addr, qbuf = rbuf.len(), "closing client that reached max query buffer length");
+                        return;
+                    }
+                }
                 Err(e) => {
                     debug!(client = session.handle.id, addr = %session.handle.addr, error = %e, "connection read failed");
                     return;
@@ -329,19 +354,58 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, mut registration: Reg
     }
 }
 
+/// The query buffer's size as Redis accounts for it (`qbuf` + `qbuf-free` in `CLIENT
+/// LIST`). The read buffer hands each command's bytes to its arguments without copying,
+/// so its own capacity shrinks as commands are taken out and grows back when they are
+/// dropped; `alloc` follows what is allocated for it instead: the 16 KiB first read
+/// buffer, grown to the largest input held, trimmed as Redis's cron trims it.
+#[derive(Debug)]
+struct QueryBuffer {
+    /// Bytes allocated for client input.
+    alloc: usize,
+    /// Most bytes buffered at once during the current batch (Redis's `querybuf_peak`).
+    peak: usize,
+}
+
+/// Redis's `PROTO_RESIZE_THRESHOLD`: a query buffer past 32 KiB may be trimmed.
+const RESIZE_THRESHOLD: usize = 32 * 1024;
+
+impl QueryBuffer {
+    /// After a batch: a buffer past [`RESIZE_THRESHOLD`] whose batch used less than
+    /// half of it is reallocated to what that batch needed (Redis's second condition in
+    /// `clientsCronResizeQueryBuffer`; the first, idle for 2 s, frees it from the cron,
+    /// see `housekeeping`). Costs two comparisons per batch otherwise.
+    fn resize(&mut self, rbuf: &mut BytesMut) {
+        self.alloc = self.alloc.max(self.peak);
+        if self.alloc > RESIZE_THRESHOLD && self.peak < self.alloc / 2 && rbuf.is_empty() {
+            self.alloc = self.peak.max(rbuf.len());
+            *rbuf = BytesMut::with_capacity(self.alloc);
+        }
+        self.peak = rbuf.len();
+    }
+}
+
 /// Publishes the buffers' sizes for `CLIENT LIST` (between commands `qbuf` is what is
 /// left of a partly received command).
-fn publish_buffers(handle: &ClientHandle, rbuf: &BytesMut, wbuf: &BytesMut, wpeak: usize) {
+fn publish_buffers(
+    handle: &ClientHandle,
+    rbuf: &BytesMut,
+    q: &QueryBuffer,
+    wbuf: &BytesMut,
+    wpeak: usize,
+) {
     let s = &handle.state;
     s.qbuf.store(rbuf.len() as u64, Relaxed);
     s.qbuf_free
-        .store((rbuf.capacity() - rbuf.len()) as u64, Relaxed);
+        .store(q.alloc.saturating_sub(rbuf.len()) as u64, Relaxed);
     s.argv_mem.store(0, Relaxed);
     s.rbs.store(wbuf.capacity() as u64, Relaxed);
     s.rbp.store(wpeak as u64, Relaxed);
     let fixed = std::mem::size_of::<Session>() + std::mem::size_of::<ClientHandle>();
-    s.tot_mem
-        .store((rbuf.capacity() + wbuf.capacity() + fixed) as u64, Relaxed);
+    s.tot_mem.store(
+        (q.alloc.max(rbuf.len()) + wbuf.capacity() + fixed) as u64,
+        Relaxed,
+    );
 }
 
 async fn write_out(

@@ -27,6 +27,7 @@ use conclave_protocol::{Frame, Parse};
 use crate::builtin::subcommands;
 use crate::command_table::{self, Builtin, Handler};
 use crate::connection::Session;
+use crate::monitor::{self, Source};
 use crate::node::Node;
 use crate::{pause, pubsub, scripting, tracking, transaction};
 
@@ -68,10 +69,19 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
         .await;
     session.timed = Some(entry);
     if session.tx.is_some() && !transaction::runs_inside_multi(spec) {
-        return transaction::queue(session, entry, args);
+        return transaction::queue(node, session, entry, args);
     }
+    let shown = if node.monitors.active() {
+        monitor::before(node, Source::Client(&session.handle), spec, &args)
+    } else {
+        None
+    };
     if !node.slowlog.enabled() || spec.flags.contains(&"skip_slowlog") {
-        return run(node, session, entry, args).await;
+        let reply = run(node, session, entry, args).await;
+        if let Some(args) = shown {
+            node.monitors.feed(Source::Client(&session.handle), &args);
+        }
+        return reply;
     }
     let logged = crate::slowlog::KeptArgs::keep(&args);
     let start = node.command_stats.now();
@@ -81,6 +91,9 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
         let name = session.handle.names.lock().name.clone();
         (session.handle.addr.to_string(), name)
     });
+    if let Some(args) = shown {
+        node.monitors.feed(Source::Client(&session.handle), &args);
+    }
     reply
 }
 
@@ -102,10 +115,19 @@ async fn run(
     let reply = match entry.handler {
         Handler::Builtin(Builtin::Sync(run)) => {
             // EXEC takes its turn with scripts (it must not wait for one on this thread).
+            // Refused by a busy script, EXEC discards the transaction (Redis's
+            // `execCommandAbort`).
             let _turn = if spec.name == "EXEC" && session.tx.is_some() {
                 match node.scripting.turn().await {
                     Ok(turn) => Some(turn),
-                    Err(busy) => return busy,
+                    Err(_) => {
+                        session.tx = None;
+                        session.watches = None;
+                        return Frame::error(format!(
+                            "EXECABORT Transaction discarded because of: {}",
+                            scripting::busy::BUSY
+                        ));
+                    }
                 }
             } else {
                 None

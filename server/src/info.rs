@@ -68,7 +68,7 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
             put("os", std::env::consts::OS.into());
             put("arch_bits", (usize::BITS).to_string());
             put("process_id", std::process::id().to_string());
-            put("tcp_port", node.config.port.to_string());
+            put("tcp_port", node.runtime.port.load(Relaxed).to_string());
             put(
                 "cluster_port",
                 node.config

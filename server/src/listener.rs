@@ -2,6 +2,10 @@
 //!
 //! Each accepted socket is registered (refused with `-ERR max number of clients
 //! reached` past `maxclients`) and served by its own task.
+//!
+//! `CONFIG SET port|bind` binds the new address itself (so a failure is its error reply)
+//! and hands the listener over through [`Rebind`]; the old one is closed, the clients it
+//! accepted stay connected (as in Redis).
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -13,12 +17,24 @@ use tracing::{debug, warn};
 use crate::connection;
 use crate::node::Node;
 
-/// Accepts clients until the node shuts down.
-pub async fn run(node: Arc<Node>, listener: TcpListener) {
+/// Where `CONFIG SET port|bind` sends the listener to accept on from then on.
+pub type Rebind = tokio::sync::mpsc::UnboundedSender<TcpListener>;
+
+/// Accepts clients until the node shuts down, on `listener` and then on each listener
+/// that arrives on `rebinds`.
+pub async fn run(
+    node: Arc<Node>,
+    mut listener: TcpListener,
+    mut rebinds: tokio::sync::mpsc::UnboundedReceiver<TcpListener>,
+) {
     let mut shutdown = node.shutdown.subscribe();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
+            Some(next) = rebinds.recv() => {
+                listener = next;
+                continue;
+            }
             _ = shutdown.changed() => return,
         };
         let (mut socket, addr) = match accepted {

@@ -16,6 +16,7 @@ mod dispatch;
 mod groups;
 mod info;
 mod listener;
+mod monitor;
 mod node;
 mod ops;
 mod pause;
@@ -148,10 +149,21 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         None => None,
     };
     let (shutdown, _) = tokio::sync::watch::channel(false);
+    // The client address this node introduces itself with on the cluster channel (shown
+    // by peers' RAFT.STATUS): the bound port, with the host other members reach it by.
+    let own_cluster_addr = config
+        .peer_list()?
+        .into_iter()
+        .find(|p| p.id == config.id)
+        .map(|p| p.addr)
+        .unwrap_or(config.cluster_addr()?);
+    let bound_client = format!("{}:{}", config.bind, listener.local_addr()?.port());
     let peers = Arc::new(conclave_cluster::Peers::new(
         config.id,
         config.cluster_secret.clone(),
+        ops::node_view::advertised(&bound_client, &own_cluster_addr),
     ));
+    let directory = peers.directory().clone();
     let hosted = groups::start(&config, peers.clone()).await?;
     // The cluster channel's router: every hosted group, the services that take forwarded
     // commands, and (once the node exists) its STATUS. Served from here on: the meta
@@ -163,6 +175,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     }
     router.add_service(conclave_locks::service::SERVICE, hosted.locks.clone());
     router.add_service(conclave_cluster::meta::SERVICE, hosted.meta.clone());
+    router.set_directory(directory);
     tokio::spawn(conclave_cluster::peer_listener::run(
         cluster_listener,
         router.clone(),
@@ -189,6 +202,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         queues_started,
         shutdown.subscribe(),
     ));
+    let (rebind, rebinds) = tokio::sync::mpsc::unbounded_channel();
     let clients = Arc::new(clients::Clients::default());
     let tracker = Arc::new(tracking::Tracker::new(clients.clone()));
     keyspace.set_invalidator(tracker.clone());
@@ -201,6 +215,10 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             lock_default_ttl: AtomicU64::new(config.lock_default_ttl),
             hz: AtomicU64::new(u64::from(config.hz).clamp(1, 500)),
             busy_reply_threshold: AtomicU64::new(config.busy_reply_threshold),
+            port: AtomicU64::new(u64::from(listener.local_addr()?.port())),
+            bind: RwLock::new(config.bind.clone()),
+            query_buffer_limit: AtomicU64::new(1024 * 1024 * 1024),
+            rebind,
         },
         config,
         keyspace,
@@ -223,6 +241,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         started_unix_secs: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs()),
+        monitors: monitor::Monitors::default(),
         slowlog: slowlog::SlowLog::default(),
         shutdown,
     });
@@ -230,10 +249,11 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     info!(%addr, id = node.config.id, "Conclave node ready to accept connections (try: redis-cli -p {})", addr.port());
     tokio::spawn(housekeeping(node.clone()));
+    tokio::spawn(introduce(node.clone()));
     if let Some(l) = metrics_listener {
         tokio::spawn(ops::serve(node.clone(), l));
     }
-    tokio::spawn(listener::run(node.clone(), listener));
+    tokio::spawn(listener::run(node.clone(), listener, rebinds));
     wait_for_shutdown(&node).await;
     info!("shutting down");
     node.request_shutdown();
@@ -257,6 +277,7 @@ async fn bind(flag: &str, addr: &str) -> anyhow::Result<TcpListener> {
 /// The node's timer: active expiry and the ops/s sampler, `hz` times a second.
 async fn housekeeping(node: Arc<Node>) {
     let mut shutdown = node.shutdown.subscribe();
+    let mut last_trim = Instant::now();
     loop {
         // `hz` may change at run time (CONFIG SET hz).
         let hz = node
@@ -269,11 +290,61 @@ async fn housekeeping(node: Arc<Node>) {
             _ = shutdown.changed() => return,
         }
         node.stats.sample();
+        // Once a second, as Redis's cron visits each client about once a second.
+        if last_trim.elapsed() >= Duration::from_secs(1) {
+            last_trim = Instant::now();
+            trim_idle_query_buffers(&node);
+        }
         let ks = node.keyspace.clone();
         // Expiry walks shards under their locks: keep it off the async workers' hot path.
         let _ =
             tokio::task::spawn_blocking(move || ks.active_expire_cycle(Duration::from_millis(2)))
                 .await;
+    }
+}
+
+/// Asks every client idle for more than 2 s that still holds a query buffer to free it
+/// (Redis's `clientsCronResizeQueryBuffer`); each such client is asked once.
+fn trim_idle_query_buffers(node: &Node) {
+    use std::sync::atomic::Ordering::Relaxed;
+    for c in node.clients.all() {
+        let held = c.state.qbuf.load(Relaxed) + c.state.qbuf_free.load(Relaxed);
+        if held > 0 && c.state.qbuf.load(Relaxed) == 0 && c.idle_ms() > 2000 && !c.is_blocked() {
+            c.request_trim();
+        }
+    }
+}
+
+/// Opens a connection to each member of group 0 whose client address this node does not
+/// know yet (the handshake exchanges them, see `conclave_cluster::directory`): followers
+/// never talk to each other otherwise. Once every member is known this costs one map
+/// lookup per member every 2 s.
+async fn introduce(node: Arc<Node>) {
+    let mut shutdown = node.shutdown.subscribe();
+    let peers = node.locks.peers();
+    loop {
+        let members: Vec<(u64, String)> = node
+            .group(conclave_raft_store::LOCK_GROUP)
+            .map(|g| {
+                g.metrics()
+                    .membership_config
+                    .membership()
+                    .nodes()
+                    .map(|(id, n)| (*id, n.addr.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let unknown = peers.directory().unknown(members.iter().map(|(id, _)| *id));
+        for (_, addr) in members.iter().filter(|(id, _)| unknown.contains(id)) {
+            let client = peers.client(addr);
+            tokio::spawn(async move {
+                let _ = client.call(&[b"PING"], Duration::from_millis(500)).await;
+            });
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+            _ = shutdown.changed() => return,
+        }
     }
 }
 

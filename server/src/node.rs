@@ -40,6 +40,15 @@ pub struct RuntimeConfig {
     /// `busy-reply-threshold` (alias `lua-time-limit`) in ms: how long a script runs
     /// before other clients get `-BUSY` and `SCRIPT KILL` may stop it (0 = never).
     pub busy_reply_threshold: AtomicU64,
+    /// `port`: the client port listened on now.
+    pub port: AtomicU64,
+    /// `bind`: the client address listened on now.
+    pub bind: RwLock<String>,
+    /// `client-query-buffer-limit` in bytes: a client whose unparsed input grows past it
+    /// is closed (Redis's `client_max_querybuf_len`).
+    pub query_buffer_limit: AtomicU64,
+    /// Hands a new client listener to the accept loop (`CONFIG SET port|bind`).
+    pub rebind: crate::listener::Rebind,
 }
 
 /// Everything a connection can reach.
@@ -83,6 +92,8 @@ pub struct Node {
     /// When the node started, Unix time in seconds (`LASTSAVE`: the keyspace was
     /// last "saved", that is empty and consistent, then).
     pub started_unix_secs: u64,
+    /// `MONITOR` clients.
+    pub monitors: crate::monitor::Monitors,
     /// The slow log (`SLOWLOG`, `slowlog-*` parameters).
     pub slowlog: crate::slowlog::SlowLog,
     /// Flipped to `true` to stop the node (`SHUTDOWN`, SIGTERM).

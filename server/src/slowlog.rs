@@ -227,7 +227,7 @@ fn logged_args(args: &[Bytes]) -> Vec<Bytes> {
 }
 
 /// Which arguments hold secrets (Redis's `redactClientCommandArgument` calls).
-fn redacted_positions(args: &[Bytes]) -> Vec<usize> {
+pub(crate) fn redacted_positions(args: &[Bytes]) -> Vec<usize> {
     let is = |i: usize, word: &[u8]| args.get(i).is_some_and(|a| a.eq_ignore_ascii_case(word));
     if is(0, b"AUTH") {
         return (1..args.len()).collect();

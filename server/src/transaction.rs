@@ -98,8 +98,11 @@ pub fn refuse(session: &mut Session) {
     }
 }
 
-/// Queues a command that passed the gate; refuses the ones a transaction cannot hold.
-pub fn queue(session: &mut Session, entry: &'static Entry, args: Vec<Bytes>) -> Frame {
+/// Queues a command that passed the gate; refuses the ones a transaction cannot hold,
+/// and — in Redis's order (`processCommand`) — any command while the keyspace is out of
+/// memory (queueing may use any amount of it) and a keyspace command or script while a
+/// script is busy: each refusal aborts the transaction (`EXECABORT` at `EXEC`).
+pub fn queue(node: &Node, session: &mut Session, entry: &'static Entry, args: Vec<Bytes>) -> Frame {
     let allowed = !entry.spec.flags.contains(&"no_multi")
         && !matches!(
             entry.handler,
@@ -114,6 +117,14 @@ pub fn queue(session: &mut Session, entry: &'static Entry, args: Vec<Bytes>) -> 
     if !allowed {
         tx.aborted = true;
         return Frame::error("ERR Command not allowed inside a transaction");
+    }
+    if let Err(oom) = node.keyspace.check_memory() {
+        tx.aborted = true;
+        return Frame::error(oom.to_string());
+    }
+    if matches!(entry.handler, Handler::Cache(_) | Handler::Script(_)) && node.scripting.is_busy() {
+        tx.aborted = true;
+        return Frame::error(crate::scripting::busy::BUSY);
     }
     tx.queued.push((entry, args));
     Frame::simple("QUEUED")
@@ -171,6 +182,18 @@ fn exec(node: &Node, session: &mut Session) -> Frame {
         session.watches = None;
         return Frame::error("EXECABORT Transaction discarded because of previous errors.");
     }
+    // A transaction that may grow memory is refused as a whole when memory is full
+    // (Redis: EXEC inherits its commands' `denyoom`).
+    if tx
+        .queued
+        .iter()
+        .any(|(e, _)| e.spec.flags.contains(&"denyoom"))
+    {
+        if let Err(oom) = node.keyspace.check_memory() {
+            session.watches = None;
+            return Frame::error(format!("EXECABORT Transaction discarded because of: {oom}"));
+        }
+    }
     let _alone = node.keyspace.exclusive();
     let changed = session
         .watches
@@ -200,9 +223,15 @@ fn run_queued(
 ) -> Frame {
     // The gate is held exclusive: recording the keys once, before, leaves no race.
     crate::tracking::remember(&node.keyspace, session, entry.spec, &args);
+    let shown = if node.monitors.active() {
+        let source = crate::monitor::Source::Client(&session.handle);
+        crate::monitor::before(node, source, entry.spec, &args)
+    } else {
+        None
+    };
     let mut parse = Parse::new(args);
     session.last_cmd = entry.spec.name;
-    match entry.handler {
+    let reply = match entry.handler {
         Handler::Builtin(Builtin::Sync(run)) => run(node, session, entry.spec, &mut parse),
         Handler::Cache(parser) => match parser(&mut parse) {
             Ok(command) => command.apply(&node.keyspace),
@@ -214,5 +243,10 @@ fn run_queued(
         | Handler::Locks(_)
         | Handler::Queues(_)
         | Handler::DebugKv(_) => Frame::error("ERR Command not allowed inside a transaction"),
+    };
+    if let Some(args) = shown {
+        let source = crate::monitor::Source::Client(&session.handle);
+        node.monitors.feed(source, &args);
     }
+    reply
 }

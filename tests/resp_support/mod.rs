@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod introspection_scripts;
 pub mod keyspace_scripts;
 pub mod parity;
 pub mod redis_reference;

@@ -52,6 +52,13 @@ impl Keyspace {
         now < self.expiry_paused_until.load(Relaxed)
     }
 
+    /// Redis's `performEvictions` before a command: evicts keys until memory is within
+    /// `maxmemory`; `Err` (out of memory) when it cannot. What `MULTI` checks before
+    /// queueing and `EXEC` before running a transaction that may grow memory.
+    pub fn check_memory(&self) -> Result<(), WriteError> {
+        self.make_room()
+    }
+
     /// Evicts keys until memory is within `maxmemory`; fails when it cannot.
     pub(super) fn make_room(&self) -> Result<(), WriteError> {
         let max = self.maxmemory();

@@ -101,11 +101,15 @@ fn list(args: &[bytes::Bytes]) -> Result<Frame, ParseError> {
     ))
 }
 
-/// The keys of the command `args[0]` called with `args[1..]`, each with its access
-/// flags (`RO access` for a read-only command, `RW access update` for a write or a
-/// script that may write). A command flagged `movablekeys` (the `EVAL` family) names
-/// its keys with a count at argument 2, as Redis's `keynum` key spec: the keys that
-/// count says, none when it is not a number or asks for more than there are.
+/// The keys of the command `args[0]` called with `args[1..]`, each with its Redis 7.0
+/// key-spec flags as declared with the command ([`CommandSpec::flags_of_key`]; a
+/// subcommand's own keys for a container, `MEMORY USAGE key`). Two commands' flags depend
+/// on their arguments, as Redis's `getkeys_proc`s say: `SET ... GET` reads the old value
+/// (`RW access update`, not `OW update`), a `BITFIELD` of `GET`s only is `RO access`. A
+/// command flagged `movablekeys` (the `EVAL` family) names its keys with a count at
+/// argument 2, as Redis's `keynum` key spec: the keys that count says, none when it is
+/// not a number or asks for more than there are; `RW access update` (a script may do
+/// anything) unless it is read-only.
 fn keys_of(
     args: &[bytes::Bytes],
 ) -> Result<Vec<(bytes::Bytes, &'static [&'static str])>, ParseError> {
@@ -118,14 +122,34 @@ fn keys_of(
             "ERR Invalid number of arguments specified for command".into(),
         ));
     }
+    let sub = args.get(1).and_then(|s| {
+        let i = subcommands::position(spec.name, s)?;
+        subcommands::of(spec.name).get(i)
+    });
+    let spec = match sub {
+        Some(sub) if sub.keys.2 > 0 && sub.arity_ok(args.len()) => sub,
+        Some(sub) if sub.keys.2 > 0 => {
+            return Err(ParseError::Other(
+                "ERR Invalid number of arguments specified for command".into(),
+            ))
+        }
+        _ => spec,
+    };
     let movable = spec.flags.contains(&"movablekeys");
-    let flags: &'static [&'static str] =
-        if spec.is_write() || (movable && !spec.flags.contains(&"readonly")) {
-            &["RW", "access", "update"]
-        } else {
-            &["RO", "access"]
-        };
+    // An option word after the key (SET: after the value).
+    let has =
+        |from: usize, word: &[u8]| args.iter().skip(from).any(|a| a.eq_ignore_ascii_case(word));
+    let variable: Option<&'static [&'static str]> = match spec.name {
+        "SET" if has(3, b"GET") => Some(&["RW", "access", "update"]),
+        "BITFIELD" if !has(2, b"SET") && !has(2, b"INCRBY") => Some(&["RO", "access"]),
+        _ => None,
+    };
     if movable {
+        let flags: &'static [&'static str] = if spec.flags.contains(&"readonly") {
+            &["RO", "access"]
+        } else {
+            &["RW", "access", "update"]
+        };
         let numkeys = args
             .get(2)
             .and_then(|n| std::str::from_utf8(n).ok())
@@ -145,7 +169,8 @@ fn keys_of(
     }
     let keys = crate::command_table::key_positions(spec, args.len())
         .filter_map(|i| args.get(i))
-        .map(|k| (k.clone(), flags))
+        .enumerate()
+        .map(|(nth, k)| (k.clone(), variable.unwrap_or(spec.flags_of_key(nth))))
         .collect();
     Ok(keys)
 }

@@ -32,7 +32,12 @@ enum Change {
     TrackingMaxKeys(u64),
     SlowlogSlowerThan(i64),
     SlowlogMaxLen(u64),
-    /// Accepted and changes nothing (`save ""`, `appendonly no`).
+    QueryBufferLimit(u64),
+    /// A new client port (applied by binding it, which may fail: see [`set`]).
+    Port(u16),
+    /// A new client bind address (likewise).
+    Bind(String),
+    /// Accepted and changes nothing (`save ""`, `appendonly no`, `maxmemory-clients 0`).
     Ignored,
 }
 
@@ -80,17 +85,31 @@ fn between(n: u64, lo: u64, hi: u64) -> Result<u64, String> {
     }
 }
 
+/// Parameters `CONFIG GET` answers only when named exactly, not through a glob (Redis's
+/// `HIDDEN_CONFIG`): Redis's debugging `key-load-delay`, and Conclave's own immutable
+/// identity (`id`, `data-dir`, `no-leader-wait`), which a `CONFIG GET *` / `CONFIG SET`
+/// round trip must not meet.
+const HIDDEN: &[&str] = &["key-load-delay", "id", "data-dir", "no-leader-wait"];
+
 /// Every parameter, in `CONFIG GET *` order.
 static PARAMS: &[Param] = &[
     Param {
         name: "bind",
-        get: |n| n.config.bind.clone(),
-        set: None,
+        get: |n| n.runtime.bind.read().clone(),
+        set: Some(|v| {
+            let v = v.trim();
+            if v.is_empty() || v.contains(' ') {
+                return Err("Conclave listens on one address".into());
+            }
+            Ok(Change::Bind(v.to_string()))
+        }),
     },
     Param {
         name: "port",
-        get: |n| n.config.port.to_string(),
-        set: None,
+        get: |n| n.runtime.port.load(Relaxed).to_string(),
+        set: Some(|v| {
+            between(int(v)?, 0, 65535).map(|p| Change::Port(u16::try_from(p).unwrap_or(0)))
+        }),
     },
     Param {
         name: "save",
@@ -114,6 +133,12 @@ static PARAMS: &[Param] = &[
             }
         }),
     },
+    // Conclave runs in the foreground (a supervisor or container runs it in the background).
+    Param {
+        name: "daemonize",
+        get: |_| "no".into(),
+        set: None,
+    },
     Param {
         name: "databases",
         get: |_| "1".into(),
@@ -123,6 +148,51 @@ static PARAMS: &[Param] = &[
         name: "maxmemory",
         get: |n| n.keyspace.maxmemory().to_string(),
         set: Some(|v| memory(v).map(Change::MaxMemory)),
+    },
+    Param {
+        name: "maxmemory-clients",
+        get: |_| "0".into(),
+        set: Some(|v| {
+            let n = match v.strip_suffix('%') {
+                Some(pct) => {
+                    let pct = int(pct)?;
+                    if pct > 100 {
+                        return Err("percentage argument must be less or equal to 100".into());
+                    }
+                    pct
+                }
+                None => memory(v).map_err(|_| "argument must be a memory or percent value")?,
+            };
+            if n == 0 {
+                Ok(Change::Ignored)
+            } else {
+                Err("client eviction is not supported (only 0, off)".into())
+            }
+        }),
+    },
+    Param {
+        name: "client-query-buffer-limit",
+        get: |n| n.runtime.query_buffer_limit.load(Relaxed).to_string(),
+        set: Some(|v| {
+            between(memory(v)?, 1024 * 1024, i64::MAX as u64).map(Change::QueryBufferLimit)
+        }),
+    },
+    // Replication is configured with REPLICAOF (only NO ONE): immutable here, as in Redis.
+    Param {
+        name: "replicaof",
+        get: |_| String::new(),
+        set: None,
+    },
+    Param {
+        name: "slaveof",
+        get: |_| String::new(),
+        set: None,
+    },
+    // Redis's delay per key loaded at start, for its tests; Conclave loads no keys.
+    Param {
+        name: "key-load-delay",
+        get: |_| "0".into(),
+        set: Some(|v| signed(v, i64::from(i32::MIN)).map(|_| Change::Ignored)),
     },
     Param {
         name: "maxmemory-policy",
@@ -262,7 +332,7 @@ fn get(node: &Node, patterns: &[bytes::Bytes]) -> Frame {
             continue;
         }
         let lower = pattern.to_ascii_lowercase();
-        for p in PARAMS {
+        for p in PARAMS.iter().filter(|p| !HIDDEN.contains(&p.name)) {
             if glob_match(&lower, p.name.as_bytes())
                 && !found.iter().any(|(_, q)| std::ptr::eq(*q, p))
             {
@@ -309,10 +379,74 @@ fn set(node: &Node, args: &[bytes::Bytes]) -> Result<Frame, ParseError> {
         };
         changes.push(setter(&value).map_err(|why| failed(&name, &why))?);
     }
+    // The one apply step that can fail, first: listening on a new client address. When
+    // it fails nothing else is applied (Redis rolls back every change of the command).
+    let port = changes.iter().find_map(|c| match c {
+        Change::Port(p) => Some(*p),
+        _ => None,
+    });
+    let bind = changes.iter().find_map(|c| match c {
+        Change::Bind(b) => Some(b.clone()),
+        _ => None,
+    });
+    if port.is_some() || bind.is_some() {
+        let r = &node.runtime;
+        let old_port = u16::try_from(r.port.load(Relaxed)).unwrap_or(0);
+        let old_bind = r.bind.read().clone();
+        let (new_port, new_bind) = (port.unwrap_or(old_port), bind.unwrap_or(old_bind.clone()));
+        if (new_port, &new_bind) != (old_port, &old_bind) {
+            let culprit = if new_port != old_port { "port" } else { "bind" };
+            let listener = listen(&new_bind, new_port).map_err(|e| {
+                let why = if culprit == "port" {
+                    format!("Unable to listen on this port: {e}")
+                } else {
+                    format!("Failed to bind to specified addresses: {e}")
+                };
+                failed(culprit, &why)
+            })?;
+            let bound = listener.local_addr().map_or(new_port, |a| a.port());
+            if node.runtime.rebind.send(listener).is_err() {
+                return Err(failed(culprit, "the client listener has stopped"));
+            }
+            r.port.store(u64::from(bound), Relaxed);
+            // What peers show as this node's client address from their next handshake.
+            let directory = node.locks.peers().directory();
+            let cluster = directory.own_client_addr();
+            let host = cluster.rsplit_once(':').map_or("", |(h, _)| h).to_string();
+            let own = crate::ops::node_view::advertised(
+                &format!("{new_bind}:{bound}"),
+                &format!("{host}:0"),
+            );
+            directory.set_own_client_addr(own);
+            *r.bind.write() = new_bind;
+        }
+    }
     for change in changes {
         apply(node, change);
     }
     Ok(Frame::ok())
+}
+
+/// A client listener on `bind:port`, ready for the accept loop.
+fn listen(bind: &str, port: u16) -> std::io::Result<tokio::net::TcpListener> {
+    let host = bind.trim_start_matches('[').trim_end_matches(']');
+    let addr = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let addr = std::net::ToSocketAddrs::to_socket_addrs(&addr)?
+        .next()
+        .ok_or_else(|| std::io::Error::other("no address"))?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As the listener bound at start (tokio's `bind`): a port in TIME_WAIT is reusable.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 fn apply(node: &Node, change: Change) {
@@ -331,6 +465,7 @@ fn apply(node: &Node, change: Change) {
         Change::BusyReplyThreshold(n) => r.busy_reply_threshold.store(n, Relaxed),
         Change::SlowlogSlowerThan(us) => node.slowlog.set_slower_than_us(us),
         Change::SlowlogMaxLen(n) => node.slowlog.set_max_len(n),
-        Change::Ignored => {}
+        Change::QueryBufferLimit(n) => r.query_buffer_limit.store(n, Relaxed),
+        Change::Port(_) | Change::Bind(_) | Change::Ignored => {}
     }
 }

@@ -65,6 +65,7 @@ fn reset(node: &Node, session: &mut Session) {
     session.read_tracking = None;
     session.caching = false;
     node.pubsub.leave(&session.handle);
+    node.monitors.remove(&session.handle);
     session.proto = Protocol::Resp2;
     session.handle.resp.store(2, Relaxed);
     session.authenticated = !node.requires_auth();

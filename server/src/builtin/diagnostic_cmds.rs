@@ -1,5 +1,5 @@
 //! Server diagnostics and the replication commands of a node that is always a
-//! master: `SLOWLOG`, `LATENCY`, `MEMORY`, `LOLWUT`, `ROLE`, `LASTSAVE`,
+//! master: `SLOWLOG`, `LATENCY`, `MEMORY`, `LOLWUT`, `ROLE`, `LASTSAVE`, `SAVE`, `BGSAVE`,
 //! `REPLICAOF` / `SLAVEOF`, with Redis 7's replies where Conclave has the data.
 //!
 //! - `SLOWLOG GET|LEN|RESET` read [`crate::slowlog`].
@@ -16,7 +16,8 @@
 //! - `ROLE` answers a master without replicas; `REPLICAOF NO ONE` is `+OK` (already
 //!   a master) and any other master is refused: the keyspace is not replicated.
 //! - `LASTSAVE` is the node's start: the keyspace is memory-only, never saved, and
-//!   was consistent (empty) then, as Redis sets `lastsave` at start.
+//!   was consistent (empty) then, as Redis sets `lastsave` at start. `SAVE` and
+//!   `BGSAVE` are refused with that reason (and `SAVE` inside `MULTI`, as in Redis).
 //! - `LOLWUT` prints Redis 7's default (`Redis ver. <version>`) for every version.
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -57,6 +58,11 @@ pub fn execute(
             Frame::Array(vec![]),
         ])),
         "LASTSAVE" => Ok(Frame::Integer(node.started_unix_secs as i64)),
+        // Declared so that clients get a reason rather than "unknown command", and so that
+        // SAVE is refused inside MULTI as Redis refuses it (`no_multi`).
+        "SAVE" | "BGSAVE" => Err(ParseError::Other(
+            "ERR the cache keyspace is not persisted (locks are, through the Raft log)".into(),
+        )),
         "REPLICAOF" | "SLAVEOF" => replicaof(spec, parse),
         _ => Err(ParseError::Other(format!(
             "ERR unknown command '{}'",

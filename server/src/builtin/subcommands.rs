@@ -19,6 +19,25 @@ macro_rules! sub {
             summary: $summary,
             syntax: $syntax,
             service: Service::Server,
+            key_flags: conclave_protocol::spec::KeyFlags::DERIVED,
+        }
+    };
+    // A subcommand with keys: their positions count from the container's name
+    // (`MEMORY USAGE key`: 2), and their key-spec flags.
+    ($name:literal, $arity:expr, [$($flag:literal),*], $group:literal, $summary:literal, $syntax:literal, keys $keys:expr => [$($kf:literal),*]) => {
+        CommandSpec {
+            name: $name,
+            arity: $arity,
+            flags: &[$($flag),*],
+            keys: $keys,
+            group: $group,
+            summary: $summary,
+            syntax: $syntax,
+            service: Service::Server,
+            key_flags: conclave_protocol::spec::KeyFlags {
+                first: &[$($kf),*],
+                rest: &[$($kf),*],
+            },
         }
     };
 }
@@ -130,7 +149,7 @@ static MEMORY: &[CommandSpec] = &[
     sub!("MEMORY|MALLOC-STATS", 2, [], "server", "Returns the allocator statistics.", ""),
     sub!("MEMORY|PURGE", 2, [], "server", "Asks the allocator to release memory.", ""),
     sub!("MEMORY|STATS", 2, [], "server", "Returns details about memory usage.", ""),
-    sub!("MEMORY|USAGE", -3, ["readonly"], "server", "Estimates the memory usage of a key.", "key [SAMPLES count]"),
+    sub!("MEMORY|USAGE", -3, ["readonly"], "server", "Estimates the memory usage of a key.", "key [SAMPLES count]", keys (2, 2, 1) => ["RO"]),
     sub!("MEMORY|HELP", 2, ["loading", "stale"], "server", "Outputs helpful text about the different subcommands.", ""),
 ];
 

@@ -97,13 +97,22 @@ fn execute(caller: &mut Caller<'_>, run: &Run, argv: Vec<Bytes>) -> Result<Frame
     }
     // A tracking client is told of later changes to the keys its scripts read too.
     crate::tracking::remember(&caller.node.keyspace, caller.session, spec, &argv);
+    let shown = (caller.node.monitors.active() && crate::monitor::Monitors::shows(spec))
+        .then(|| argv.clone());
     let mut parse = Parse::new(argv);
-    Ok(match entry.handler {
+    let reply = match entry.handler {
         Handler::Cache(parser) => match parser(&mut parse) {
             Ok(command) => command.apply(&caller.node.keyspace),
             Err(e) => e.to_frame(),
         },
         Handler::Builtin(Builtin::Sync(f)) => f(caller.node, caller.session, spec, &mut parse),
         _ => return Err("This Redis command is not allowed from script"),
-    })
+    };
+    if let Some(argv) = shown {
+        caller
+            .node
+            .monitors
+            .feed(crate::monitor::Source::Lua, &argv);
+    }
+    Ok(reply)
 }

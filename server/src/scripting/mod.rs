@@ -145,6 +145,12 @@ impl Scripting {
         self.busy.turn().await
     }
 
+    /// Whether a running script has passed the threshold (keyspace commands now get
+    /// `-BUSY`).
+    pub fn is_busy(&self) -> bool {
+        self.busy.current().is_some_and(|run| run.timed_out())
+    }
+
     /// Stops a running script even if it wrote (the node is stopping).
     pub fn abort(&self) {
         self.busy.abort();
