@@ -37,7 +37,7 @@ async fn cluster(dir: &std::path::Path) -> Vec<TestNode> {
         let data_dir = dir.join(format!("node-{id}"));
         std::fs::create_dir_all(&data_dir).expect("dir");
         let engine = open_engine(&data_dir, &StoreOptions::default()).expect("engine");
-        let peers = Arc::new(Peers::new(id, None));
+        let peers = Arc::new(Peers::new(id, None, format!("127.0.0.1:{}", 7000 + id)));
         let config = GroupConfig {
             node_id: id,
             group: META_GROUP,
