@@ -254,30 +254,21 @@ pub async fn run(args: QueueArgs, progress: Progress) -> Result<()> {
     anyhow::ensure!(!ports.is_empty(), "no ports");
     anyhow::ensure!(args.producers > 0, "--producers must be at least 1");
     let args = Arc::new(args);
-    if args.target == Target::Redis && args.consumers > 0 {
-        // Streams need their groups first (Q.READ creates them on first use).
+    if args.consumers > 0 {
+        // The consumer group of every topic, reading only what this run pushes (Streams
+        // need it made first; Q.READ would make it on first use, from the oldest message).
         let mut con = connect(&args.host, ports[0]).await?;
         for i in 0..args.topics.max(1) {
-            let _: redis::RedisResult<Value> = redis::cmd("XGROUP")
-                .arg("CREATE")
-                .arg(topic(&args, i))
-                .arg("bench")
-                .arg("$")
-                .arg("MKSTREAM")
-                .query_async(&mut con)
-                .await;
-        }
-    } else if args.consumers > 0 {
-        let mut con = connect(&args.host, ports[0]).await?;
-        for i in 0..args.topics.max(1) {
-            let _: redis::RedisResult<Value> = redis::cmd("Q.GROUP")
-                .arg("CREATE")
-                .arg(topic(&args, i))
-                .arg("bench")
-                .arg("FROM")
-                .arg("$")
-                .query_async(&mut con)
-                .await;
+            let mut create = match args.target {
+                Target::Conclave => redis::cmd("Q.GROUP"),
+                Target::Redis => redis::cmd("XGROUP"),
+            };
+            create.arg("CREATE").arg(topic(&args, i)).arg("bench");
+            match args.target {
+                Target::Conclave => create.arg("FROM").arg("$"),
+                Target::Redis => create.arg("$").arg("MKSTREAM"),
+            };
+            let _: redis::RedisResult<Value> = create.query_async(&mut con).await;
         }
     }
     let stop = Arc::new(AtomicBool::new(false));
