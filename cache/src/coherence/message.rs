@@ -20,7 +20,9 @@
 use super::coherence_vocab::{Epoch, Held, NodeId, Stamp};
 
 /// One message on the wire.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Envelope<K, V> {
     /// Sender.
     pub from: NodeId,
@@ -34,7 +36,9 @@ pub struct Envelope<K, V> {
 }
 
 /// What a requester asks its home for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Want {
     /// A readable copy (`E` or `S`).
     Shared,
@@ -43,7 +47,9 @@ pub enum Want {
 }
 
 /// What a revoked holder keeps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum RevokeTo {
     /// Keep a shared copy (a read elsewhere recalls an `M`/`E` copy).
     Shared,
@@ -52,7 +58,9 @@ pub enum RevokeTo {
 }
 
 /// The body of a message. `Option<V>` is a value or nil (the key does not exist).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Msg<K, V> {
     /// Requester → home: a copy of `key` with at least `want`. `holding` says the requester
     /// still holds a copy (its lease ran out or is about to): if the home still lists it as

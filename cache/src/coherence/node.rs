@@ -140,6 +140,8 @@ where
         match event {
             Event::Read { client, key } => self.readers.entry(key).or_default().push(client),
             Event::Write { client, writes } => self.admit_write(client, writes),
+            Event::Acquire { client, keys } => self.admit_acquire(client, keys),
+            Event::Release { client, writes } => self.release(now, client, writes),
             Event::Receive(envelope) => self.receive(now, envelope),
             Event::Tick => {
                 self.requester_tick(now);

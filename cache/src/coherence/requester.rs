@@ -86,6 +86,11 @@ pub(super) struct WriteTx<K, V> {
     pub(super) items: Vec<(K, Option<V>)>,
     /// How many leading keys are held `M`/`E` under a lease (their revocations wait).
     pub(super) held: usize,
+    /// An [`Event::Acquire`](super::Event::Acquire): once every key is held, the client is
+    /// told ([`Reply::Held`]) and the keys stay held until its `Release`.
+    pub(super) acquire: bool,
+    /// Whether `Held` was sent for the keys as they are held now.
+    pub(super) notified: bool,
 }
 
 impl<V> Copy<V> {
@@ -116,6 +121,88 @@ where
             client,
             items: items.into_iter().collect(),
             held: 0,
+            acquire: false,
+            notified: false,
+        });
+    }
+
+    /// Queues a client's hold of `keys` (sorted, each once).
+    pub(super) fn admit_acquire(&mut self, client: ClientId, keys: Vec<K>) {
+        let keys: BTreeSet<K> = keys.into_iter().collect();
+        if keys.is_empty() {
+            self.out.push(Action::Reply {
+                client,
+                reply: Reply::Held,
+            });
+            return;
+        }
+        self.writes.push(WriteTx {
+            client,
+            items: keys.into_iter().map(|k| (k, None)).collect(),
+            held: 0,
+            acquire: true,
+            notified: false,
+        });
+    }
+
+    /// Whether `client`'s [`Acquire`](super::Event::Acquire) holds every one of its keys
+    /// `M`/`E` under a lease at `now`: the driver may run its command on them.
+    pub fn holds(&self, client: ClientId, now: Time) -> bool {
+        self.writes.iter().any(|w| {
+            w.client == client
+                && w.acquire
+                && w.notified
+                && w.items.iter().all(|(k, _)| self.writable(now, k))
+        })
+    }
+
+    /// Whether this node may write `key` at `now` without asking anyone (`M`, or `E` by
+    /// the silent upgrade, under a lease).
+    pub fn may_write(&self, key: &K, now: Time) -> bool {
+        self.writable(now, key)
+    }
+
+    /// Writes `key` here at `now` if this node may ([`may_write`](Self::may_write)): the
+    /// copy becomes `M` with `value`. Returns whether it did. The same as a one-key
+    /// [`Event::Write`](super::Event::Write) that needs no message, without the reply.
+    pub fn write_local(&mut self, now: Time, key: &K, value: Option<V>) -> bool {
+        if !self.writable(now, key) {
+            return false;
+        }
+        match self.copies.get_mut(key) {
+            Some(copy) => {
+                copy.state = Held::M;
+                copy.value = value;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Ends `client`'s hold (see [`Event::Release`](super::Event::Release)).
+    pub(super) fn release(&mut self, now: Time, client: ClientId, writes: Vec<(K, Option<V>)>) {
+        if !self.holds(client, now) {
+            return;
+        }
+        let Some(index) = self
+            .writes
+            .iter()
+            .position(|w| w.client == client && w.acquire)
+        else {
+            return;
+        };
+        let write = self.writes.remove(index);
+        for (key, value) in writes {
+            if write.items.iter().any(|(k, _)| *k == key) {
+                if let Some(copy) = self.copies.get_mut(&key) {
+                    copy.state = Held::M;
+                    copy.value = value;
+                }
+            }
+        }
+        self.out.push(Action::Reply {
+            client,
+            reply: Reply::Done,
         });
     }
 
@@ -180,8 +267,22 @@ where
             match held {
                 Some(first_missing) => {
                     self.writes[index].held = first_missing;
+                    self.writes[index].notified = false;
                     let key = self.writes[index].items[first_missing].0.clone();
                     self.ensure_request(now, &key, Want::Modified);
+                    index += 1;
+                }
+                None if self.writes[index].acquire => {
+                    let write = &mut self.writes[index];
+                    write.held = write.items.len();
+                    if !write.notified {
+                        write.notified = true;
+                        let client = write.client;
+                        self.out.push(Action::Reply {
+                            client,
+                            reply: Reply::Held,
+                        });
+                    }
                     index += 1;
                 }
                 None => {
@@ -339,6 +440,10 @@ where
             return;
         };
         self.answered.remove(&key);
+        self.out.push(Action::Install {
+            key: key.clone(),
+            value: value.clone(),
+        });
         self.copies.insert(
             key,
             Copy {
@@ -419,6 +524,7 @@ where
                     }
                     RevokeTo::Invalid => {
                         self.copies.remove(&key);
+                        self.out.push(Action::Drop { key: key.clone() });
                     }
                 }
             }
@@ -494,13 +600,20 @@ where
     pub(super) fn requester_epoch_change(&mut self) {
         let ring = self.ring.clone();
         let mut lost = Vec::new();
+        let mut dropped = Vec::new();
         self.copies.retain(|k, c| {
             let stays = ring.home(k) == c.home;
             if !stays && c.state == Held::M {
                 lost.push(k.clone());
             }
+            if !stays {
+                dropped.push(k.clone());
+            }
             stays
         });
+        for key in dropped {
+            self.out.push(Action::Drop { key });
+        }
         self.writebacks.retain(|k, w| {
             let stays = ring.home(k) == w.home;
             if !stays {

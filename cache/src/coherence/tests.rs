@@ -56,7 +56,7 @@ impl Cluster {
                 }
                 Action::Reply { client, reply } => self.replies.push((client, reply)),
                 Action::Forgot { key } => self.forgot.push(key),
-                Action::SetTimer(_) => {}
+                Action::SetTimer(_) | Action::Install { .. } | Action::Drop { .. } => {}
             }
         }
     }
@@ -338,4 +338,69 @@ fn a_cancelled_write_has_no_effect() {
     c.read(0, 2, 0);
     c.settle();
     assert_eq!(c.reply(2), Some(Reply::Value(None)));
+}
+
+#[test]
+fn acquire_holds_the_keys_until_release_and_revocations_wait_for_it() {
+    let mut c = Cluster::new(3, vec![0, 0]);
+    c.write(2, 9, vec![(0, Some(1))]);
+    c.settle();
+    assert_eq!(c.reply(9), Some(Reply::Done));
+    // Node 1 takes both keys M to run a command on them itself (an INCR).
+    c.on(
+        1,
+        Event::Acquire {
+            client: 1,
+            keys: vec![1, 0],
+        },
+    );
+    c.settle();
+    assert_eq!(c.reply(1), Some(Reply::Held));
+    assert!(c.nodes[1].holds(1, c.now));
+    // A read elsewhere must wait: the recall is held back while node 1 holds the key.
+    c.read(2, 2, 0);
+    c.settle();
+    assert_eq!(c.reply(2), None, "no read while the hold is on");
+    c.on(
+        1,
+        Event::Release {
+            client: 1,
+            writes: vec![(0, Some(2)), (1, Some(7))],
+        },
+    );
+    assert_eq!(c.reply(1), Some(Reply::Done));
+    assert!(!c.nodes[1].holds(1, c.now));
+    c.settle();
+    assert_eq!(
+        c.reply(2),
+        Some(Reply::Value(Some(2))),
+        "the released value"
+    );
+    // A release without a hold does nothing.
+    c.on(
+        1,
+        Event::Release {
+            client: 5,
+            writes: vec![(1, None)],
+        },
+    );
+    assert_eq!(c.reply(5), None);
+}
+
+#[test]
+fn write_local_needs_m_or_e_under_a_lease() {
+    let mut c = Cluster::new(2, vec![0]);
+    assert!(!c.nodes[1].write_local(c.now, &0, Some(3)));
+    c.read(1, 1, 0);
+    c.settle();
+    assert_eq!(c.state(1, 0), Some(Held::E));
+    let now = c.now;
+    assert!(c.nodes[1].write_local(now, &0, Some(3)));
+    assert_eq!(c.state(1, 0), Some(Held::M));
+    c.read(0, 2, 0);
+    c.settle();
+    assert_eq!(c.reply(2), Some(Reply::Value(Some(3))));
+    c.now += 5000;
+    let now = c.now;
+    assert!(!c.nodes[1].write_local(now, &0, Some(4)), "lease over");
 }
