@@ -13,6 +13,7 @@
 
 pub mod cmd;
 pub mod coherence;
+pub mod coherent;
 pub mod keyspace;
 pub mod long_double;
 pub mod lzf;

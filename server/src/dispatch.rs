@@ -28,7 +28,7 @@ use crate::builtin::subcommands;
 use crate::command_table::{self, Builtin, Handler};
 use crate::connection::Session;
 use crate::node::Node;
-use crate::{pause, pubsub, scripting, tracking, transaction};
+use crate::{coherent_cache, pause, pubsub, scripting, tracking, transaction};
 
 /// Executes one request (`args[0]` is the command name) and returns its reply.
 pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Frame {
@@ -98,8 +98,26 @@ async fn run(
     if let Some(keys) = &read_keys {
         tracking::remember(&node.keyspace, session, spec, keys);
     }
+    // On a cluster, a keyspace command needs its keys held here first (contract 2.1).
+    let coherent = match (entry.handler, &node.coherent) {
+        (Handler::Cache(_), Some(c)) => Some((c, coherent_cache::keys_of(spec, &args))),
+        _ => None,
+    };
     let mut parse = Parse::new(args);
     let reply = match entry.handler {
+        Handler::Cache(parser) if coherent.is_some() => match coherent {
+            Some((c, keys)) => {
+                coherent_cache::execute(node, session, c, spec, keys, parser(&mut parse)).await
+            }
+            None => Frame::Null,
+        },
+        Handler::Cache(parser) if spec.name == "CACHE.DIR" => match parser(&mut parse) {
+            Ok(conclave_cache::cmd::Command::CacheDir(d)) => {
+                coherent_cache::dir_one_node(node, d.key())
+            }
+            Ok(_) => Frame::Null,
+            Err(e) => e.to_frame(),
+        },
         Handler::Builtin(Builtin::Sync(run)) => {
             // EXEC takes its turn with scripts (it must not wait for one on this thread).
             let _turn = if spec.name == "EXEC" && session.tx.is_some() {

@@ -7,6 +7,7 @@
 mod allocator;
 mod builtin;
 mod clients;
+mod coherent_cache;
 mod command_table;
 mod config;
 mod connection;
@@ -152,7 +153,8 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         config.id,
         config.cluster_secret.clone(),
     ));
-    let hosted = groups::start(&config, peers).await?;
+    let hosted = groups::start(&config, peers.clone()).await?;
+    let coherent = start_coherence(&config, &keyspace, &peers)?;
     let locks = hosted.locks.clone();
     tokio::spawn(conclave_locks::service::driver::run(
         locks.clone(),
@@ -173,6 +175,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         },
         config,
         keyspace,
+        coherent,
         clients,
         tracker,
         pubsub: pubsub::PubSub::default(),
@@ -201,6 +204,9 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         router.add_group(group.clone());
     }
     router.add_service(conclave_locks::service::SERVICE, node.locks.clone());
+    if let Some(coherent) = &node.coherent {
+        router.add_service(conclave_cache::coherent::SERVICE, coherent.clone());
+    }
     router.set_status(node.clone());
     tokio::spawn(conclave_cluster::peer_listener::run(
         cluster_listener,
@@ -226,6 +232,40 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The coherence driver of a node in a cluster of several (`--peers`), on the static
+/// ring of those peers (epoch 1); none on one node.
+fn start_coherence(
+    config: &NodeConfig,
+    keyspace: &Arc<Keyspace>,
+    peers: &Arc<conclave_cluster::Peers>,
+) -> anyhow::Result<Option<Arc<conclave_cache::coherent::Coherent>>> {
+    use conclave_cache::coherent::{Coherent, StaticRing};
+    let members = config.peer_list()?;
+    if members.len() < 2 {
+        return Ok(None);
+    }
+    let ring = Arc::new(StaticRing::new(members.iter().map(|p| p.id).collect()));
+    let clients = members
+        .iter()
+        .filter(|p| p.id != config.id)
+        .map(|p| (p.id, peers.client(&p.addr)))
+        .collect();
+    let cfg = conclave_cache::coherence::Config {
+        lease_ms: config.cache_lease_ms.max(1),
+        margin_ms: (config.cache_lease_ms / 20).max(10),
+        epoch_spread_ms: config.cache_lease_ms,
+        retry_ms: (config.cache_lease_ms / 10).clamp(5, 200),
+    };
+    Ok(Some(Coherent::start(
+        config.id,
+        keyspace.clone(),
+        ring,
+        clients,
+        cfg,
+        config.no_leader_wait(),
+    )))
 }
 
 /// Binds a listening socket; the error names the flag and the address.

@@ -103,6 +103,11 @@ where
         self.ring.epoch()
     }
 
+    /// The ring of the epoch this node is in.
+    pub fn ring(&self) -> &R {
+        &self.ring
+    }
+
     /// This node's counters.
     pub fn stats(&self) -> &Stats {
         &self.stats

@@ -47,6 +47,7 @@
 //! `OBJECT`/`RANDOMKEY` in `object.rs`.
 
 mod clock;
+mod copies;
 mod entry;
 mod evict;
 mod memory;
@@ -71,6 +72,7 @@ use parking_lot::RwLockWriteGuard;
 
 pub use clock::{Clock, ManualClock};
 pub use conclave_protocol::glob::glob_match;
+pub use copies::Exported;
 pub use multi::KeyLocks;
 pub use options::*;
 pub use tracking::{Cause, Invalidator, TrackingStats, DEFAULT_TRACKING_MAX_KEYS};
