@@ -121,6 +121,12 @@ pub struct NodeConfig {
     #[arg(long, env = "CONCLAVE_CACHE_LEASE_MS", default_value_t = 2000)]
     pub cache_lease_ms: u64,
 
+    /// Test only: plants a bug in the cache's coherence driver so a test can show its
+    /// checker catches it. `reply-before-invalidation`: a write on a shared copy is
+    /// applied here and answered without the home invalidating the other copies.
+    #[arg(long, env = "CONCLAVE_CACHE_PLANTED_BUG", hide = true)]
+    pub cache_planted_bug: Option<String>,
+
     /// Lease of LOCK.ACQUIRE without TTL, in ms.
     #[arg(long, env = "CONCLAVE_LOCK_DEFAULT_TTL", default_value_t = 30_000)]
     pub lock_default_ttl: u64,

@@ -258,14 +258,18 @@ fn start_coherence(
         epoch_spread_ms: config.cache_lease_ms,
         retry_ms: (config.cache_lease_ms / 10).clamp(5, 200),
     };
-    Ok(Some(Coherent::start(
+    let coherent = Coherent::start(
         config.id,
         keyspace.clone(),
         ring,
         clients,
         cfg,
         config.no_leader_wait(),
-    )))
+    );
+    if let Some(bug) = &config.cache_planted_bug {
+        coherent.plant_bug(bug).map_err(anyhow::Error::msg)?;
+    }
+    Ok(Some(coherent))
 }
 
 /// Binds a listening socket; the error names the flag and the address.

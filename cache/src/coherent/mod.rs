@@ -102,6 +102,8 @@ pub struct Coherent {
     timer: Notify,
     wait: Duration,
     next_client: AtomicU64,
+    /// A planted bug (tests of the checkers only).
+    planted: std::sync::atomic::AtomicBool,
     /// The driver's counters.
     pub stats: Arc<LinkStats>,
 }
@@ -186,6 +188,7 @@ impl Coherent {
             timer: Notify::new(),
             wait: wait + lease,
             next_client: AtomicU64::new(1),
+            planted: std::sync::atomic::AtomicBool::new(false),
             stats,
         });
         tokio::spawn(run_timer(Arc::downgrade(&driver)));
@@ -198,6 +201,19 @@ impl Coherent {
             }
         });
         driver
+    }
+
+    /// Plants a bug so a test can show that its checker catches it:
+    /// `reply-before-invalidation` makes a write on a shared (`S`) copy change this node's
+    /// copy and answer at once, while the other copies stay valid (the write never waits
+    /// for the home's invalidations). Any other name is an error.
+    pub fn plant_bug(&self, name: &str) -> Result<(), String> {
+        if name != "reply-before-invalidation" {
+            return Err(format!("unknown planted bug '{name}'"));
+        }
+        tracing::warn!("cache coherence runs with a PLANTED BUG ({name}): for tests only");
+        self.planted.store(true, Relaxed);
+        Ok(())
     }
 
     /// This node's id.
@@ -279,6 +295,15 @@ impl Coherent {
             } else {
                 a.keys.iter().all(|k| inner.node.may_write(k, now))
             };
+            if !ready
+                && !a.acquired
+                && self.planted.load(Relaxed)
+                && a.keys.iter().all(|k| inner.node.state(k, now).is_some())
+            {
+                // The planted bug: written here only, nobody invalidated.
+                a.finished = true;
+                return Ok(run(&self.keyspace));
+            }
             if ready {
                 let reply = run(&self.keyspace);
                 let values: Vec<(Bytes, Option<Exported>)> = a

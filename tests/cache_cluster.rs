@@ -1,0 +1,366 @@
+//! One keyspace across a 3-node cluster of real processes (issue 11, "what it must show"
+//! item 2; contract 2.1): a SET on one node is read on the others; `CACHE.STATE` moves
+//! E → S → M/I as the contract says; concurrent `INCR`s from every node lose nothing;
+//! `MSET` is never seen half-applied from another node.
+//!
+//! The no-stale-read checker and the fault tests (a stopped sharer, a killed `M` holder,
+//! the planted bug the checker must catch) are in `cache_faults.rs`.
+//!
+//! Deadlines only bound liveness; nothing asserts on speed.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{conn_to, flat_map, serial, Cluster};
+use redis::Value;
+
+/// A connection to node `id` (ports by id) with a generous read timeout.
+fn con(c: &Cluster, id: u64) -> redis::Connection {
+    conn_to(c.port(id), Duration::from_secs(10)).expect("connect")
+}
+
+/// `CACHE.STATE key` on a connection.
+fn state(con: &mut redis::Connection, key: &str) -> String {
+    redis::cmd("CACHE.STATE")
+        .arg(key)
+        .query(con)
+        .expect("CACHE.STATE")
+}
+
+/// `CACHE.DIR key`: (home, owner, sharers).
+fn dir(con: &mut redis::Connection, key: &str) -> (i64, Option<i64>, Vec<i64>) {
+    let v: Value = redis::cmd("CACHE.DIR")
+        .arg(key)
+        .query(con)
+        .expect("CACHE.DIR");
+    let map = flat_map(&v).expect("a map");
+    let get = |name: &str| {
+        map.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or(Value::Nil)
+    };
+    let int = |v: &Value| match v {
+        Value::Int(i) => Some(*i),
+        _ => None,
+    };
+    let home = int(&get("home")).expect("home");
+    let owner = int(&get("owner"));
+    let sharers = match get("sharers") {
+        Value::Array(items) => items.iter().filter_map(int).collect(),
+        _ => Vec::new(),
+    };
+    (home, owner, sharers)
+}
+
+/// Retries `f` until it succeeds (the homes refuse to grant for one lease after start).
+fn settle<T>(within: Duration, mut f: impl FnMut() -> redis::RedisResult<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("no success within {within:?}: {e}"),
+        }
+    }
+}
+
+#[test]
+fn a_set_on_one_node_is_read_on_every_other() {
+    let _serial = serial();
+    let c = Cluster::start(3, &[]);
+    let mut cons: Vec<_> = (1..=3).map(|id| con(&c, id)).collect();
+    let _: () = settle(Duration::from_secs(10), || {
+        redis::cmd("SET")
+            .arg("greeting")
+            .arg("hello")
+            .query(&mut cons[0])
+    });
+    for (i, con) in cons.iter_mut().enumerate() {
+        let v: Option<String> = redis::cmd("GET").arg("greeting").query(con).unwrap();
+        assert_eq!(v.as_deref(), Some("hello"), "node {}", i + 1);
+    }
+    // Overwritten on node 3: every node sees the new value at once (the write waited for
+    // the invalidation of every copy).
+    let _: () = redis::cmd("SET")
+        .arg("greeting")
+        .arg("bye")
+        .query(&mut cons[2])
+        .unwrap();
+    for (i, con) in cons.iter_mut().enumerate() {
+        let v: Option<String> = redis::cmd("GET").arg("greeting").query(con).unwrap();
+        assert_eq!(v.as_deref(), Some("bye"), "node {}", i + 1);
+    }
+    // Replies keep their Redis shapes across nodes.
+    let n: i64 = redis::cmd("APPEND")
+        .arg("greeting")
+        .arg("!")
+        .query(&mut cons[1])
+        .unwrap();
+    assert_eq!(n, 4);
+    let v: Option<String> = redis::cmd("GETDEL")
+        .arg("greeting")
+        .query(&mut cons[0])
+        .unwrap();
+    assert_eq!(v.as_deref(), Some("bye!"));
+    let e: i64 = redis::cmd("EXISTS")
+        .arg("greeting")
+        .query(&mut cons[2])
+        .unwrap();
+    assert_eq!(e, 0);
+    let _: () = redis::cmd("SET")
+        .arg("t")
+        .arg("1")
+        .arg("PX")
+        .arg("60000")
+        .query(&mut cons[0])
+        .unwrap();
+    let ttl: i64 = redis::cmd("PTTL").arg("t").query(&mut cons[1]).unwrap();
+    assert!(
+        (1..=60000).contains(&ttl),
+        "the expiry travels with the value: {ttl}"
+    );
+    let err = redis::cmd("INCR")
+        .arg("greeting2")
+        .query::<i64>(&mut cons[1])
+        .map(|_| ());
+    assert!(err.is_ok());
+    let _: () = redis::cmd("SET")
+        .arg("word")
+        .arg("abc")
+        .query(&mut cons[2])
+        .unwrap();
+    let err = redis::cmd("INCR")
+        .arg("word")
+        .query::<i64>(&mut cons[0])
+        .unwrap_err();
+    assert!(err.to_string().contains("value is not an integer"), "{err}");
+    // The counters of contract 2.1 are there.
+    let stats: Value = redis::cmd("CACHE.STATS").query(&mut cons[0]).unwrap();
+    let names: Vec<String> = flat_map(&stats)
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    for want in [
+        "remote_reads",
+        "invalidations_sent",
+        "invalidations_received",
+        "writebacks",
+        "lease_waits",
+    ] {
+        assert!(names.iter().any(|n| n == want), "CACHE.STATS lacks {want}");
+    }
+    let info: String = redis::cmd("INFO").arg("cache").query(&mut cons[0]).unwrap();
+    assert!(info.contains("cache_coherence:mesi"), "{info}");
+    assert!(info.contains("invalidations_sent:"), "{info}");
+}
+
+#[test]
+fn cache_state_moves_e_s_m_i_as_the_contract_says() {
+    let _serial = serial();
+    // A long lease, so no copy runs out between two steps of the test.
+    let c = Cluster::start(3, &["--cache-lease-ms", "10000"]);
+    let mut cons: Vec<_> = (1..=3).map(|id| con(&c, id)).collect();
+    let key = "mesi";
+    // Wait out the homes' start-up fence.
+    let _: Option<String> = settle(Duration::from_secs(20), || {
+        redis::cmd("GET").arg("warm-up").query(&mut cons[0])
+    });
+    for con in cons.iter_mut() {
+        let _: Option<String> = settle(Duration::from_secs(20), || {
+            redis::cmd("GET").arg("warm-up").query(con)
+        });
+    }
+    let (home, _, _) = dir(&mut cons[0], key);
+    assert!((1..=3).contains(&home));
+    // A read miss with nobody else holding the key: E.
+    let v: Option<String> = redis::cmd("GET").arg(key).query(&mut cons[0]).unwrap();
+    assert_eq!(v, None);
+    assert_eq!(state(&mut cons[0], key), "E");
+    assert_eq!(state(&mut cons[1], key), "I");
+    assert_eq!(dir(&mut cons[2], key).1, Some(1), "node 1 owns it");
+    // A second reader: both S.
+    let _: Option<String> = redis::cmd("GET").arg(key).query(&mut cons[1]).unwrap();
+    assert_eq!(state(&mut cons[0], key), "S");
+    assert_eq!(state(&mut cons[1], key), "S");
+    let (_, owner, mut sharers) = dir(&mut cons[2], key);
+    sharers.sort_unstable();
+    assert_eq!((owner, sharers), (None, vec![1, 2]));
+    // A write on node 3: M there, every other copy invalidated.
+    let _: () = redis::cmd("SET")
+        .arg(key)
+        .arg("x")
+        .query(&mut cons[2])
+        .unwrap();
+    assert_eq!(state(&mut cons[2], key), "M");
+    assert_eq!(state(&mut cons[0], key), "I");
+    assert_eq!(state(&mut cons[1], key), "I");
+    assert_eq!(dir(&mut cons[0], key).1, Some(3));
+    // A write from E is silent: node 3 keeps M; repeated writes cost nothing.
+    let sent_before = invalidations_sent(&mut cons, home);
+    for i in 0..20 {
+        let _: () = redis::cmd("SET")
+            .arg(key)
+            .arg(i)
+            .query(&mut cons[2])
+            .unwrap();
+    }
+    assert_eq!(invalidations_sent(&mut cons, home), sent_before);
+    // A read on node 1 recalls the M copy: both S, the value written back.
+    let v: Option<String> = redis::cmd("GET").arg(key).query(&mut cons[0]).unwrap();
+    assert_eq!(v.as_deref(), Some("19"));
+    assert_eq!(state(&mut cons[2], key), "S");
+    assert_eq!(state(&mut cons[0], key), "S");
+    // A write from S goes through the home: M on node 1, I on node 3.
+    let n: i64 = redis::cmd("INCR").arg(key).query(&mut cons[0]).unwrap();
+    assert_eq!(n, 20);
+    assert_eq!(state(&mut cons[0], key), "M");
+    assert_eq!(state(&mut cons[2], key), "I");
+}
+
+/// `invalidations_sent` of node `home` (CACHE.STATS).
+fn invalidations_sent(cons: &mut [redis::Connection], home: i64) -> i64 {
+    let idx = usize::try_from(home - 1).expect("id");
+    let stats: Value = redis::cmd("CACHE.STATS").query(&mut cons[idx]).unwrap();
+    flat_map(&stats)
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == "invalidations_sent")
+        .and_then(|(_, v)| match v {
+            Value::Int(i) => Some(i),
+            _ => None,
+        })
+        .expect("invalidations_sent")
+}
+
+#[test]
+fn concurrent_incr_from_every_node_loses_nothing() {
+    let _serial = serial();
+    let c = Cluster::start(3, &[]);
+    const THREADS_PER_NODE: u64 = 3;
+    const INCRS: u64 = 200;
+    let keys = ["counter:a", "counter:b"];
+    {
+        let mut c1 = con(&c, 1);
+        let _: i64 = settle(Duration::from_secs(10), || {
+            redis::cmd("INCRBY").arg(keys[0]).arg(0).query(&mut c1)
+        });
+    }
+    let mut handles = Vec::new();
+    for node in 1..=3 {
+        for t in 0..THREADS_PER_NODE {
+            let port = c.port(node);
+            handles.push(thread::spawn(move || {
+                let mut con = conn_to(port, Duration::from_secs(10)).expect("connect");
+                let mut done = 0;
+                for i in 0..INCRS {
+                    let key = keys[((i + t) % 2) as usize];
+                    // Every INCR must succeed: an error would mean a lost or doubtful
+                    // update.
+                    let _: i64 = redis::cmd("INCR").arg(key).query(&mut con).expect("INCR");
+                    done += 1;
+                }
+                done
+            }));
+        }
+    }
+    let total: u64 = handles.into_iter().map(|h| h.join().expect("thread")).sum();
+    assert_eq!(total, 3 * THREADS_PER_NODE * INCRS);
+    for node in 1..=3 {
+        let mut con = con(&c, node);
+        let a: i64 = redis::cmd("GET").arg(keys[0]).query(&mut con).unwrap();
+        let b: i64 = redis::cmd("GET").arg(keys[1]).query(&mut con).unwrap();
+        assert_eq!(
+            u64::try_from(a + b).unwrap(),
+            total,
+            "node {node} sees every increment"
+        );
+    }
+}
+
+#[test]
+fn mset_is_never_seen_half_applied_from_another_node() {
+    let _serial = serial();
+    let c = Cluster::start(3, &[]);
+    let keys = ["pair:x", "pair:y", "pair:z"];
+    {
+        let mut c1 = con(&c, 1);
+        let _: () = settle(Duration::from_secs(10), || {
+            redis::cmd("MSET")
+                .arg(keys[0])
+                .arg(0)
+                .arg(keys[1])
+                .arg(0)
+                .arg(keys[2])
+                .arg(0)
+                .query(&mut c1)
+        });
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let port1 = c.port(1);
+    let writer = {
+        let stop = stop.clone();
+        thread::spawn(move || {
+            let mut con = conn_to(port1, Duration::from_secs(10)).expect("connect");
+            let mut i = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let _: () = redis::cmd("MSET")
+                    .arg(keys[0])
+                    .arg(i)
+                    .arg(keys[1])
+                    .arg(i)
+                    .arg(keys[2])
+                    .arg(i)
+                    .query(&mut con)
+                    .expect("MSET");
+            }
+            i
+        })
+    };
+    let mut readers = Vec::new();
+    for node in [2, 3] {
+        let port = c.port(node);
+        let stop = stop.clone();
+        readers.push(thread::spawn(move || {
+            let mut con = conn_to(port, Duration::from_secs(10)).expect("connect");
+            let mut reads = 0u64;
+            let mut latest = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let v: Vec<Option<u64>> = match redis::cmd("MGET").arg(&keys[..]).query(&mut con) {
+                    Ok(v) => v,
+                    Err(e) if e.to_string().contains("TRYAGAIN") => continue,
+                    Err(e) => panic!("MGET: {e}"),
+                };
+                assert!(
+                    v.iter().all(|x| *x == v[0]),
+                    "node {node} saw a half-applied MSET: {v:?}"
+                );
+                let now = v[0].unwrap_or(0);
+                assert!(
+                    now >= latest,
+                    "node {node} went back in time: {latest} then {now}"
+                );
+                latest = now;
+                reads += 1;
+            }
+            reads
+        }));
+    }
+    thread::sleep(Duration::from_secs(4));
+    stop.store(true, Ordering::Relaxed);
+    let written = writer.join().expect("writer");
+    let reads: u64 = readers.into_iter().map(|h| h.join().expect("reader")).sum();
+    assert!(
+        written > 10 && reads > 10,
+        "written {written}, reads {reads}"
+    );
+}
