@@ -276,7 +276,7 @@ where
             .values()
             .map(|p| p.retry_at)
             .chain(self.writebacks.values().map(|w| w.retry_at));
-        let home = self.dir.values().filter_map(|e| e.deadline(&self.cfg));
+        let home = self.dir.values().filter_map(|e| e.deadline());
         requester.chain(home).min()
     }
 }

@@ -10,7 +10,7 @@
 //! A copy is served (and written) only while `now < lease_until`, where `lease_until` is
 //! the send time of the request that got it plus the lease: the home counts the same lease
 //! from its (later) grant, so the holder always stops first (Gray and Cheriton). A copy
-//! past its lease is kept and renewed by a `Request` with `holding: true`.
+//! past its lease is kept and renewed by a `Request` naming it (`holding`: its grant's stamp).
 //!
 //! A grant can cross a revocation of the same copy (the revocation overtakes it, or the
 //! grant is a late answer): every revocation received while a request is out raises that
@@ -356,7 +356,8 @@ where
         let holding = self
             .copies
             .get(key)
-            .is_some_and(|c| c.home == home && (want == Want::Shared || c.state.exclusive()));
+            .filter(|c| c.home == home && (want == Want::Shared || c.state.exclusive()))
+            .map(|c| c.gid);
         self.stats.remote_reads += 1;
         self.send(
             home,

@@ -321,7 +321,7 @@ fn a_home_drops_requests_of_another_epoch() {
                 seq: 1,
             },
             want: super::Want::Shared,
-            holding: false,
+            holding: None,
         },
     };
     c.on(0, Event::Receive(stale));
@@ -403,4 +403,52 @@ fn write_local_needs_m_or_e_under_a_lease() {
     c.now += 5000;
     let now = c.now;
     assert!(!c.nodes[1].write_local(now, &0, Some(4)), "lease over");
+}
+
+/// Found by the multi-process partition test (tests/cache_faults.rs): a cut-off sharer's
+/// copy is given up at its lease end; back in touch, its first fresh grant is lost, and
+/// its next request still says it holds a copy. Renewing on a bare "holding" revived the
+/// old copy (a stale read); the request now names the grant it holds, and only that
+/// grant is renewed.
+#[test]
+fn a_renewal_of_a_copy_given_up_on_is_a_fresh_grant() {
+    let mut c = Cluster::new(3, vec![0]);
+    c.write(1, 1, vec![(0, Some(1))]);
+    c.read(2, 2, 0);
+    c.settle();
+    assert_eq!(c.reply(2), Some(Reply::Value(Some(1))));
+    c.cut = Some(2);
+    c.write(1, 3, vec![(0, Some(2))]);
+    c.settle();
+    c.tick(1000);
+    c.tick(1000);
+    c.tick(200);
+    assert_eq!(c.reply(3), Some(Reply::Done), "the home gave node 2 up");
+    // Node 2 reads again: its request reaches the home, the grant back is lost.
+    c.cut = None;
+    c.read(2, 4, 0);
+    let request = c.net.pop_front().expect("the request");
+    assert_eq!(request.from, 2);
+    c.on(request.to, Event::Receive(request));
+    c.cut = Some(2);
+    c.settle();
+    // In touch again: the resend (naming the old copy) must not renew it.
+    c.cut = None;
+    c.tick(200);
+    assert_eq!(c.reply(4), Some(Reply::Value(Some(2))), "never the old 1");
+}
+
+/// An owner idle past its lease still holds the only value: a read elsewhere waits for
+/// its answer (up to a lease) instead of forgetting the key at once.
+#[test]
+fn an_idle_owner_past_its_lease_is_asked_not_forgotten() {
+    let mut c = Cluster::new(3, vec![0]);
+    c.write(1, 1, vec![(0, Some(7))]);
+    c.settle();
+    assert_eq!(c.reply(1), Some(Reply::Done));
+    c.now += 10_000;
+    c.read(2, 2, 0);
+    c.settle();
+    assert_eq!(c.reply(2), Some(Reply::Value(Some(7))));
+    assert!(c.forgot.is_empty());
 }
