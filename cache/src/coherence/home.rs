@@ -374,6 +374,7 @@ where
                 awaiting,
                 retry_at: now + self.cfg.retry_ms,
             });
+            self.busy.insert(key.clone());
         }
         for node in targets {
             self.stats.invalidations_sent += 1;
@@ -510,6 +511,7 @@ where
         let Some(tx) = entry.tx.take() else {
             return;
         };
+        self.busy.remove(&key);
         for node in tx.awaiting.keys() {
             entry.sharers.remove(node);
         }
@@ -573,12 +575,7 @@ where
 
     /// Resends unanswered revocations; gives up on holders whose lease has run out.
     pub(super) fn home_tick(&mut self, now: Time) {
-        let busy: Vec<K> = self
-            .dir
-            .iter()
-            .filter(|(_, e)| e.tx.is_some())
-            .map(|(k, _)| k.clone())
-            .collect();
+        let busy: Vec<K> = self.busy.iter().cloned().collect();
         for key in busy {
             let expired: Vec<NodeId> = self
                 .dir
@@ -663,6 +660,8 @@ where
             e.queue.clear();
             stays
         });
+        let dir = &self.dir;
+        self.busy.retain(|k| dir.contains_key(k));
         for key in lost {
             self.forgot(&key);
         }

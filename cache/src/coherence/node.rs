@@ -6,7 +6,7 @@
 //! requester of the keys it homes: messages it sends to itself are delivered inside the
 //! same `handle` call (never returned as actions), so a one-node cluster sends nothing.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::coherence_vocab::{
     Bug, ClientId, Config, Epoch, Held, NodeId, Ring, Stamp, Stats, Time,
@@ -45,6 +45,9 @@ pub struct Node<K, V, R> {
     pub(super) answered: BTreeMap<K, Answered<V>>,
     // ---- home side ----
     pub(super) dir: BTreeMap<K, Entry<V>>,
+    /// The keys of `dir` with a transaction under way (so timers never walk the whole
+    /// directory).
+    pub(super) busy: BTreeSet<K>,
     pub(super) stats: Stats,
     // ---- scratch, empty between calls ----
     pub(super) loopback: VecDeque<Envelope<K, V>>,
@@ -77,6 +80,7 @@ where
             deferred: BTreeMap::new(),
             answered: BTreeMap::new(),
             dir: BTreeMap::new(),
+            busy: BTreeSet::new(),
             stats: Stats::default(),
             loopback: VecDeque::new(),
             out: Vec::new(),
@@ -276,7 +280,11 @@ where
             .values()
             .map(|p| p.retry_at)
             .chain(self.writebacks.values().map(|w| w.retry_at));
-        let home = self.dir.values().filter_map(|e| e.deadline());
+        let home = self
+            .busy
+            .iter()
+            .filter_map(|k| self.dir.get(k))
+            .filter_map(|e| e.deadline());
         requester.chain(home).min()
     }
 }
