@@ -52,6 +52,14 @@ pub enum Event<K, V, R> {
         /// The new values of the acquired keys.
         writes: Vec<(K, Option<V>)>,
     },
+    /// Renews this node's copy of `key` ahead of its lease end (a driver sends it when a
+    /// copy it serves has less than half its lease left, so hot keys never wait for a
+    /// renewal): the same `Request` naming the copy's grant as a renewal after the lease
+    /// end. Ignored without a copy under lease, or with a request for the key out.
+    Renew {
+        /// The key.
+        key: K,
+    },
     /// A message from another node (or from this node to itself, though the machine
     /// delivers those itself).
     Receive(Envelope<K, V>),

@@ -126,6 +126,20 @@ where
             .map(|c| c.state)
     }
 
+    /// How long this node's copy of `key` stays under lease after `now` (ms); `None`
+    /// without a copy under lease.
+    pub fn lease_left(&self, key: &K, now: Time) -> Option<u64> {
+        self.copies
+            .get(key)
+            .filter(|c| now < c.lease_until)
+            .map(|c| c.lease_until - now)
+    }
+
+    /// The protocol's timing.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
     /// Zeroes the counters (the checker keeps them out of the states it compares).
     #[cfg(test)]
     pub(crate) fn reset_stats(&mut self) {
@@ -151,6 +165,7 @@ where
             Event::Write { client, writes } => self.admit_write(client, writes),
             Event::Acquire { client, keys } => self.admit_acquire(client, keys),
             Event::Release { client, writes } => self.release(now, client, writes),
+            Event::Renew { key } => self.renew_early(now, key),
             Event::Receive(envelope) => self.receive(now, envelope),
             Event::Tick => {
                 self.requester_tick(now);

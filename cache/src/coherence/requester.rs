@@ -126,6 +126,13 @@ where
         });
     }
 
+    /// Asks the home to renew the copy of `key` while it is still under lease.
+    pub(super) fn renew_early(&mut self, now: Time, key: K) {
+        if self.state(&key, now).is_some() {
+            self.ensure_request(now, &key, Want::Shared);
+        }
+    }
+
     /// Queues a client's hold of `keys` (sorted, each once).
     pub(super) fn admit_acquire(&mut self, client: ClientId, keys: Vec<K>) {
         let keys: BTreeSet<K> = keys.into_iter().collect();

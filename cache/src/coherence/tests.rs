@@ -452,3 +452,22 @@ fn an_idle_owner_past_its_lease_is_asked_not_forgotten() {
     assert_eq!(c.reply(2), Some(Reply::Value(Some(7))));
     assert!(c.forgot.is_empty());
 }
+
+#[test]
+fn a_copy_renewed_ahead_of_its_lease_end_never_stops_serving() {
+    let mut c = Cluster::new(2, vec![0]);
+    c.write(1, 1, vec![(0, Some(3))]);
+    c.settle();
+    assert_eq!(c.reply(1), Some(Reply::Done));
+    c.now += 1500;
+    c.on(1, Event::Renew { key: 0 });
+    c.settle();
+    c.now += 1000;
+    // 2.5 s after the grant: still M under the renewed lease, the value kept.
+    assert_eq!(c.state(1, 0), Some(Held::M));
+    c.read(1, 2, 0);
+    assert_eq!(c.reply(2), Some(Reply::Value(Some(3))));
+    c.read(0, 3, 0);
+    c.settle();
+    assert_eq!(c.reply(3), Some(Reply::Value(Some(3))));
+}

@@ -326,6 +326,7 @@ impl Coherent {
                     }
                 }
                 a.finished = true;
+                self.renew_ahead(&mut inner, &a.keys, now);
                 return Ok(reply);
             }
             if !a.acquired {
@@ -349,7 +350,9 @@ impl Coherent {
                 .collect();
             if missing.is_empty() {
                 a.finished = true;
-                return Ok(run(&self.keyspace));
+                let reply = run(&self.keyspace);
+                self.renew_ahead(&mut inner, &a.keys, now);
+                return Ok(reply);
             }
             self.stats.waits.fetch_add(1, Relaxed);
             for key in missing {
@@ -376,6 +379,22 @@ impl Coherent {
             inner.waiters.insert(a.client, tx);
         }
         Err(rx)
+    }
+
+    /// Renews, without waiting, the copies of `keys` with less than half a lease left, so
+    /// keys in use never wait for a renewal.
+    fn renew_ahead(&self, inner: &mut Inner, keys: &[Bytes], now: u64) {
+        let half = inner.node.config().lease_ms / 2;
+        for key in keys {
+            if inner
+                .node
+                .lease_left(key, now)
+                .is_some_and(|left| left < half)
+            {
+                let actions = inner.node.handle(now, Event::Renew { key: key.clone() });
+                self.apply(inner, actions);
+            }
+        }
     }
 
     /// Gives up on a command that waited past its deadline: counted, withdrawn (by the
