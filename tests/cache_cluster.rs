@@ -364,3 +364,120 @@ fn mset_is_never_seen_half_applied_from_another_node() {
         "written {written}, reads {reads}"
     );
 }
+
+/// MULTI/EXEC and Lua scripts on a cluster hold every key they name `M` for their whole
+/// run (issue 11 item "Transactions and scripts").
+#[test]
+fn transactions_and_scripts_are_atomic_across_the_cluster() {
+    let _serial = serial();
+    let c = Cluster::start(3, &[]);
+    {
+        let mut c1 = con(&c, 1);
+        let _: () = settle(Duration::from_secs(10), || {
+            redis::cmd("MSET")
+                .arg("tx:a")
+                .arg(0)
+                .arg("tx:b")
+                .arg(0)
+                .arg("lua:n")
+                .arg(0)
+                .query(&mut c1)
+        });
+    }
+    const ROUNDS: u64 = 100;
+    let script = "local v = tonumber(redis.call('GET', KEYS[1]) or '0'); \
+                  redis.call('SET', KEYS[1], tostring(v + 1)); return v + 1";
+    let stop = Arc::new(AtomicBool::new(false));
+    // A reader on node 3 must never see tx:a and tx:b apart.
+    let reader = {
+        let (port, stop) = (c.port(3), stop.clone());
+        thread::spawn(move || {
+            let mut con = conn_to(port, Duration::from_secs(10)).expect("connect");
+            let mut reads = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let v: Vec<Option<i64>> =
+                    match redis::cmd("MGET").arg("tx:a").arg("tx:b").query(&mut con) {
+                        Ok(v) => v,
+                        Err(_) => continue,
+                    };
+                assert_eq!(v[0], v[1], "a transaction seen half-applied");
+                reads += 1;
+            }
+            reads
+        })
+    };
+    let mut writers = Vec::new();
+    for node in 1..=3 {
+        let port = c.port(node);
+        writers.push(thread::spawn(move || {
+            let mut con = conn_to(port, Duration::from_secs(10)).expect("connect");
+            for _ in 0..ROUNDS {
+                // Read-modify-write in a transaction: both keys move together.
+                let r: (i64, i64) = redis::pipe()
+                    .atomic()
+                    .cmd("INCR")
+                    .arg("tx:a")
+                    .cmd("INCR")
+                    .arg("tx:b")
+                    .query(&mut con)
+                    .expect("EXEC");
+                assert_eq!(r.0, r.1);
+                // A script's GET then SET is one step cluster-wide.
+                let _: i64 = redis::cmd("EVAL")
+                    .arg(script)
+                    .arg(1)
+                    .arg("lua:n")
+                    .query(&mut con)
+                    .expect("EVAL");
+            }
+        }));
+    }
+    for w in writers {
+        w.join().expect("writer");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let reads = reader.join().expect("reader");
+    assert!(reads > 0);
+    let mut c2 = con(&c, 2);
+    let v: Vec<i64> = redis::cmd("MGET")
+        .arg("tx:a")
+        .arg("tx:b")
+        .arg("lua:n")
+        .query(&mut c2)
+        .unwrap();
+    assert_eq!(v, vec![3 * ROUNDS as i64; 3], "no update lost");
+    // A script may touch only the keys it declares.
+    let err = redis::cmd("EVAL")
+        .arg("return redis.call('GET', 'undeclared')")
+        .arg(0)
+        .query::<Value>(&mut c2)
+        .unwrap_err();
+    assert!(err.to_string().contains("not declared"), "{err}");
+}
+
+#[test]
+fn watch_sees_a_write_made_on_another_node() {
+    let _serial = serial();
+    let c = Cluster::start(3, &[]);
+    let mut one = con(&c, 1);
+    let mut two = con(&c, 2);
+    let _: () = settle(Duration::from_secs(10), || {
+        redis::cmd("SET").arg("w").arg("0").query(&mut two)
+    });
+    let _: () = redis::cmd("WATCH").arg("w").query(&mut one).unwrap();
+    let _: () = redis::cmd("SET").arg("w").arg("1").query(&mut two).unwrap();
+    let _: () = redis::cmd("MULTI").query(&mut one).unwrap();
+    let _: String = redis::cmd("SET").arg("w").arg("2").query(&mut one).unwrap();
+    let r: Value = redis::cmd("EXEC").query(&mut one).unwrap();
+    assert_eq!(r, Value::Nil, "EXEC must abort: w changed on node 2");
+    let v: String = redis::cmd("GET").arg("w").query(&mut one).unwrap();
+    assert_eq!(v, "1");
+    // Unchanged: the transaction runs.
+    let _: () = redis::cmd("WATCH").arg("w").query(&mut one).unwrap();
+    let _: () = redis::cmd("MULTI").query(&mut one).unwrap();
+    let _: String = redis::cmd("SET").arg("w").arg("3").query(&mut one).unwrap();
+    let r: Vec<String> = redis::cmd("EXEC").query(&mut one).unwrap();
+    assert_eq!(r, vec!["OK".to_string()]);
+    let v: String = redis::cmd("GET").arg("w").query(&mut two).unwrap();
+    assert_eq!(v, "3");
+}

@@ -101,15 +101,15 @@ pub async fn execute(
     };
     let mut attempt = c.begin(keys, spec.is_write());
     loop {
-        let gate = match node.scripting.keyspace(node).await {
-            Ok(gate) => gate,
-            Err(busy) => return busy,
-        };
+        // A script past its busy threshold answers -BUSY here; otherwise EXEC and scripts
+        // exclude this command by the driver's lock they run under (see `hold`).
+        if let Err(busy) = node.scripting.keyspace(node).await {
+            return busy;
+        }
         let step = {
             let _scope = tracking::Scope::enter(&node.tracker, session.handle.id);
             c.attempt(&mut attempt, &mut run)
         };
-        drop(gate);
         match step {
             Ok(reply) => return reply,
             Err(ready) => {
@@ -121,6 +121,80 @@ pub async fn execute(
                 }
             }
         }
+    }
+}
+
+/// `EXEC` or a script on a cluster: takes the scripting turn, then holds every key it
+/// names (`keys`) `M` in key order for its whole run — the driver runs it under its lock,
+/// so no other command of this node interleaves and no other node can take a key away —
+/// and hands the new values to the driver after. A script may touch only its declared
+/// keys ([`Session::cluster_keys`]). The run must end within a lease (it is meant for
+/// short transactions and scripts, as in Redis).
+pub async fn hold(
+    node: &Node,
+    session: &mut Session,
+    entry: &'static crate::command_table::Entry,
+    args: Vec<Bytes>,
+    c: &Coherent,
+    keys: Vec<Bytes>,
+) -> Frame {
+    use crate::command_table::{Builtin, Handler};
+    let _turn = match node.scripting.turn().await {
+        Ok(turn) => turn,
+        Err(busy) => return busy,
+    };
+    session.cluster_keys = Some(keys.clone());
+    let mut args = Some(args);
+    let mut attempt = c.begin(keys, true);
+    let reply = loop {
+        let step = {
+            let session = &mut *session;
+            let args = &mut args;
+            let mut run = |_: &conclave_cache::keyspace::Keyspace| {
+                let Some(args) = args.take() else {
+                    return Frame::Null;
+                };
+                let _scope = tracking::Scope::enter(&node.tracker, session.handle.id);
+                match entry.handler {
+                    Handler::Builtin(Builtin::Sync(run)) => {
+                        let mut parse = conclave_protocol::Parse::new(args);
+                        run(node, session, entry.spec, &mut parse)
+                    }
+                    Handler::Script(cmd) => crate::scripting::execute_held(
+                        node,
+                        session,
+                        cmd,
+                        args.into_iter().skip(1).collect(),
+                    ),
+                    _ => Frame::Null,
+                }
+            };
+            c.attempt(&mut attempt, &mut run)
+        };
+        match step {
+            Ok(reply) => break reply,
+            Err(ready) => {
+                if tokio::time::timeout_at(attempt.deadline, ready)
+                    .await
+                    .is_err()
+                {
+                    break c.give_up(attempt);
+                }
+            }
+        }
+    };
+    session.cluster_keys = None;
+    reply
+}
+
+/// `WATCH` on a cluster: first takes a copy of every key, so a write on another node
+/// invalidates it here (and so sets the watch) — a key this node held no copy of would
+/// change elsewhere unseen.
+pub async fn copy_keys(c: &Coherent, keys: Vec<Bytes>) -> Result<(), Frame> {
+    let reply = c.execute(keys, false, &mut |_| Frame::Null).await;
+    match reply {
+        Frame::Error(_) => Err(reply),
+        _ => Ok(()),
     }
 }
 

@@ -98,6 +98,27 @@ async fn run(
     if let Some(keys) = &read_keys {
         tracking::remember(&node.keyspace, session, spec, keys);
     }
+    // On a cluster, EXEC and scripts hold every key they name M while they run, and
+    // WATCH takes a copy of its keys first (contract 2.1; `coherent_cache`).
+    if let Some(c) = &node.coherent {
+        let held = match entry.handler {
+            Handler::Builtin(Builtin::Sync(_)) if spec.name == "EXEC" => {
+                session.tx.as_ref().map(|tx| tx.keys())
+            }
+            Handler::Script(cmd) if cmd != scripting::ScriptCmd::Script => {
+                Some(scripting::declared_keys(&args))
+            }
+            _ => None,
+        };
+        if let Some(keys) = held {
+            return coherent_cache::hold(node, session, entry, args, c, keys).await;
+        }
+        if spec.name == "WATCH" && session.tx.is_none() {
+            if let Err(reply) = coherent_cache::copy_keys(c, args[1..].to_vec()).await {
+                return reply;
+            }
+        }
+    }
     // On a cluster, a keyspace command needs its keys held here first (contract 2.1).
     let coherent = match (entry.handler, &node.coherent) {
         (Handler::Cache(_), Some(c)) => Some((c, coherent_cache::keys_of(spec, &args))),

@@ -160,8 +160,8 @@ pub(crate) enum Bug {
 /// Counters of one node (contract 2.1: `CACHE.STATS` / `INFO cache`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Stats {
-    /// Requests this node sent to a home for a key it did not hold well enough (misses,
-    /// upgrades and lease renewals).
+    /// Requests this node sent to another node, the key's home, for a key it did not
+    /// hold well enough (misses, upgrades and lease renewals).
     pub remote_reads: u64,
     /// Revocations (invalidations and recalls) this node sent as a home.
     pub invalidations_sent: u64,

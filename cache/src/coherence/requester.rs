@@ -365,7 +365,9 @@ where
             .get(key)
             .filter(|c| c.home == home && (want == Want::Shared || c.state.exclusive()))
             .map(|c| c.gid);
-        self.stats.remote_reads += 1;
+        if home != self.id {
+            self.stats.remote_reads += 1;
+        }
         self.send(
             home,
             Msg::Request {
