@@ -481,3 +481,65 @@ fn watch_sees_a_write_made_on_another_node() {
     let v: String = redis::cmd("GET").arg("w").query(&mut two).unwrap();
     assert_eq!(v, "3");
 }
+
+/// `maxmemory` per node: evicted copies are dropped (an `M` one written back first); a node
+/// may forget a key, it never answers an older value.
+#[test]
+fn evicting_copies_under_maxmemory_never_serves_an_older_value() {
+    let _serial = serial();
+    let c = Cluster::start(3, &["--maxmemory", "3mb"]);
+    let mut one = con(&c, 1);
+    let mut two = con(&c, 2);
+    let _: () = settle(Duration::from_secs(10), || {
+        redis::cmd("SET").arg("warm").arg(1).query(&mut one)
+    });
+    let value = |i: u64, round: u64| format!("{round}:{i}:{}", "x".repeat(1000));
+    const KEYS: u64 = 4000;
+    for round in 0..2u64 {
+        if round == 1 {
+            // Node 1 evicted many of its M copies: a nil from node 1 means the key is
+            // gone for every node (never nil here and the old value there).
+            for i in 0..KEYS {
+                let key = format!("ev:{i}");
+                let here: Option<String> = redis::cmd("GET").arg(&key).query(&mut one).unwrap();
+                let there: Option<String> = redis::cmd("GET").arg(&key).query(&mut two).unwrap();
+                if here.is_none() {
+                    assert_eq!(there, None, "{key}: nil on node 1, a value on node 2");
+                }
+            }
+        }
+        // Round 0 written on node 1, round 1 on node 2: node 1's copies go stale.
+        let con = if round == 0 { &mut one } else { &mut two };
+        for i in 0..KEYS {
+            let _: () = redis::cmd("SET")
+                .arg(format!("ev:{i}"))
+                .arg(value(i, round))
+                .query(con)
+                .expect("SET");
+        }
+    }
+    let mut found = 0;
+    for con in [&mut one, &mut two] {
+        for i in 0..KEYS {
+            let v: Option<String> = redis::cmd("GET")
+                .arg(format!("ev:{i}"))
+                .query(con)
+                .expect("GET");
+            if let Some(v) = v {
+                assert_eq!(v, value(i, 1), "an older value of ev:{i}");
+                found += 1;
+            }
+        }
+    }
+    assert!(found > 0);
+    let stats: Value = redis::cmd("CACHE.STATS").query(&mut one).unwrap();
+    let evictions = flat_map(&stats)
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == "evictions")
+        .map(|(_, v)| v);
+    assert!(
+        matches!(evictions, Some(Value::Int(n)) if n > 0),
+        "no eviction happened: {evictions:?}"
+    );
+}

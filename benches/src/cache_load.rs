@@ -169,6 +169,9 @@ async fn coherence_counters(host: &str, ports: &[u16]) -> Option<(u64, u64)> {
     Some(total)
 }
 
+/// Connections that prefill the keys.
+const PREFILL_CONNECTIONS: usize = 24;
+
 /// Runs the load and prints the report.
 pub async fn run(args: &CacheArgs, progress: Progress) -> Result<()> {
     let ports = ports(args)?;
@@ -303,11 +306,13 @@ pub async fn run(args: &CacheArgs, progress: Progress) -> Result<()> {
     Ok(())
 }
 
-/// SETs every key once, pipelined, spread over the ports.
+/// SETs every key once, pipelined, over [`PREFILL_CONNECTIONS`] connections spread over
+/// the ports.
 async fn prefill(args: &CacheArgs, ports: &[u16], value: &str) -> Result<()> {
-    let per_port = args.key_maximum.div_ceil(ports.len() as u64);
+    let per_port = args.key_maximum.div_ceil(PREFILL_CONNECTIONS as u64);
     let mut tasks = Vec::new();
-    for (i, &port) in ports.iter().enumerate() {
+    for i in 0..PREFILL_CONNECTIONS {
+        let port = ports[i % ports.len()];
         let mut con = connect(&args.host, port).await?;
         let value = value.to_string();
         let from = per_port * i as u64;
@@ -331,5 +336,63 @@ async fn prefill(args: &CacheArgs, ports: &[u16], value: &str) -> Result<()> {
     for t in tasks {
         t.await??;
     }
+    Ok(())
+}
+
+/// `conclave-bench shared-write` options.
+#[derive(Args, Debug, Clone)]
+pub struct SharedWriteArgs {
+    /// Client ports of the nodes: the first writes, the others read first (sharers).
+    #[arg(long)]
+    ports: String,
+    /// Host.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Rounds (each: every other node reads the key, then the first writes it).
+    #[arg(long, short = 'n', default_value_t = 2000)]
+    rounds: u64,
+}
+
+/// The latency of a write to a key every node holds a copy of (contract 2.1: one round
+/// trip to the home plus the invalidations, sent in parallel): each round the other
+/// nodes `GET` the key (so they share it), then the first node `SET`s it, timed.
+pub async fn shared_write(args: &SharedWriteArgs) -> Result<()> {
+    let ports: Vec<u16> = args
+        .ports
+        .split(',')
+        .map(|p| p.trim().parse::<u16>().map_err(anyhow::Error::from))
+        .collect::<Result<_>>()?;
+    anyhow::ensure!(ports.len() >= 2, "give at least two ports");
+    let mut cons = Vec::new();
+    for &port in &ports {
+        cons.push(connect(&args.host, port).await?);
+    }
+    let mut h = histogram();
+    for round in 0..args.rounds {
+        let key = format!("shared-{}", round % 16);
+        for con in cons.iter_mut().skip(1) {
+            let _: Option<Vec<u8>> = redis::cmd("GET").arg(&key).query_async(con).await?;
+        }
+        let t0 = Instant::now();
+        let _: () = redis::cmd("SET")
+            .arg(&key)
+            .arg(round)
+            .query_async(&mut cons[0])
+            .await?;
+        let _ = h.record(t0.elapsed().as_micros() as u64);
+    }
+    println!(
+        "shared-write: {} rounds, {} sharers then a SET on port {}",
+        args.rounds,
+        ports.len() - 1,
+        ports[0]
+    );
+    println!(
+        "SET to a key shared by every node: p50 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms  max {:.3} ms",
+        h.value_at_quantile(0.5) as f64 / 1000.0,
+        h.value_at_quantile(0.99) as f64 / 1000.0,
+        h.value_at_quantile(0.999) as f64 / 1000.0,
+        h.max() as f64 / 1000.0
+    );
     Ok(())
 }

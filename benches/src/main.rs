@@ -7,6 +7,7 @@
 //!   4 threads × 50 clients, keys `memtier-0..10M`), counting errors; or, with `--ports`,
 //!   `--zipf`, `--read-percent`, a load spread over a cluster's nodes that also reports
 //!   the hit rate and coherence messages per operation (`cache_load.rs`).
+//! - `shared-write`: the latency of a SET to a key every node of a cluster shares.
 //! - `load`: writes N distinct keys (`key:%012d`) with V-byte values, for memory
 //!   comparisons.
 //! - `failover`: starts a 3-node cluster of a given binary, SIGKILLs the leader and
@@ -84,6 +85,8 @@ enum Mode {
     /// A GET/SET load: memtier_benchmark's default workload, or a cluster-wide one
     /// (`--ports`, `--zipf`, `--read-percent`; see `cache_load`).
     Cache(cache_load::CacheArgs),
+    /// The latency of a write to a key every node shares.
+    SharedWrite(cache_load::SharedWriteArgs),
     /// Writes N distinct keys.
     Load {
         /// Client port.
@@ -136,6 +139,7 @@ fn main() -> Result<()> {
         Mode::Cache(args) => {
             rt.block_on(cache_load::run(&args, Progress::start("cache", !cli.quiet)))
         }
+        Mode::SharedWrite(args) => rt.block_on(cache_load::shared_write(&args)),
         Mode::Load {
             port,
             host,

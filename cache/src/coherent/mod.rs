@@ -33,9 +33,12 @@
 //! drops the copies whose home moved. A one-node cluster has no `Coherent` at all: the
 //! server runs commands on the plain keyspace, with no message and no lock.
 //!
-//! Limits (not yet done): `KEYS`/`SCAN`/`DBSIZE`/`RANDOMKEY`/`FLUSHALL` see this node's
-//! copies only; the keyspace's own `maxmemory` eviction is not yet reported to the
-//! machine.
+//! `maxmemory` applies per node: a copy the keyspace evicts is reported
+//! ([`Keyspace::take_evicted`]) and dropped by the machine before the next command (an `M`
+//! copy is written back to its home first).
+//!
+//! Limits (not yet done): `KEYS`/`SCAN`/`DBSIZE`/`RANDOMKEY`/`FLUSHALL` see (and flush) this
+//! node's copies only; a transaction or script must end within a lease.
 
 mod dir;
 mod link;
@@ -158,6 +161,7 @@ impl Coherent {
         cfg: Config,
         wait: Duration,
     ) -> Arc<Coherent> {
+        keyspace.record_evictions();
         let stats = Arc::new(LinkStats::default());
         let started = Instant::now();
         let incarnation = std::time::SystemTime::now()
@@ -289,6 +293,12 @@ impl Coherent {
     ) -> Result<Frame, oneshot::Receiver<()>> {
         let mut inner = self.inner.lock();
         let now = self.now();
+        // Copies the keyspace evicted under maxmemory are gone from the store: the machine
+        // drops them (an M one is written back from the machine's own value).
+        for key in self.keyspace.take_evicted() {
+            let actions = inner.node.handle(now, Event::Evict { key });
+            self.apply(&mut inner, actions);
+        }
         if a.write {
             let ready = if a.acquired {
                 inner.node.holds(a.client, now)

@@ -10,6 +10,38 @@ use super::{Keyspace, SetExpire, SetOptions};
 pub type Exported = (Bytes, Option<u64>);
 
 impl Keyspace {
+    /// From now on, remembers the keys evicted under `maxmemory` for
+    /// [`take_evicted`](Self::take_evicted) (the coherence driver must tell its machine:
+    /// an evicted copy is no longer in this store).
+    pub fn record_evictions(&self) {
+        let mut evicted = self.evicted.lock();
+        if evicted.is_none() {
+            *evicted = Some(Vec::new());
+        }
+    }
+
+    /// The keys evicted since the last call (empty unless
+    /// [`record_evictions`](Self::record_evictions) was called).
+    pub fn take_evicted(&self) -> Vec<Bytes> {
+        if !self.has_evicted.load(std::sync::atomic::Ordering::Acquire) {
+            return Vec::new();
+        }
+        let mut evicted = self.evicted.lock();
+        self.has_evicted
+            .store(false, std::sync::atomic::Ordering::Release);
+        evicted.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Records an evicted key if asked to.
+    pub(super) fn note_evicted(&self, key: Bytes) {
+        let mut evicted = self.evicted.lock();
+        if let Some(keys) = evicted.as_mut() {
+            keys.push(key);
+            self.has_evicted
+                .store(true, std::sync::atomic::Ordering::Release);
+        }
+    }
+
     /// The value and expiry of `key` if it exists now (no statistics, no LRU refresh).
     pub fn export(&self, key: &[u8]) -> Option<Exported> {
         let now = self.now_ms();
