@@ -6,8 +6,8 @@
 //! them. Every write's reply time and every read's start time is recorded (one clock: the
 //! test process's), and afterwards each read is checked against every write acknowledged
 //! *before it started*: it must see that value or a newer one. A read may see nil instead
-//! only after a node holding `M` copies was killed (the key may be forgotten, never served
-//! older). Errors (`-TRYAGAIN`) are not reads and prove nothing either way.
+//! only if it was still running when a node holding `M` copies was killed (the key may be
+//! forgotten from then on, never served older). Errors (`-TRYAGAIN`) are not reads and prove nothing either way.
 //!
 //! - with a sharer SIGSTOPped for longer than a lease: writes to keys it holds complete
 //!   once its lease has run out (about a lease), and nobody reads stale;
@@ -46,6 +46,8 @@ struct Read {
     node: u64,
     key: usize,
     started: Instant,
+    /// When its reply came.
+    ended: Instant,
     value: Option<u64>,
 }
 
@@ -81,7 +83,8 @@ impl History {
                 })
                 .unwrap_or(0);
             let ok = match r.value {
-                None => floor == 0 || forget_from.is_some_and(|f| r.started >= f),
+                // Forgetting happens at the kill: a read still running then may see it.
+                None => floor == 0 || forget_from.is_some_and(|f| r.ended >= f),
                 Some(v) => v >= floor,
             };
             if !ok {
@@ -193,6 +196,7 @@ fn reader(
                     node,
                     key,
                     started,
+                    ended: Instant::now(),
                     value,
                 });
                 reads += 1;

@@ -135,6 +135,11 @@ where
             .map(|c| c.lease_until - now)
     }
 
+    /// Whether a request for `key` is out (a renewal asked for, say).
+    pub fn is_pending(&self, key: &K) -> bool {
+        self.pending.contains_key(key)
+    }
+
     /// The protocol's timing.
     pub fn config(&self) -> &Config {
         &self.cfg

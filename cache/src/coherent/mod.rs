@@ -352,10 +352,11 @@ impl Coherent {
                 self.apply(&mut inner, actions);
             }
         } else {
+            // One lookup per key: under lease or missing.
             let missing: Vec<Bytes> = a
                 .keys
                 .iter()
-                .filter(|k| inner.node.state(k, now).is_none())
+                .filter(|k| inner.node.lease_left(k, now).is_none())
                 .cloned()
                 .collect();
             if missing.is_empty() {
@@ -391,15 +392,16 @@ impl Coherent {
         Err(rx)
     }
 
-    /// Renews, without waiting, the copies of `keys` with less than half a lease left, so
-    /// keys in use never wait for a renewal.
+    /// Renews, without waiting, the copies of `keys` with less than a third of a lease
+    /// left (and no request out already), so keys in use never wait for a renewal.
     fn renew_ahead(&self, inner: &mut Inner, keys: &[Bytes], now: u64) {
-        let half = inner.node.config().lease_ms / 2;
+        let third = inner.node.config().lease_ms / 3;
         for key in keys {
             if inner
                 .node
                 .lease_left(key, now)
-                .is_some_and(|left| left < half)
+                .is_some_and(|left| left < third)
+                && !inner.node.is_pending(key)
             {
                 let actions = inner.node.handle(now, Event::Renew { key: key.clone() });
                 self.apply(inner, actions);
