@@ -113,7 +113,7 @@ pub async fn execute(
         match step {
             Ok(reply) => return reply,
             Err(ready) => {
-                if tokio::time::timeout_at(attempt.deadline, ready)
+                if tokio::time::timeout_at(attempt.deadline(), ready)
                     .await
                     .is_err()
                 {
@@ -174,7 +174,7 @@ pub async fn hold(
         match step {
             Ok(reply) => break reply,
             Err(ready) => {
-                if tokio::time::timeout_at(attempt.deadline, ready)
+                if tokio::time::timeout_at(attempt.deadline(), ready)
                     .await
                     .is_err()
                 {

@@ -170,20 +170,17 @@ where
     }
 
     /// Writes `key` here at `now` if this node may ([`may_write`](Self::may_write)): the
-    /// copy becomes `M` with `value`. Returns whether it did. The same as a one-key
-    /// [`Event::Write`](super::Event::Write) that needs no message, without the reply.
-    pub fn write_local(&mut self, now: Time, key: &K, value: Option<V>) -> bool {
-        if !self.writable(now, key) {
-            return false;
+    /// copy becomes `M` with `value`. Returns how long its lease still runs (ms), or `None`
+    /// when it could not write. The same as a one-key [`Event::Write`](super::Event::Write)
+    /// that needs no message, without the reply.
+    pub fn write_local(&mut self, now: Time, key: &K, value: Option<V>) -> Option<u64> {
+        let copy = self.copies.get_mut(key)?;
+        if !(copy.state.exclusive() && now < copy.lease_until) {
+            return None;
         }
-        match self.copies.get_mut(key) {
-            Some(copy) => {
-                copy.state = Held::M;
-                copy.value = value;
-                true
-            }
-            None => false,
-        }
+        copy.state = Held::M;
+        copy.value = value;
+        Some(copy.lease_until - now)
     }
 
     /// Ends `client`'s hold (see [`Event::Release`](super::Event::Release)).

@@ -390,19 +390,22 @@ fn acquire_holds_the_keys_until_release_and_revocations_wait_for_it() {
 #[test]
 fn write_local_needs_m_or_e_under_a_lease() {
     let mut c = Cluster::new(2, vec![0]);
-    assert!(!c.nodes[1].write_local(c.now, &0, Some(3)));
+    assert!(c.nodes[1].write_local(c.now, &0, Some(3)).is_none());
     c.read(1, 1, 0);
     c.settle();
     assert_eq!(c.state(1, 0), Some(Held::E));
     let now = c.now;
-    assert!(c.nodes[1].write_local(now, &0, Some(3)));
+    assert!(c.nodes[1].write_local(now, &0, Some(3)).is_some());
     assert_eq!(c.state(1, 0), Some(Held::M));
     c.read(0, 2, 0);
     c.settle();
     assert_eq!(c.reply(2), Some(Reply::Value(Some(3))));
     c.now += 5000;
     let now = c.now;
-    assert!(!c.nodes[1].write_local(now, &0, Some(4)), "lease over");
+    assert!(
+        c.nodes[1].write_local(now, &0, Some(4)).is_none(),
+        "lease over"
+    );
 }
 
 /// Found by the multi-process partition test (tests/cache_faults.rs): a cut-off sharer's

@@ -127,8 +127,20 @@ pub struct Attempt<'a> {
     write: bool,
     acquired: bool,
     finished: bool,
-    /// When the command gives up (`-TRYAGAIN`).
-    pub deadline: tokio::time::Instant,
+    /// When the command gives up (`-TRYAGAIN`); set when it first waits (no clock read on
+    /// the fast path).
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl Attempt<'_> {
+    /// When the command gives up waiting (`-TRYAGAIN`): `--no-leader-wait` plus a lease
+    /// after it first waited.
+    pub fn deadline(&mut self) -> tokio::time::Instant {
+        let wait = self.driver.wait;
+        *self
+            .deadline
+            .get_or_insert_with(|| tokio::time::Instant::now() + wait)
+    }
 }
 
 impl Drop for Attempt<'_> {
@@ -280,7 +292,7 @@ impl Coherent {
             write,
             acquired: false,
             finished: false,
-            deadline: tokio::time::Instant::now() + self.wait,
+            deadline: None,
         }
     }
 
@@ -321,6 +333,7 @@ impl Coherent {
                     .iter()
                     .map(|k| (k.clone(), self.keyspace.export(k)))
                     .collect();
+                a.finished = true;
                 if a.acquired {
                     let actions = inner.node.handle(
                         now,
@@ -330,13 +343,19 @@ impl Coherent {
                         },
                     );
                     self.apply(&mut inner, actions);
+                    self.renew_ahead(&mut inner, &a.keys, now);
                 } else {
+                    let third = inner.node.config().lease_ms / 3;
                     for (k, v) in values {
-                        inner.node.write_local(now, &k, v);
+                        if inner
+                            .node
+                            .write_local(now, &k, v)
+                            .is_some_and(|l| l < third)
+                        {
+                            self.renew(&mut inner, k, now);
+                        }
                     }
                 }
-                a.finished = true;
-                self.renew_ahead(&mut inner, &a.keys, now);
                 return Ok(reply);
             }
             if !a.acquired {
@@ -352,17 +371,23 @@ impl Coherent {
                 self.apply(&mut inner, actions);
             }
         } else {
-            // One lookup per key: under lease or missing.
-            let missing: Vec<Bytes> = a
-                .keys
-                .iter()
-                .filter(|k| inner.node.lease_left(k, now).is_none())
-                .cloned()
-                .collect();
+            // One lookup per key: missing, or under lease (and renewed soon if little is
+            // left). No allocation unless a key is missing or due.
+            let third = inner.node.config().lease_ms / 3;
+            let (mut missing, mut due) = (Vec::new(), Vec::new());
+            for k in &a.keys {
+                match inner.node.lease_left(k, now) {
+                    None => missing.push(k.clone()),
+                    Some(left) if left < third => due.push(k.clone()),
+                    Some(_) => {}
+                }
+            }
             if missing.is_empty() {
                 a.finished = true;
                 let reply = run(&self.keyspace);
-                self.renew_ahead(&mut inner, &a.keys, now);
+                for k in due {
+                    self.renew(&mut inner, k, now);
+                }
                 return Ok(reply);
             }
             self.stats.waits.fetch_add(1, Relaxed);
@@ -401,11 +426,17 @@ impl Coherent {
                 .node
                 .lease_left(key, now)
                 .is_some_and(|left| left < third)
-                && !inner.node.is_pending(key)
             {
-                let actions = inner.node.handle(now, Event::Renew { key: key.clone() });
-                self.apply(inner, actions);
+                self.renew(inner, key.clone(), now);
             }
+        }
+    }
+
+    /// Renews `key` in the background unless a request for it is out already.
+    fn renew(&self, inner: &mut Inner, key: Bytes, now: u64) {
+        if !inner.node.is_pending(&key) {
+            let actions = inner.node.handle(now, Event::Renew { key });
+            self.apply(inner, actions);
         }
     }
 
@@ -430,7 +461,7 @@ impl Coherent {
             match self.attempt(&mut a, run) {
                 Ok(reply) => return reply,
                 Err(rx) => {
-                    if tokio::time::timeout_at(a.deadline, rx).await.is_err() {
+                    if tokio::time::timeout_at(a.deadline(), rx).await.is_err() {
                         return self.give_up(a);
                     }
                 }
