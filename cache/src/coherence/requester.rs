@@ -22,8 +22,8 @@
 //! take the keys they share in the same order (ordered locking, as in two-phase locking
 //! with ordered acquisition). A held key whose lease runs out meanwhile is taken again.
 //!
-//! Why this file is a little over 500 lines: reads, writes and revocations share the copy
-//! table and the pending requests, and `pump` ties them together.
+//! Why this file is over 500 lines: reads, writes, holds (`Acquire`/`Release`) and
+//! revocations share the copy table and the pending requests, and `pump` ties them together.
 
 use std::collections::{BTreeMap, BTreeSet};
 
