@@ -544,3 +544,29 @@ fn evicting_copies_under_maxmemory_never_serves_an_older_value() {
         "no eviction happened: {evictions:?}"
     );
 }
+
+/// `FLUSHALL` on a node of a cluster empties that node's copies only (an `M` copy is
+/// written back first): no node answers nil for a key that still exists.
+#[test]
+fn flushall_drops_this_nodes_copies_and_never_makes_it_lie() {
+    let _serial = serial();
+    let c = Cluster::start(3, &[]);
+    let mut one = con(&c, 1);
+    let mut two = con(&c, 2);
+    let _: () = settle(Duration::from_secs(10), || {
+        redis::cmd("SET").arg("f:a").arg("1").query(&mut one)
+    });
+    let _: () = redis::cmd("SET")
+        .arg("f:b")
+        .arg("2")
+        .query(&mut one)
+        .unwrap();
+    let _: Option<String> = redis::cmd("GET").arg("f:b").query(&mut two).unwrap();
+    assert_eq!(state(&mut one, "f:a"), "M");
+    let _: () = redis::cmd("FLUSHALL").query(&mut one).unwrap();
+    assert_eq!(state(&mut one, "f:a"), "I");
+    for con in [&mut one, &mut two] {
+        let v: Vec<Option<String>> = redis::cmd("MGET").arg("f:a").arg("f:b").query(con).unwrap();
+        assert_eq!(v, vec![Some("1".into()), Some("2".into())]);
+    }
+}

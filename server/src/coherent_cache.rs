@@ -93,6 +93,11 @@ pub async fn execute(
         }
         Command::CacheDir(d) => return c.dir(d.key().clone()).await,
         Command::CacheStats(_) => return stats_frame(&node.keyspace, &counters(node)),
+        Command::Flush(_) => {
+            // This node's copies only (the keys live on at their homes).
+            let mut command = Some(command);
+            return c.flush(&mut |ks| command.take().map_or(Frame::Null, |cmd| cmd.apply(ks)));
+        }
         _ => {}
     }
     let mut command = Some(command);

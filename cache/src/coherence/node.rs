@@ -135,6 +135,11 @@ where
             .map(|c| c.lease_until - now)
     }
 
+    /// The keys this node holds a copy of (whatever the lease).
+    pub fn copy_keys(&self) -> Vec<K> {
+        self.copies.keys().cloned().collect()
+    }
+
     /// Whether a request for `key` is out (a renewal asked for, say).
     pub fn is_pending(&self, key: &K) -> bool {
         self.pending.contains_key(key)

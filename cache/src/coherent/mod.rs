@@ -42,8 +42,9 @@
 //! the lock and its invariant (machine copy = keyspace value); the links, the ring and
 //! `CACHE.DIR` are in their own files.
 //!
-//! Limits (not yet done): `KEYS`/`SCAN`/`DBSIZE`/`RANDOMKEY`/`FLUSHALL` see (and flush) this
-//! node's copies only; a transaction or script must end within a lease.
+//! Limits (not yet done): `KEYS`/`SCAN`/`DBSIZE`/`RANDOMKEY` see this node's copies only, and
+//! `FLUSHALL`/`FLUSHDB` drop only this node's copies ([`Coherent::flush`], an `M`
+//! copy written back first); a transaction or script must end within a lease.
 
 mod dir;
 mod link;
@@ -472,6 +473,22 @@ impl Coherent {
                 }
             }
         }
+    }
+
+    /// `FLUSHALL`/`FLUSHDB` on a node of a cluster: under the driver's lock, runs the flush
+    /// (`run`) on this node's store, then the machine drops every copy (an `M` one is
+    /// written back to its home first, from the machine's own value), so no copy is served
+    /// from a store that no longer has it. A flush empties this node's copies only; the
+    /// keys live on at their homes.
+    pub fn flush(&self, run: &mut dyn FnMut(&Keyspace) -> Frame) -> Frame {
+        let mut inner = self.inner.lock();
+        let reply = run(&self.keyspace);
+        let now = self.now();
+        for key in inner.node.copy_keys() {
+            let actions = inner.node.handle(now, Event::Evict { key });
+            self.apply(&mut inner, actions);
+        }
+        reply
     }
 
     /// `CACHE.STATE key`: this node's state of `key` (`M`, `E`, `S`, or `I`).
