@@ -4,7 +4,10 @@
 //!   contention) against one or more nodes; ops/s and p50/p99/p99.9 latency per
 //!   operation (hdrhistogram).
 //! - `cache`: memtier_benchmark's default workload (SET:GET 1:10, 32-byte values,
-//!   4 threads × 50 clients, keys `memtier-0..10M`), counting errors.
+//!   4 threads × 50 clients, keys `memtier-0..10M`), counting errors; or, with `--ports`,
+//!   `--zipf`, `--read-percent`, a load spread over a cluster's nodes that also reports
+//!   the hit rate and coherence messages per operation (`cache_load.rs`).
+//! - `shared-write`: the latency of a SET to a key every node of a cluster shares.
 //! - `load`: writes N distinct keys (`key:%012d`) with V-byte values, for memory
 //!   comparisons.
 //! - `failover`: starts a 3-node cluster of a given binary, SIGKILLs the leader and
@@ -24,6 +27,7 @@
 //!
 //! Every run is bounded by its request count or duration and ends by itself.
 
+mod cache_load;
 mod failover;
 mod kv_load;
 mod queue_load;
@@ -39,7 +43,6 @@ use clap::{Parser, Subcommand};
 use conclave_benches::progress::Progress;
 use conclave_benches::rows::{append_csv, LocksRow};
 use hdrhistogram::Histogram;
-use rand::Rng;
 use redis::aio::MultiplexedConnection;
 
 /// Conclave load tool.
@@ -82,33 +85,11 @@ enum Mode {
         #[arg(long)]
         csv: Option<PathBuf>,
     },
-    /// memtier_benchmark's default workload.
-    Cache {
-        /// Client port.
-        #[arg(long, default_value_t = 6379)]
-        port: u16,
-        /// Host.
-        #[arg(long, default_value = "127.0.0.1")]
-        host: String,
-        /// Threads (connections are spread over them).
-        #[arg(long, default_value_t = 4)]
-        threads: usize,
-        /// Clients per thread.
-        #[arg(long, default_value_t = 50)]
-        clients: usize,
-        /// Requests per client.
-        #[arg(long, short = 'n', default_value_t = 10_000)]
-        requests: u64,
-        /// Value size in bytes.
-        #[arg(long, default_value_t = 32)]
-        data_size: usize,
-        /// GETs per SET.
-        #[arg(long, default_value_t = 10)]
-        gets_per_set: u64,
-        /// Largest key number.
-        #[arg(long, default_value_t = 10_000_000)]
-        key_maximum: u64,
-    },
+    /// A GET/SET load: memtier_benchmark's default workload, or a cluster-wide one
+    /// (`--ports`, `--zipf`, `--read-percent`; see `cache_load`).
+    Cache(cache_load::CacheArgs),
+    /// The latency of a write to a key every node shares.
+    SharedWrite(cache_load::SharedWriteArgs),
     /// Writes N distinct keys.
     Load {
         /// Client port.
@@ -160,25 +141,10 @@ fn main() -> Result<()> {
             },
             Progress::start("locks", !cli.quiet),
         )),
-        Mode::Cache {
-            port,
-            host,
-            threads,
-            clients,
-            requests,
-            data_size,
-            gets_per_set,
-            key_maximum,
-        } => rt.block_on(cache(
-            &host,
-            port,
-            threads * clients,
-            requests,
-            data_size,
-            gets_per_set,
-            key_maximum,
-            Progress::start("cache", !cli.quiet),
-        )),
+        Mode::Cache(args) => {
+            rt.block_on(cache_load::run(&args, Progress::start("cache", !cli.quiet)))
+        }
+        Mode::SharedWrite(args) => rt.block_on(cache_load::shared_write(&args)),
         Mode::Load {
             port,
             host,
@@ -365,82 +331,6 @@ async fn locks(run: &LocksRun, progress: Progress) -> Result<()> {
         };
         append_csv(path, &[row])?;
     }
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn cache(
-    host: &str,
-    port: u16,
-    clients: usize,
-    requests: u64,
-    data_size: usize,
-    gets_per_set: u64,
-    key_maximum: u64,
-    progress: Progress,
-) -> Result<()> {
-    let value = "x".repeat(data_size);
-    let errors = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    let counted = progress.counters();
-    for _ in 0..clients {
-        let mut con = connect(host, port).await?;
-        let (value, errors) = (value.clone(), errors.clone());
-        let counted = counted.clone();
-        tasks.push(tokio::spawn(async move {
-            let (mut sets, mut gets) = (histogram(), histogram());
-            for n in 0..requests {
-                let key = format!(
-                    "memtier-{}",
-                    rand::thread_rng().gen_range(0..key_maximum.max(1))
-                );
-                let t0 = Instant::now();
-                let ok = if n % (gets_per_set + 1) == 0 {
-                    let r: redis::RedisResult<()> = redis::cmd("SET")
-                        .arg(&key)
-                        .arg(&value)
-                        .query_async(&mut con)
-                        .await;
-                    let _ = sets.record(t0.elapsed().as_micros() as u64);
-                    r.is_ok()
-                } else {
-                    let r: redis::RedisResult<Option<Vec<u8>>> =
-                        redis::cmd("GET").arg(&key).query_async(&mut con).await;
-                    let _ = gets.record(t0.elapsed().as_micros() as u64);
-                    r.is_ok()
-                };
-                if ok {
-                    counted.ok();
-                } else {
-                    errors.fetch_add(1, Relaxed);
-                    counted.error();
-                }
-            }
-            (sets, gets)
-        }));
-    }
-    let (mut sets, mut gets) = (histogram(), histogram());
-    for t in tasks {
-        let (s, g) = t.await?;
-        sets.add(s)?;
-        gets.add(g)?;
-    }
-    progress.finish();
-    let secs = started.elapsed().as_secs_f64();
-    println!("cache: {clients} clients x {requests} requests, SET:GET 1:{gets_per_set}, {data_size}-byte values, {secs:.1} s");
-    report("SET", &sets, secs);
-    report("GET", &gets, secs);
-    println!(
-        "total      {:>10.0} ops/s   errors {}",
-        (sets.len() + gets.len()) as f64 / secs,
-        errors.load(Relaxed)
-    );
-    anyhow::ensure!(
-        errors.load(Relaxed) == 0,
-        "{} requests failed",
-        errors.load(Relaxed)
-    );
     Ok(())
 }
 

@@ -117,6 +117,19 @@ pub struct NodeConfig {
     #[arg(long, env = "CONCLAVE_NO_LEADER_WAIT", default_value_t = 2000)]
     pub no_leader_wait: u64,
 
+    /// Lease of a cached copy of a key on a node of a cluster, in ms (contract 2.1,
+    /// "Partitions"): a node cut off from a key's home stops serving its copy this long
+    /// after it last heard from the home, and a write waits at most this long for a
+    /// silent sharer.
+    #[arg(long, env = "CONCLAVE_CACHE_LEASE_MS", default_value_t = 2000)]
+    pub cache_lease_ms: u64,
+
+    /// Test only: plants a bug in the cache's coherence driver so a test can show its
+    /// checker catches it. `reply-before-invalidation`: a write on a shared copy is
+    /// applied here and answered without the home invalidating the other copies.
+    #[arg(long, env = "CONCLAVE_CACHE_PLANTED_BUG", hide = true)]
+    pub cache_planted_bug: Option<String>,
+
     /// Lease of LOCK.ACQUIRE without TTL, in ms.
     #[arg(long, env = "CONCLAVE_LOCK_DEFAULT_TTL", default_value_t = 30_000)]
     pub lock_default_ttl: u64,

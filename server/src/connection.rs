@@ -90,6 +90,9 @@ pub struct Session {
     pub caching: bool,
     /// `EXEC` is running the queued commands (their replies go into its array).
     pub in_exec: bool,
+    /// On a cluster, while an `EXEC` or a script holds its keys: those keys, the only
+    /// ones a script may touch (`crate::coherent_cache::hold`).
+    pub cluster_keys: Option<Vec<bytes::Bytes>>,
 }
 
 impl Session {
@@ -112,6 +115,7 @@ impl Session {
             read_tracking: None,
             caching: false,
             in_exec: false,
+            cluster_keys: None,
         }
     }
 

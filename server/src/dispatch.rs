@@ -29,7 +29,7 @@ use crate::command_table::{self, Builtin, Handler};
 use crate::connection::Session;
 use crate::monitor::{self, Source};
 use crate::node::Node;
-use crate::{pause, pubsub, scripting, tracking, transaction};
+use crate::{coherent_cache, pause, pubsub, scripting, tracking, transaction};
 
 /// Executes one request (`args[0]` is the command name) and returns its reply.
 pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Frame {
@@ -111,8 +111,47 @@ async fn run(
     if let Some(keys) = &read_keys {
         tracking::remember(&node.keyspace, session, spec, keys);
     }
+    // On a cluster, EXEC and scripts hold every key they name M while they run, and
+    // WATCH takes a copy of its keys first (contract 2.1; `coherent_cache`).
+    if let Some(c) = &node.coherent {
+        let held = match entry.handler {
+            Handler::Builtin(Builtin::Sync(_)) if spec.name == "EXEC" => {
+                session.tx.as_ref().map(|tx| tx.keys())
+            }
+            Handler::Script(cmd) if cmd != scripting::ScriptCmd::Script => {
+                Some(scripting::declared_keys(&args))
+            }
+            _ => None,
+        };
+        if let Some(keys) = held {
+            return coherent_cache::hold(node, session, entry, args, c, keys).await;
+        }
+        if spec.name == "WATCH" && session.tx.is_none() {
+            if let Err(reply) = coherent_cache::copy_keys(c, args[1..].to_vec()).await {
+                return reply;
+            }
+        }
+    }
+    // On a cluster, a keyspace command needs its keys held here first (contract 2.1).
+    let coherent = match (entry.handler, &node.coherent) {
+        (Handler::Cache(_), Some(c)) => Some((c, coherent_cache::keys_of(spec, &args))),
+        _ => None,
+    };
     let mut parse = Parse::new(args);
     let reply = match entry.handler {
+        Handler::Cache(parser) if coherent.is_some() => match coherent {
+            Some((c, keys)) => {
+                coherent_cache::execute(node, session, c, spec, keys, parser(&mut parse)).await
+            }
+            None => Frame::Null,
+        },
+        Handler::Cache(parser) if spec.name == "CACHE.DIR" => match parser(&mut parse) {
+            Ok(conclave_cache::cmd::Command::CacheDir(d)) => {
+                coherent_cache::dir_one_node(node, d.key())
+            }
+            Ok(_) => Frame::Null,
+            Err(e) => e.to_frame(),
+        },
         Handler::Builtin(Builtin::Sync(run)) => {
             // EXEC takes its turn with scripts (it must not wait for one on this thread).
             // Refused by a busy script, EXEC discards the transaction (Redis's

@@ -235,7 +235,15 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
             put("cache_hit_rate", format!("{:.4}", ks.hit_rate()));
             put("cache_evictions", ks.evictions.to_string());
             put("cache_expired", ks.expired.to_string());
-            put("cache_coherence", "node-local".into());
+            let mode = if node.coherent.is_some() {
+                "mesi"
+            } else {
+                "node-local"
+            };
+            put("cache_coherence", mode.into());
+            for (name, value) in crate::coherent_cache::counters(node).fields() {
+                put(name, value.to_string());
+            }
         }
         "raft" => f.extend(conclave_cluster::HostedGroup::info_raft(
             &**node.locks.group(),

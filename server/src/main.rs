@@ -7,6 +7,7 @@
 mod allocator;
 mod builtin;
 mod clients;
+mod coherent_cache;
 mod command_table;
 mod config;
 mod connection;
@@ -165,6 +166,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     ));
     let directory = peers.directory().clone();
     let hosted = groups::start(&config, peers.clone()).await?;
+    let coherent = start_coherence(&config, &keyspace, &peers)?;
     // The cluster channel's router: every hosted group, the services that take forwarded
     // commands, and (once the node exists) its STATUS. Served from here on: the meta
     // group needs its peers to record the queue shard count, and the queue shards start
@@ -175,6 +177,9 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     }
     router.add_service(conclave_locks::service::SERVICE, hosted.locks.clone());
     router.add_service(conclave_cluster::meta::SERVICE, hosted.meta.clone());
+    if let Some(coherent) = &coherent {
+        router.add_service(conclave_cache::coherent::SERVICE, coherent.clone());
+    }
     router.set_directory(directory);
     tokio::spawn(conclave_cluster::peer_listener::run(
         cluster_listener,
@@ -222,6 +227,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         },
         config,
         keyspace,
+        coherent,
         clients,
         tracker,
         pubsub: pubsub::PubSub::default(),
@@ -265,6 +271,44 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The coherence driver of a node in a cluster of several (`--peers`), on the static
+/// ring of those peers (epoch 1); none on one node.
+fn start_coherence(
+    config: &NodeConfig,
+    keyspace: &Arc<Keyspace>,
+    peers: &Arc<conclave_cluster::Peers>,
+) -> anyhow::Result<Option<Arc<conclave_cache::coherent::Coherent>>> {
+    use conclave_cache::coherent::{Coherent, StaticRing};
+    let members = config.peer_list()?;
+    if members.len() < 2 {
+        return Ok(None);
+    }
+    let ring = Arc::new(StaticRing::new(members.iter().map(|p| p.id).collect()));
+    let clients = members
+        .iter()
+        .filter(|p| p.id != config.id)
+        .map(|p| (p.id, peers.client(&p.addr)))
+        .collect();
+    let cfg = conclave_cache::coherence::Config {
+        lease_ms: config.cache_lease_ms.max(1),
+        margin_ms: (config.cache_lease_ms / 20).max(10),
+        epoch_spread_ms: config.cache_lease_ms,
+        retry_ms: (config.cache_lease_ms / 10).clamp(5, 200),
+    };
+    let coherent = Coherent::start(
+        config.id,
+        keyspace.clone(),
+        ring,
+        clients,
+        cfg,
+        config.no_leader_wait(),
+    );
+    if let Some(bug) = &config.cache_planted_bug {
+        coherent.plant_bug(bug).map_err(anyhow::Error::msg)?;
+    }
+    Ok(Some(coherent))
 }
 
 /// Binds a listening socket; the error names the flag and the address.

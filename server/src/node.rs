@@ -60,6 +60,9 @@ pub struct Node {
     pub runtime: RuntimeConfig,
     /// The node-local string keyspace.
     pub keyspace: Arc<Keyspace>,
+    /// The cluster-wide keyspace's coherence driver (contract 2.1); `None` on a
+    /// one-node cluster, which runs commands on the plain keyspace.
+    pub coherent: Option<Arc<conclave_cache::coherent::Coherent>>,
     /// Connected clients.
     pub clients: Arc<Clients>,
     /// Client-side caching: sends the keyspace's invalidations to tracking clients

@@ -51,6 +51,20 @@ impl Transaction {
             .sum()
     }
 
+    /// Every key the queued commands name (declared key positions; a script's `KEYS`),
+    /// for a cluster to hold them all `M` while `EXEC` runs.
+    pub fn keys(&self) -> Vec<Bytes> {
+        let mut keys = Vec::new();
+        for (entry, args) in &self.queued {
+            match entry.handler {
+                Handler::Cache(_) => keys.extend(crate::coherent_cache::keys_of(entry.spec, args)),
+                Handler::Script(_) => keys.extend(crate::scripting::declared_keys(args)),
+                _ => {}
+            }
+        }
+        keys
+    }
+
     /// Whether a queued command may change data (a `CLIENT PAUSE WRITE` holds the
     /// `EXEC`).
     pub fn may_write(&self) -> bool {

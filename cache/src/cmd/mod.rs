@@ -25,7 +25,7 @@ mod wait;
 
 pub use bitfield::BitField;
 pub use bits::{BitCount, BitOp, BitPos, GetBit, SetBit};
-pub use cache::{CacheState, CacheStats};
+pub use cache::{stats_frame, CacheDir, CacheState, CacheStats, Counters};
 pub use del::{Del, Exists};
 pub use dump::{Dump, Restore};
 pub use expire::{Expire, ExpireTime, Persist, Ttl};
@@ -137,6 +137,8 @@ pub enum Command {
     CacheStats(CacheStats),
     /// `CACHE.STATE`
     CacheState(CacheState),
+    /// `CACHE.DIR`
+    CacheDir(CacheDir),
 }
 
 /// Parses one command's arguments (after its name) into a [`Command`].
@@ -211,6 +213,7 @@ pub static COMMANDS: &[Declared<Parser>] = {
         command!("CACHE.DEL", -2, ["write"], KEYS_ALL, "cache", "DEL from this node's cache (synonym of DEL).", "key [key ...]", Service::Cache => |p| Del::parse(p).map(C::Del), keys: ["RM", "delete"]),
         command!("CACHE.STATS", 1, ["readonly", "fast"], NOKEY, "cache", "Cache hit/miss, size, eviction and expiry counters.", "", Service::Cache => |p| CacheStats::parse(p).map(C::CacheStats)),
         command!("CACHE.STATE", 2, ["readonly", "fast"], KEY1, "cache", "This node's MESI state of a key (M, E, S or I).", "key", Service::Cache => |p| CacheState::parse(p).map(C::CacheState), keys: ["RO"]),
+        command!("CACHE.DIR", 2, ["readonly"], KEY1, "cache", "The directory entry of a key at its home: home, epoch, owner, sharers.", "key", Service::Cache => |p| CacheDir::parse(p).map(C::CacheDir)),
     ]
 };
 
@@ -281,6 +284,7 @@ impl Command {
             Command::WaitAof(c) => c.apply(ks),
             Command::CacheStats(c) => c.apply(ks),
             Command::CacheState(c) => c.apply(ks),
+            Command::CacheDir(c) => c.apply(ks),
         }
     }
 
@@ -312,6 +316,7 @@ impl Command {
                 | Command::WaitAof(_)
                 | Command::CacheStats(_)
                 | Command::CacheState(_)
+                | Command::CacheDir(_)
         )
     }
 }

@@ -26,7 +26,19 @@ pub type ClientId = u64;
 /// a home. The incarnation changes at each restart (the caller picks a number larger than
 /// any of the node's earlier ones, e.g. the wall clock at start-up in ms), so stamps of a
 /// restarted node compare above all of its earlier ones even though the counter restarts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Stamp {
     /// The incarnation of the node that drew the stamp.
     pub incarnation: u64,
@@ -45,7 +57,9 @@ pub trait Ring<K>: Clone + Debug {
 
 /// The state of a copy a node holds (a node holding nothing is in `I`, which has no
 /// variant here: the copy is simply absent).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Held {
     /// Modified: the only copy, newer than the home's value.
     M,
@@ -146,8 +160,8 @@ pub(crate) enum Bug {
 /// Counters of one node (contract 2.1: `CACHE.STATS` / `INFO cache`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Stats {
-    /// Requests this node sent to a home for a key it did not hold well enough (misses,
-    /// upgrades and lease renewals).
+    /// Requests this node sent to another node, the key's home, for a key it did not
+    /// hold well enough (misses, upgrades and lease renewals).
     pub remote_reads: u64,
     /// Revocations (invalidations and recalls) this node sent as a home.
     pub invalidations_sent: u64,

@@ -29,6 +29,37 @@ pub enum Event<K, V, R> {
         /// The keys and their new values.
         writes: Vec<(K, Option<V>)>,
     },
+    /// A client takes `M` on `keys` to run a command on them itself (a read-modify-write
+    /// such as `INCR`, or any write the driver executes on its own store): each key is
+    /// taken in key order and held as [`Write`](Event::Write) holds it. Answered with
+    /// [`Reply::Held`] once every key is held `M`/`E` under a lease; the driver then checks
+    /// [`Node::holds`](super::Node::holds), runs the command and ends the hold with
+    /// [`Release`](Event::Release). If a lease runs out first the keys are taken again and
+    /// `Held` comes again.
+    Acquire {
+        /// Who to answer.
+        client: ClientId,
+        /// The keys.
+        keys: Vec<K>,
+    },
+    /// Ends the hold of an [`Acquire`](Event::Acquire): the copies of the acquired keys
+    /// take these values (`None`: the key is deleted) and become `M`. Answered with
+    /// [`Reply::Done`]. Ignored unless [`Node::holds`](super::Node::holds) is true for
+    /// `client` now; a key not acquired is ignored.
+    Release {
+        /// The client of the `Acquire`.
+        client: ClientId,
+        /// The new values of the acquired keys.
+        writes: Vec<(K, Option<V>)>,
+    },
+    /// Renews this node's copy of `key` ahead of its lease end (a driver sends it when a
+    /// copy it serves has less than half its lease left, so hot keys never wait for a
+    /// renewal): the same `Request` naming the copy's grant as a renewal after the lease
+    /// end. Ignored without a copy under lease, or with a request for the key out.
+    Renew {
+        /// The key.
+        key: K,
+    },
     /// A message from another node (or from this node to itself, though the machine
     /// delivers those itself).
     Receive(Envelope<K, V>),
@@ -75,6 +106,8 @@ pub enum Reply<V> {
     Value(Option<V>),
     /// The write is done and visible cluster-wide.
     Done,
+    /// Every key of an [`Event::Acquire`] is held here `M`/`E` under a lease.
+    Held,
 }
 
 /// An output of the machine.
@@ -88,6 +121,20 @@ pub enum Action<K, V> {
         client: ClientId,
         /// The answer.
         reply: Reply<V>,
+    },
+    /// This node now holds a granted copy of `key` with this value (nil: the key does
+    /// not exist): a driver that keeps its own store of the copies installs it there.
+    Install {
+        /// The key.
+        key: K,
+        /// The granted value.
+        value: Option<V>,
+    },
+    /// This node's copy of `key` is gone (revoked, or its home moved): a driver that
+    /// keeps its own store of the copies may drop it there.
+    Drop {
+        /// The key.
+        key: K,
     },
     /// Call `handle(Event::Tick)` at or after this time (ms); supersedes earlier timers.
     SetTimer(u64),

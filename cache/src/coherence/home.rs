@@ -13,13 +13,15 @@
 //! | Shared | owner `o` | revoke `o` to `S` (its data comes back), then grant `S` (or `E` if `o` kept nothing) |
 //! | Modified | no other holder | grant `M` |
 //! | Modified | holders | revoke all to `I` in parallel, **wait for every acknowledgement**, then grant `M` |
-//! | holding, and still listed | — | `Renewed` (new lease, no data) |
+//! | holding, and listed under the grant it names | — | `Renewed` (new lease, no data) |
 //! | from the owner, not holding | — | its copy is gone unchanged (grant lost, or `E` evicted): serve afresh from the home's value |
 //! | from the owner, newer incarnation | — | the owner restarted: its `M` value is lost — forget (nil) |
 //!
 //! A holder that does not acknowledge is asked again every `retry_ms`; once its lease
 //! (from the home's grant, plus the drift margin) has run out it cannot be serving, and
-//! the home goes on without it — losing the value if it was the owner ("may forget, never
+//! the home goes on without it — an owner, which may hold the only value, not before a
+//! lease after the revocation was first sent (an idle owner past its lease is alive most
+//! of the time, and answers with its data) — losing the value if it was the owner ("may forget, never
 //! lies"). `WriteBack` of an evicted `M` copy sets the value; inside a transaction it
 //! counts as that owner's acknowledgement. `HomeEvict` (inclusion) revokes every copy,
 //! then removes the entry.
@@ -43,6 +45,20 @@ pub(super) struct Owner {
     pub(super) incarnation: u64,
     /// End of the lease granted (home's clock).
     pub(super) lease_end: Time,
+    /// The stamp of the grant it holds (a renewal must name it).
+    pub(super) gid: Stamp,
+}
+
+impl Owner {
+    /// The owner as a copy to revoke at `now`.
+    fn awaited(&self, now: Time, cfg: &Config) -> Awaited {
+        Awaited {
+            lease_end: self.lease_end,
+            give_up_at: (self.lease_end + cfg.margin_ms).max(now + cfg.lease_ms),
+            gid: self.gid,
+            owner: Some(self.incarnation),
+        }
+    }
 }
 
 /// Why a transaction revokes copies.
@@ -60,6 +76,12 @@ pub(super) enum Purpose {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) struct Awaited {
     pub(super) lease_end: Time,
+    /// When the home goes on without an answer: the lease end plus the margin, and for
+    /// an owner not before a lease after the revocation was sent (an owner idle past its
+    /// lease still has the only value; it gets a lease to send it back).
+    pub(super) give_up_at: Time,
+    /// The stamp of the grant the copy was given under.
+    pub(super) gid: Stamp,
     /// `Some(incarnation it was granted in)` for the owner, `None` for a sharer.
     pub(super) owner: Option<u64>,
 }
@@ -80,7 +102,7 @@ pub(super) struct Queued {
     pub(super) from: NodeId,
     pub(super) rid: Stamp,
     pub(super) want: Want,
-    pub(super) holding: bool,
+    pub(super) holding: Option<Stamp>,
 }
 
 /// The directory entry of one key at its home.
@@ -88,7 +110,8 @@ pub(super) struct Queued {
 pub(super) struct Entry<V> {
     pub(super) value: Option<V>,
     pub(super) owner: Option<Owner>,
-    pub(super) sharers: BTreeMap<NodeId, Time>,
+    /// Each sharer's lease end and the stamp of its grant.
+    pub(super) sharers: BTreeMap<NodeId, (Time, Stamp)>,
     pub(super) tx: Option<Tx>,
     pub(super) queue: VecDeque<Queued>,
 }
@@ -107,42 +130,39 @@ impl<V> Default for Entry<V> {
 
 impl<V> Entry<V> {
     /// Every copy a write or an eviction must revoke: the sharers (but `except`, the
-    /// requester) and the owner, each with its lease end.
-    fn copies_to_revoke(&self, except: Option<NodeId>) -> BTreeMap<NodeId, Awaited> {
+    /// requester) and the owner, each with its lease end; revoked at `now`.
+    fn copies_to_revoke(
+        &self,
+        except: Option<NodeId>,
+        now: Time,
+        cfg: &Config,
+    ) -> BTreeMap<NodeId, Awaited> {
         let mut awaiting: BTreeMap<NodeId, Awaited> = self
             .sharers
             .iter()
             .filter(|(n, _)| Some(**n) != except)
-            .map(|(n, end)| {
+            .map(|(n, (end, gid))| {
                 (
                     *n,
                     Awaited {
                         lease_end: *end,
+                        give_up_at: end + cfg.margin_ms,
+                        gid: *gid,
                         owner: None,
                     },
                 )
             })
             .collect();
         if let Some(owner) = &self.owner {
-            awaiting.insert(
-                owner.node,
-                Awaited {
-                    lease_end: owner.lease_end,
-                    owner: Some(owner.incarnation),
-                },
-            );
+            awaiting.insert(owner.node, owner.awaited(now, cfg));
         }
         awaiting
     }
 
     /// When the transaction needs attention: a resend or a lease running out.
-    pub(super) fn deadline(&self, cfg: &Config) -> Option<Time> {
+    pub(super) fn deadline(&self) -> Option<Time> {
         let tx = self.tx.as_ref()?;
-        let give_up = tx
-            .awaiting
-            .values()
-            .map(|a| a.lease_end + cfg.margin_ms)
-            .min();
+        let give_up = tx.awaiting.values().map(|a| a.give_up_at).min();
         Some(give_up.map_or(tx.retry_at, |g| g.min(tx.retry_at)))
     }
 
@@ -188,7 +208,7 @@ where
         key: K,
         rid: Stamp,
         want: Want,
-        holding: bool,
+        holding: Option<Stamp>,
     ) {
         // Not ours, another epoch, or leases of an earlier home may run: the requester
         // asks again.
@@ -220,7 +240,7 @@ where
         let Some(entry) = self.dir.get_mut(&key) else {
             return;
         };
-        entry.sharers.retain(|_, end| *end + margin > now);
+        entry.sharers.retain(|_, (end, _)| *end + margin > now);
         let mut forget = false;
         if let Some(owner) = entry.owner.as_mut().filter(|o| o.node == q.from) {
             if q.rid.incarnation < owner.incarnation {
@@ -232,12 +252,15 @@ where
                 entry.owner = None;
                 entry.value = None;
                 forget = true;
-            } else if q.holding {
+            } else if q.holding == Some(owner.gid) {
                 owner.lease_end = lease_end;
-                return self.renew(key, q);
+                let gid = owner.gid;
+                return self.renew(key, q, gid);
             } else {
-                // Same incarnation, no copy: it never got the grant or dropped a clean
-                // copy (an M copy is written back first), so the home's value is current.
+                // Same incarnation, not holding the copy granted: it never got that grant
+                // (it may still hold an older copy, revoked since: its lease is over) or
+                // dropped a clean copy (an M copy is written back first), so the home's
+                // value is current.
                 entry.owner = None;
             }
         }
@@ -249,18 +272,17 @@ where
         };
         match q.want {
             Want::Shared => {
-                if q.holding && entry.sharers.contains_key(&q.from) {
-                    entry.sharers.insert(q.from, lease_end);
-                    return self.renew(key, q);
+                if let Some((end, gid)) = entry
+                    .sharers
+                    .get_mut(&q.from)
+                    .filter(|(_, gid)| q.holding == Some(*gid))
+                {
+                    *end = lease_end;
+                    let gid = *gid;
+                    return self.renew(key, q, gid);
                 }
                 if let Some(owner) = &entry.owner {
-                    let awaiting = BTreeMap::from([(
-                        owner.node,
-                        Awaited {
-                            lease_end: owner.lease_end,
-                            owner: Some(owner.incarnation),
-                        },
-                    )]);
+                    let awaiting = BTreeMap::from([(owner.node, owner.awaited(now, &self.cfg))]);
                     let purpose = Purpose::Read {
                         from: q.from,
                         rid: q.rid,
@@ -270,7 +292,7 @@ where
                 self.grant_read(now, key, q.from, q.rid);
             }
             Want::Modified => {
-                let awaiting = entry.copies_to_revoke(Some(q.from));
+                let awaiting = entry.copies_to_revoke(Some(q.from), now, &self.cfg);
                 let purpose = Purpose::Write {
                     from: q.from,
                     rid: q.rid,
@@ -284,8 +306,8 @@ where
         }
     }
 
-    fn renew(&mut self, key: K, q: Queued) {
-        let gid = self.stamp();
+    /// Renews the copy `q.from` holds under grant `gid` (the copy keeps its stamp).
+    fn renew(&mut self, key: K, q: Queued, gid: Stamp) {
         self.send(
             q.from,
             Msg::Renewed {
@@ -299,6 +321,7 @@ where
     /// Grants a readable copy: `E` if nobody else holds one, else `S`.
     fn grant_read(&mut self, now: Time, key: K, from: NodeId, rid: Stamp) {
         let lease_end = now + self.cfg.lease_ms;
+        let gid = self.stamp();
         let Some(entry) = self.dir.get_mut(&key) else {
             return;
         };
@@ -308,18 +331,19 @@ where
                 node: from,
                 incarnation: rid.incarnation,
                 lease_end,
+                gid,
             });
             Held::E
         } else {
-            entry.sharers.insert(from, lease_end);
+            entry.sharers.insert(from, (lease_end, gid));
             Held::S
         };
         let value = entry.value.clone();
-        self.grant(key, from, rid, state, value);
+        self.grant(key, from, rid, gid, state, value);
     }
 
-    fn grant(&mut self, key: K, to: NodeId, rid: Stamp, state: Held, value: Option<V>) {
-        let gid = self.stamp();
+    /// Sends a grant stamped `gid` (drawn by the caller, who records it).
+    fn grant(&mut self, key: K, to: NodeId, rid: Stamp, gid: Stamp, state: Held, value: Option<V>) {
         self.send(
             to,
             Msg::Grant {
@@ -350,6 +374,7 @@ where
                 awaiting,
                 retry_at: now + self.cfg.retry_ms,
             });
+            self.busy.insert(key.clone());
         }
         for node in targets {
             self.stats.invalidations_sent += 1;
@@ -399,7 +424,7 @@ where
                 }
             }
             if kept && to == RevokeTo::Shared {
-                entry.sharers.insert(node, awaited.lease_end);
+                entry.sharers.insert(node, (awaited.lease_end, awaited.gid));
             }
         } else {
             entry.sharers.remove(&node);
@@ -486,6 +511,7 @@ where
         let Some(tx) = entry.tx.take() else {
             return;
         };
+        self.busy.remove(&key);
         for node in tx.awaiting.keys() {
             entry.sharers.remove(node);
         }
@@ -503,6 +529,7 @@ where
             }
             Purpose::Write { from, rid } => {
                 let lease_end = now + self.cfg.lease_ms;
+                let gid = self.stamp();
                 let Some(entry) = self.dir.get_mut(&key) else {
                     return;
                 };
@@ -511,9 +538,10 @@ where
                     node: from,
                     incarnation: rid.incarnation,
                     lease_end,
+                    gid,
                 });
                 let value = entry.value.clone();
-                self.grant(key.clone(), from, rid, Held::M, value);
+                self.grant(key.clone(), from, rid, gid, Held::M, value);
             }
             Purpose::Evict => {
                 if let Some(entry) = self.dir.get_mut(&key) {
@@ -547,13 +575,7 @@ where
 
     /// Resends unanswered revocations; gives up on holders whose lease has run out.
     pub(super) fn home_tick(&mut self, now: Time) {
-        let margin = self.cfg.margin_ms;
-        let busy: Vec<K> = self
-            .dir
-            .iter()
-            .filter(|(_, e)| e.tx.is_some())
-            .map(|(k, _)| k.clone())
-            .collect();
+        let busy: Vec<K> = self.busy.iter().cloned().collect();
         for key in busy {
             let expired: Vec<NodeId> = self
                 .dir
@@ -562,7 +584,7 @@ where
                 .map(|t| {
                     t.awaiting
                         .iter()
-                        .filter(|(_, a)| a.lease_end + margin <= now)
+                        .filter(|(_, a)| a.give_up_at <= now)
                         .map(|(n, _)| *n)
                         .collect()
                 })
@@ -615,8 +637,8 @@ where
         if entry.tx.is_some() {
             return;
         }
-        entry.sharers.retain(|_, end| *end + margin > now);
-        let awaiting = entry.copies_to_revoke(None);
+        entry.sharers.retain(|_, (end, _)| *end + margin > now);
+        let awaiting = entry.copies_to_revoke(None, now, &self.cfg);
         if awaiting.is_empty() {
             self.finish(now, key, Purpose::Evict);
         } else {
@@ -638,6 +660,8 @@ where
             e.queue.clear();
             stays
         });
+        let dir = &self.dir;
+        self.busy.retain(|k| dir.contains_key(k));
         for key in lost {
             self.forgot(&key);
         }

@@ -20,7 +20,9 @@
 use super::coherence_vocab::{Epoch, Held, NodeId, Stamp};
 
 /// One message on the wire.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct Envelope<K, V> {
     /// Sender.
     pub from: NodeId,
@@ -34,7 +36,9 @@ pub struct Envelope<K, V> {
 }
 
 /// What a requester asks its home for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Want {
     /// A readable copy (`E` or `S`).
     Shared,
@@ -43,7 +47,9 @@ pub enum Want {
 }
 
 /// What a revoked holder keeps.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum RevokeTo {
     /// Keep a shared copy (a read elsewhere recalls an `M`/`E` copy).
     Shared,
@@ -52,11 +58,16 @@ pub enum RevokeTo {
 }
 
 /// The body of a message. `Option<V>` is a value or nil (the key does not exist).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Msg<K, V> {
-    /// Requester → home: a copy of `key` with at least `want`. `holding` says the requester
-    /// still holds a copy (its lease ran out or is about to): if the home still lists it as
-    /// a holder good enough for `want`, the answer is [`Renewed`](Msg::Renewed).
+    /// Requester → home: a copy of `key` with at least `want`. `holding` names the copy the
+    /// requester still holds (its lease ran out or is about to) by the stamp of its grant:
+    /// if the home lists the requester as a holder good enough for `want` *under that very
+    /// grant*, the answer is [`Renewed`](Msg::Renewed). (A bare "I hold a copy" is not
+    /// enough: the home may have given up on that copy at its lease end and granted the
+    /// requester a newer one that was lost; renewing would revive the stale copy.)
     Request {
         /// The key.
         key: K,
@@ -64,8 +75,8 @@ pub enum Msg<K, V> {
         rid: Stamp,
         /// Read or write.
         want: Want,
-        /// Whether the requester still holds a copy (renewal).
-        holding: bool,
+        /// The grant stamp of the copy the requester still holds (renewal), if any.
+        holding: Option<Stamp>,
     },
     /// Home → requester: a copy of `key` in `state` holding `value`.
     Grant {
@@ -86,7 +97,7 @@ pub enum Msg<K, V> {
         key: K,
         /// The request answered.
         rid: Stamp,
-        /// The home's stamp of this renewal.
+        /// The stamp of the grant renewed (the copy keeps it).
         gid: Stamp,
     },
     /// Home → holder: give up (or downgrade) the copy of `key` granted before `tx`.

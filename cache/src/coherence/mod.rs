@@ -51,8 +51,8 @@
 //! | read miss | requester → home | no owner: `E` if nobody else holds it, else `S`; an owner: recall it to `S` (data comes back), then grant `S` |
 //! | write, `M`/`E` under lease | requester | write locally (`E` → `M`), no message |
 //! | write from `S`/`I` | requester → home | revoke every other copy in parallel, **wait for every acknowledgement**, grant `M` |
-//! | copy past its lease | requester → home | `Request{holding}`: still listed → `Renewed` (no data); else a fresh grant |
-//! | revocation not acknowledged | home | resend every `retry_ms`; after the holder's lease + margin, go on without it (an owner's value is then *forgotten*) |
+//! | copy past its lease | requester → home | `Request{holding: its grant's stamp}`: listed under that grant → `Renewed` (no data); else a fresh grant |
+//! | revocation not acknowledged | home | resend every `retry_ms`; after the holder's lease + margin (an owner: and at least a lease after the revocation), go on without it (an owner's value is then *forgotten*) |
 //! | evict `S`/`E` | requester | drop silently |
 //! | evict `M` | requester → home | `WriteBack`, kept (not served) until acknowledged |
 //! | home evicts or expires the key | home | revoke every copy, then drop the key (inclusion) |

@@ -6,7 +6,7 @@
 //! requester of the keys it homes: messages it sends to itself are delivered inside the
 //! same `handle` call (never returned as actions), so a one-node cluster sends nothing.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::coherence_vocab::{
     Bug, ClientId, Config, Epoch, Held, NodeId, Ring, Stamp, Stats, Time,
@@ -45,6 +45,9 @@ pub struct Node<K, V, R> {
     pub(super) answered: BTreeMap<K, Answered<V>>,
     // ---- home side ----
     pub(super) dir: BTreeMap<K, Entry<V>>,
+    /// The keys of `dir` with a transaction under way (so timers never walk the whole
+    /// directory).
+    pub(super) busy: BTreeSet<K>,
     pub(super) stats: Stats,
     // ---- scratch, empty between calls ----
     pub(super) loopback: VecDeque<Envelope<K, V>>,
@@ -77,6 +80,7 @@ where
             deferred: BTreeMap::new(),
             answered: BTreeMap::new(),
             dir: BTreeMap::new(),
+            busy: BTreeSet::new(),
             stats: Stats::default(),
             loopback: VecDeque::new(),
             out: Vec::new(),
@@ -103,6 +107,11 @@ where
         self.ring.epoch()
     }
 
+    /// The ring of the epoch this node is in.
+    pub fn ring(&self) -> &R {
+        &self.ring
+    }
+
     /// This node's counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
@@ -115,6 +124,30 @@ where
             .get(key)
             .filter(|c| now < c.lease_until)
             .map(|c| c.state)
+    }
+
+    /// How long this node's copy of `key` stays under lease after `now` (ms); `None`
+    /// without a copy under lease.
+    pub fn lease_left(&self, key: &K, now: Time) -> Option<u64> {
+        self.copies
+            .get(key)
+            .filter(|c| now < c.lease_until)
+            .map(|c| c.lease_until - now)
+    }
+
+    /// The keys this node holds a copy of (whatever the lease).
+    pub fn copy_keys(&self) -> Vec<K> {
+        self.copies.keys().cloned().collect()
+    }
+
+    /// Whether a request for `key` is out (a renewal asked for, say).
+    pub fn is_pending(&self, key: &K) -> bool {
+        self.pending.contains_key(key)
+    }
+
+    /// The protocol's timing.
+    pub fn config(&self) -> &Config {
+        &self.cfg
     }
 
     /// Zeroes the counters (the checker keeps them out of the states it compares).
@@ -140,6 +173,9 @@ where
         match event {
             Event::Read { client, key } => self.readers.entry(key).or_default().push(client),
             Event::Write { client, writes } => self.admit_write(client, writes),
+            Event::Acquire { client, keys } => self.admit_acquire(client, keys),
+            Event::Release { client, writes } => self.release(now, client, writes),
+            Event::Renew { key } => self.renew_early(now, key),
             Event::Receive(envelope) => self.receive(now, envelope),
             Event::Tick => {
                 self.requester_tick(now);
@@ -269,7 +305,11 @@ where
             .values()
             .map(|p| p.retry_at)
             .chain(self.writebacks.values().map(|w| w.retry_at));
-        let home = self.dir.values().filter_map(|e| e.deadline(&self.cfg));
+        let home = self
+            .busy
+            .iter()
+            .filter_map(|k| self.dir.get(k))
+            .filter_map(|e| e.deadline());
         requester.chain(home).min()
     }
 }

@@ -10,7 +10,7 @@
 //! A copy is served (and written) only while `now < lease_until`, where `lease_until` is
 //! the send time of the request that got it plus the lease: the home counts the same lease
 //! from its (later) grant, so the holder always stops first (Gray and Cheriton). A copy
-//! past its lease is kept and renewed by a `Request` with `holding: true`.
+//! past its lease is kept and renewed by a `Request` naming it (`holding`: its grant's stamp).
 //!
 //! A grant can cross a revocation of the same copy (the revocation overtakes it, or the
 //! grant is a late answer): every revocation received while a request is out raises that
@@ -22,8 +22,8 @@
 //! take the keys they share in the same order (ordered locking, as in two-phase locking
 //! with ordered acquisition). A held key whose lease runs out meanwhile is taken again.
 //!
-//! Why this file is a little over 500 lines: reads, writes and revocations share the copy
-//! table and the pending requests, and `pump` ties them together.
+//! Why this file is over 500 lines: reads, writes, holds (`Acquire`/`Release`) and
+//! revocations share the copy table and the pending requests, and `pump` ties them together.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -86,6 +86,11 @@ pub(super) struct WriteTx<K, V> {
     pub(super) items: Vec<(K, Option<V>)>,
     /// How many leading keys are held `M`/`E` under a lease (their revocations wait).
     pub(super) held: usize,
+    /// An [`Event::Acquire`](super::Event::Acquire): once every key is held, the client is
+    /// told ([`Reply::Held`]) and the keys stay held until its `Release`.
+    pub(super) acquire: bool,
+    /// Whether `Held` was sent for the keys as they are held now.
+    pub(super) notified: bool,
 }
 
 impl<V> Copy<V> {
@@ -116,6 +121,92 @@ where
             client,
             items: items.into_iter().collect(),
             held: 0,
+            acquire: false,
+            notified: false,
+        });
+    }
+
+    /// Asks the home to renew the copy of `key` while it is still under lease.
+    pub(super) fn renew_early(&mut self, now: Time, key: K) {
+        if self.state(&key, now).is_some() {
+            self.ensure_request(now, &key, Want::Shared);
+        }
+    }
+
+    /// Queues a client's hold of `keys` (sorted, each once).
+    pub(super) fn admit_acquire(&mut self, client: ClientId, keys: Vec<K>) {
+        let keys: BTreeSet<K> = keys.into_iter().collect();
+        if keys.is_empty() {
+            self.out.push(Action::Reply {
+                client,
+                reply: Reply::Held,
+            });
+            return;
+        }
+        self.writes.push(WriteTx {
+            client,
+            items: keys.into_iter().map(|k| (k, None)).collect(),
+            held: 0,
+            acquire: true,
+            notified: false,
+        });
+    }
+
+    /// Whether `client`'s [`Acquire`](super::Event::Acquire) holds every one of its keys
+    /// `M`/`E` under a lease at `now`: the driver may run its command on them.
+    pub fn holds(&self, client: ClientId, now: Time) -> bool {
+        self.writes.iter().any(|w| {
+            w.client == client
+                && w.acquire
+                && w.notified
+                && w.items.iter().all(|(k, _)| self.writable(now, k))
+        })
+    }
+
+    /// Whether this node may write `key` at `now` without asking anyone (`M`, or `E` by
+    /// the silent upgrade, under a lease).
+    pub fn may_write(&self, key: &K, now: Time) -> bool {
+        self.writable(now, key)
+    }
+
+    /// Writes `key` here at `now` if this node may ([`may_write`](Self::may_write)): the
+    /// copy becomes `M` with `value`. Returns how long its lease still runs (ms), or `None`
+    /// when it could not write. The same as a one-key [`Event::Write`](super::Event::Write)
+    /// that needs no message, without the reply.
+    pub fn write_local(&mut self, now: Time, key: &K, value: Option<V>) -> Option<u64> {
+        let copy = self.copies.get_mut(key)?;
+        if !(copy.state.exclusive() && now < copy.lease_until) {
+            return None;
+        }
+        copy.state = Held::M;
+        copy.value = value;
+        Some(copy.lease_until - now)
+    }
+
+    /// Ends `client`'s hold (see [`Event::Release`](super::Event::Release)).
+    pub(super) fn release(&mut self, now: Time, client: ClientId, writes: Vec<(K, Option<V>)>) {
+        if !self.holds(client, now) {
+            return;
+        }
+        let Some(index) = self
+            .writes
+            .iter()
+            .position(|w| w.client == client && w.acquire)
+        else {
+            return;
+        };
+        let write = self.writes.remove(index);
+        for (key, value) in writes {
+            if write.items.iter().any(|(k, _)| *k == key) {
+                if let Some(copy) = self.copies.get_mut(&key) {
+                    copy.state = Held::M;
+                    copy.value = value;
+                }
+            }
+        }
+        self.out.push(Action::Reply {
+            client,
+            reply: Reply::Done,
         });
     }
 
@@ -180,8 +271,22 @@ where
             match held {
                 Some(first_missing) => {
                     self.writes[index].held = first_missing;
+                    self.writes[index].notified = false;
                     let key = self.writes[index].items[first_missing].0.clone();
                     self.ensure_request(now, &key, Want::Modified);
+                    index += 1;
+                }
+                None if self.writes[index].acquire => {
+                    let write = &mut self.writes[index];
+                    write.held = write.items.len();
+                    if !write.notified {
+                        write.notified = true;
+                        let client = write.client;
+                        self.out.push(Action::Reply {
+                            client,
+                            reply: Reply::Held,
+                        });
+                    }
                     index += 1;
                 }
                 None => {
@@ -255,8 +360,11 @@ where
         let holding = self
             .copies
             .get(key)
-            .is_some_and(|c| c.home == home && (want == Want::Shared || c.state.exclusive()));
-        self.stats.remote_reads += 1;
+            .filter(|c| c.home == home && (want == Want::Shared || c.state.exclusive()))
+            .map(|c| c.gid);
+        if home != self.id {
+            self.stats.remote_reads += 1;
+        }
         self.send(
             home,
             Msg::Request {
@@ -339,6 +447,10 @@ where
             return;
         };
         self.answered.remove(&key);
+        self.out.push(Action::Install {
+            key: key.clone(),
+            value: value.clone(),
+        });
         self.copies.insert(
             key,
             Copy {
@@ -419,6 +531,7 @@ where
                     }
                     RevokeTo::Invalid => {
                         self.copies.remove(&key);
+                        self.out.push(Action::Drop { key: key.clone() });
                     }
                 }
             }
@@ -494,13 +607,20 @@ where
     pub(super) fn requester_epoch_change(&mut self) {
         let ring = self.ring.clone();
         let mut lost = Vec::new();
+        let mut dropped = Vec::new();
         self.copies.retain(|k, c| {
             let stays = ring.home(k) == c.home;
             if !stays && c.state == Held::M {
                 lost.push(k.clone());
             }
+            if !stays {
+                dropped.push(k.clone());
+            }
             stays
         });
+        for key in dropped {
+            self.out.push(Action::Drop { key });
+        }
         self.writebacks.retain(|k, w| {
             let stays = ring.home(k) == w.home;
             if !stays {

@@ -56,7 +56,7 @@ impl Cluster {
                 }
                 Action::Reply { client, reply } => self.replies.push((client, reply)),
                 Action::Forgot { key } => self.forgot.push(key),
-                Action::SetTimer(_) => {}
+                Action::SetTimer(_) | Action::Install { .. } | Action::Drop { .. } => {}
             }
         }
     }
@@ -321,7 +321,7 @@ fn a_home_drops_requests_of_another_epoch() {
                 seq: 1,
             },
             want: super::Want::Shared,
-            holding: false,
+            holding: None,
         },
     };
     c.on(0, Event::Receive(stale));
@@ -338,4 +338,139 @@ fn a_cancelled_write_has_no_effect() {
     c.read(0, 2, 0);
     c.settle();
     assert_eq!(c.reply(2), Some(Reply::Value(None)));
+}
+
+#[test]
+fn acquire_holds_the_keys_until_release_and_revocations_wait_for_it() {
+    let mut c = Cluster::new(3, vec![0, 0]);
+    c.write(2, 9, vec![(0, Some(1))]);
+    c.settle();
+    assert_eq!(c.reply(9), Some(Reply::Done));
+    // Node 1 takes both keys M to run a command on them itself (an INCR).
+    c.on(
+        1,
+        Event::Acquire {
+            client: 1,
+            keys: vec![1, 0],
+        },
+    );
+    c.settle();
+    assert_eq!(c.reply(1), Some(Reply::Held));
+    assert!(c.nodes[1].holds(1, c.now));
+    // A read elsewhere must wait: the recall is held back while node 1 holds the key.
+    c.read(2, 2, 0);
+    c.settle();
+    assert_eq!(c.reply(2), None, "no read while the hold is on");
+    c.on(
+        1,
+        Event::Release {
+            client: 1,
+            writes: vec![(0, Some(2)), (1, Some(7))],
+        },
+    );
+    assert_eq!(c.reply(1), Some(Reply::Done));
+    assert!(!c.nodes[1].holds(1, c.now));
+    c.settle();
+    assert_eq!(
+        c.reply(2),
+        Some(Reply::Value(Some(2))),
+        "the released value"
+    );
+    // A release without a hold does nothing.
+    c.on(
+        1,
+        Event::Release {
+            client: 5,
+            writes: vec![(1, None)],
+        },
+    );
+    assert_eq!(c.reply(5), None);
+}
+
+#[test]
+fn write_local_needs_m_or_e_under_a_lease() {
+    let mut c = Cluster::new(2, vec![0]);
+    assert!(c.nodes[1].write_local(c.now, &0, Some(3)).is_none());
+    c.read(1, 1, 0);
+    c.settle();
+    assert_eq!(c.state(1, 0), Some(Held::E));
+    let now = c.now;
+    assert!(c.nodes[1].write_local(now, &0, Some(3)).is_some());
+    assert_eq!(c.state(1, 0), Some(Held::M));
+    c.read(0, 2, 0);
+    c.settle();
+    assert_eq!(c.reply(2), Some(Reply::Value(Some(3))));
+    c.now += 5000;
+    let now = c.now;
+    assert!(
+        c.nodes[1].write_local(now, &0, Some(4)).is_none(),
+        "lease over"
+    );
+}
+
+/// Found by the multi-process partition test (tests/cache_faults.rs): a cut-off sharer's
+/// copy is given up at its lease end; back in touch, its first fresh grant is lost, and
+/// its next request still says it holds a copy. Renewing on a bare "holding" revived the
+/// old copy (a stale read); the request now names the grant it holds, and only that
+/// grant is renewed.
+#[test]
+fn a_renewal_of_a_copy_given_up_on_is_a_fresh_grant() {
+    let mut c = Cluster::new(3, vec![0]);
+    c.write(1, 1, vec![(0, Some(1))]);
+    c.read(2, 2, 0);
+    c.settle();
+    assert_eq!(c.reply(2), Some(Reply::Value(Some(1))));
+    c.cut = Some(2);
+    c.write(1, 3, vec![(0, Some(2))]);
+    c.settle();
+    c.tick(1000);
+    c.tick(1000);
+    c.tick(200);
+    assert_eq!(c.reply(3), Some(Reply::Done), "the home gave node 2 up");
+    // Node 2 reads again: its request reaches the home, the grant back is lost.
+    c.cut = None;
+    c.read(2, 4, 0);
+    let request = c.net.pop_front().expect("the request");
+    assert_eq!(request.from, 2);
+    c.on(request.to, Event::Receive(request));
+    c.cut = Some(2);
+    c.settle();
+    // In touch again: the resend (naming the old copy) must not renew it.
+    c.cut = None;
+    c.tick(200);
+    assert_eq!(c.reply(4), Some(Reply::Value(Some(2))), "never the old 1");
+}
+
+/// An owner idle past its lease still holds the only value: a read elsewhere waits for
+/// its answer (up to a lease) instead of forgetting the key at once.
+#[test]
+fn an_idle_owner_past_its_lease_is_asked_not_forgotten() {
+    let mut c = Cluster::new(3, vec![0]);
+    c.write(1, 1, vec![(0, Some(7))]);
+    c.settle();
+    assert_eq!(c.reply(1), Some(Reply::Done));
+    c.now += 10_000;
+    c.read(2, 2, 0);
+    c.settle();
+    assert_eq!(c.reply(2), Some(Reply::Value(Some(7))));
+    assert!(c.forgot.is_empty());
+}
+
+#[test]
+fn a_copy_renewed_ahead_of_its_lease_end_never_stops_serving() {
+    let mut c = Cluster::new(2, vec![0]);
+    c.write(1, 1, vec![(0, Some(3))]);
+    c.settle();
+    assert_eq!(c.reply(1), Some(Reply::Done));
+    c.now += 1500;
+    c.on(1, Event::Renew { key: 0 });
+    c.settle();
+    c.now += 1000;
+    // 2.5 s after the grant: still M under the renewed lease, the value kept.
+    assert_eq!(c.state(1, 0), Some(Held::M));
+    c.read(1, 2, 0);
+    assert_eq!(c.reply(2), Some(Reply::Value(Some(3))));
+    c.read(0, 3, 0);
+    c.settle();
+    assert_eq!(c.reply(3), Some(Reply::Value(Some(3))));
 }

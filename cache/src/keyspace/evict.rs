@@ -14,6 +14,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use rand::Rng;
 
 use super::clock::lru_clock;
@@ -99,8 +100,16 @@ impl Keyspace {
         let same = data
             .entry(victim.slot)
             .is_some_and(|e| data.hash(e.key()) == victim.hash);
-        if same && data.evict_slot(victim.slot).is_some() {
-            self.evictions.fetch_add(1, Relaxed);
+        if same {
+            let key = data
+                .entry(victim.slot)
+                .map(|e| Bytes::copy_from_slice(e.key()));
+            if data.evict_slot(victim.slot).is_some() {
+                self.evictions.fetch_add(1, Relaxed);
+                if let Some(key) = key {
+                    self.note_evicted(key);
+                }
+            }
         }
         // A key moved by a concurrent writer just means another round.
         true

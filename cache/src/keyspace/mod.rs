@@ -47,6 +47,7 @@
 //! `OBJECT`/`RANDOMKEY` in `object.rs`.
 
 mod clock;
+mod copies;
 mod entry;
 mod evict;
 mod memory;
@@ -71,6 +72,7 @@ use parking_lot::RwLockWriteGuard;
 
 pub use clock::{Clock, ManualClock};
 pub use conclave_protocol::glob::glob_match;
+pub use copies::Exported;
 pub use multi::KeyLocks;
 pub use options::*;
 pub use tracking::{Cause, Invalidator, TrackingStats, DEFAULT_TRACKING_MAX_KEYS};
@@ -103,6 +105,11 @@ pub struct Keyspace {
     hub: Arc<tracking::Hub>,
     /// Until when (Unix ms) no key is deleted for having expired (`CLIENT PAUSE`).
     expiry_paused_until: AtomicU64,
+    /// Keys evicted under `maxmemory` since the coherence driver last asked
+    /// (`copies.rs`); `None` unless [`Keyspace::record_evictions`] was called.
+    evicted: parking_lot::Mutex<Option<Vec<Bytes>>>,
+    /// Whether `evicted` holds a key (checked without the lock).
+    has_evicted: std::sync::atomic::AtomicBool,
 }
 
 /// A shard's write guard that settles memory accounting and length mirrors on drop.
@@ -169,6 +176,8 @@ impl Keyspace {
             samples: AtomicUsize::new(evict::EVICTION_SAMPLES),
             hub,
             expiry_paused_until: AtomicU64::new(0),
+            evicted: parking_lot::Mutex::new(None),
+            has_evicted: std::sync::atomic::AtomicBool::new(false),
         }
     }
 

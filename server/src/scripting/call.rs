@@ -89,6 +89,14 @@ fn execute(caller: &mut Caller<'_>, run: &Run, argv: Vec<Bytes>) -> Result<Frame
     if !allowed {
         return Err("This Redis command is not allowed from script");
     }
+    if let Some(held) = &caller.session.cluster_keys {
+        let keys = crate::coherent_cache::keys_of(spec, &argv);
+        if !keys.iter().all(|k| held.contains(k)) {
+            return Err(
+                "Script attempted to access a key not declared in KEYS (on a cluster a script may touch only the keys it declares)",
+            );
+        }
+    }
     if spec.is_write() {
         if caller.read_only {
             return Err("Write commands are not allowed from read-only scripts.");

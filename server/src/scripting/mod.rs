@@ -186,6 +186,26 @@ pub async fn execute(
     blocking(|| run(node, session, inv, true))
 }
 
+/// The `KEYS` of a script invocation (`EVAL script numkeys key... arg...`, name first);
+/// none when malformed (the invocation then fails on its own).
+pub fn declared_keys(argv: &[Bytes]) -> Vec<Bytes> {
+    let numkeys = argv
+        .get(2)
+        .and_then(|n| std::str::from_utf8(n).ok())
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    argv.iter().skip(3).take(numkeys).cloned().collect()
+}
+
+/// Runs a script on a cluster (`crate::coherent_cache::hold`): the caller holds the turn
+/// and the script's keys `M`; the keyspace gate is taken here.
+pub fn execute_held(node: &Node, session: &mut Session, cmd: ScriptCmd, args: Vec<Bytes>) -> Frame {
+    match invocation(cmd, args) {
+        Ok(inv) => blocking(|| run(node, session, inv, true)),
+        Err(reply) => reply,
+    }
+}
+
 /// Runs a scripting command queued in a transaction: `EXEC` already holds the turn and
 /// the keyspace gate.
 pub fn execute_in_exec(

@@ -158,12 +158,12 @@ impl Coherence {
                             world.read_a_value |= v.is_some();
                             Ret::Value(v)
                         }
-                        Reply::Done => Ret::Done,
+                        Reply::Done | Reply::Held => Ret::Done,
                     };
                     let _ = world.tester.on_return(client, ret);
                 }
                 Action::Forgot { key } => self.forget(world, key),
-                Action::SetTimer(_) => {}
+                Action::SetTimer(_) | Action::Install { .. } | Action::Drop { .. } => {}
             }
         }
     }
