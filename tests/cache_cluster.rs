@@ -14,9 +14,10 @@ mod common;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use common::{conn_to, flat_map, serial, Cluster};
+// `until_ok`: the homes refuse to grant for one lease after start, so the first commands retry.
+use common::{conn_to, flat_map, serial, until_ok, Cluster};
 use redis::Value;
 
 /// A connection to node `id` (ports by id) with a generous read timeout.
@@ -58,27 +59,12 @@ fn dir(con: &mut redis::Connection, key: &str) -> (i64, Option<i64>, Vec<i64>) {
     (home, owner, sharers)
 }
 
-/// Retries `f` until it succeeds (the homes refuse to grant for one lease after start).
-fn settle<T>(within: Duration, mut f: impl FnMut() -> redis::RedisResult<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        match f() {
-            Ok(v) => return v,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                thread::sleep(Duration::from_millis(100));
-            }
-            Err(e) => panic!("no success within {within:?}: {e}"),
-        }
-    }
-}
-
 #[test]
 fn a_set_on_one_node_is_read_on_every_other() {
     let _serial = serial();
     let c = Cluster::start(3, &[]);
     let mut cons: Vec<_> = (1..=3).map(|id| con(&c, id)).collect();
-    let _: () = settle(Duration::from_secs(10), || {
+    let _: () = until_ok(Duration::from_secs(10), || {
         redis::cmd("SET")
             .arg("greeting")
             .arg("hello")
@@ -172,11 +158,11 @@ fn cache_state_moves_e_s_m_i_as_the_contract_says() {
     let mut cons: Vec<_> = (1..=3).map(|id| con(&c, id)).collect();
     let key = "mesi";
     // Wait out the homes' start-up fence.
-    let _: Option<String> = settle(Duration::from_secs(20), || {
+    let _: Option<String> = until_ok(Duration::from_secs(20), || {
         redis::cmd("GET").arg("warm-up").query(&mut cons[0])
     });
     for con in cons.iter_mut() {
-        let _: Option<String> = settle(Duration::from_secs(20), || {
+        let _: Option<String> = until_ok(Duration::from_secs(20), || {
             redis::cmd("GET").arg("warm-up").query(con)
         });
     }
@@ -251,7 +237,7 @@ fn concurrent_incr_from_every_node_loses_nothing() {
     let keys = ["counter:a", "counter:b"];
     {
         let mut c1 = con(&c, 1);
-        let _: i64 = settle(Duration::from_secs(10), || {
+        let _: i64 = until_ok(Duration::from_secs(10), || {
             redis::cmd("INCRBY").arg(keys[0]).arg(0).query(&mut c1)
         });
     }
@@ -294,7 +280,7 @@ fn mset_is_never_seen_half_applied_from_another_node() {
     let keys = ["pair:x", "pair:y", "pair:z"];
     {
         let mut c1 = con(&c, 1);
-        let _: () = settle(Duration::from_secs(10), || {
+        let _: () = until_ok(Duration::from_secs(10), || {
             redis::cmd("MSET")
                 .arg(keys[0])
                 .arg(0)
@@ -374,7 +360,7 @@ fn transactions_and_scripts_are_atomic_across_the_cluster() {
     let c = Cluster::start(3, &[]);
     {
         let mut c1 = con(&c, 1);
-        let _: () = settle(Duration::from_secs(10), || {
+        let _: () = until_ok(Duration::from_secs(10), || {
             redis::cmd("MSET")
                 .arg("tx:a")
                 .arg(0)
@@ -462,7 +448,7 @@ fn watch_sees_a_write_made_on_another_node() {
     let c = Cluster::start(3, &[]);
     let mut one = con(&c, 1);
     let mut two = con(&c, 2);
-    let _: () = settle(Duration::from_secs(10), || {
+    let _: () = until_ok(Duration::from_secs(10), || {
         redis::cmd("SET").arg("w").arg("0").query(&mut two)
     });
     let _: () = redis::cmd("WATCH").arg("w").query(&mut one).unwrap();
@@ -491,7 +477,7 @@ fn evicting_copies_under_maxmemory_never_serves_an_older_value() {
     let c = Cluster::start(3, &["--maxmemory", "3mb"]);
     let mut one = con(&c, 1);
     let mut two = con(&c, 2);
-    let _: () = settle(Duration::from_secs(10), || {
+    let _: () = until_ok(Duration::from_secs(10), || {
         redis::cmd("SET").arg("warm").arg(1).query(&mut one)
     });
     let value = |i: u64, round: u64| format!("{round}:{i}:{}", "x".repeat(1000));
@@ -553,7 +539,7 @@ fn flushall_drops_this_nodes_copies_and_never_makes_it_lie() {
     let c = Cluster::start(3, &[]);
     let mut one = con(&c, 1);
     let mut two = con(&c, 2);
-    let _: () = settle(Duration::from_secs(10), || {
+    let _: () = until_ok(Duration::from_secs(10), || {
         redis::cmd("SET").arg("f:a").arg("1").query(&mut one)
     });
     let _: () = redis::cmd("SET")

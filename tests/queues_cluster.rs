@@ -13,8 +13,8 @@ use std::collections::BTreeSet;
 use std::thread;
 use std::time::Duration;
 
-use common::queue_ops::{info_field, pending_ids, q, read, shard_leader, text, until_ok};
-use common::{serial, Cluster};
+use common::queue_ops::{info_field, pending_ids, q, read, shard_leader, text};
+use common::{serial, until_ok, Cluster};
 use redis::Value;
 
 const SHARDS: &[&str] = &["--queue-shards", "4"];

@@ -689,6 +689,18 @@ pub fn read_lines(s: &mut TcpStream, n: usize, within: Duration) -> Vec<String> 
         .collect()
 }
 
+/// Retries `f` until it succeeds or `within` passes (then panics with the last error).
+pub fn until_ok<T>(within: Duration, mut f: impl FnMut() -> redis::RedisResult<T>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(_) if Instant::now() < deadline => thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("still failing after {within:?}: {e}"),
+        }
+    }
+}
+
 /// A tiny deterministic PRNG (xorshift64*), enough to pick nodes and delays.
 pub struct Rng(pub u64);
 

@@ -113,18 +113,3 @@ pub fn shard_leader(port: u16, topic: &str, within: Duration) -> u64 {
         thread::sleep(Duration::from_millis(50));
     }
 }
-
-/// Retries `f` until it succeeds or `within` passes (then panics with the last error).
-pub fn until_ok<T>(within: Duration, mut f: impl FnMut() -> RedisResult<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        match f() {
-            Ok(v) => return v,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                thread::sleep(Duration::from_millis(50));
-            }
-            Err(e) => panic!("still failing after {within:?}: {e}"),
-        }
-    }
-}
