@@ -21,7 +21,6 @@ use conclave_raft_store::{
 };
 use openraft::{BasicNode, Config, ServerState, SnapshotPolicy};
 use parking_lot::Mutex;
-use tracing::info;
 
 use crate::directory::Directory;
 use crate::group_stats::{self, GroupStats};
@@ -139,7 +138,7 @@ impl<M: StateMachine> RaftGroup<M> {
                 .iter()
                 .map(|(id, addr)| (*id, BasicNode { addr: addr.clone() }))
                 .collect();
-            info!(group = config.group, members = ?nodes.keys().collect::<Vec<_>>(), "fresh group: initializing");
+            tracing::debug!(group = config.group, members = ?nodes.keys().collect::<Vec<_>>(), "fresh group: initializing");
             raft.initialize(nodes).await?;
         } else {
             tracing::debug!(

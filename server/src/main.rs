@@ -203,6 +203,11 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         shutdown.subscribe(),
     ));
     let queues = queues_started.service.clone();
+    info!(
+        groups = all_groups.len(),
+        queue_shards = queues.shard_count(),
+        "raft groups started (locks, meta, the queue shards this node replicates)"
+    );
     tokio::spawn(conclave_queues::service::driver::run(
         queues_started,
         shutdown.subscribe(),
