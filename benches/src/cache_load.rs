@@ -27,7 +27,7 @@ use clap::Args;
 use conclave_benches::progress::Progress;
 use rand::Rng;
 
-use crate::{connect, histogram, report};
+use crate::{connect, histogram, parse_ports, report};
 
 /// `conclave-bench cache` options.
 #[derive(Args, Debug, Clone)]
@@ -121,10 +121,7 @@ impl Keys {
 fn ports(args: &CacheArgs) -> Result<Vec<u16>> {
     match &args.ports {
         None => Ok(vec![args.port]),
-        Some(list) => list
-            .split(',')
-            .map(|p| p.trim().parse::<u16>().map_err(anyhow::Error::from))
-            .collect(),
+        Some(list) => parse_ports(list),
     }
 }
 
@@ -357,11 +354,7 @@ pub struct SharedWriteArgs {
 /// trip to the home plus the invalidations, sent in parallel): each round the other
 /// nodes `GET` the key (so they share it), then the first node `SET`s it, timed.
 pub async fn shared_write(args: &SharedWriteArgs) -> Result<()> {
-    let ports: Vec<u16> = args
-        .ports
-        .split(',')
-        .map(|p| p.trim().parse::<u16>().map_err(anyhow::Error::from))
-        .collect::<Result<_>>()?;
+    let ports = parse_ports(&args.ports)?;
     anyhow::ensure!(ports.len() >= 2, "give at least two ports");
     let mut cons = Vec::new();
     for &port in &ports {

@@ -17,7 +17,7 @@ use anyhow::{Context, Result};
 use conclave_benches::progress::Progress;
 use redis::aio::MultiplexedConnection;
 
-use crate::{connect, histogram, report};
+use crate::{connect, histogram, parse_ports, report};
 
 /// `conclave-bench kv` flags.
 #[derive(clap::Args, Debug)]
@@ -64,12 +64,7 @@ fn named_leader(e: &redis::RedisError) -> Option<usize> {
 
 /// Runs the load and prints the report.
 pub async fn run(args: &KvArgs, progress: Progress) -> Result<()> {
-    let ports: Vec<u16> = args
-        .ports
-        .split(',')
-        .map(|p| p.trim().parse())
-        .collect::<Result<_, _>>()?;
-    anyhow::ensure!(!ports.is_empty(), "no ports");
+    let ports = parse_ports(&args.ports)?;
     anyhow::ensure!(args.groups > 0, "--groups must be at least 1");
     let mut before = Vec::new();
     for &p in &ports {

@@ -168,6 +168,17 @@ fn main() -> Result<()> {
     }
 }
 
+/// A `--ports` list (`7001,7002,7003`) as port numbers; at least one.
+fn parse_ports(list: &str) -> Result<Vec<u16>> {
+    let ports: Vec<u16> = list
+        .split(',')
+        .map(|p| p.trim().parse())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("bad --ports {list:?}"))?;
+    anyhow::ensure!(!ports.is_empty(), "no ports");
+    Ok(ports)
+}
+
 async fn connect(host: &str, port: u16) -> Result<MultiplexedConnection> {
     let client = redis::Client::open(format!("redis://{host}:{port}/"))?;
     client
@@ -224,11 +235,7 @@ async fn locks(run: &LocksRun, progress: Progress) -> Result<()> {
         wait,
         ref csv,
     } = *run;
-    let ports: Vec<u16> = ports
-        .split(',')
-        .map(|p| p.trim().parse())
-        .collect::<Result<_, _>>()?;
-    anyhow::ensure!(!ports.is_empty(), "no ports");
+    let ports = parse_ports(ports)?;
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
     let timeouts = Arc::new(AtomicU64::new(0));

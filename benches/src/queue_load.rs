@@ -23,7 +23,7 @@ use hdrhistogram::Histogram;
 use redis::aio::MultiplexedConnection;
 use redis::Value;
 
-use crate::{connect, histogram, report};
+use crate::{connect, histogram, parse_ports, report};
 
 /// Which server speaks which commands.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -246,12 +246,7 @@ async fn consumer(
 
 /// Runs the load and prints the report.
 pub async fn run(args: QueueArgs, progress: Progress) -> Result<()> {
-    let ports: Vec<u16> = args
-        .ports
-        .split(',')
-        .map(|p| p.trim().parse())
-        .collect::<Result<_, _>>()?;
-    anyhow::ensure!(!ports.is_empty(), "no ports");
+    let ports = parse_ports(&args.ports)?;
     anyhow::ensure!(args.producers > 0, "--producers must be at least 1");
     let args = Arc::new(args);
     if args.consumers > 0 {
