@@ -67,7 +67,19 @@ async fn lead(service: Arc<QueueService>, shard: u32, mut shutdown: watch::Recei
     let mut configured_term: Option<u64> = None;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    // Changes with the role and vote only (not with every applied entry).
+    let mut role = local.group.raft().server_metrics();
     loop {
+        if role.borrow_and_update().state != ServerState::Leader {
+            // A follower has nothing to propose: sleep until its role changes rather than
+            // waking every tick (a node replicates every shard; it leads about a third).
+            configured_term = None;
+            tokio::select! {
+                changed = role.changed() => if changed.is_err() { return },
+                _ = shutdown.changed() => return,
+            }
+            continue;
+        }
         tokio::select! {
             _ = tick.tick() => {}
             _ = shutdown.changed() => return,
