@@ -1,12 +1,14 @@
 //! The durable Raft logs of a node's groups: one set of segmented append-only files
 //! shared by every group ([`LogEngine`]), one writer thread doing group commit for all
-//! of them, and per group ([`LogStore`]) an in-memory index of every live entry and a
-//! vote file. Reads never touch the disk.
+//! of them (writing over space zero-filled ahead of it, see [`prealloc`]), and per group
+//! ([`LogStore`]) an in-memory index of every live entry and a vote file. Reads never
+//! touch the disk.
 //!
 //! Layout: `<data-dir>/raft-log/<seq:020>.seg` (records tagged with their group) and
 //! `<data-dir>/group-<id>/vote` (replaced atomically).
 
 mod engine;
+mod prealloc;
 mod record;
 mod segment;
 mod writer;

@@ -4,10 +4,13 @@
 //! Raft group ([`Tagged`]); the older one-directory-per-group layout held untagged
 //! [`Record`]s of one group ([`Format::Legacy`]). Segments are replayed in `seq` order.
 //! Damage at the end of the LAST segment is a torn write from a crash (the records were
-//! never acknowledged) and is cut off; damage anywhere else is reported as corruption.
+//! never acknowledged) and is zeroed; damage anywhere else is reported as corruption.
+//! Zeros end a segment cleanly: the writer fills space ahead of itself with zeros
+//! ([`super::prealloc`]), and a record's length is never 0.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, OpenOptions};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use crate::crc_frame::{self as frame, Decoded};
@@ -69,7 +72,7 @@ pub(crate) struct Recovered {
     pub(crate) groups: HashMap<GroupId, GroupState>,
     /// The segments, oldest first (the last one is appended to).
     pub(crate) segments: Vec<SegmentMeta>,
-    /// Length of the last segment after any torn tail was cut.
+    /// Where the records of the last segment end (zeros, if anything, follow).
     pub(crate) last_len: u64,
 }
 
@@ -97,7 +100,7 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>, StoreError> {
     Ok(seqs)
 }
 
-/// Replays every segment in `dir`, cutting off a torn tail of the last one.
+/// Replays every segment in `dir`, zeroing a torn tail of the last one.
 pub(crate) fn recover(dir: &Path, format: Format) -> Result<Recovered, StoreError> {
     let seqs = list_segments(dir)?;
     let mut rec = Recovered::default();
@@ -107,20 +110,23 @@ pub(crate) fn recover(dir: &Path, format: Format) -> Result<Recovered, StoreErro
         let buf = fs::read(&path).map_err(|e| StoreError::io("read", &path, e))?;
         let mut meta = SegmentMeta::new(seq);
         let good_len = replay_segment(&path, &buf, is_last, format, &mut rec, &mut meta)?;
-        if good_len < buf.len() {
+        let tail = buf.get(good_len..).unwrap_or_default();
+        if let Some(last_nonzero) = tail.iter().rposition(|&b| b != 0) {
+            // Zeroed rather than cut off: the space stays preallocated, and no stale
+            // record can line up behind the records written after it.
             tracing::warn!(
                 path = %path.display(),
                 offset = good_len,
-                dropped = buf.len() - good_len,
-                "cutting off a torn tail of the log"
+                dropped = last_nonzero + 1,
+                "zeroing a torn tail of the log"
             );
             let f = OpenOptions::new()
                 .write(true)
                 .open(&path)
                 .map_err(|e| StoreError::io("open", &path, e))?;
-            f.set_len(good_len as u64)
-                .and_then(|()| f.sync_all())
-                .map_err(|e| StoreError::io("truncate torn tail of", &path, e))?;
+            f.write_all_at(&vec![0u8; last_nonzero + 1], good_len as u64)
+                .and_then(|()| f.sync_data())
+                .map_err(|e| StoreError::io("zero torn tail of", &path, e))?;
         }
         if is_last {
             rec.last_len = good_len as u64;
@@ -142,6 +148,10 @@ fn replay_segment(
     let mut pos = 0usize;
     while pos < buf.len() {
         let rest = buf.get(pos..).unwrap_or_default();
+        if is_zero_length(rest) && rest.iter().all(|&b| b == 0) {
+            // Preallocated space: the records end here.
+            return Ok(pos);
+        }
         match frame::decode(rest) {
             Decoded::Record(payload, n) => {
                 let corrupt = |e: codec::CodecError| StoreError::Corrupt {
@@ -180,6 +190,11 @@ fn replay_segment(
         }
     }
     Ok(pos)
+}
+
+/// Whether `rest` starts with a zero record length (or fewer than 4 bytes, all zero).
+fn is_zero_length(rest: &[u8]) -> bool {
+    rest.iter().take(4).all(|&b| b == 0)
 }
 
 /// Whether, behind a damaged record at the start of `rest`, an intact one follows:

@@ -4,7 +4,7 @@
 //! Why this file is long: one scenario per test, each a few lines of setup.
 
 use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
@@ -74,6 +74,16 @@ fn indexes(log: &LogStore) -> Vec<u64> {
     all(log).iter().map(|e| e.log_id.index).collect()
 }
 
+/// Where the records of segment `seg` end (zeros follow: preallocated space).
+fn records_end(seg: &Path) -> u64 {
+    let bytes = fs::read(seg).unwrap();
+    let mut pos = 0;
+    while let Decoded::Record(_, n) = frame::decode(&bytes[pos..]) {
+        pos += n;
+    }
+    pos as u64
+}
+
 fn segments(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap()
@@ -136,18 +146,22 @@ async fn torn_tail_is_cut_off() {
         append(&log, (1..=10).map(|i| entry(1, i)).collect()).await;
     }
     let seg = segments(&dir).pop().unwrap();
-    let good_len = fs::metadata(&seg).unwrap().len();
-    // Garbage after the last record, as a crash mid-write can leave.
-    OpenOptions::new()
-        .append(true)
-        .open(&seg)
-        .unwrap()
-        .write_all(&[0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9])
-        .unwrap();
+    let good_len = records_end(&seg);
+    // Garbage after the last record, as a crash mid-write can leave (over the
+    // preallocated zeros).
+    let garbage = [0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+    FileExt::write_all_at(
+        &OpenOptions::new().write(true).open(&seg).unwrap(),
+        &garbage,
+        good_len,
+    )
+    .unwrap();
     {
         let log = LogStore::open(&dir, DEFAULT_SEGMENT_BYTES).unwrap();
         assert_eq!(indexes(&log), (1..=10).collect::<Vec<_>>());
-        assert_eq!(fs::metadata(&seg).unwrap().len(), good_len);
+        // The garbage is gone: zeros from the last record on.
+        let bytes = fs::read(&seg).unwrap();
+        assert!(bytes[good_len as usize..].iter().all(|&b| b == 0));
         append(&log, vec![entry(1, 11)]).await;
     }
     let log = LogStore::open(&dir, DEFAULT_SEGMENT_BYTES).unwrap();
@@ -163,7 +177,19 @@ async fn half_written_last_record_is_dropped() {
         append(&log, (1..=10).map(|i| entry(1, i)).collect()).await;
     }
     let seg = segments(&dir).pop().unwrap();
-    let len = fs::metadata(&seg).unwrap().len();
+    let len = records_end(&seg);
+    // The last 5 bytes of the last record never reached the disk: zeros there.
+    FileExt::write_all_at(
+        &OpenOptions::new().write(true).open(&seg).unwrap(),
+        &[0; 5],
+        len - 5,
+    )
+    .unwrap();
+    {
+        let log = LogStore::open(&dir, DEFAULT_SEGMENT_BYTES).unwrap();
+        assert_eq!(indexes(&log), (1..=9).collect::<Vec<_>>());
+    }
+    // A segment written before preallocation ends at its last byte: cut inside the record.
     OpenOptions::new()
         .write(true)
         .open(&seg)
@@ -172,6 +198,42 @@ async fn half_written_last_record_is_dropped() {
         .unwrap();
     let log = LogStore::open(&dir, DEFAULT_SEGMENT_BYTES).unwrap();
     assert_eq!(indexes(&log), (1..=9).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn stale_records_behind_a_torn_tail_never_come_back() {
+    // A torn write can leave a record whose start is damaged and an intact one behind
+    // it; after the tail is zeroed, new records that end exactly where the stale one
+    // began must not bring it back.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("log");
+    {
+        let log = LogStore::open(&dir, DEFAULT_SEGMENT_BYTES).unwrap();
+        append(&log, (1..=10).map(|i| entry(1, i)).collect()).await;
+    }
+    let seg = segments(&dir).pop().unwrap();
+    let end = records_end(&seg);
+    let bytes = fs::read(&seg).unwrap();
+    // Copy record 10 behind itself and damage the original's length field.
+    let mut pos = 0usize;
+    let mut last = 0usize;
+    while let Decoded::Record(_, n) = frame::decode(&bytes[pos..]) {
+        last = pos;
+        pos += n;
+    }
+    let rec10 = bytes[last..end as usize].to_vec();
+    let f = OpenOptions::new().write(true).open(&seg).unwrap();
+    FileExt::write_all_at(&f, &rec10, end).unwrap();
+    FileExt::write_all_at(&f, &[0xff, 0xff, 0xff, 0x7f], last as u64).unwrap();
+    {
+        let log = LogStore::open(&dir, DEFAULT_SEGMENT_BYTES).unwrap();
+        assert_eq!(indexes(&log), (1..=9).collect::<Vec<_>>());
+        // Record 10 again, of another term: exactly the old record's length.
+        append(&log, vec![entry(2, 10)]).await;
+    }
+    let log = LogStore::open(&dir, DEFAULT_SEGMENT_BYTES).unwrap();
+    assert_eq!(indexes(&log), (1..=10).collect::<Vec<_>>());
+    assert_eq!(all(&log).last().unwrap().log_id, log_id(2, 10));
 }
 
 #[tokio::test]
@@ -322,9 +384,9 @@ async fn callbacks_never_fire_before_data_is_written() {
     let log = LogStore::open(&dir, DEFAULT_SEGMENT_BYTES).unwrap();
     let seg = segments(&dir).pop().unwrap();
     for i in 1..=5 {
-        let before = fs::metadata(&seg).unwrap().len();
+        let before = records_end(&seg);
         append(&log, vec![entry(1, i)]).await;
-        assert!(fs::metadata(&seg).unwrap().len() > before);
+        assert!(records_end(&seg) > before);
     }
     assert_eq!(log.fsync_count(), 5);
 }

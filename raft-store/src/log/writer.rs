@@ -9,7 +9,8 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
+use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -18,6 +19,7 @@ use std::thread::JoinHandle;
 
 use crate::error::StoreError;
 use crate::fsutil;
+use crate::log::prealloc::Prealloc;
 use crate::log::segment::{segment_path, SegmentMeta};
 use crate::type_config::GroupId;
 
@@ -122,11 +124,21 @@ impl Writer {
         let fsyncs = Arc::new(AtomicU64::new(0));
         let active_seq = cfg.segments.last().map_or(1, |s| s.seq);
         let path = segment_path(&cfg.dir, active_seq);
-        let file = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(&path)
-            .map_err(|e| StoreError::io("open segment", &path, e))?;
+        let file = Arc::new(
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(|e| StoreError::io("open segment", &path, e))?,
+        );
+        let segment_bytes = cfg.segment_bytes.max(1);
+        let mut prealloc = Prealloc::start(&cfg.name, segment_bytes)
+            .map_err(|e| StoreError::io("spawn log preallocation", "", e))?;
+        prealloc
+            .switch(file.clone())
+            .map_err(|e| StoreError::io("stat segment", &path, e))?;
         let mut segments = cfg.segments;
         if segments.is_empty() {
             segments.push(SegmentMeta::new(active_seq));
@@ -137,7 +149,8 @@ impl Writer {
             segments,
             file,
             active_len: cfg.active_len,
-            segment_bytes: cfg.segment_bytes.max(1),
+            segment_bytes,
+            prealloc,
             dirty: false,
             failed: None,
             last_purge: cfg.last_purge,
@@ -194,8 +207,11 @@ impl Drop for Writer {
 struct State {
     dir: PathBuf,
     segments: Vec<SegmentMeta>,
-    file: File,
+    /// The active segment; records go at `active_len`, over zeros or past the end.
+    file: Arc<File>,
     active_len: u64,
+    /// Keeps zero-filled space ahead of `active_len`.
+    prealloc: Prealloc,
     segment_bytes: u64,
     /// Written but not yet synced.
     dirty: bool,
@@ -347,7 +363,9 @@ impl State {
             return Err(io::Error::other(reason.clone()));
         }
         if !batch.buf.is_empty() {
-            self.file.write_all(&batch.buf)?;
+            let end = self.active_len + batch.buf.len() as u64;
+            self.prealloc.before_write(self.active_len, end);
+            self.file.write_all_at(&batch.buf, self.active_len)?;
             self.active_len += batch.buf.len() as u64;
             self.unsynced_bytes += batch.buf.len() as u64;
             batch.buf.clear();
@@ -376,8 +394,9 @@ impl State {
     fn roll(&mut self) -> io::Result<()> {
         let seq = self.segments.last().map_or(1, |s| s.seq + 1);
         let path = segment_path(&self.dir, seq);
-        let mut file = OpenOptions::new()
-            .append(true)
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
             .create_new(true)
             .open(&path)?;
         let mut head = Vec::new();
@@ -390,11 +409,12 @@ impl State {
             head.extend(self.last_purge.get(g).into_iter().flatten());
             head.extend(self.last_committed.get(g).into_iter().flatten());
         }
-        file.write_all(&head)?;
+        file.write_all_at(&head, 0)?;
         file.sync_data()?;
         self.fsyncs.fetch_add(1, Ordering::Relaxed);
         fsutil::sync_dir(&self.dir).map_err(io::Error::other)?;
-        self.file = file;
+        self.file = Arc::new(file);
+        self.prealloc.switch(self.file.clone())?;
         self.active_len = head.len() as u64;
         self.segments.push(SegmentMeta::new(seq));
         tracing::debug!(seq, "rolled to a new log segment");
