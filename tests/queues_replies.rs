@@ -231,3 +231,48 @@ fn a_blocked_read_whose_client_leaves_is_withdrawn_and_takes_nothing() {
         &format!("*1\r\n*3\r\n{}{}:1\r\n", bulk(&id), bulk("m")),
     );
 }
+
+#[test]
+fn client_unblock_ends_a_blocked_read_and_it_takes_nothing() {
+    let server = Server::start(&["--queue-shards", "2"]);
+    let mut c = Conn::open(server.port, "conclave");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    for (how, want) in [
+        ("TIMEOUT", "*-1\r\n"),
+        (
+            "ERROR",
+            "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n",
+        ),
+    ] {
+        let mut reader = Conn::open(server.port, "conclave");
+        let id = reader.id().to_string();
+        reader.send(&["Q.READ", "u", "g", "r", "BLOCK", "0"]);
+        while waiting_reads(&mut c) != 1 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the read never queued"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let listed = c.cmd(&["CLIENT", "LIST", "ID", &id]);
+        assert!(listed.contains(" flags=b "), "{listed}");
+        c.expect(&["CLIENT", "UNBLOCK", &id, how], ":1\r\n");
+        reader.expect_next(want);
+        c.expect(&["CLIENT", "UNBLOCK", &id, how], ":0\r\n");
+        while waiting_reads(&mut c) != 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "an unblocked read is still queued"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // The connection serves its next command.
+        reader.expect(&["PING"], "+PONG\r\n");
+    }
+    // Neither read took anything: the next push is a first delivery to a live consumer.
+    let id = push(&mut c, "u", "m");
+    c.expect(
+        &["Q.READ", "u", "g", "live"],
+        &format!("*1\r\n*3\r\n{}{}:1\r\n", bulk(&id), bulk("m")),
+    );
+}

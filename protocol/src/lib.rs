@@ -13,6 +13,7 @@
 //!   categories, docs) that each service writes once for each of its commands.
 
 pub mod auth;
+pub mod blocking;
 pub mod codec;
 pub mod docs;
 pub mod frame;

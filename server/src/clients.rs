@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use conclave_locks::service::BlockedWait;
+use conclave_protocol::blocking::BlockedWait;
 use dashmap::DashMap;
 use parking_lot::Mutex;
 use tokio::sync::Notify;

@@ -193,7 +193,11 @@ async fn run(
                 .execute_for(parser, &mut parse, default_ttl, &session.handle.wait)
                 .await
         }
-        Handler::Queues(parser) => node.queues.execute(parser, &mut parse).await,
+        Handler::Queues(parser) => {
+            node.queues
+                .execute(parser, &mut parse, &session.handle.wait)
+                .await
+        }
         Handler::Meta(parser) => node.meta.execute(parser, &mut parse),
         Handler::DebugKv(parser) => node.debug_kv.execute(parser, &mut parse).await,
     };

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use crate::machine::{LockOp, LockReply, RequestId};
 use conclave_protocol::Frame;
 
-use super::unblock::{BlockedWait, Unblock, UNBLOCKED_ERROR};
 use super::withdraw::Withdrawal;
 use super::{LockService, ServiceError};
 use crate::commands::{self as command, LockCommand, LockOutcome};
+use conclave_protocol::blocking::{BlockedWait, Unblock, UNBLOCKED_ERROR};
 
 impl LockService {
     /// An acquire or upgrade (carrying a fresh request id): propose it; when queued,

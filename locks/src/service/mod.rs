@@ -27,7 +27,6 @@ mod acquire;
 pub mod driver;
 mod route;
 pub mod start;
-pub mod unblock;
 pub mod withdraw;
 
 use std::sync::Arc;
@@ -41,9 +40,9 @@ use conclave_raft_store::{NodeId, Raft, SharedStateMachine};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use conclave_protocol::blocking::BlockedWait;
 pub use conclave_raft_store::proposer::now_ms;
 pub use route::{ForwardError, SERVICE};
-pub use unblock::{BlockedWait, Unblock, UNBLOCKED_ERROR};
 
 use crate::commands::{self, LockCommand, LockOutcome};
 use crate::machine::{LockOp, LockStats, LockTable};
@@ -170,7 +169,7 @@ impl LockService {
     }
 
     /// [`execute`](Self::execute) for a connection whose blocked acquire `CLIENT
-    /// UNBLOCK` may end through `wait` (see [`unblock`]).
+    /// UNBLOCK` may end through `wait` (see [`conclave_protocol::blocking`]).
     pub async fn execute_for(
         self: &Arc<Self>,
         parser: commands::Parser,

@@ -32,6 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use conclave_cluster::{Peers, RaftGroup};
+use conclave_protocol::blocking::BlockedWait;
 use conclave_protocol::{Frame, Parse};
 use conclave_raft_store::proposer::Proposer;
 use conclave_raft_store::waiters::Waiters;
@@ -67,6 +68,10 @@ pub enum ServiceError {
     /// Raft failed in a way retrying will not fix.
     #[error("ERR raft: {0}")]
     Raft(String),
+    /// A blocked `Q.READ` ended by `CLIENT UNBLOCK <id> ERROR` (Redis's text); the read
+    /// is withdrawn.
+    #[error("UNBLOCKED client unblocked via CLIENT UNBLOCK")]
+    Unblocked,
 }
 
 /// One shard this node replicates.
@@ -161,15 +166,21 @@ impl QueueService {
     }
 
     /// Executes a `Q.*` command for a client; `parser` is the command's declared parser
-    /// ([`crate::COMMANDS`]).
-    pub async fn execute(self: &Arc<Self>, parser: Parser, parse: &mut Parse) -> Frame {
+    /// ([`crate::COMMANDS`]); a blocked `Q.READ` may be ended through `wait` (`CLIENT
+    /// UNBLOCK`).
+    pub async fn execute(
+        self: &Arc<Self>,
+        parser: Parser,
+        parse: &mut Parse,
+        wait: &BlockedWait,
+    ) -> Frame {
         let cmd = match parser(parse) {
             Ok(c) => c,
             Err(e) => return e.to_frame(),
         };
         let result = match cmd {
             QueueCommand::Query(QueueQuery::Topics { pattern }) => self.topics(pattern).await,
-            QueueCommand::Write(op @ QueueOp::Read { .. }) => self.read(op).await,
+            QueueCommand::Write(op @ QueueOp::Read { .. }) => self.read(op, wait).await,
             cmd => self.single(cmd).await,
         };
         result.unwrap_or_else(|e| Frame::error(e.to_string()))

@@ -16,11 +16,18 @@
 //!
 //! A node that does not replicate the shard cannot apply its answers: it forwards the
 //! blocking read to a replica, which waits for it under its own origin.
+//!
+//! `CLIENT UNBLOCK` ([`BlockedWait`]) ends a blocked read here: `TIMEOUT` as when its
+//! `BLOCK` runs out (withdrawn, answered with a null), `ERROR` with `-UNBLOCKED` (withdrawn
+//! in the background; anything it was handed is given back). A read forwarded to a
+//! replica is only abandoned: that replica's read stays queued until its own `BLOCK` ends,
+//! and messages it takes then stay pending until their visibility timeout (never lost).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::machine::{Name, QueueOp, QueueReply, WakeOutcome};
+use conclave_protocol::blocking::{BlockedWait, Unblock};
 use conclave_protocol::Frame;
 
 use super::route::{block_budget, Forwarded};
@@ -33,8 +40,12 @@ use crate::reply;
 const GRACE: Duration = Duration::from_secs(5);
 
 impl QueueService {
-    /// `Q.READ` for a client of this node.
-    pub(super) async fn read(self: &Arc<Self>, op: QueueOp) -> Result<Frame, ServiceError> {
+    /// `Q.READ` for a client of this node, which `CLIENT UNBLOCK` may end through `wait`.
+    pub(super) async fn read(
+        self: &Arc<Self>,
+        op: QueueOp,
+        wait: &BlockedWait,
+    ) -> Result<Frame, ServiceError> {
         let QueueOp::Read {
             topic, block_ms, ..
         } = &op
@@ -44,13 +55,22 @@ impl QueueService {
         let shard = self.shard_of(topic);
         let block = *block_ms;
         let reply = if self.shards[shard as usize].local.is_some() {
-            self.read_here(shard, op, block).await?
+            self.read_here(shard, op, block, Some(wait)).await?
         } else {
             let fwd = Forwarded {
                 cmd: QueueCommand::Write(op),
                 block,
             };
-            self.run(shard, fwd).await?.reply
+            let forwarded = self.run(shard, fwd);
+            let outcome = match block {
+                Some(_) => match wait.run(forwarded).await {
+                    Ok(outcome) => outcome,
+                    Err(Unblock::Timeout) => return Ok(Frame::NullArray),
+                    Err(Unblock::Error) => return Err(ServiceError::Unblocked),
+                },
+                None => forwarded.await,
+            };
+            outcome?.reply
         };
         Ok(match reply {
             QueueReply::Waiting => Frame::NullArray,
@@ -59,12 +79,14 @@ impl QueueService {
     }
 
     /// A read of `shard` (which this node replicates) waiting on this node when it
-    /// blocks: the reply is `Messages` (empty when none came) or an error reply.
+    /// blocks: the reply is `Messages` (empty when none came) or an error reply. `wait`
+    /// is the client's, when the client is connected here.
     pub(super) async fn read_here(
         &self,
         shard: u32,
         mut op: QueueOp,
         block: Option<u64>,
+        wait: Option<&BlockedWait>,
     ) -> Result<QueueReply, ServiceError> {
         let Some(local) = &self.shards[shard as usize].local else {
             return Err(ServiceError::Raft(format!(
@@ -107,20 +129,30 @@ impl QueueService {
         };
         // The leader's `Tick` answers the read when its BLOCK runs out; the local timer
         // is only a safety net for a tick that never comes (no leader for a long time).
-        let woken =
-            tokio::time::timeout(block_budget(block) + GRACE, &mut registration.woken).await;
+        let woken = tokio::time::timeout(block_budget(block) + GRACE, &mut registration.woken);
+        // `None`: the local timer ran out, or `CLIENT UNBLOCK ... TIMEOUT` came.
+        let woken = match wait {
+            Some(wait) => match wait.run(woken).await {
+                Ok(woken) => woken.ok(),
+                Err(Unblock::Timeout) => None,
+                // The armed withdrawal takes the read back; whatever it was handed in
+                // the meantime is given back, as nobody waits for it any more.
+                Err(Unblock::Error) => return Err(ServiceError::Unblocked),
+            },
+            None => woken.await.ok(),
+        };
         match woken.map(|w| w.map(|w| w.outcome)) {
-            Ok(Ok(WakeOutcome::Messages(msgs))) => {
+            Some(Ok(WakeOutcome::Messages(msgs))) => {
                 withdrawal.armed = false;
                 Ok(QueueReply::Messages(msgs))
             }
-            Ok(Ok(WakeOutcome::TimedOut | WakeOutcome::Gone)) => {
+            Some(Ok(WakeOutcome::TimedOut | WakeOutcome::Gone)) => {
                 withdrawal.armed = false;
                 Ok(QueueReply::Messages(Vec::new()))
             }
             // The registration is ours until dropped; a closed channel cannot happen, and a
-            // silent timer ends the same way: withdraw, answer none.
-            Ok(Err(_)) | Err(_) => {
+            // silent timer or an unblock ends the same way: withdraw, answer none.
+            Some(Err(_)) | None => {
                 withdrawal.armed = false;
                 let cancel = withdrawal.cancel_op();
                 // Answered by state newer than the request: if the read was already

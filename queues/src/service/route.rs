@@ -273,7 +273,7 @@ impl QueueService {
         if let (Some(block), QueueCommand::Write(op @ QueueOp::Read { .. })) = (fwd.block, &fwd.cmd)
         {
             // Waits here, under this node's origin; the sender gave its whole budget.
-            return match self.read_here(shard, op.clone(), Some(block)).await {
+            return match self.read_here(shard, op.clone(), Some(block), None).await {
                 Ok(reply) => Ok(Outcome {
                     reply,
                     leader: local.group.leader().unwrap_or(self.id),

@@ -7,7 +7,7 @@
 //! `conclave_locks::service::unblock`).
 
 use bytes::Bytes;
-use conclave_locks::service::Unblock;
+use conclave_protocol::blocking::Unblock;
 use conclave_protocol::parse::parse_i64;
 use conclave_protocol::{Frame, Parse, ParseError};
 

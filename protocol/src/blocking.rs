@@ -1,16 +1,15 @@
-//! Ending a blocked `LOCK.ACQUIRE ... WAIT` early: `CLIENT UNBLOCK <id> [TIMEOUT|ERROR]`
-//! (Redis's `unblockClientOnTimeout` / `unblockClientOnError`).
+//! Ending a blocked command early: `CLIENT UNBLOCK <id> [TIMEOUT|ERROR]` (Redis's
+//! `unblockClientOnTimeout` / `unblockClientOnError`).
 //!
-//! Each connection lends its lock commands a [`BlockedWait`]. While an acquire waits for
-//! its grant the wait is marked blocked (`CLIENT LIST` shows the `b` flag); another
-//! connection may then cut it short:
+//! Each connection lends its blocking commands (`LOCK.ACQUIRE ... WAIT`, `Q.READ ...
+//! BLOCK`) a [`BlockedWait`]. While such a command waits, the wait is marked blocked
+//! (`CLIENT LIST` shows the `b` flag); another connection may then cut it short:
 //!
-//! - [`Unblock::Timeout`]: the acquire goes on exactly as when its `WAIT` runs out — it
-//!   proposes `Cancel` through the log and answers from that reply (a grant that won
-//!   the race is reported, anything else is a null).
-//! - [`Unblock::Error`]: the acquire answers `-UNBLOCKED client unblocked via CLIENT
-//!   UNBLOCK` and leaves its [`Withdrawal`](super::withdraw::Withdrawal) armed, so the
-//!   request is taken back with `undo` in the background — as when the client goes
+//! - [`Unblock::Timeout`]: the command goes on exactly as when its wait runs out (an
+//!   acquire proposes `Cancel` and answers from that reply; a read withdraws itself and
+//!   answers what it got, a null when nothing).
+//! - [`Unblock::Error`]: the command answers `-UNBLOCKED client unblocked via CLIENT
+//!   UNBLOCK` and takes its request back in the background, as when the client goes
 //!   away: an error reply means no effect.
 
 use std::future::Future;
