@@ -137,6 +137,7 @@ async fn run(
         (Handler::Cache(_), Some(c)) => Some((c, coherent_cache::keys_of(spec, &args))),
         _ => None,
     };
+    let migrate_args = matches!(entry.handler, Handler::Builtin(Builtin::Migrate)).then(|| args.clone());
     let mut parse = Parse::new(args);
     let reply = match entry.handler {
         Handler::Cache(parser) if coherent.is_some() => match coherent {
@@ -175,6 +176,9 @@ async fn run(
             run(node, session, spec, &mut parse)
         }
         Handler::Builtin(Builtin::RaftStatus) => raft_status(node, &mut parse).await,
+        Handler::Builtin(Builtin::Migrate) => {
+            crate::migrate::execute(node, session, migrate_args.unwrap_or_default()).await
+        }
         Handler::Cache(parser) => match parser(&mut parse) {
             Ok(command) => {
                 let _gate = match node.scripting.keyspace(node).await {

@@ -121,8 +121,9 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
             put("number_of_cached_scripts", scripts.to_string());
         }
         "persistence" => {
-            put("loading", "0".into());
-            put("rdb_bgsave_in_progress", "0".into());
+            for (name, value) in node.persistence.info() {
+                put(name, value);
+            }
             put("aof_enabled", "0".into());
             put("raft_log_fsync", "1".into());
         }
