@@ -271,17 +271,17 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let signalled = wait_for_shutdown(&node).await;
     info!("shutting down");
     node.request_shutdown();
+    // A script still running (even one that wrote) stops.
+    node.scripting.abort();
     // A signal saves as SHUTDOWN without options does (the command saved already).
     if signalled && node.persistence.saving_configured() {
         let p = node.persistence.clone();
-        match tokio::task::spawn_blocking(move || p.save()).await {
+        match tokio::task::spawn_blocking(move || p.save_at_shutdown()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => error!(error = %e, "saving the snapshot at shutdown failed"),
             Err(e) => error!(error = %e, "saving the snapshot at shutdown failed"),
         }
     }
-    // A script still running (even one that wrote) stops: the cache is not persisted.
-    node.scripting.abort();
     for group in &node.groups {
         if let Err(e) = group.shutdown().await {
             error!(group = group.group(), error = %e, "raft shutdown failed");

@@ -9,7 +9,8 @@
 //! (`timeout` ≤ 0 means 1000 ms); no key present → `+NOKEY` without connecting; a
 //! failed connection → `-IOERR error or timeout connecting to the client`; the
 //! pipeline `AUTH`, `SELECT`, `RESTORE`s is written and one line read per command
-//! (each step bounded by `timeout`); the first error line of the target →
+//! (each step bounded by `timeout`; a refused connection is reported as Redis reports it,
+//! as failing to write); the first error line of the target →
 //! `-ERR Target instance replied with error: <its error>` (keys the target accepted are
 //! still deleted here); a write or read that fails → `-IOERR error or timeout writing|
 //! reading to target instance`; else `+OK`.
@@ -180,9 +181,12 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
         return Frame::simple("NOKEY");
     }
     let connect = TcpStream::connect((req.host.as_str(), req.port));
+    // Redis's blocking connect waits only for the socket to be writable: a refused
+    // connection shows up as the first write failing, a silent target as a timeout.
     let stream = match tokio::time::timeout(req.timeout, connect).await {
         Ok(Ok(s)) => s,
-        _ => return Frame::error("IOERR error or timeout connecting to the client"),
+        Ok(Err(_)) => return Frame::error("IOERR error or timeout writing to target instance"),
+        Err(_) => return Frame::error("IOERR error or timeout connecting to the client"),
     };
     let _ = stream.set_nodelay(true);
     let mut out = Vec::new();

@@ -263,6 +263,16 @@ impl Persistence {
         self.write_now().map_err(SaveError::Io)
     }
 
+    /// The save of `SHUTDOWN` and of a stop by signal: as [`Self::save`], but a
+    /// background save in progress is waited for (then saved over), as Redis kills its
+    /// child and saves in the foreground.
+    pub fn save_at_shutdown(&self) -> Result<(), SaveError> {
+        if self.cluster {
+            return Err(SaveError::Cluster);
+        }
+        self.write_now().map_err(SaveError::Io)
+    }
+
     /// `BGSAVE [SCHEDULE]`: starts a background save; the reply's status text.
     pub fn bgsave(self: &Arc<Self>) -> Result<&'static str, SaveError> {
         if self.cluster {

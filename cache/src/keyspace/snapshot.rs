@@ -1,8 +1,9 @@
 //! The whole keyspace as a list of entries, for RDB snapshots (`SAVE`, `BGSAVE`), and
 //! the count of changes that tells when one is due (Redis's `server.dirty`).
 //!
-//! A snapshot copies each shard's live entries under that shard's read lock, one shard
-//! at a time: writers wait at most for one shard's copy, and the copy is then written
+//! A snapshot holds the keyspace gate shared, as a command does, so no `EXEC` or script
+//! (they hold it exclusive) is half-way through, and copies each shard's live entries
+//! under that shard's read lock, one shard at a time: writers wait at most for one shard's copy, and the copy is then written
 //! out without any lock. Each shard is saved as it was at one instant; unlike Redis's
 //! fork, which saves the whole keyspace at one instant, shards are copied one after
 //! another, so a write landing during the copy may be saved in a later shard while an
@@ -26,6 +27,8 @@ pub struct SnapshotEntry {
 impl Keyspace {
     /// Every live key with its value and deadline (expired keys left out).
     pub fn snapshot(&self) -> Vec<SnapshotEntry> {
+        // Shared, as any command holds it: no transaction or script is half-way through.
+        let _gate = self.shared();
         let now = self.now_ms();
         let mut out = Vec::with_capacity(self.len());
         for idx in 0..SHARDS {

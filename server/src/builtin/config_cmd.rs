@@ -147,7 +147,7 @@ static PARAMS: &[Param] = &[
             if v.eq_ignore_ascii_case("no") {
                 Ok(Change::Ignored)
             } else {
-                Err("the cache keyspace is not persisted (locks are, through the Raft log)".into())
+                Err("no append-only file: the cache keyspace is saved only as RDB snapshots (locks persist through the Raft log)".into())
             }
         }),
     },
