@@ -170,6 +170,8 @@ fn bgsave_save_rules_and_shutdown() {
     server.restart();
     let mut raw = Raw::connect(server.port);
     assert_eq!(raw.cmd(&["GET", "k2"]), "$2\r\nv2\r\n");
+    // No rule may save k3 before SHUTDOWN NOSAVE (the node restarted with --save "1 1").
+    assert_eq!(raw.cmd(&["CONFIG", "SET", "save", ""]), "+OK\r\n");
     assert_eq!(raw.cmd(&["SET", "k3", "v3"]), "+OK\r\n");
     raw.send_cmd(&[b"SHUTDOWN", b"NOSAVE"]);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -178,7 +180,16 @@ fn bgsave_save_rules_and_shutdown() {
         std::thread::sleep(Duration::from_millis(20));
     }
     server.restart();
-    assert_eq!(Raw::connect(server.port).cmd(&["EXISTS", "k3"]), ":0\r\n");
+    let mut raw = Raw::connect(server.port);
+    assert_eq!(raw.cmd(&["EXISTS", "k3"]), ":0\r\n");
+    // FLUSHALL with save rules saves the empty keyspace: nothing comes back.
+    assert_eq!(raw.cmd(&["CONFIG", "SET", "save", "3600 1"]), "+OK\r\n");
+    assert_eq!(raw.cmd(&["FLUSHALL"]), "+OK\r\n");
+    let info = raw.cmd(&["INFO", "persistence"]);
+    assert!(info.contains("rdb_changes_since_last_save:0\r\n"), "{info}");
+    server.kill();
+    server.restart();
+    assert_eq!(Raw::connect(server.port).cmd(&["DBSIZE"]), ":0\r\n");
 }
 
 /// Conclave's file passes `redis-check-rdb` and `redis-server` loads the same keys and

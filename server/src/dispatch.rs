@@ -204,6 +204,14 @@ async fn run(
     if let Some(keys) = &read_keys {
         tracking::remember(&node.keyspace, session, spec, keys);
     }
+    if spec.name == "FLUSHALL" && reply == Frame::ok() && node.persistence.saving_configured() {
+        // Redis's `flushAllDataAndResetRDB`: with save rules set, the empty keyspace is
+        // saved at once, so a restart does not bring the flushed keys back.
+        let p = &node.persistence;
+        if let Err(e) = scripting::blocking(|| p.save_waiting()) {
+            tracing::warn!(error = %e, "saving the snapshot after FLUSHALL failed");
+        }
+    }
     reply
 }
 

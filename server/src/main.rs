@@ -276,7 +276,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     // A signal saves as SHUTDOWN without options does (the command saved already).
     if signalled && node.persistence.saving_configured() {
         let p = node.persistence.clone();
-        match tokio::task::spawn_blocking(move || p.save_at_shutdown()).await {
+        match tokio::task::spawn_blocking(move || p.save_waiting()).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => error!(error = %e, "saving the snapshot at shutdown failed"),
             Err(e) => error!(error = %e, "saving the snapshot at shutdown failed"),

@@ -23,6 +23,9 @@
 //!   a node's copies may be stale after a restart, so loading them would be wrong
 //!   ("may forget, never lies"). There `save`, `SAVE`, `BGSAVE` and `SHUTDOWN SAVE`
 //!   are refused with [`CLUSTER_REFUSAL`] and no file is loaded.
+//! - `FLUSHALL` with `save` rules set saves the empty keyspace at once, as Redis does,
+//!   so a restart does not bring flushed keys back (not a `FLUSHALL` inside `EXEC` or a
+//!   script: their next save, by rule or command, does).
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -263,10 +266,10 @@ impl Persistence {
         self.write_now().map_err(SaveError::Io)
     }
 
-    /// The save of `SHUTDOWN` and of a stop by signal: as [`Self::save`], but a
-    /// background save in progress is waited for (then saved over), as Redis kills its
-    /// child and saves in the foreground.
-    pub fn save_at_shutdown(&self) -> Result<(), SaveError> {
+    /// The save of `SHUTDOWN`, of a stop by signal and of `FLUSHALL` (with `save`
+    /// rules set): as [`Self::save`], but a background save in progress is waited for
+    /// (then saved over), as Redis kills its child and saves in the foreground.
+    pub fn save_waiting(&self) -> Result<(), SaveError> {
         if self.cluster {
             return Err(SaveError::Cluster);
         }

@@ -63,7 +63,7 @@ pub fn execute(node: &Node, session: &mut Session, spec: &CommandSpec, parse: &m
             let save = has(b"SAVE") || (!has(b"NOSAVE") && node.persistence.saving_configured());
             if save {
                 let p = &node.persistence;
-                if let Err(e) = crate::scripting::blocking(|| p.save_at_shutdown()) {
+                if let Err(e) = crate::scripting::blocking(|| p.save_waiting()) {
                     tracing::warn!(error = %e, "SHUTDOWN: saving the snapshot failed");
                     if !has(b"FORCE") {
                         return Frame::error("ERR Errors trying to SHUTDOWN. Check logs.");
