@@ -102,7 +102,11 @@ pub struct Header<'a> {
 }
 
 /// Writes a complete RDB file of `entries` to `out` (buffer it: many small writes).
-pub fn write_rdb<W: Write>(out: W, header: &Header<'_>, entries: &[SnapshotEntry]) -> io::Result<()> {
+pub fn write_rdb<W: Write>(
+    out: W,
+    header: &Header<'_>,
+    entries: &[SnapshotEntry],
+) -> io::Result<()> {
     let mut w = Checksummed {
         out,
         digest: CRC64.digest(),
@@ -187,11 +191,15 @@ pub fn read_rdb(file: &[u8], now_ms: u64) -> Result<Loaded, RdbError> {
                 plain_len(file, &mut at)?;
             }
             OP_EXPIRETIME_MS => {
-                let b: [u8; 8] = take(file, &mut at, 8)?.try_into().map_err(|_| corrupt(at))?;
+                let b: [u8; 8] = take(file, &mut at, 8)?
+                    .try_into()
+                    .map_err(|_| corrupt(at))?;
                 expire_at = Some(u64::from_le_bytes(b));
             }
             OP_EXPIRETIME => {
-                let b: [u8; 4] = take(file, &mut at, 4)?.try_into().map_err(|_| corrupt(at))?;
+                let b: [u8; 4] = take(file, &mut at, 4)?
+                    .try_into()
+                    .map_err(|_| corrupt(at))?;
                 expire_at = Some(u64::from(u32::from_le_bytes(b)) * 1000);
             }
             OP_IDLE => {
@@ -218,7 +226,9 @@ pub fn read_rdb(file: &[u8], now_ms: u64) -> Result<Loaded, RdbError> {
         }
     }
     if version >= 5 {
-        let b: [u8; 8] = take(file, &mut at, 8)?.try_into().map_err(|_| corrupt(at))?;
+        let b: [u8; 8] = take(file, &mut at, 8)?
+            .try_into()
+            .map_err(|_| corrupt(at))?;
         let expected = u64::from_le_bytes(b);
         if expected != 0 && expected != CRC64.checksum(&file[..at - 8]) {
             return Err(RdbError::Checksum);
@@ -288,9 +298,15 @@ mod tests {
         let mut bad = file.clone();
         bad[n - 12] ^= 0x20; // the value's byte
         assert_eq!(read_rdb(&bad, 0).unwrap_err(), RdbError::Checksum);
-        assert!(matches!(read_rdb(&file[..n - 4], 0), Err(RdbError::Corrupt(_))));
+        assert!(matches!(
+            read_rdb(&file[..n - 4], 0),
+            Err(RdbError::Corrupt(_))
+        ));
         assert_eq!(read_rdb(b"HELLO0010", 0).unwrap_err(), RdbError::Signature);
-        assert_eq!(read_rdb(b"REDIS0012\xff", 0).unwrap_err(), RdbError::Version(12));
+        assert_eq!(
+            read_rdb(b"REDIS0012\xff", 0).unwrap_err(),
+            RdbError::Version(12)
+        );
         // Checksum 0 (rdbchecksum no) is accepted.
         let mut unchecked = file[..n - 8].to_vec();
         unchecked.extend_from_slice(&[0; 8]);

@@ -137,7 +137,8 @@ async fn run(
         (Handler::Cache(_), Some(c)) => Some((c, coherent_cache::keys_of(spec, &args))),
         _ => None,
     };
-    let migrate_args = matches!(entry.handler, Handler::Builtin(Builtin::Migrate)).then(|| args.clone());
+    let migrate_args =
+        matches!(entry.handler, Handler::Builtin(Builtin::Migrate)).then(|| args.clone());
     let mut parse = Parse::new(args);
     let reply = match entry.handler {
         Handler::Cache(parser) if coherent.is_some() => match coherent {

@@ -449,7 +449,9 @@ fn persistence(
         ));
     }
     if config.dbfilename.contains('/') {
-        return Err(config::ConfigError::BadDbFilename(config.dbfilename.clone()));
+        return Err(config::ConfigError::BadDbFilename(
+            config.dbfilename.clone(),
+        ));
     }
     let dir = config.dir.clone().unwrap_or(config.data_dir.clone());
     Ok(persist::Persistence::new(

@@ -129,7 +129,9 @@ async fn local(node: &Node, session: &Session, args: Vec<Bytes>) -> Frame {
     let keys = coherent_cache::keys_of(entry.spec, &args);
     let mut parse = Parse::new(args);
     match &node.coherent {
-        Some(c) => coherent_cache::execute(node, session, c, entry.spec, keys, parser(&mut parse)).await,
+        Some(c) => {
+            coherent_cache::execute(node, session, c, entry.spec, keys, parser(&mut parse)).await
+        }
         None => match parser(&mut parse) {
             Ok(command) => {
                 let _gate = match node.scripting.keyspace(node).await {
@@ -163,14 +165,24 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
     // The keys present, with their payloads and TTLs (ms, 0 = none).
     let mut found: Vec<(Bytes, Bytes, i64)> = Vec::new();
     for key in &req.keys {
-        let dump = local(node, session, vec![Bytes::from_static(b"DUMP"), key.clone()]).await;
+        let dump = local(
+            node,
+            session,
+            vec![Bytes::from_static(b"DUMP"), key.clone()],
+        )
+        .await;
         let Frame::Bulk(payload) = dump else {
             if let Frame::Error(_) = dump {
                 return dump;
             }
             continue;
         };
-        let pttl = local(node, session, vec![Bytes::from_static(b"PTTL"), key.clone()]).await;
+        let pttl = local(
+            node,
+            session,
+            vec![Bytes::from_static(b"PTTL"), key.clone()],
+        )
+        .await;
         match pttl {
             Frame::Integer(-2) => continue,
             Frame::Integer(ms) if ms > 0 => found.push((key.clone(), payload, ms)),
@@ -310,17 +322,30 @@ mod tests {
 
     #[test]
     fn options_keys_and_redaction() {
-        let a = args(&["MIGRATE", "h", "1", "", "0", "5", "AUTH2", "u", "p", "KEYS", "a", "b"]);
+        let a = args(&[
+            "MIGRATE", "h", "1", "", "0", "5", "AUTH2", "u", "p", "KEYS", "a", "b",
+        ]);
         assert_eq!(keys_of(&a), args(&["a", "b"]));
         assert_eq!(redacted_positions(&a), vec![7, 8]);
-        let r = parse(&a).ok().map(|r| (r.keys.len(), r.timeout, r.auth.is_some()));
+        let r = parse(&a)
+            .ok()
+            .map(|r| (r.keys.len(), r.timeout, r.auth.is_some()));
         assert_eq!(r, Some((2, Duration::from_millis(5), true)));
         let b = args(&["MIGRATE", "h", "1", "k", "0", "0", "AUTH", "pw"]);
         assert_eq!(keys_of(&b), args(&["k"]));
         assert_eq!(redacted_positions(&b), vec![7]);
-        assert_eq!(parse(&b).ok().map(|r| r.timeout), Some(Duration::from_millis(1000)));
-        assert_eq!(parse(&args(&["MIGRATE", "h", "1", "k", "0", "5", "AUTH"])).err(), Some(syntax()));
-        assert_eq!(parse(&args(&["MIGRATE", "h", "1", "k", "0", "5", "BOGUS"])).err(), Some(syntax()));
+        assert_eq!(
+            parse(&b).ok().map(|r| r.timeout),
+            Some(Duration::from_millis(1000))
+        );
+        assert_eq!(
+            parse(&args(&["MIGRATE", "h", "1", "k", "0", "5", "AUTH"])).err(),
+            Some(syntax())
+        );
+        assert_eq!(
+            parse(&args(&["MIGRATE", "h", "1", "k", "0", "5", "BOGUS"])).err(),
+            Some(syntax())
+        );
         assert!(parse(&args(&["MIGRATE", "h", "1", "k", "0", "5", "KEYS", "a"])).is_err());
         assert_eq!(
             parse(&args(&["MIGRATE", "h", "1", "k", "x", "5"])).err(),

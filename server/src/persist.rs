@@ -87,7 +87,7 @@ pub enum LoadError {
 pub fn parse_save_params(v: &str) -> Result<Vec<(u64, u64)>, String> {
     let words: Vec<&str> = v.split_ascii_whitespace().collect();
     let bad = || "Invalid save parameters".to_string();
-    if words.len() % 2 != 0 {
+    if !words.len().is_multiple_of(2) {
         return Err(bad());
     }
     words
@@ -241,8 +241,7 @@ impl Persistence {
                 tracing::warn!(error = ?e, "a key of the snapshot was not loaded");
             }
         }
-        self.loaded_keys
-            .store(loaded.entries.len() as u64, Relaxed);
+        self.loaded_keys.store(loaded.entries.len() as u64, Relaxed);
         self.loaded_expired.store(loaded.expired, Relaxed);
         self.changes_at_save.store(self.keyspace.changes(), Relaxed);
         tracing::info!(
@@ -377,15 +376,30 @@ impl Persistence {
         vec![
             ("loading", "0".into()),
             ("async_loading", "0".into()),
-            ("rdb_changes_since_last_save", self.changes_since_save().to_string()),
+            (
+                "rdb_changes_since_last_save",
+                self.changes_since_save().to_string(),
+            ),
             ("rdb_bgsave_in_progress", u8::from(in_progress).to_string()),
             ("rdb_last_save_time", self.lastsave().to_string()),
-            ("rdb_last_bgsave_status", ok(self.last_bgsave_ok.load(Relaxed))),
-            ("rdb_last_bgsave_time_sec", self.last_bgsave_secs.load(Relaxed).to_string()),
+            (
+                "rdb_last_bgsave_status",
+                ok(self.last_bgsave_ok.load(Relaxed)),
+            ),
+            (
+                "rdb_last_bgsave_time_sec",
+                self.last_bgsave_secs.load(Relaxed).to_string(),
+            ),
             ("rdb_current_bgsave_time_sec", current.to_string()),
             ("rdb_saves", self.saves.load(Relaxed).to_string()),
-            ("rdb_last_load_keys_expired", self.loaded_expired.load(Relaxed).to_string()),
-            ("rdb_last_load_keys_loaded", self.loaded_keys.load(Relaxed).to_string()),
+            (
+                "rdb_last_load_keys_expired",
+                self.loaded_expired.load(Relaxed).to_string(),
+            ),
+            (
+                "rdb_last_load_keys_loaded",
+                self.loaded_keys.load(Relaxed).to_string(),
+            ),
         ]
     }
 

@@ -34,12 +34,7 @@ use crate::info::{allocator_stats, human};
 use crate::node::Node;
 
 /// Runs one of this module's commands.
-pub fn execute(
-    node: &Node,
-    session: &mut Session,
-    spec: &CommandSpec,
-    parse: &mut Parse,
-) -> Frame {
+pub fn execute(node: &Node, session: &mut Session, spec: &CommandSpec, parse: &mut Parse) -> Frame {
     let result = match spec.name {
         "SLOWLOG" | "LATENCY" | "MEMORY" => {
             let argc = parse.argc();
