@@ -4,6 +4,9 @@
 //! and loaded by `redis-server`; a `redis-server` dump loaded by Conclave), a node killed
 //! with SIGKILL after `SAVE` comes back with its keys, `MIGRATE` moves keys both ways,
 //! and replies are compared byte for byte with Redis's.
+//!
+//! Why this file is long: one file for one feature (snapshots and key transfer with Redis),
+//! most of it the exact reply texts compared with Redis's.
 
 mod common;
 mod resp_support;
