@@ -9,9 +9,9 @@
 //!   fsynced, so a crash leaves the old snapshot or the new one, never a torn one.
 //! - `save` ("<seconds> <changes>" pairs, `""` = off, the default; `--save` at start):
 //!   a background save starts when, for one pair, at least `changes` changes were made
-//!   and `seconds` passed since the last successful save; after a failed one, not
-//!   before 5 s (Redis's `CONFIG_BGSAVE_RETRY_DELAY`). Checked by the node's
-//!   housekeeping tick.
+//!   and more than `seconds` passed since the last successful save (`serverCron`);
+//!   after a failed one, not before 5 s (Redis's `CONFIG_BGSAVE_RETRY_DELAY`). Checked
+//!   by the node's housekeeping tick.
 //! - `BGSAVE` copies the keyspace shard by shard ([`Keyspace::snapshot`]) and writes it
 //!   on a blocking thread: clients are held at most for one shard's copy. `SAVE` does
 //!   the same on the calling client's thread (`block_in_place`): only that client waits,
@@ -350,7 +350,7 @@ impl Persistence {
             || now.saturating_sub(self.last_try.load(Relaxed)) > RETRY_DELAY_SECS;
         let due = params
             .iter()
-            .any(|&(secs, min)| changes >= min && since >= secs && changes > 0);
+            .any(|&(secs, min)| changes >= min && since > secs);
         if due && may_try {
             tracing::info!(changes, seconds = since, "saving: a save rule is met");
             let _ = self.bgsave();
