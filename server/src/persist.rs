@@ -428,6 +428,8 @@ impl Persistence {
         }
         self.changes_at_save.store(changes, Relaxed);
         self.lastsave.store(unix_secs(), Relaxed);
+        // Any successful save clears a failed background save's status (Redis's rdbSave).
+        self.last_bgsave_ok.store(true, Relaxed);
         self.saves.fetch_add(1, Relaxed);
         tracing::info!(
             keys = entries.len(),
