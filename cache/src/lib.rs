@@ -23,5 +23,6 @@ pub mod keyspace;
 pub mod long_double;
 pub mod lzf;
 pub mod rdb;
+pub mod rdb_file;
 
 pub use cmd::COMMANDS;

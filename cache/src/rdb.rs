@@ -25,9 +25,9 @@ pub const DUMP_VERSION: u16 = 10;
 /// The newest RDB version `RESTORE` reads.
 pub const MAX_LOAD_VERSION: u16 = 11;
 
-const CRC64: Crc<u64> = Crc::<u64>::new(&CRC_64_REDIS);
+pub(crate) const CRC64: Crc<u64> = Crc::<u64>::new(&CRC_64_REDIS);
 
-const TYPE_STRING: u8 = 0;
+pub(crate) const TYPE_STRING: u8 = 0;
 const ENC_INT8: u8 = 0;
 const ENC_INT16: u8 = 1;
 const ENC_INT32: u8 = 2;
@@ -95,7 +95,7 @@ fn verify(payload: &[u8]) -> Result<(), LoadError> {
 }
 
 /// `rdbSaveLen`.
-fn save_len(out: &mut Vec<u8>, len: u64) {
+pub(crate) fn save_len(out: &mut Vec<u8>, len: u64) {
     if len < 1 << 6 {
         out.push(len as u8);
     } else if len < 1 << 14 {
@@ -111,7 +111,7 @@ fn save_len(out: &mut Vec<u8>, len: u64) {
 }
 
 /// `rdbSaveRawString`: integer, LZF or verbatim.
-fn save_string(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn save_string(out: &mut Vec<u8>, s: &[u8]) {
     if s.len() <= 11 {
         let canonical = std::str::from_utf8(s)
             .ok()
@@ -148,7 +148,7 @@ fn save_string(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 /// A length, or an encoding tag (`Err(tag)`), as `rdbLoadLenByRef` reads them.
-fn load_len(b: &[u8], at: &mut usize) -> Option<Result<u64, u8>> {
+pub(crate) fn load_len(b: &[u8], at: &mut usize) -> Option<Result<u64, u8>> {
     let first = *b.get(*at)?;
     *at += 1;
     Some(match first >> 6 {
@@ -179,7 +179,7 @@ fn plain_len(b: &[u8], at: &mut usize) -> Option<usize> {
 }
 
 /// `rdbGenericLoadStringObject`.
-fn load_string_object(b: &[u8], at: &mut usize) -> Option<Vec<u8>> {
+pub(crate) fn load_string_object(b: &[u8], at: &mut usize) -> Option<Vec<u8>> {
     match load_len(b, at)? {
         Ok(len) => {
             let len = usize::try_from(len).ok()?;

@@ -30,6 +30,8 @@ pub enum Builtin {
     Sync(fn(&Node, &mut Session, &CommandSpec, &mut Parse) -> Frame),
     /// `RAFT.STATUS` (asks openraft, asynchronously).
     RaftStatus,
+    /// `MIGRATE` (a client connection to the target, asynchronously).
+    Migrate,
 }
 
 /// The handler of a command, by the service that declared it.
@@ -89,9 +91,10 @@ pub static BUILTINS: &[Declared<Builtin>] = &[
     command!("MEMORY", -2, [], NOKEY, "server", "A container for memory diagnostics commands.", "DOCTOR | MALLOC-STATS | PURGE | STATS | USAGE key [SAMPLES count] | HELP", Service::Server => Builtin::Sync(diagnostic_cmds::execute)),
     command!("LOLWUT", -1, ["readonly", "fast"], NOKEY, "server", "Displays computer art and the Redis version.", "[VERSION version]", Service::Server => Builtin::Sync(diagnostic_cmds::execute)),
     command!("ROLE", 1, ["noscript", "loading", "stale", "fast"], NOKEY, "server", "Returns the replication role (always a master without replicas).", "", Service::Server => Builtin::Sync(diagnostic_cmds::execute)),
-    command!("LASTSAVE", 1, ["loading", "stale", "fast"], NOKEY, "server", "Returns the Unix timestamp of the last successful save (the node's start: the keyspace is memory-only).", "", Service::Server => Builtin::Sync(diagnostic_cmds::execute)),
-    command!("SAVE", 1, ["admin", "noscript", "no_async_loading", "no_multi"], NOKEY, "server", "Synchronously saves the dataset to disk (refused: the cache keyspace is memory-only).", "", Service::Server => Builtin::Sync(diagnostic_cmds::execute)),
-    command!("BGSAVE", -1, ["admin", "noscript", "no_async_loading"], NOKEY, "server", "Asynchronously saves the database(s) to disk (refused: the cache keyspace is memory-only).", "[SCHEDULE]", Service::Server => Builtin::Sync(diagnostic_cmds::execute)),
+    command!("LASTSAVE", 1, ["loading", "stale", "fast"], NOKEY, "server", "Returns the Unix timestamp of the last successful save to disk.", "", Service::Server => Builtin::Sync(diagnostic_cmds::execute)),
+    command!("SAVE", 1, ["admin", "noscript", "no_async_loading", "no_multi"], NOKEY, "server", "Synchronously saves the keyspace to an RDB file (one-node clusters only).", "", Service::Server => Builtin::Sync(diagnostic_cmds::execute)),
+    command!("BGSAVE", -1, ["admin", "noscript", "no_async_loading"], NOKEY, "server", "Asynchronously saves the keyspace to an RDB file (one-node clusters only).", "[SCHEDULE]", Service::Server => Builtin::Sync(diagnostic_cmds::execute)),
+    command!("MIGRATE", -6, ["write", "movablekeys"], (3, 3, 1), "generic", "Atomically transfers a key from one Redis instance to another.", "host port <key | \"\"> destination-db timeout [COPY] [REPLACE] [AUTH password | AUTH2 username password] [KEYS key [key ...]]", Service::Server => Builtin::Migrate, keys: ["RW", "access", "delete"]),
     command!("REPLICAOF", 3, ["admin", "noscript", "stale"], NOKEY, "server", "Configures a server as replica of another (only NO ONE: the keyspace is not replicated).", "host port", Service::Server => Builtin::Sync(diagnostic_cmds::execute)),
     command!("SLAVEOF", 3, ["admin", "noscript", "stale"], NOKEY, "server", "Sets a Redis server as a replica of another, or promotes it to being a master (only NO ONE).", "host port", Service::Server => Builtin::Sync(diagnostic_cmds::execute)),
     command!("CLUSTER", -2, ["noscript", "stale"], NOKEY, "cluster", "Redis Cluster commands (cluster support is disabled).", "subcommand [arguments ...]", Service::Server => Builtin::Sync(server_cmds::execute)),

@@ -95,6 +95,22 @@ pub struct NodeConfig {
     #[arg(long, env = "CONCLAVE_DATA_DIR", default_value = "conclave-data")]
     pub data_dir: PathBuf,
 
+    /// RDB snapshot rules of the cache keyspace, as Redis's `save`: "<seconds> <changes>"
+    /// pairs (a background save when, for one pair, that many changes were made and
+    /// that many seconds passed since the last save); "" (the default) saves only on
+    /// SAVE/BGSAVE. Refused on a cluster of several nodes (the coherence layer owns the
+    /// values there).
+    #[arg(long, env = "CONCLAVE_SAVE", default_value = "")]
+    pub save: String,
+
+    /// Directory of the RDB snapshot file (default: --data-dir).
+    #[arg(long, env = "CONCLAVE_DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// File name of the RDB snapshot, loaded at start when it exists (one node only).
+    #[arg(long, env = "CONCLAVE_DBFILENAME", default_value = "dump.rdb")]
+    pub dbfilename: String,
+
     /// Internal addresses of all initial members, itself included: `1@host:port,2@host:port`.
     /// Empty: a one-member cluster that works at once.
     #[arg(long, env = "CONCLAVE_PEERS", default_value = "")]
@@ -278,6 +294,15 @@ pub enum ConfigError {
         "--port {0} leaves no room for the default metrics port (port + 1000); set --metrics-port"
     )]
     NoMetricsPort(u16),
+    /// `--save` is not "<seconds> <changes>" pairs.
+    #[error("invalid --save '{0}': {1}")]
+    BadSave(String, String),
+    /// `--save` on a cluster of several nodes.
+    #[error("--save '{0}': {1}")]
+    SaveOnCluster(String, &'static str),
+    /// `--dbfilename` names a path.
+    #[error("invalid --dbfilename '{0}': dbfilename can't be a path, just a filename")]
+    BadDbFilename(String),
 }
 
 impl NodeConfig {

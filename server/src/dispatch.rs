@@ -137,6 +137,8 @@ async fn run(
         (Handler::Cache(_), Some(c)) => Some((c, coherent_cache::keys_of(spec, &args))),
         _ => None,
     };
+    let migrate_args =
+        matches!(entry.handler, Handler::Builtin(Builtin::Migrate)).then(|| args.clone());
     let mut parse = Parse::new(args);
     let reply = match entry.handler {
         Handler::Cache(parser) if coherent.is_some() => match coherent {
@@ -175,6 +177,9 @@ async fn run(
             run(node, session, spec, &mut parse)
         }
         Handler::Builtin(Builtin::RaftStatus) => raft_status(node, &mut parse).await,
+        Handler::Builtin(Builtin::Migrate) => {
+            crate::migrate::execute(node, session, migrate_args.unwrap_or_default()).await
+        }
         Handler::Cache(parser) => match parser(&mut parse) {
             Ok(command) => {
                 let _gate = match node.scripting.keyspace(node).await {
@@ -203,6 +208,14 @@ async fn run(
     };
     if let Some(keys) = &read_keys {
         tracking::remember(&node.keyspace, session, spec, keys);
+    }
+    if spec.name == "FLUSHALL" && reply == Frame::ok() && node.persistence.saving_configured() {
+        // Redis's `flushAllDataAndResetRDB`: with save rules set, the empty keyspace is
+        // saved at once, so a restart does not bring the flushed keys back.
+        let p = &node.persistence;
+        if let Err(e) = scripting::blocking(|| p.save_waiting()) {
+            tracing::warn!(error = %e, "saving the snapshot after FLUSHALL failed");
+        }
     }
     reply
 }

@@ -121,8 +121,9 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
             put("number_of_cached_scripts", scripts.to_string());
         }
         "persistence" => {
-            put("loading", "0".into());
-            put("rdb_bgsave_in_progress", "0".into());
+            for (name, value) in node.persistence.info() {
+                put(name, value);
+            }
             put("aof_enabled", "0".into());
             put("raft_log_fsync", "1".into());
         }
@@ -153,6 +154,8 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
             put("keyspace_misses", ks.misses.to_string());
             put("pubsub_channels", node.pubsub.channel_count().to_string());
             put("pubsub_patterns", node.pubsub.pattern_count().to_string());
+            // MIGRATE opens a connection per call and keeps none (`migrate.rs`).
+            put("migrate_cached_sockets", "0".into());
             let tracked = node.keyspace.tracking_stats();
             put("tracking_total_keys", tracked.keys.to_string());
             put("tracking_total_items", tracked.items.to_string());

@@ -17,10 +17,12 @@ mod dispatch;
 mod groups;
 mod info;
 mod listener;
+mod migrate;
 mod monitor;
 mod node;
 mod ops;
 mod pause;
+mod persist;
 mod pubsub;
 mod push;
 mod scripting;
@@ -212,6 +214,8 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         queues_started,
         shutdown.subscribe(),
     ));
+    let persistence = Arc::new(persistence(&config, &keyspace, coherent.is_some())?);
+    persistence.load_at_start()?;
     let (rebind, rebinds) = tokio::sync::mpsc::unbounded_channel();
     let clients = Arc::new(clients::Clients::default());
     let tracker = Arc::new(tracking::Tracker::new(clients.clone()));
@@ -228,6 +232,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             port: AtomicU64::new(u64::from(listener.local_addr()?.port())),
             bind: RwLock::new(config.bind.clone()),
             query_buffer_limit: AtomicU64::new(1024 * 1024 * 1024),
+            repl_backlog_size: AtomicU64::new(1024 * 1024),
             rebind,
         },
         config,
@@ -249,9 +254,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
             .map(|_| char::from_digit(rand::random::<u32>() % 16, 16).unwrap_or('0'))
             .collect(),
         started: Instant::now(),
-        started_unix_secs: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs()),
+        persistence,
         monitors: monitor::Monitors::default(),
         slowlog: slowlog::SlowLog::default(),
         shutdown,
@@ -265,11 +268,20 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         tokio::spawn(ops::serve(node.clone(), l));
     }
     tokio::spawn(listener::run(node.clone(), listener, rebinds));
-    wait_for_shutdown(&node).await;
+    let signalled = wait_for_shutdown(&node).await;
     info!("shutting down");
     node.request_shutdown();
-    // A script still running (even one that wrote) stops: the cache is not persisted.
+    // A script still running (even one that wrote) stops.
     node.scripting.abort();
+    // A signal saves as SHUTDOWN without options does (the command saved already).
+    if signalled && node.persistence.saving_configured() {
+        let p = node.persistence.clone();
+        match tokio::task::spawn_blocking(move || p.save_waiting()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => error!(error = %e, "saving the snapshot at shutdown failed"),
+            Err(e) => error!(error = %e, "saving the snapshot at shutdown failed"),
+        }
+    }
     for group in &node.groups {
         if let Err(e) = group.shutdown().await {
             error!(group = group.group(), error = %e, "raft shutdown failed");
@@ -339,6 +351,7 @@ async fn housekeeping(node: Arc<Node>) {
             _ = shutdown.changed() => return,
         }
         node.stats.sample();
+        node.persistence.cron();
         // Once a second, as Redis's cron visits each client about once a second.
         if last_trim.elapsed() >= Duration::from_secs(1) {
             last_trim = Instant::now();
@@ -397,8 +410,8 @@ async fn introduce(node: Arc<Node>) {
     }
 }
 
-/// Resolves on SIGTERM, SIGINT or a `SHUTDOWN` command.
-async fn wait_for_shutdown(node: &Node) {
+/// Resolves on SIGTERM, SIGINT (`true`) or a `SHUTDOWN` command (`false`).
+async fn wait_for_shutdown(node: &Node) -> bool {
     let mut shutdown = node.shutdown.subscribe();
     let term = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
@@ -409,8 +422,43 @@ async fn wait_for_shutdown(node: &Node) {
         }
     };
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => info!("SIGINT received"),
-        _ = term => info!("SIGTERM received"),
-        _ = shutdown.changed() => {}
+        _ = tokio::signal::ctrl_c() => {
+            info!("SIGINT received");
+            true
+        }
+        _ = term => {
+            info!("SIGTERM received");
+            true
+        }
+        _ = shutdown.changed() => false,
     }
+}
+
+/// The snapshot state from `--save`, `--dir`, `--dbfilename` (see `persist`).
+fn persistence(
+    config: &NodeConfig,
+    keyspace: &Arc<Keyspace>,
+    cluster: bool,
+) -> Result<persist::Persistence, config::ConfigError> {
+    let params = persist::parse_save_params(&config.save)
+        .map_err(|why| config::ConfigError::BadSave(config.save.clone(), why))?;
+    if cluster && !params.is_empty() {
+        return Err(config::ConfigError::SaveOnCluster(
+            config.save.clone(),
+            persist::CLUSTER_REFUSAL,
+        ));
+    }
+    if config.dbfilename.contains('/') {
+        return Err(config::ConfigError::BadDbFilename(
+            config.dbfilename.clone(),
+        ));
+    }
+    let dir = config.dir.clone().unwrap_or(config.data_dir.clone());
+    Ok(persist::Persistence::new(
+        keyspace.clone(),
+        params,
+        dir,
+        config.dbfilename.clone(),
+        cluster,
+    ))
 }

@@ -47,6 +47,8 @@ pub struct RuntimeConfig {
     /// `client-query-buffer-limit` in bytes: a client whose unparsed input grows past it
     /// is closed (Redis's `client_max_querybuf_len`).
     pub query_buffer_limit: AtomicU64,
+    /// `repl-backlog-size` in bytes: accepted and shown, unused (no replicas).
+    pub repl_backlog_size: AtomicU64,
     /// Hands a new client listener to the accept loop (`CONFIG SET port|bind`).
     pub rebind: crate::listener::Rebind,
 }
@@ -92,9 +94,8 @@ pub struct Node {
     pub replid: String,
     /// When the node started.
     pub started: Instant,
-    /// When the node started, Unix time in seconds (`LASTSAVE`: the keyspace was
-    /// last "saved", that is empty and consistent, then).
-    pub started_unix_secs: u64,
+    /// RDB snapshots (`SAVE`, `BGSAVE`, the `save` rules, loading at start).
+    pub persistence: Arc<crate::persist::Persistence>,
     /// `MONITOR` clients.
     pub monitors: crate::monitor::Monitors,
     /// The slow log (`SLOWLOG`, `slowlog-*` parameters).

@@ -246,6 +246,9 @@ pub(crate) fn redacted_positions(args: &[Bytes]) -> Vec<usize> {
         }
         return out;
     }
+    if is(0, b"MIGRATE") {
+        return crate::migrate::redacted_positions(args);
+    }
     if is(0, b"CONFIG") && is(1, b"SET") {
         return (2..args.len())
             .step_by(2)

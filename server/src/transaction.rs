@@ -3,7 +3,7 @@
 //!
 //! - Inside `MULTI` a command that passes the dispatch gate is queued (`+QUEUED`); one
 //!   that fails it (unknown, wrong arity, `NOAUTH`, or a command not allowed in a
-//!   transaction — `LOCK.*`, `RAFT.STATUS`, `DEBUG.KV*`, flag `no_multi`) is answered with its error
+//!   transaction — `LOCK.*`, `RAFT.STATUS`, `DEBUG.KV*`, `MIGRATE`, flag `no_multi`) is answered with its error
 //!   and marks the transaction, whose `EXEC` then answers `-EXECABORT` and runs nothing.
 //! - `EXEC` runs the queued commands with the keyspace's gate held exclusive
 //!   ([`Keyspace::exclusive`](conclave_cache::keyspace::Keyspace::exclusive)): no other
@@ -124,6 +124,7 @@ pub fn queue(node: &Node, session: &mut Session, entry: &'static Entry, args: Ve
                 | Handler::Queues(_)
                 | Handler::DebugKv(_)
                 | Handler::Builtin(Builtin::RaftStatus)
+                | Handler::Builtin(Builtin::Migrate)
         );
     let Some(tx) = session.tx.as_mut() else {
         return Frame::error("ERR no transaction");
@@ -253,7 +254,7 @@ fn run_queued(
         },
         Handler::Script(cmd) => crate::scripting::execute_in_exec(node, session, cmd, parse.rest()),
         Handler::Meta(parser) => node.meta.execute(parser, &mut parse),
-        Handler::Builtin(Builtin::RaftStatus)
+        Handler::Builtin(Builtin::RaftStatus | Builtin::Migrate)
         | Handler::Locks(_)
         | Handler::Queues(_)
         | Handler::DebugKv(_) => Frame::error("ERR Command not allowed inside a transaction"),

@@ -55,6 +55,7 @@ mod multi;
 mod object;
 mod options;
 mod shard;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 mod tracking;
@@ -75,6 +76,7 @@ pub use conclave_protocol::glob::glob_match;
 pub use copies::Exported;
 pub use multi::KeyLocks;
 pub use options::*;
+pub use snapshot::SnapshotEntry;
 pub use tracking::{Cause, Invalidator, TrackingStats, DEFAULT_TRACKING_MAX_KEYS};
 pub use watch::{ExclusiveGate, SharedGate, WatchFlag};
 

@@ -78,6 +78,9 @@ pub(crate) struct ShardData {
     pub(crate) tracked: Option<Box<TrackingTable>>,
     /// Where changes are reported (shared by every shard).
     hub: Arc<Hub>,
+    /// Changes of keys made in this shard since it was created (writes, deletions,
+    /// expiries, evictions), for `rdb_changes_since_last_save`; carried across a flush.
+    pub(crate) changes: u64,
 }
 
 impl ShardData {
@@ -91,6 +94,7 @@ impl ShardData {
             watched: None,
             tracked: None,
             hub,
+            changes: 0,
         }
     }
 
@@ -107,6 +111,7 @@ impl ShardData {
         }
         let mut fresh = ShardData::new(self.hasher.clone(), self.hub.clone());
         fresh.watched = self.watched.take();
+        fresh.changes = self.changes + self.entries.len() as u64;
         fresh
     }
 
@@ -114,6 +119,7 @@ impl ShardData {
     /// the clients tracking it (Redis's `signalModifiedKey`).
     #[inline]
     fn signal(&mut self, slot: usize, cause: Cause) {
+        self.changes += 1;
         if let Some(e) = self.entries.get(slot) {
             Self::signal_key(&self.watched, &mut self.tracked, &self.hub, e.key(), cause);
         }
@@ -198,6 +204,7 @@ impl ShardData {
 
     /// Inserts an entry whose key is known to be absent; returns its slot.
     pub(crate) fn insert_new(&mut self, hash: u64, entry: Entry) -> usize {
+        self.changes += 1;
         Self::signal_key(
             &self.watched,
             &mut self.tracked,

@@ -144,6 +144,12 @@ fn keys_of(
         "BITFIELD" if !has(2, b"SET") && !has(2, b"INCRBY") => Some(&["RO", "access"]),
         _ => None,
     };
+    if spec.name == "MIGRATE" {
+        return Ok(crate::migrate::keys_of(args)
+            .into_iter()
+            .map(|k| (k, spec.flags_of_key(0)))
+            .collect());
+    }
     if movable {
         let flags: &'static [&'static str] = if spec.flags.contains(&"readonly") {
             &["RO", "access"]

@@ -37,7 +37,10 @@ enum Change {
     Port(u16),
     /// A new client bind address (likewise).
     Bind(String),
-    /// Accepted and changes nothing (`save ""`, `appendonly no`, `maxmemory-clients 0`).
+    /// `save` rules (refused on a cluster of several nodes: see [`set`]).
+    Save(Vec<(u64, u64)>),
+    ReplBacklogSize(u64),
+    /// Accepted and changes nothing (`appendonly no`, `maxmemory-clients 0`).
     Ignored,
 }
 
@@ -91,6 +94,10 @@ fn between(n: u64, lo: u64, hi: u64) -> Result<u64, String> {
 /// round trip must not meet.
 const HIDDEN: &[&str] = &["key-load-delay", "id", "data-dir", "no-leader-wait"];
 
+/// Parameters Redis 7 protects (`PROTECTED_CONFIG`): `CONFIG SET` refuses them with
+/// "can't set protected config" while `enable-protected-configs` is `no` (its default).
+const PROTECTED: &[&str] = &["dir", "dbfilename"];
+
 /// Every parameter, in `CONFIG GET *` order.
 static PARAMS: &[Param] = &[
     Param {
@@ -113,14 +120,25 @@ static PARAMS: &[Param] = &[
     },
     Param {
         name: "save",
-        get: |_| String::new(),
-        set: Some(|v| {
-            if v.trim().is_empty() {
-                Ok(Change::Ignored)
-            } else {
-                Err("the cache keyspace is not persisted (locks are, through the Raft log)".into())
-            }
-        }),
+        get: |n| n.persistence.params_string(),
+        set: Some(|v| crate::persist::parse_save_params(v).map(Change::Save)),
+    },
+    // Protected in Redis 7 (`enable-protected-configs no`): set with --dir/--dbfilename.
+    Param {
+        name: "dir",
+        get: |n| n.persistence.dir(),
+        set: None,
+    },
+    Param {
+        name: "dbfilename",
+        get: |n| n.persistence.dbfilename().to_string(),
+        set: None,
+    },
+    // No replicas: accepted and shown, as a Redis master without replicas has it.
+    Param {
+        name: "repl-backlog-size",
+        get: |n| n.runtime.repl_backlog_size.load(Relaxed).to_string(),
+        set: Some(|v| between(memory(v)?, 1, i64::MAX as u64).map(Change::ReplBacklogSize)),
     },
     Param {
         name: "appendonly",
@@ -129,7 +147,7 @@ static PARAMS: &[Param] = &[
             if v.eq_ignore_ascii_case("no") {
                 Ok(Change::Ignored)
             } else {
-                Err("the cache keyspace is not persisted (locks are, through the Raft log)".into())
+                Err("no append-only file: the cache keyspace is saved only as RDB snapshots (locks persist through the Raft log)".into())
             }
         }),
     },
@@ -375,9 +393,18 @@ fn set(node: &Node, args: &[bytes::Bytes]) -> Result<Frame, ParseError> {
         }
         seen.push(param.name);
         let Some(setter) = param.set else {
-            return Err(failed(&name, "can't set immutable config"));
+            let why = if PROTECTED.contains(&param.name) {
+                "can't set protected config"
+            } else {
+                "can't set immutable config"
+            };
+            return Err(failed(&name, why));
         };
-        changes.push(setter(&value).map_err(|why| failed(&name, &why))?);
+        let change = setter(&value).map_err(|why| failed(&name, &why))?;
+        if matches!(&change, Change::Save(p) if !p.is_empty()) && node.persistence.refused() {
+            return Err(failed(&name, crate::persist::CLUSTER_REFUSAL));
+        }
+        changes.push(change);
     }
     // The one apply step that can fail, first: listening on a new client address. When
     // it fails nothing else is applied (Redis rolls back every change of the command).
@@ -466,6 +493,8 @@ fn apply(node: &Node, change: Change) {
         Change::SlowlogSlowerThan(us) => node.slowlog.set_slower_than_us(us),
         Change::SlowlogMaxLen(n) => node.slowlog.set_max_len(n),
         Change::QueryBufferLimit(n) => r.query_buffer_limit.store(n, Relaxed),
+        Change::Save(params) => node.persistence.set_params(params),
+        Change::ReplBacklogSize(n) => r.repl_backlog_size.store(n, Relaxed),
         Change::Port(_) | Change::Bind(_) | Change::Ignored => {}
     }
 }

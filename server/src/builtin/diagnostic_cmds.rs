@@ -15,9 +15,10 @@
 //!   report; `PURGE` jemalloc's purge.
 //! - `ROLE` answers a master without replicas; `REPLICAOF NO ONE` is `+OK` (already
 //!   a master) and any other master is refused: the keyspace is not replicated.
-//! - `LASTSAVE` is the node's start: the keyspace is memory-only, never saved, and
-//!   was consistent (empty) then, as Redis sets `lastsave` at start. `SAVE` and
-//!   `BGSAVE` are refused with that reason (and `SAVE` inside `MULTI`, as in Redis).
+//! - `LASTSAVE`, `SAVE`, `BGSAVE [SCHEDULE]`: RDB snapshots ([`crate::persist`]).
+//!   `LASTSAVE` is the last successful save, or the start before any (as Redis sets
+//!   `lastsave` at start). `BGSAVE` inside `EXEC` is scheduled for the next tick, as
+//!   Redis does (`in_exec`).
 //! - `LOLWUT` prints Redis 7's default (`Redis ver. <version>`) for every version.
 
 use std::sync::atomic::Ordering::Relaxed;
@@ -33,12 +34,7 @@ use crate::info::{allocator_stats, human};
 use crate::node::Node;
 
 /// Runs one of this module's commands.
-pub fn execute(
-    node: &Node,
-    _session: &mut Session,
-    spec: &CommandSpec,
-    parse: &mut Parse,
-) -> Frame {
+pub fn execute(node: &Node, session: &mut Session, spec: &CommandSpec, parse: &mut Parse) -> Frame {
     let result = match spec.name {
         "SLOWLOG" | "LATENCY" | "MEMORY" => {
             let argc = parse.argc();
@@ -57,12 +53,14 @@ pub fn execute(
             Frame::Integer(0),
             Frame::Array(vec![]),
         ])),
-        "LASTSAVE" => Ok(Frame::Integer(node.started_unix_secs as i64)),
-        // Declared so that clients get a reason rather than "unknown command", and so that
-        // SAVE is refused inside MULTI as Redis refuses it (`no_multi`).
-        "SAVE" | "BGSAVE" => Err(ParseError::Other(
-            "ERR the cache keyspace is not persisted (locks are, through the Raft log)".into(),
-        )),
+        "LASTSAVE" => Ok(Frame::Integer(node.persistence.lastsave() as i64)),
+        "SAVE" => {
+            let p = &node.persistence;
+            crate::scripting::blocking(|| p.save())
+                .map(|()| Frame::ok())
+                .map_err(|e| ParseError::Other(e.to_string()))
+        }
+        "BGSAVE" => bgsave(node, session, parse),
         "REPLICAOF" | "SLAVEOF" => replicaof(spec, parse),
         _ => Err(ParseError::Other(format!(
             "ERR unknown command '{}'",
@@ -70,6 +68,22 @@ pub fn execute(
         ))),
     };
     result.unwrap_or_else(|e| e.to_frame())
+}
+
+/// `BGSAVE [SCHEDULE]`: Redis's `bgsaveCommand` replies.
+fn bgsave(node: &Node, session: &Session, parse: &mut Parse) -> Result<Frame, ParseError> {
+    let opts = parse.rest();
+    if !(opts.is_empty() || (opts.len() == 1 && opts[0].eq_ignore_ascii_case(b"SCHEDULE"))) {
+        return Err(ParseError::Syntax);
+    }
+    let started = if session.in_exec {
+        node.persistence.schedule()
+    } else {
+        node.persistence.bgsave()
+    };
+    started
+        .map(Frame::simple)
+        .map_err(|e| ParseError::Other(e.to_string()))
 }
 
 /// `SLOWLOG GET [count] | LEN | RESET | HELP` (`typed`: the subcommand as sent).

@@ -42,14 +42,33 @@ pub fn execute(node: &Node, session: &mut Session, spec: &CommandSpec, parse: &m
             ]))
         }
         "SHUTDOWN" => {
-            // Options (NOSAVE, NOW, FORCE) change nothing: the cache is not persisted and
-            // the Raft log is fsynced as it goes.
-            if parse
-                .rest()
-                .iter()
-                .any(|a| a.eq_ignore_ascii_case(b"ABORT"))
+            // Redis's `shutdownCommand`: NOSAVE skips the save, SAVE forces one, neither
+            // saves when `save` rules are set; a failed save stops the shutdown unless
+            // FORCE. NOW changes nothing (no replicas to wait for); the Raft log is
+            // fsynced as it goes.
+            let opts = parse.rest();
+            let has = |w: &[u8]| opts.iter().any(|a| a.eq_ignore_ascii_case(w));
+            if opts.iter().any(|a| {
+                !["NOSAVE", "SAVE", "NOW", "FORCE", "ABORT"]
+                    .iter()
+                    .any(|w| a.eq_ignore_ascii_case(w.as_bytes()))
+            }) || (has(b"SAVE") && has(b"NOSAVE"))
+                || (has(b"ABORT") && opts.iter().any(|a| !a.eq_ignore_ascii_case(b"ABORT")))
             {
+                return Frame::error("ERR syntax error");
+            }
+            if has(b"ABORT") {
                 return Frame::error("ERR No shutdown in progress.");
+            }
+            let save = has(b"SAVE") || (!has(b"NOSAVE") && node.persistence.saving_configured());
+            if save {
+                let p = &node.persistence;
+                if let Err(e) = crate::scripting::blocking(|| p.save_waiting()) {
+                    tracing::warn!(error = %e, "SHUTDOWN: saving the snapshot failed");
+                    if !has(b"FORCE") {
+                        return Frame::error("ERR Errors trying to SHUTDOWN. Check logs.");
+                    }
+                }
             }
             tracing::info!(client = session.handle.id, "SHUTDOWN requested by a client");
             node.request_shutdown();

@@ -229,7 +229,7 @@ pub fn execute_in_exec(
 }
 
 /// Runs `f`, which may take long, without stalling the tokio worker it is called on.
-fn blocking<R>(f: impl FnOnce() -> R) -> R {
+pub fn blocking<R>(f: impl FnOnce() -> R) -> R {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => tokio::task::block_in_place(f),
