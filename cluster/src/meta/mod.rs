@@ -24,6 +24,7 @@
 //! member and the address is recorded).
 
 pub mod functions;
+pub mod functions_sync;
 pub mod liveness;
 pub mod meta_cmds;
 pub mod meta_machine;
@@ -210,19 +211,27 @@ impl Meta {
     }
 
     /// Runs a function library change on the meta leader, then waits (up to
-    /// `--no-leader-wait`) until this node has applied it too, so the caller sees its own
-    /// change. Returns the machine's reply: the version after it, or Redis's error text.
+    /// `--no-leader-wait`) until this node and every other `up` member have applied it
+    /// ([`functions_sync`]), so every node answers with it once the caller replies. Returns the machine's reply: the version after it, or Redis's error text.
     /// Errors: no leader or no quorum within `--no-leader-wait`.
     pub async fn functions_write(
         &self,
         op: functions::FunctionOp,
     ) -> Result<functions::FunctionReply, MetaError> {
+        let sync = matches!(op, functions::FunctionOp::Sync);
         let reply = match self.write(MetaOp::Functions(op)).await? {
             MetaApplied::Functions(reply) => reply,
             other => return Err(MetaError::Raft(format!("unexpected reply {other:?}"))),
         };
         if let Ok(version) = reply {
             self.wait_functions(version).await;
+            if sync {
+                return Ok(reply);
+            }
+            let late = self.functions_broadcast(version, self.no_leader_wait).await;
+            if !late.is_empty() {
+                tracing::debug!(?late, version, "function libraries: members not confirmed in time");
+            }
         }
         Ok(reply)
     }
@@ -230,7 +239,12 @@ impl Meta {
     /// Waits until this node applied function version `version` (at most
     /// `--no-leader-wait`); whether it did.
     pub async fn wait_functions(&self, version: u64) -> bool {
-        let deadline = tokio::time::Instant::now() + self.no_leader_wait;
+        self.wait_functions_within(version, self.no_leader_wait).await
+    }
+
+    /// [`Self::wait_functions`] for at most `within`.
+    pub async fn wait_functions_within(&self, version: u64, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
         let mut metrics = self.group.raft().metrics();
         loop {
             if self.functions_version() >= version {

@@ -37,8 +37,12 @@ use crate::node::Node;
 
 /// Brings this node's engine up to the applied library set; if `name` is still not
 /// a function, syncs with the meta leader once (on a node of several) and looks again.
-/// Call before taking the turn for `FCALL`.
+/// Call before taking the turn for `FCALL` (this takes it for a moment: the engine is
+/// busy while a script runs).
 pub async fn prepare(node: &Node, name: Option<&Bytes>) {
+    let Ok(_turn) = node.scripting.busy.turn().await else {
+        return;
+    };
     let known = |node: &Node| {
         let mut slot = node.scripting.engine.lock();
         let Ok(engine) = with_engine(&mut slot) else {
@@ -50,6 +54,7 @@ pub async fn prepare(node: &Node, name: Option<&Bytes>) {
     if known(node) || node.coherent.is_none() {
         return;
     }
+    drop(_turn);
     if let Ok(Ok(version)) = node.meta.functions_write(FunctionOp::Sync).await {
         node.meta.wait_functions(version).await;
     }
@@ -189,10 +194,11 @@ pub async fn function(node: &Node, args: Vec<Bytes>) -> Frame {
             Err(e) => e,
         },
         Sub::Restore => restore(node, &args).await,
-        Sub::Dump | Sub::List | Sub::Help => {
-            prepare(node, None).await;
-            read_now(node, sub, &args)
-        }
+        Sub::Dump | Sub::Help => read_now(node, sub, &args),
+        Sub::List => match node.scripting.busy.turn().await {
+            Ok(_turn) => read_now(node, sub, &args),
+            Err(busy) => busy,
+        },
     }
 }
 
@@ -393,7 +399,8 @@ fn stats(node: &Node) -> Frame {
     ])
 }
 
-/// `FUNCTION DUMP|LIST|HELP` (no function is running).
+/// `FUNCTION DUMP|LIST|HELP` (for `LIST` the caller holds the turn: the engine is
+/// in use while a script runs).
 fn read_now(node: &Node, sub: Sub, args: &[Bytes]) -> Frame {
     match sub {
         Sub::Dump => {
