@@ -116,8 +116,8 @@ pub fn fcall_now(
         return Frame::error("ERR Can not execute a script with write flag using *_ro command.");
     }
     if def.flags & (library::NO_WRITES | library::ALLOW_OOM) == 0 {
-        if let Err(oom) = node.keyspace.check_memory() {
-            return Frame::error(oom.to_string());
+        if let Err(oom) = check_memory(node, engine.used_memory()) {
+            return oom;
         }
     }
     let threshold = node.runtime.busy_reply_threshold.load(Relaxed);
@@ -137,6 +137,23 @@ pub fn fcall_now(
         read_only: false,
     };
     engine.call_function(&def, keys, argv, ro, &mut caller, &running.run)
+}
+
+/// Redis's `denyoom` check for `FUNCTION LOAD|RESTORE` and a function that may write:
+/// the keyspace past `maxmemory` (after evicting what the policy allows), or the keyspace
+/// and the Lua VM's `lua_bytes` together past it (Redis counts the functions' memory as
+/// used memory).
+fn check_memory(node: &Node, lua_bytes: usize) -> Result<(), Frame> {
+    node.keyspace
+        .check_memory()
+        .map_err(|oom| Frame::error(oom.to_string()))?;
+    let max = node.keyspace.maxmemory();
+    if max > 0 && node.keyspace.used_bytes() + lua_bytes as u64 > max {
+        return Err(Frame::error(
+            "OOM command not allowed when used memory > 'maxmemory'.",
+        ));
+    }
+    Ok(())
 }
 
 /// A `FUNCTION` subcommand.
@@ -255,8 +272,8 @@ async fn load(node: &Node, args: &[Bytes]) -> Frame {
     if at >= args.len() {
         return Frame::error("ERR Function code is missing");
     }
-    if let Err(oom) = node.keyspace.check_memory() {
-        return Frame::error(oom.to_string());
+    if let Err(oom) = check_memory(node, node.scripting.stats().1) {
+        return oom;
     }
     let code = &args[at];
     prepare(node, None).await;
@@ -317,8 +334,8 @@ async fn restore(node: &Node, args: &[Bytes]) -> Frame {
             )
         }
     };
-    if let Err(oom) = node.keyspace.check_memory() {
-        return Frame::error(oom.to_string());
+    if let Err(oom) = check_memory(node, node.scripting.stats().1) {
+        return oom;
     }
     let codes = match fn_payload::decode(&args[1]) {
         Ok(codes) => codes,
