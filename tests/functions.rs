@@ -182,9 +182,8 @@ fn monitor_shows_fcall_then_its_commands() {
 }
 
 fn fcall(port: u16, name: &str) -> redis::RedisResult<String> {
-    let mut con = common::conn_to(port, Duration::from_secs(10)).ok_or_else(|| {
-        redis::RedisError::from((redis::ErrorKind::IoError, "cannot connect"))
-    })?;
+    let mut con = common::conn_to(port, Duration::from_secs(10))
+        .ok_or_else(|| redis::RedisError::from((redis::ErrorKind::IoError, "cannot connect")))?;
     redis::cmd("FCALL").arg(name).arg(0).query(&mut con)
 }
 

@@ -119,7 +119,10 @@ async fn run(
                 session.tx.as_ref().map(|tx| tx.keys())
             }
             Handler::Script(cmd) if cmd.runs_code() => {
-                if matches!(cmd, scripting::ScriptCmd::Fcall | scripting::ScriptCmd::FcallRo) {
+                if matches!(
+                    cmd,
+                    scripting::ScriptCmd::Fcall | scripting::ScriptCmd::FcallRo
+                ) {
                     scripting::functions::prepare(node, args.get(1)).await;
                 }
                 Some(scripting::declared_keys(&args))

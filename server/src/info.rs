@@ -121,9 +121,16 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
             put("number_of_cached_scripts", scripts.to_string());
             // Redis 7's function counts, from the replicated library set.
             let functions = node.meta.functions();
-            let count: usize = functions.libraries().values().map(|l| l.functions.len()).sum();
+            let count: usize = functions
+                .libraries()
+                .values()
+                .map(|l| l.functions.len())
+                .sum();
             put("number_of_functions", count.to_string());
-            put("number_of_libraries", functions.libraries().len().to_string());
+            put(
+                "number_of_libraries",
+                functions.libraries().len().to_string(),
+            );
         }
         "persistence" => {
             put("loading", "0".into());

@@ -15,7 +15,7 @@ use bytes::Bytes;
 use conclave_raft_store::proposer::now_ms;
 use conclave_raft_store::{GroupId, META_GROUP};
 
-use super::{Meta, MemberState};
+use super::{MemberState, Meta};
 use crate::group::BoxFuture;
 use crate::router::ForwardHandler;
 
@@ -56,7 +56,13 @@ impl Meta {
                 let body = body.clone();
                 let call = tokio::spawn(async move {
                     let reply = client
-                        .forward(SYNC_SERVICE, META_GROUP, deadline_ms, body.as_bytes(), within)
+                        .forward(
+                            SYNC_SERVICE,
+                            META_GROUP,
+                            deadline_ms,
+                            body.as_bytes(),
+                            within,
+                        )
                         .await;
                     matches!(reply.as_deref(), Ok(b"1"))
                 });

@@ -230,7 +230,11 @@ impl Meta {
             }
             let late = self.functions_broadcast(version, self.no_leader_wait).await;
             if !late.is_empty() {
-                tracing::debug!(?late, version, "function libraries: members not confirmed in time");
+                tracing::debug!(
+                    ?late,
+                    version,
+                    "function libraries: members not confirmed in time"
+                );
             }
         }
         Ok(reply)
@@ -239,7 +243,8 @@ impl Meta {
     /// Waits until this node applied function version `version` (at most
     /// `--no-leader-wait`); whether it did.
     pub async fn wait_functions(&self, version: u64) -> bool {
-        self.wait_functions_within(version, self.no_leader_wait).await
+        self.wait_functions_within(version, self.no_leader_wait)
+            .await
     }
 
     /// [`Self::wait_functions`] for at most `within`.

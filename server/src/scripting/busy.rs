@@ -54,7 +54,11 @@ pub const BUSY_FUNCTION: &str =
 impl Run {
     /// The `-BUSY` error for this run (it names `SCRIPT KILL` or `FUNCTION KILL`).
     pub fn busy_error(&self) -> Frame {
-        Frame::error(if self.function.is_some() { BUSY_FUNCTION } else { BUSY })
+        Frame::error(if self.function.is_some() {
+            BUSY_FUNCTION
+        } else {
+            BUSY
+        })
     }
 
     /// The script's SHA1 or the function's name.
@@ -133,7 +137,12 @@ impl Busy {
         self.start_run(name, threshold_ms, Some(command))
     }
 
-    fn start_run(&self, sha: &str, threshold_ms: u64, function: Option<Vec<bytes::Bytes>>) -> Running<'_> {
+    fn start_run(
+        &self,
+        sha: &str,
+        threshold_ms: u64,
+        function: Option<Vec<bytes::Bytes>>,
+    ) -> Running<'_> {
         let run = Arc::new(Run {
             started: Instant::now(),
             kill: AtomicBool::new(false),

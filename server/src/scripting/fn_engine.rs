@@ -4,7 +4,6 @@
 //! (`FCALL`, Redis's `luaEngineCall`: keys and arguments are the callback's two
 //! arguments, not globals).
 
-use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,7 +25,11 @@ impl Engine {
     /// Compiles `code` and runs its body to collect its functions; Redis's error text
     /// (without `ERR `) when the metadata, the engine, the code or the registration is
     /// wrong, the body runs past `timeout`, or it registers nothing. Nothing is kept.
-    pub fn compile_library(&self, code: &[u8], timeout: Option<Duration>) -> Result<Library, String> {
+    pub fn compile_library(
+        &self,
+        code: &[u8],
+        timeout: Option<Duration>,
+    ) -> Result<Library, String> {
         let md = library::metadata(code)?;
         if !library::valid_name(&md.name) {
             return Err(library::BAD_NAME.into());
@@ -108,7 +111,9 @@ impl Engine {
                     Ok(lib) => {
                         next.insert(name.clone(), lib);
                     }
-                    Err(e) => tracing::warn!(library = %name, error = %e, "function library does not load"),
+                    Err(e) => {
+                        tracing::warn!(library = %name, error = %e, "function library does not load")
+                    }
                 },
             }
         }
@@ -150,9 +155,6 @@ impl Engine {
         let target = Target::Function(&def.func);
         match self.invoke(target, keys, args, &def.name, caller, run) {
             Ok(reply) => reply,
-            Err(e) if run.kill.load(Relaxed) => {
-                Frame::error(format!("ERR Error running script {}, {e}", def.name))
-            }
             Err(e) => Frame::error(format!("ERR Error running script {}, {e}", def.name)),
         }
     }

@@ -243,7 +243,9 @@ fn flush_mode(args: &[Bytes]) -> Result<(), Frame> {
         2 if args[1].eq_ignore_ascii_case(b"sync") || args[1].eq_ignore_ascii_case(b"async") => {
             Ok(())
         }
-        2 => Err(Frame::error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option")),
+        2 => Err(Frame::error(
+            "ERR FUNCTION FLUSH only supports SYNC|ASYNC option",
+        )),
         _ => Err(syntax_error(&args[0])),
     }
 }
@@ -323,17 +325,16 @@ async fn restore(node: &Node, args: &[Bytes]) -> Frame {
     if args.len() > 3 {
         return syntax_error(&args[0]);
     }
-    let policy = match args.get(2) {
-        None => RestorePolicy::Append,
-        Some(p) if p.eq_ignore_ascii_case(b"append") => RestorePolicy::Append,
-        Some(p) if p.eq_ignore_ascii_case(b"replace") => RestorePolicy::Replace,
-        Some(p) if p.eq_ignore_ascii_case(b"flush") => RestorePolicy::Flush,
-        Some(_) => {
-            return Frame::error(
+    let policy =
+        match args.get(2) {
+            None => RestorePolicy::Append,
+            Some(p) if p.eq_ignore_ascii_case(b"append") => RestorePolicy::Append,
+            Some(p) if p.eq_ignore_ascii_case(b"replace") => RestorePolicy::Replace,
+            Some(p) if p.eq_ignore_ascii_case(b"flush") => RestorePolicy::Flush,
+            Some(_) => return Frame::error(
                 "ERR Wrong restore policy given, value should be either FLUSH, APPEND or REPLACE.",
-            )
-        }
-    };
+            ),
+        };
     if let Err(oom) = check_memory(node, node.scripting.stats().1) {
         return oom;
     }
@@ -422,7 +423,11 @@ fn read_now(node: &Node, sub: Sub, args: &[Bytes]) -> Frame {
     match sub {
         Sub::Dump => {
             let set = node.meta.functions();
-            let codes: Vec<&[u8]> = set.libraries().values().map(|l| l.code.as_bytes()).collect();
+            let codes: Vec<&[u8]> = set
+                .libraries()
+                .values()
+                .map(|l| l.code.as_bytes())
+                .collect();
             Frame::Bulk(Bytes::from(fn_payload::encode(&codes)))
         }
         Sub::List => list(node, args),
@@ -475,7 +480,10 @@ fn list(node: &Node, args: &[Bytes]) -> Frame {
                         .map(|(_, name)| Frame::simple(name))
                         .collect();
                     Frame::Map(vec![
-                        (Frame::bulk_static("name"), Frame::bulk_string(f.name.clone())),
+                        (
+                            Frame::bulk_static("name"),
+                            Frame::bulk_string(f.name.clone()),
+                        ),
                         (
                             Frame::bulk_static("description"),
                             f.description

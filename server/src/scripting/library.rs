@@ -102,10 +102,7 @@ pub fn metadata(code: &[u8]) -> Result<Metadata, String> {
 
 /// Whether `name` is a valid library or function name (`[a-zA-Z0-9_]+`).
 pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'_')
+    !name.is_empty() && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
 /// Where `redis.register_function` puts what it registers: `Some` only while a
@@ -156,11 +153,7 @@ pub fn register_function(slot: &LoadSlot, args: MultiValue) -> mlua::Result<()> 
                 func,
             }
         }
-        _ => {
-            return Err(fail(
-                "wrong number of arguments to redis.register_function",
-            ))
-        }
+        _ => return Err(fail("wrong number of arguments to redis.register_function")),
     };
     if !valid_name(&def.name) {
         return Err(fail(BAD_NAME));
@@ -252,10 +245,19 @@ mod tests {
     #[test]
     fn metadata_in_redis_order() {
         let m = metadata(b"#!lua name=mylib\nreturn").unwrap();
-        assert_eq!((m.engine.as_str(), m.name.as_str(), m.body_at), ("lua", "mylib", 16));
+        assert_eq!(
+            (m.engine.as_str(), m.name.as_str(), m.body_at),
+            ("lua", "mylib", 16)
+        );
         assert_eq!(metadata(b"#!lua name=\"foo\"\n").unwrap().name, "foo");
-        assert_eq!(metadata(b"return 1").unwrap_err(), "Missing library metadata");
-        assert_eq!(metadata(b"#!lua name=x").unwrap_err(), "Invalid library metadata");
+        assert_eq!(
+            metadata(b"return 1").unwrap_err(),
+            "Missing library metadata"
+        );
+        assert_eq!(
+            metadata(b"#!lua name=x").unwrap_err(),
+            "Invalid library metadata"
+        );
         assert_eq!(metadata(b"#! name=test\n").unwrap().engine, "");
         assert_eq!(
             metadata(b"#!lua name=test foo=bar\n").unwrap_err(),

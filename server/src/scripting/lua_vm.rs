@@ -201,16 +201,16 @@ impl Engine {
         )?;
         native.raw_set("version", REDIS_COMPAT_VERSION)?;
         native.raw_set("version_num", version_num(REDIS_COMPAT_VERSION))?;
-        let (runner, globals, load_runner, call_runner): (Function, Table, Function, Function) = lua
-            .load(PRELUDE)
-            .set_name("=conclave")
-            .set_mode(ChunkMode::Text)
-            .call((
-                native,
-                ctx.clone(),
-                bit::create(&lua)?,
-                cjson::create(&lua)?,
-            ))?;
+        let (runner, globals, load_runner, call_runner): (Function, Table, Function, Function) =
+            lua.load(PRELUDE)
+                .set_name("=conclave")
+                .set_mode(ChunkMode::Text)
+                .call((
+                    native,
+                    ctx.clone(),
+                    bit::create(&lua)?,
+                    cjson::create(&lua)?,
+                ))?;
         Ok(Engine {
             lua,
             globals,
@@ -405,9 +405,10 @@ impl Engine {
             self.ctx.raw_set("killed", killed)?;
             let out = match target {
                 Target::Script(func) => self.runner.call::<MultiValue>(func.clone()),
-                Target::Function(func) => self
-                    .call_runner
-                    .call::<MultiValue>((func.clone(), keys, args)),
+                Target::Function(func) => {
+                    self.call_runner
+                        .call::<MultiValue>((func.clone(), keys, args))
+                }
             };
             self.ctx.raw_set("call", Value::Nil)?;
             self.ctx.raw_set("setresp", Value::Nil)?;
