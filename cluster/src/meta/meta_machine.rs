@@ -138,7 +138,8 @@ pub struct MetaMachine {
     members: BTreeMap<NodeId, Member>,
     /// The cache ring.
     ring: Ring,
-    /// The Redis function libraries.
+    /// The Redis function libraries (last: a snapshot from before them ends before it).
+    #[serde(default, deserialize_with = "super::functions::absent_is_empty")]
     functions: FunctionSet,
 }
 
