@@ -197,7 +197,7 @@ fn fcall(port: u16, name: &str) -> redis::RedisResult<String> {
 fn a_library_loaded_on_one_node_runs_on_every_node_and_after_restarts() {
     let _serial = common::serial();
     let mut c = Cluster::start(3, &[]);
-    let code = "#!lua name=greet\nredis.register_function('hello', function() return 'hello' end)";
+    let code = "#!lua name=greet\nredis.register_function('hello', function() return 'hello' end)\nredis.register_function('setk', function(keys, args) return redis.call('set', keys[1], args[1]) end)";
     let mut one = common::conn_to(c.port(1), Duration::from_secs(10)).expect("node 1");
     let name: String = redis::cmd("FUNCTION")
         .arg("LOAD")
@@ -209,16 +209,27 @@ fn a_library_loaded_on_one_node_runs_on_every_node_and_after_restarts() {
     for id in [2, 3] {
         assert_eq!(fcall(c.port(id), "hello").unwrap(), "hello", "node {id}");
     }
+    // A function's writes hold its keys cluster-wide like EVAL's: node 3 reads them.
+    let mut two = common::conn_to(c.port(2), Duration::from_secs(10)).expect("node 2");
+    let _: () = redis::cmd("FCALL")
+        .arg("setk")
+        .arg(1)
+        .arg("k")
+        .arg("from-2")
+        .query(&mut two)
+        .unwrap();
+    let mut three = common::conn_to(c.port(3), Duration::from_secs(10)).expect("node 3");
+    let got: String = redis::cmd("GET").arg("k").query(&mut three).unwrap();
+    assert_eq!(got, "from-2");
     // A replacement made on node 2 is what node 3 runs.
     let replaced = code.replace("return 'hello'", "return 'hi'");
-    let mut two = common::conn_to(c.port(2), Duration::from_secs(10)).expect("node 2");
     let _: String = redis::cmd("FUNCTION")
         .arg("LOAD")
         .arg("REPLACE")
         .arg(&replaced)
         .query(&mut two)
         .unwrap();
-    assert_eq!(fcall(c.port(2), "hello").unwrap(), "hi");
+    assert_eq!(fcall(c.port(3), "hello").unwrap(), "hi");
     // Every node restarts: the library is still there, everywhere.
     for id in 1..=3 {
         c.node(id).kill();
@@ -242,4 +253,24 @@ fn a_library_loaded_on_one_node_runs_on_every_node_and_after_restarts() {
     });
     let err = fcall(c.port(1), "hello").unwrap_err();
     assert!(err.to_string().contains("Function not found"), "{err}");
+}
+
+#[test]
+fn fcall_runs_inside_multi() {
+    let server = Server::start(&[]);
+    let mut raw = Raw::connect(server.port);
+    let load = cmd(&["FUNCTION", "LOAD", LIB]);
+    let args: Vec<&[u8]> = load.iter().map(Vec::as_slice).collect();
+    raw.send_cmd(&args);
+    assert_eq!(raw.reply(), b"$5\r\nmylib\r\n");
+    assert_eq!(raw.cmd(&["MULTI"]), "+OK\r\n");
+    assert_eq!(raw.cmd(&["FCALL", "myset", "1", "k", "v"]), "+QUEUED\r\n");
+    assert_eq!(raw.cmd(&["FCALL_RO", "myget", "1", "k"]), "+QUEUED\r\n");
+    assert_eq!(raw.cmd(&["FUNCTION", "FLUSH"]), "+QUEUED\r\n");
+    let reply = raw.cmd(&["EXEC"]);
+    assert!(
+        reply.starts_with("*3\r\n+OK\r\n$1\r\nv\r\n-ERR FUNCTION LOAD, DELETE, FLUSH and RESTORE are not allowed inside MULTI"),
+        "{reply}"
+    );
+    assert_eq!(raw.cmd(&["FCALL", "myget", "1", "k"]), "$1\r\nv\r\n");
 }
