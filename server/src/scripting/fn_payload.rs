@@ -87,4 +87,25 @@ mod tests {
         assert_eq!(decode(&two).unwrap().len(), 2);
         assert!(decode(&encode(&[])).unwrap().is_empty());
     }
+
+    #[test]
+    fn release_candidate_payloads_read_as_a_shebang() {
+        // 7.0 rc1/rc2: name, engine, a description flag (and description), the body.
+        let mut p = vec![OPCODE_FUNCTION];
+        for s in [&b"lib"[..], b"LUA"] {
+            rdb::save_string(&mut p, s);
+        }
+        p.push(1);
+        rdb::save_string(&mut p, b"a description");
+        rdb::save_string(&mut p, b"redis.register_function('f', function() return 1 end)");
+        rdb::seal(&mut p);
+        assert_eq!(
+            decode(&p).unwrap(),
+            vec![b"#!LUA name=lib\nredis.register_function('f', function() return 1 end)".to_vec()]
+        );
+        let mut other = vec![0u8];
+        rdb::save_string(&mut other, b"x");
+        rdb::seal(&mut other);
+        assert_eq!(decode(&other).unwrap_err(), "given type is not a function");
+    }
 }
