@@ -97,7 +97,10 @@ mod tests {
         }
         p.push(1);
         rdb::save_string(&mut p, b"a description");
-        rdb::save_string(&mut p, b"redis.register_function('f', function() return 1 end)");
+        rdb::save_string(
+            &mut p,
+            b"redis.register_function('f', function() return 1 end)",
+        );
         rdb::seal(&mut p);
         assert_eq!(
             decode(&p).unwrap(),

@@ -9,6 +9,9 @@
 //! `user_script:<line>: ...` like Redis's. At most [`MAX_EVAL_SCRIPTS`] scripts created
 //! by `EVAL` are kept (least recently used first out, as Redis 7.4 does); scripts from
 //! `SCRIPT LOAD` stay until `SCRIPT FLUSH`.
+//!
+//! (Just over 500 lines: building the VM and running a script or function share the
+//! VM's private slots; the functions' side is in `fn_engine.rs`.)
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering::Relaxed;

@@ -29,6 +29,7 @@ pub mod cjson;
 pub mod convert;
 mod fn_engine;
 mod fn_payload;
+mod fn_replies;
 pub mod functions;
 pub mod library;
 pub mod lua_vm;
