@@ -21,6 +21,11 @@ use super::lua_vm::{Engine, Target};
 /// How long a library's body may run under `FUNCTION LOAD` (Redis's `LOAD_TIMEOUT_MS`).
 pub const LOAD_TIMEOUT: Duration = Duration::from_millis(500);
 
+/// How long a library's body may run when it was already accepted elsewhere (restored
+/// from a payload, or mirrored from the replicated set; Redis sets no limit there): a
+/// bound so a body that never ends cannot hold every node's engine forever.
+pub const REPLAY_TIMEOUT: Duration = Duration::from_secs(5);
+
 impl Engine {
     /// Compiles `code` and runs its body to collect its functions; Redis's error text
     /// (without `ERR `) when the metadata, the engine, the code or the registration is
@@ -107,7 +112,7 @@ impl Engine {
                 Some(lib) if lib.code == stored.code => {
                     next.insert(name.clone(), lib);
                 }
-                _ => match self.compile_library(stored.code.as_bytes(), None) {
+                _ => match self.compile_library(stored.code.as_bytes(), Some(REPLAY_TIMEOUT)) {
                     Ok(lib) => {
                         next.insert(name.clone(), lib);
                     }

@@ -27,7 +27,7 @@ use conclave_cluster::meta::functions::{FunctionOp, RestorePolicy};
 use conclave_protocol::Frame;
 
 use super::call::Caller;
-use super::fn_engine::LOAD_TIMEOUT;
+use super::fn_engine::{LOAD_TIMEOUT, REPLAY_TIMEOUT};
 use super::fn_payload;
 use super::fn_replies::{help, list, stats};
 use super::library;
@@ -353,7 +353,7 @@ async fn restore(node: &Node, args: &[Bytes]) -> Frame {
             let mut libs: Vec<conclave_cluster::meta::functions::NewLibrary> = Vec::new();
             for code in &codes {
                 let lib = engine
-                    .compile_library(code, None)
+                    .compile_library(code, Some(REPLAY_TIMEOUT))
                     .map_err(|e| Frame::error(format!("ERR {e}")))?;
                 if libs.iter().any(|l| l.name == lib.name) {
                     return Err(Frame::error(format!(
