@@ -36,9 +36,10 @@ use crate::connection::Session;
 use crate::node::Node;
 
 /// Brings this node's engine up to the applied library set; if `name` is still not
-/// a function, syncs with the meta leader once (on a node of several) and looks again.
-/// Call before taking the turn for `FCALL` (this takes it for a moment: the engine is
-/// busy while a script runs).
+/// a function, syncs with the meta leader once (on a node of several; a no-op entry
+/// through the meta log, so at most one a second per node, whatever clients call) and
+/// looks again. Call before taking the turn for `FCALL` (this takes it for a moment:
+/// the engine is busy while a script runs).
 pub async fn prepare(node: &Node, name: Option<&Bytes>) {
     let Ok(_turn) = node.scripting.busy.turn().await else {
         return;
@@ -55,6 +56,13 @@ pub async fn prepare(node: &Node, name: Option<&Bytes>) {
         return;
     }
     drop(_turn);
+    {
+        let mut last = node.scripting.last_sync.lock();
+        if last.is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(1)) {
+            return;
+        }
+        *last = Some(std::time::Instant::now());
+    }
     if let Ok(Ok(version)) = node.meta.functions_write(FunctionOp::Sync).await {
         node.meta.wait_functions(version).await;
     }

@@ -149,6 +149,9 @@ pub fn sha1hex(data: &[u8]) -> String {
 pub struct Scripting {
     engine: Mutex<Option<Engine>>,
     busy: Busy,
+    /// When this node last synced its function libraries with the meta leader for an
+    /// unknown function (at most one sync a second: see `functions::prepare`).
+    last_sync: Mutex<Option<std::time::Instant>>,
 }
 
 impl Scripting {
