@@ -4,9 +4,10 @@
 # (it aborts the unit) is recorded and skipped, and the unit rerun, until it completes.
 # Prints per unit: ok / err / exceptions (tests skipped after raising one).
 # Usage: SUITE=<redis-7.0.15 source dir> scripts/redis-tcl-suite.sh target/debug/conclave type/string ...
-# The suite is Redis's public tests/ directory (tag 7.0.15, the redis-server this machine has);
-# its harness calls FUNCTION FLUSH before each unit, which Conclave does not have: patch that
-# line of tests/support/server.tcl to `catch {r function flush}`. Results go to /tmp/redis-tcl-*.log.
+# The suite is Redis's public tests/ directory (tag 7.0.15, the redis-server this machine has),
+# unpatched. Results go to /tmp/redis-tcl-*.log.
+# PORT (default 21999) is the node's client port (PORT+1 its cluster port); BASEPORT, if set,
+# moves the harness's own ports (default 21111) so runs side by side do not collide.
 set -uo pipefail
 BIN=$1; shift
 PORT=${PORT:-21999}
@@ -25,7 +26,7 @@ for unit in "$@"; do
     log=/tmp/redis-tcl-$(echo "$unit" | tr / _).log
     args=()
     for s in "${skips[@]}"; do args+=(--skiptest "$s"); done
-    (cd ${SUITE:?set SUITE to a Redis 7.0.15 source directory} && timeout 600 ./runtest --host 127.0.0.1 --port $PORT --singledb --single "unit/$unit" --clients 1 --timeout 60 --tags "$TAGS" "${args[@]}" 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >"$log")
+    (cd ${SUITE:?set SUITE to a Redis 7.0.15 source directory} && timeout 600 ./runtest --host 127.0.0.1 --port $PORT --singledb --single "unit/$unit" --clients 1 --timeout 60 --tags "$TAGS" ${BASEPORT:+--baseport $BASEPORT} "${args[@]}" 2>&1 | sed 's/\x1b\[[0-9;]*m//g' >"$log")
     kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$d"
     if grep -q "^\[exception\]" "$log"; then
       name=$(sed -n '/^\[exception\]/,$p' "$log" | grep -m1 -oP '^"test (\{|")\K[^}"]*')

@@ -60,6 +60,14 @@ pub fn dump_string(value: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Appends a `DUMP` payload's footer to `out`: [`DUMP_VERSION`] and the CRC-64 of
+/// everything before the checksum, both little-endian.
+pub fn seal(out: &mut Vec<u8>) {
+    out.extend_from_slice(&DUMP_VERSION.to_le_bytes());
+    let crc = CRC64.checksum(out);
+    out.extend_from_slice(&crc.to_le_bytes());
+}
+
 /// The string value of a `RESTORE` payload.
 pub fn load_string(payload: &[u8]) -> Result<Vec<u8>, LoadError> {
     verify(payload)?;
@@ -77,8 +85,9 @@ pub fn load_string(payload: &[u8]) -> Result<Vec<u8>, LoadError> {
     load_string_object(rest, &mut at).ok_or(LoadError::BadFormat)
 }
 
-/// Redis's `verifyDumpPayload`.
-fn verify(payload: &[u8]) -> Result<(), LoadError> {
+/// Redis's `verifyDumpPayload`: the footer's RDB version is one we read and its CRC-64
+/// matches (`FUNCTION RESTORE` checks its payload the same way).
+pub fn verify(payload: &[u8]) -> Result<(), LoadError> {
     if payload.len() < 10 {
         return Err(LoadError::VersionOrChecksum);
     }
@@ -110,8 +119,9 @@ pub(crate) fn save_len(out: &mut Vec<u8>, len: u64) {
     }
 }
 
-/// `rdbSaveRawString`: integer, LZF or verbatim.
-pub(crate) fn save_string(out: &mut Vec<u8>, s: &[u8]) {
+/// `rdbSaveRawString`: integer, LZF or verbatim (also the library code of a `FUNCTION
+/// DUMP` payload).
+pub fn save_string(out: &mut Vec<u8>, s: &[u8]) {
     if s.len() <= 11 {
         let canonical = std::str::from_utf8(s)
             .ok()
@@ -178,8 +188,9 @@ fn plain_len(b: &[u8], at: &mut usize) -> Option<usize> {
     usize::try_from(len).ok().filter(|&n| n <= MAX_STRING_LEN)
 }
 
-/// `rdbGenericLoadStringObject`.
-pub(crate) fn load_string_object(b: &[u8], at: &mut usize) -> Option<Vec<u8>> {
+/// `rdbGenericLoadStringObject`: the string at `*at` (moved past it), `None` when
+/// malformed.
+pub fn load_string_object(b: &[u8], at: &mut usize) -> Option<Vec<u8>> {
     match load_len(b, at)? {
         Ok(len) => {
             let len = usize::try_from(len).ok()?;

@@ -118,7 +118,13 @@ async fn run(
             Handler::Builtin(Builtin::Sync(_)) if spec.name == "EXEC" => {
                 session.tx.as_ref().map(|tx| tx.keys())
             }
-            Handler::Script(cmd) if cmd != scripting::ScriptCmd::Script => {
+            Handler::Script(cmd) if cmd.runs_code() => {
+                if matches!(
+                    cmd,
+                    scripting::ScriptCmd::Fcall | scripting::ScriptCmd::FcallRo
+                ) {
+                    scripting::functions::prepare(node, args.get(1)).await;
+                }
                 Some(scripting::declared_keys(&args))
             }
             _ => None,

@@ -119,6 +119,18 @@ pub fn fields(node: &Node, section: &str) -> Vec<(String, String)> {
             put("used_memory_lua", lua.to_string());
             put("used_memory_lua_human", human(lua as u64));
             put("number_of_cached_scripts", scripts.to_string());
+            // Redis 7's function counts, from the replicated library set.
+            let functions = node.meta.functions();
+            let count: usize = functions
+                .libraries()
+                .values()
+                .map(|l| l.functions.len())
+                .sum();
+            put("number_of_functions", count.to_string());
+            put(
+                "number_of_libraries",
+                functions.libraries().len().to_string(),
+            );
         }
         "persistence" => {
             for (name, value) in node.persistence.info() {

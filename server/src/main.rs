@@ -179,6 +179,12 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     }
     router.add_service(conclave_locks::service::SERVICE, hosted.locks.clone());
     router.add_service(conclave_cluster::meta::SERVICE, hosted.meta.clone());
+    router.add_service(
+        conclave_cluster::meta::functions_sync::SYNC_SERVICE,
+        Arc::new(conclave_cluster::meta::functions_sync::FunctionsSync(
+            hosted.meta.clone(),
+        )),
+    );
     if let Some(coherent) = &coherent {
         router.add_service(conclave_cache::coherent::SERVICE, coherent.clone());
     }

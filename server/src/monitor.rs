@@ -15,7 +15,7 @@
 //! - not shown: commands refused before they run (unknown, wrong arity, `NOAUTH`, queued
 //!   in `MULTI` — they show when `EXEC` runs them, before the `exec` line), `admin`
 //!   commands (`CONFIG`, `DEBUG`, `MONITOR`...) and the ones flagged `skip_monitor`:
-//!   `EVAL*` are shown *before* they run instead, so a script's own commands follow its
+//!   `EVAL*` and `FCALL*` are shown *before* they run instead, so a script's own commands follow its
 //!   line (Redis's `evalCommand`);
 //! - secrets are redacted as in the slow log (`AUTH`, `HELLO ... AUTH`, `CONFIG SET
 //!   requirepass`): `"(redacted)"`.
@@ -107,7 +107,7 @@ pub fn before(
     spec: &CommandSpec,
     args: &[Bytes],
 ) -> Option<Vec<Bytes>> {
-    if spec.name.starts_with("EVAL") {
+    if spec.name.starts_with("EVAL") || spec.name.starts_with("FCALL") {
         node.monitors.feed(source, args);
         return None;
     }

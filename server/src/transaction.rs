@@ -58,7 +58,9 @@ impl Transaction {
         for (entry, args) in &self.queued {
             match entry.handler {
                 Handler::Cache(_) => keys.extend(crate::coherent_cache::keys_of(entry.spec, args)),
-                Handler::Script(_) => keys.extend(crate::scripting::declared_keys(args)),
+                Handler::Script(cmd) if cmd.runs_code() => {
+                    keys.extend(crate::scripting::declared_keys(args))
+                }
                 _ => {}
             }
         }

@@ -17,6 +17,8 @@ use std::collections::BTreeMap;
 use conclave_raft_store::{NodeId, Stamped, StateMachine};
 use serde::{Deserialize, Serialize};
 
+use super::functions::{FunctionOp, FunctionReply, FunctionSet};
+
 /// Whether a member is alive as the meta leader sees it (contract 4.1 also names
 /// `joining` and `leaving`, which come with `MEMBER.ADD`/`MEMBER.REMOVE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,6 +112,8 @@ pub enum MetaOp {
     },
     /// The meta leader's liveness verdicts; unknown ids are ignored.
     SetStates(Vec<StateChange>),
+    /// A change of the Redis function libraries ([`super::functions`]).
+    Functions(FunctionOp),
 }
 
 /// The reply to a [`MetaOp`].
@@ -121,6 +125,8 @@ pub enum MetaApplied {
     Announced(bool),
     /// Every other op: the ring after it.
     Ring(Ring),
+    /// [`MetaOp::Functions`]: the libraries' version after it, or why nothing changed.
+    Functions(FunctionReply),
 }
 
 /// The meta group's state.
@@ -132,12 +138,20 @@ pub struct MetaMachine {
     members: BTreeMap<NodeId, Member>,
     /// The cache ring.
     ring: Ring,
+    /// The Redis function libraries (last: a snapshot from before them ends before it).
+    #[serde(default, deserialize_with = "super::functions::absent_is_empty")]
+    functions: FunctionSet,
 }
 
 impl MetaMachine {
     /// The recorded queue shard count.
     pub fn queue_shards(&self) -> Option<u32> {
         self.queue_shards
+    }
+
+    /// The Redis function libraries.
+    pub fn functions(&self) -> &FunctionSet {
+        &self.functions
     }
 
     /// The cache ring.
@@ -202,6 +216,7 @@ impl StateMachine for MetaMachine {
                 member.last_heard_ms = member.last_heard_ms.max(req.now_ms);
                 return MetaApplied::Announced(true);
             }
+            MetaOp::Functions(op) => return MetaApplied::Functions(self.functions.apply(op)),
             MetaOp::SetStates(changes) => {
                 for c in changes {
                     if let Some(m) = self.members.get_mut(&c.id) {

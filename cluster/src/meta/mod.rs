@@ -13,7 +13,9 @@
 //! - [`liveness`]: the leader's task that seeds the table from the Raft membership and
 //!   marks members `down` after `--node-timeout` without an answer to its heartbeats,
 //!   `up` when they answer again;
-//! - [`meta_cmds`]: `MEMBER.LIST` (contract 4.1) and `DEBUG.META`.
+//! - [`meta_cmds`]: `MEMBER.LIST` (contract 4.1) and `DEBUG.META`;
+//! - [`functions`]: the Redis function libraries (`FUNCTION LOAD` ...), written through
+//!   [`Meta::functions_write`] and read with [`Meta::functions`].
 //!
 //! Reads are of this node's applied state: they may lag the leader by the replication
 //! delay, never go backwards, and agree on every node once applied (same log, same
@@ -21,6 +23,8 @@
 //! ([`MetaOp::Announce`], retried in the background until the leader has seeded the
 //! member and the address is recorded).
 
+pub mod functions;
+pub mod functions_sync;
 pub mod liveness;
 pub mod meta_cmds;
 pub mod meta_machine;
@@ -193,6 +197,68 @@ impl Meta {
         match self.write(MetaOp::RecordQueueShards(n)).await? {
             MetaApplied::QueueShards(n) => Ok(n),
             other => Err(MetaError::Raft(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// The function libraries as this node applied them.
+    pub fn functions(&self) -> functions::FunctionSet {
+        self.group.state().read().machine.functions().clone()
+    }
+
+    /// The version of the function libraries this node applied.
+    pub fn functions_version(&self) -> u64 {
+        self.group.state().read().machine.functions().version()
+    }
+
+    /// Runs a function library change on the meta leader, then waits (up to
+    /// `--no-leader-wait`) until this node and every other `up` member have applied it
+    /// ([`functions_sync`]), so every node answers with it once the caller replies. Returns the machine's reply: the version after it, or Redis's error text.
+    /// Errors: no leader or no quorum within `--no-leader-wait`.
+    pub async fn functions_write(
+        &self,
+        op: functions::FunctionOp,
+    ) -> Result<functions::FunctionReply, MetaError> {
+        let sync = matches!(op, functions::FunctionOp::Sync);
+        let reply = match self.write(MetaOp::Functions(op)).await? {
+            MetaApplied::Functions(reply) => reply,
+            other => return Err(MetaError::Raft(format!("unexpected reply {other:?}"))),
+        };
+        if let Ok(version) = reply {
+            self.wait_functions(version).await;
+            if sync {
+                return Ok(reply);
+            }
+            let late = self.functions_broadcast(version, self.no_leader_wait).await;
+            if !late.is_empty() {
+                tracing::debug!(
+                    ?late,
+                    version,
+                    "function libraries: members not confirmed in time"
+                );
+            }
+        }
+        Ok(reply)
+    }
+
+    /// Waits until this node applied function version `version` (at most
+    /// `--no-leader-wait`); whether it did.
+    pub async fn wait_functions(&self, version: u64) -> bool {
+        self.wait_functions_within(version, self.no_leader_wait)
+            .await
+    }
+
+    /// [`Self::wait_functions`] for at most `within`.
+    pub async fn wait_functions_within(&self, version: u64, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        let mut metrics = self.group.raft().metrics();
+        loop {
+            if self.functions_version() >= version {
+                return true;
+            }
+            let changed = tokio::time::timeout_at(deadline, metrics.changed()).await;
+            if !matches!(changed, Ok(Ok(()))) {
+                return self.functions_version() >= version;
+            }
         }
     }
 

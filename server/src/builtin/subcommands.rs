@@ -106,6 +106,20 @@ static SCRIPT: &[CommandSpec] = &[
     sub!("SCRIPT|LOAD", 3, ["noscript", "stale"], "scripting", "Loads a server-side Lua script to the script cache.", "script"),
 ];
 
+/// `FUNCTION` subcommands (run by `crate::scripting::functions`; flags as Redis 7.0's).
+#[rustfmt::skip]
+static FUNCTION: &[CommandSpec] = &[
+    sub!("FUNCTION|DELETE", 3, ["write", "noscript"], "scripting", "Deletes a library and its functions.", "library-name"),
+    sub!("FUNCTION|DUMP", 2, ["noscript"], "scripting", "Dumps all libraries into a serialized binary payload.", ""),
+    sub!("FUNCTION|FLUSH", -2, ["write", "noscript"], "scripting", "Deletes all libraries and functions.", "[ASYNC | SYNC]"),
+    sub!("FUNCTION|HELP", 2, ["loading", "stale"], "scripting", "Returns helpful text about the different subcommands.", ""),
+    sub!("FUNCTION|KILL", 2, ["noscript", "allow_busy"], "scripting", "Terminates a function during execution.", ""),
+    sub!("FUNCTION|LIST", -2, ["noscript"], "scripting", "Returns information about all libraries.", "[LIBRARYNAME library-name-pattern] [WITHCODE]"),
+    sub!("FUNCTION|LOAD", -3, ["write", "denyoom", "noscript"], "scripting", "Creates a library.", "[REPLACE] function-code"),
+    sub!("FUNCTION|RESTORE", -3, ["write", "denyoom", "noscript"], "scripting", "Restores all libraries from a payload.", "serialized-value [FLUSH | APPEND | REPLACE]"),
+    sub!("FUNCTION|STATS", 2, ["noscript", "allow_busy"], "scripting", "Returns information about a function during execution.", ""),
+];
+
 /// `CLUSTER` subcommands: Redis Cluster is not enabled, so each answers that (as a
 /// standalone Redis does); they are declared so clients and `COMMAND` see them.
 #[rustfmt::skip]
@@ -161,6 +175,7 @@ pub fn of(parent: &str) -> &'static [CommandSpec] {
         "CLIENT" => CLIENT,
         "PUBSUB" => PUBSUB,
         "SCRIPT" => SCRIPT,
+        "FUNCTION" => FUNCTION,
         "CLUSTER" => CLUSTER,
         "SLOWLOG" => SLOWLOG,
         "LATENCY" => LATENCY,

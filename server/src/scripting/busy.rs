@@ -39,12 +39,33 @@ pub struct Run {
     pub wrote: AtomicBool,
     /// `busy-reply-threshold` when it started, in ms (0 = never busy).
     threshold_ms: u64,
-    /// Its SHA1 (for the log).
+    /// Its SHA1 (for the log), or the function's name.
     sha: String,
     warned: AtomicBool,
+    /// For a function (`FCALL`): the command that called it, for `FUNCTION STATS`.
+    pub function: Option<Vec<bytes::Bytes>>,
 }
 
+/// Redis's reply to a command refused while a function is timed out
+/// (`shared.slowscripterr`).
+pub const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+
 impl Run {
+    /// The `-BUSY` error for this run (it names `SCRIPT KILL` or `FUNCTION KILL`).
+    pub fn busy_error(&self) -> Frame {
+        Frame::error(if self.function.is_some() {
+            BUSY_FUNCTION
+        } else {
+            BUSY
+        })
+    }
+
+    /// The script's SHA1 or the function's name.
+    pub fn name(&self) -> &str {
+        &self.sha
+    }
+
     /// Whether other clients are now answered `-BUSY`.
     pub fn timed_out(&self) -> bool {
         self.threshold_ms > 0 && self.started.elapsed() >= self.threshold()
@@ -103,6 +124,25 @@ impl Busy {
 
     /// Registers a script as running (call with the lane held).
     pub fn start(&self, sha: &str, threshold_ms: u64) -> Running<'_> {
+        self.start_run(sha, threshold_ms, None)
+    }
+
+    /// Registers a function called by `command` as running (call with the lane held).
+    pub fn start_function(
+        &self,
+        name: &str,
+        command: Vec<bytes::Bytes>,
+        threshold_ms: u64,
+    ) -> Running<'_> {
+        self.start_run(name, threshold_ms, Some(command))
+    }
+
+    fn start_run(
+        &self,
+        sha: &str,
+        threshold_ms: u64,
+        function: Option<Vec<bytes::Bytes>>,
+    ) -> Running<'_> {
         let run = Arc::new(Run {
             started: Instant::now(),
             kill: AtomicBool::new(false),
@@ -110,6 +150,7 @@ impl Busy {
             threshold_ms,
             sha: sha.to_string(),
             warned: AtomicBool::new(false),
+            function,
         });
         *self.current.lock() = Some(run.clone());
         Running { busy: self, run }
@@ -123,7 +164,7 @@ impl Busy {
                 return Ok(guard);
             }
             let deadline = match self.current() {
-                Some(run) if run.timed_out() => return Err(Frame::error(BUSY)),
+                Some(run) if run.timed_out() => return Err(run.busy_error()),
                 Some(run) => run.busy_at(),
                 // An EXEC, or a script about to start: look again soon.
                 None => Some(tokio::time::Instant::now() + Duration::from_millis(5)),
@@ -152,7 +193,7 @@ impl Busy {
             tokio::pin!(done);
             done.as_mut().enable();
             match self.current() {
-                Some(run) if run.timed_out() => return Err(Frame::error(BUSY)),
+                Some(run) if run.timed_out() => return Err(run.busy_error()),
                 Some(run) => match run.busy_at() {
                     Some(at) => {
                         let _ = tokio::time::timeout_at(at, done).await;
@@ -169,14 +210,21 @@ impl Busy {
         }
     }
 
-    /// `SCRIPT KILL`.
-    pub async fn kill(&self) -> Frame {
+    /// `SCRIPT KILL` (`function`: `FUNCTION KILL`). Each kills only its own kind of
+    /// run; the other kind's is answered `-BUSY` naming the right command (Redis's
+    /// `scriptKill`).
+    pub async fn kill(&self, function: bool) -> Frame {
         loop {
             let Some(run) = self.current() else {
                 return Frame::error("NOTBUSY No scripts in execution right now.");
             };
             if run.wrote.load(Relaxed) {
                 return Frame::error("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.");
+            }
+            match (function, run.function.is_some()) {
+                (false, true) => return Frame::error(BUSY_FUNCTION),
+                (true, false) => return Frame::error(BUSY),
+                _ => {}
             }
             let done = self.done.notified();
             match run.busy_at() {

@@ -9,8 +9,11 @@
 //! `user_script:<line>: ...` like Redis's. At most [`MAX_EVAL_SCRIPTS`] scripts created
 //! by `EVAL` are kept (least recently used first out, as Redis 7.4 does); scripts from
 //! `SCRIPT LOAD` stay until `SCRIPT FLUSH`.
+//!
+//! (Just over 500 lines: building the VM and running a script or function share the
+//! VM's private slots; the functions' side is in `fn_engine.rs`.)
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
@@ -22,6 +25,7 @@ use mlua::{Function, HookTriggers, Lua, LuaOptions, MultiValue, StdLib, Table, V
 use super::busy::Run;
 use super::call::{self, Caller};
 use super::convert::{self, error_text};
+use super::library::{self, Library, LoadSlot};
 use super::{bit, cjson, sha1hex, shebang, ScriptFlags};
 use crate::builtin::connection_cmds::REDIS_COMPAT_VERSION;
 
@@ -65,7 +69,7 @@ pub struct Invocation {
 
 /// The VM and its scripts.
 pub struct Engine {
-    lua: Lua,
+    pub(super) lua: Lua,
     /// Where the (protected) globals live: `KEYS` and `ARGV` are set here.
     globals: Table,
     /// Per-run slots the prelude reads (`call`, `setresp`, `killed`).
@@ -74,6 +78,16 @@ pub struct Engine {
     runner: Function,
     scripts: HashMap<String, Script>,
     clock: u64,
+    /// Runs a library's body with the library API as globals (`FUNCTION LOAD`).
+    pub(super) load_runner: Function,
+    /// Calls a registered function with its keys and arguments (`FCALL`).
+    pub(super) call_runner: Function,
+    /// Where `redis.register_function` records, while a library loads.
+    pub(super) load_slot: LoadSlot,
+    /// The function libraries, by name, mirroring the meta group's set.
+    pub(super) libraries: BTreeMap<String, Library>,
+    /// The version of the meta group's set [`Self::libraries`] mirrors.
+    pub(super) functions_version: Option<u64>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -183,18 +197,23 @@ impl Engine {
                 f.call::<()>(args)
             })?,
         )?;
+        let load_slot = LoadSlot::default();
+        native.raw_set(
+            "register_function",
+            library::create_register(&lua, load_slot.clone())?,
+        )?;
         native.raw_set("version", REDIS_COMPAT_VERSION)?;
         native.raw_set("version_num", version_num(REDIS_COMPAT_VERSION))?;
-        let (runner, globals): (Function, Table) = lua
-            .load(PRELUDE)
-            .set_name("=conclave")
-            .set_mode(ChunkMode::Text)
-            .call((
-                native,
-                ctx.clone(),
-                bit::create(&lua)?,
-                cjson::create(&lua)?,
-            ))?;
+        let (runner, globals, load_runner, call_runner): (Function, Table, Function, Function) =
+            lua.load(PRELUDE)
+                .set_name("=conclave")
+                .set_mode(ChunkMode::Text)
+                .call((
+                    native,
+                    ctx.clone(),
+                    bit::create(&lua)?,
+                    cjson::create(&lua)?,
+                ))?;
         Ok(Engine {
             lua,
             globals,
@@ -202,6 +221,11 @@ impl Engine {
             runner,
             scripts: HashMap::new(),
             clock: 0,
+            load_runner,
+            call_runner,
+            load_slot,
+            libraries: BTreeMap::new(),
+            functions_version: None,
         })
     }
 
@@ -302,7 +326,8 @@ impl Engine {
             );
         }
         caller.read_only = inv.read_only || flags.no_writes;
-        match self.invoke(&func, &inv, caller, run) {
+        let target = Target::Script(&func);
+        match self.invoke(target, &inv.keys, &inv.args, &inv.sha, caller, run) {
             Ok(reply) => reply,
             Err(e) => Frame::error(format!(
                 "ERR Error running script {}, {}",
@@ -312,10 +337,15 @@ impl Engine {
         }
     }
 
-    fn invoke(
+    /// Runs a script (`KEYS`/`ARGV` as globals) or a function (keys and arguments as
+    /// its two arguments) under the error handler; `label` (SHA1 or function name)
+    /// names it in errors.
+    pub(super) fn invoke(
         &self,
-        func: &Function,
-        inv: &Invocation,
+        target: Target<'_>,
+        keys: &[Bytes],
+        args: &[Bytes],
+        label: &str,
         caller: &mut Caller<'_>,
         run: &Arc<Run>,
     ) -> mlua::Result<Frame> {
@@ -327,8 +357,11 @@ impl Engine {
             }
             Ok(t)
         };
-        self.globals.raw_set("KEYS", strings(&inv.keys)?)?;
-        self.globals.raw_set("ARGV", strings(&inv.args)?)?;
+        let (keys, args) = (strings(keys)?, strings(args)?);
+        if let Target::Script(_) = target {
+            self.globals.raw_set("KEYS", keys.clone())?;
+            self.globals.raw_set("ARGV", args.clone())?;
+        }
         let hook_run = run.clone();
         lua.set_hook(
             HookTriggers::new().every_nth_instruction(HOOK_EVERY),
@@ -373,7 +406,13 @@ impl Engine {
             self.ctx.raw_set("call", call_fn)?;
             self.ctx.raw_set("setresp", setresp)?;
             self.ctx.raw_set("killed", killed)?;
-            let out = self.runner.call::<MultiValue>(func.clone());
+            let out = match target {
+                Target::Script(func) => self.runner.call::<MultiValue>(func.clone()),
+                Target::Function(func) => {
+                    self.call_runner
+                        .call::<MultiValue>((func.clone(), keys, args))
+                }
+            };
             self.ctx.raw_set("call", Value::Nil)?;
             self.ctx.raw_set("setresp", Value::Nil)?;
             self.ctx.raw_set("killed", Value::Nil)?;
@@ -384,12 +423,21 @@ impl Engine {
             Ok(if ok {
                 convert::lua_to_frame(&value, resp3.get())
             } else {
-                failure(&value, &inv.sha)
+                failure(&value, label)
             })
         });
         lua.remove_hook();
         result
     }
+}
+
+/// What [`Engine::invoke`] runs.
+#[derive(Clone, Copy)]
+pub(super) enum Target<'a> {
+    /// An `EVAL` script (a chunk).
+    Script(&'a Function),
+    /// A registered function.
+    Function(&'a Function),
 }
 
 /// The `err` text of an error table (what `redis.call` raises).

@@ -27,6 +27,11 @@ pub mod busy;
 pub mod call;
 pub mod cjson;
 pub mod convert;
+mod fn_engine;
+mod fn_payload;
+mod fn_replies;
+pub mod functions;
+pub mod library;
 pub mod lua_vm;
 mod script_cmd;
 
@@ -61,6 +66,20 @@ pub enum ScriptCmd {
     EvalShaRo,
     /// `SCRIPT LOAD|EXISTS|FLUSH|KILL|HELP`
     Script,
+    /// `FCALL function numkeys [key ...] [arg ...]`
+    Fcall,
+    /// `FCALL_RO`: refuses functions without `no-writes`.
+    FcallRo,
+    /// `FUNCTION LOAD|DELETE|FLUSH|RESTORE|DUMP|LIST|STATS|KILL|HELP`
+    Function,
+}
+
+impl ScriptCmd {
+    /// Runs a script or a function (`EVAL*`, `FCALL*`): its keys are declared after a
+    /// count at argument 2.
+    pub fn runs_code(self) -> bool {
+        !matches!(self, ScriptCmd::Script | ScriptCmd::Function)
+    }
 }
 
 /// The scripting commands, declared once (flags as Redis 7's `COMMAND INFO`).
@@ -70,6 +89,9 @@ pub static COMMANDS: &[Declared<ScriptCmd>] = &[
     command!("EVALSHA", -3, ["noscript", "skip_monitor", "may_replicate", "no_mandatory_keys", "stale", "movablekeys"], NOKEY, "scripting", "Executes a server-side Lua script by SHA1 digest.", "sha1 numkeys [key [key ...]] [arg [arg ...]]", Service::Server => ScriptCmd::EvalSha),
     command!("EVAL_RO", -3, ["readonly", "noscript", "skip_monitor", "no_mandatory_keys", "stale", "movablekeys"], NOKEY, "scripting", "Executes a read-only server-side Lua script.", "script numkeys [key [key ...]] [arg [arg ...]]", Service::Server => ScriptCmd::EvalRo),
     command!("EVALSHA_RO", -3, ["readonly", "noscript", "skip_monitor", "no_mandatory_keys", "stale", "movablekeys"], NOKEY, "scripting", "Executes a read-only server-side Lua script by SHA1 digest.", "sha1 numkeys [key [key ...]] [arg [arg ...]]", Service::Server => ScriptCmd::EvalShaRo),
+    command!("FCALL", -3, ["noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"], NOKEY, "scripting", "Invokes a function.", "function numkeys [key [key ...]] [arg [arg ...]]", Service::Server => ScriptCmd::Fcall),
+    command!("FCALL_RO", -3, ["readonly", "noscript", "stale", "skip_monitor", "no_mandatory_keys", "movablekeys"], NOKEY, "scripting", "Invokes a read-only function.", "function numkeys [key [key ...]] [arg [arg ...]]", Service::Server => ScriptCmd::FcallRo),
+    command!("FUNCTION", -2, [], NOKEY, "scripting", "A container for function commands.", "LOAD [REPLACE] function-code | DELETE library-name | FLUSH [ASYNC | SYNC] | RESTORE serialized-value [FLUSH | APPEND | REPLACE] | DUMP | LIST [LIBRARYNAME library-name-pattern] [WITHCODE] | STATS | KILL | HELP", Service::Server => ScriptCmd::Function),
     command!("SCRIPT", -2, ["noscript"], NOKEY, "scripting", "A container for Lua scripts management commands.", "LOAD script | EXISTS sha1 [sha1 ...] | FLUSH [ASYNC | SYNC] | KILL | HELP", Service::Server => ScriptCmd::Script),
 ];
 
@@ -127,6 +149,9 @@ pub fn sha1hex(data: &[u8]) -> String {
 pub struct Scripting {
     engine: Mutex<Option<Engine>>,
     busy: Busy,
+    /// When this node last synced its function libraries with the meta leader for an
+    /// unknown function (at most one sync a second: see `functions::prepare`).
+    last_sync: Mutex<Option<std::time::Instant>>,
 }
 
 impl Scripting {
@@ -172,8 +197,13 @@ pub async fn execute(
     cmd: ScriptCmd,
     args: Vec<Bytes>,
 ) -> Frame {
-    if cmd == ScriptCmd::Script {
-        return script(node, args).await;
+    match cmd {
+        ScriptCmd::Script => return script(node, args).await,
+        ScriptCmd::Function => return functions::function(node, args).await,
+        ScriptCmd::Fcall | ScriptCmd::FcallRo => {
+            return functions::fcall(node, session, cmd == ScriptCmd::FcallRo, args).await
+        }
+        _ => {}
     }
     let inv = match invocation(cmd, args) {
         Ok(inv) => inv,
@@ -200,6 +230,10 @@ pub fn declared_keys(argv: &[Bytes]) -> Vec<Bytes> {
 /// Runs a script on a cluster (`crate::coherent_cache::hold`): the caller holds the turn
 /// and the script's keys `M`; the keyspace gate is taken here.
 pub fn execute_held(node: &Node, session: &mut Session, cmd: ScriptCmd, args: Vec<Bytes>) -> Frame {
+    if matches!(cmd, ScriptCmd::Fcall | ScriptCmd::FcallRo) {
+        let ro = cmd == ScriptCmd::FcallRo;
+        return blocking(|| functions::fcall_now(node, session, ro, args, true));
+    }
     match invocation(cmd, args) {
         Ok(inv) => blocking(|| run(node, session, inv, true)),
         Err(reply) => reply,
@@ -221,6 +255,14 @@ pub fn execute_in_exec(
             Ok(sub) => script_now(node, sub, &args),
             Err(e) => e,
         };
+    }
+    match cmd {
+        ScriptCmd::Function => return functions::function_in_exec(node, args),
+        ScriptCmd::Fcall | ScriptCmd::FcallRo => {
+            let ro = cmd == ScriptCmd::FcallRo;
+            return blocking(|| functions::fcall_now(node, session, ro, args, false));
+        }
+        _ => {}
     }
     match invocation(cmd, args) {
         Ok(inv) => blocking(|| run(node, session, inv, false)),
@@ -281,7 +323,11 @@ fn invocation(cmd: ScriptCmd, args: Vec<Bytes>) -> Result<Invocation, Frame> {
             ScriptCmd::Eval => "eval",
             ScriptCmd::EvalRo => "eval_ro",
             ScriptCmd::EvalSha => "evalsha",
-            _ => "evalsha_ro",
+            ScriptCmd::EvalShaRo => "evalsha_ro",
+            ScriptCmd::Fcall => "fcall",
+            ScriptCmd::FcallRo => "fcall_ro",
+            ScriptCmd::Script => "script",
+            ScriptCmd::Function => "function",
         };
         return Err(Frame::error(format!(
             "ERR wrong number of arguments for '{name}' command"

@@ -177,10 +177,15 @@ local function protect(t)
     local backing = {}
     for k, v in next, t do backing[k] = v end
     for k in next, backing do base_rawset(t, k, nil) end
-    base_setmetatable(t, {__index = backing, __newindex = ro_error, __metatable = sealed_view()})
+    local mt = {__index = backing, __newindex = ro_error, __metatable = sealed_view()}
+    base_setmetatable(t, mt)
     readonly[t] = true
     backing_of[t] = backing
-    return backing
+    return backing, mt
+end
+
+local function missing_global(_, k)
+    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
 end
 
 for _, name in ipairs({'string', 'table', 'math', 'coroutine', 'redis', 'bit', 'cjson'}) do
@@ -190,9 +195,35 @@ end
 local string_mt = base_getmetatable('')
 string_mt.__metatable = sealed_view()
 
-local globals = protect(G)
-base_setmetatable(globals, {__index = function(_, k)
-    error("Script attempted to access nonexistent global variable '" .. tostring(k) .. "'", 2)
-end})
+local globals, globals_mt = protect(G)
+base_setmetatable(globals, {__index = missing_global})
 
-return run, globals
+-- FUNCTION LOAD's environment (Redis's library API): while a library's body runs, the
+-- globals show only `redis` with `register_function`, `log` and the version; anything
+-- else is a nonexistent global. Functions it registers keep the ordinary globals.
+local load_redis = {
+    register_function = native.register_function,
+    log = native.log,
+    LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+    REDIS_VERSION = native.version,
+    REDIS_VERSION_NUM = native.version_num,
+}
+local load_redis_backing = protect(load_redis)
+base_setmetatable(load_redis_backing, {__index = missing_global})
+local load_globals = protect({redis = load_redis})
+base_setmetatable(load_globals, {__index = missing_global})
+
+-- Runs a library's body with the library API as its globals.
+local function load_library(f)
+    globals_mt.__index = load_globals
+    local ok, err = base_xpcall(f, handler)
+    globals_mt.__index = globals
+    return ok, err
+end
+
+-- Calls a registered function with its keys and arguments (FCALL).
+local function call_function(f, keys, args)
+    return base_xpcall(function() return f(keys, args) end, handler)
+end
+
+return run, globals, load_library, call_function

@@ -54,7 +54,7 @@ pub(super) async fn script(node: &Node, args: Vec<Bytes>) -> Frame {
         Err(e) => return e,
     };
     match sub {
-        Sub::Kill => node.scripting.busy.kill().await,
+        Sub::Kill => node.scripting.busy.kill(false).await,
         Sub::Help => script_now(node, sub, &args),
         _ => {
             let _turn = match node.scripting.busy.turn().await {
