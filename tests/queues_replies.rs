@@ -276,3 +276,49 @@ fn client_unblock_ends_a_blocked_read_and_it_takes_nothing() {
         &format!("*1\r\n*3\r\n{}{}:1\r\n", bulk(&id), bulk("m")),
     );
 }
+
+#[test]
+fn a_node_past_its_queue_memory_budget_refuses_pushes_and_loses_nothing() {
+    let server = Server::start(&["--queue-shards", "2", "--queue-max-memory", "100"]);
+    let mut c = Conn::open(server.port, "conclave");
+    let big = "x".repeat(200);
+    let first = push(&mut c, "b", &big);
+    // The budget is sampled about once a second: within a few, pushes are refused.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let oom = loop {
+        let r = c.cmd(&["Q.PUSH", "b", "y"]);
+        if r.starts_with("-OOM") {
+            break r;
+        }
+        assert!(std::time::Instant::now() < deadline, "never refused: {r}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    assert_eq!(
+        oom,
+        "-OOM queue messages retained on this node exceed --queue-max-memory (100 bytes)\r\n"
+    );
+    // Every push that was answered with an id is there; the refused one is not.
+    let len = c.cmd(&["Q.LEN", "b"]);
+    let len: u64 = len.trim_start_matches(':').trim().parse().expect("Q.LEN");
+    let r = c.cmd(&["Q.READ", "b", "g", "c", "COUNT", "1000"]);
+    assert!(r.contains(&bulk(&first)), "{r}");
+    assert_eq!(r.matches(&bulk(&big)).count(), 1);
+    // Acknowledging everything frees the budget: pushes are taken again.
+    let ids: Vec<String> = r
+        .split("\r\n")
+        .filter(|l| l.contains('-') && !l.starts_with('-') && !l.starts_with('$'))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(ids.len() as u64, len, "{r}");
+    let mut ack = vec!["Q.ACK", "b", "g"];
+    ack.extend(ids.iter().map(String::as_str));
+    c.expect(&ack, &format!(":{len}\r\n"));
+    loop {
+        let r = c.cmd(&["Q.PUSH", "b", "z"]);
+        if r.starts_with('$') {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "still refused: {r}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

@@ -186,6 +186,16 @@ pub struct NodeConfig {
     #[arg(long, env = "CONCLAVE_QUEUE_MAX_LEN", default_value_t = 0)]
     pub queue_max_len: u64,
 
+    /// Payload bytes the queue shards of this node may retain before Q.PUSH answers -OOM
+    /// (0: no limit). Checked by each shard's leader, about once a second.
+    #[arg(long, env = "CONCLAVE_QUEUE_MAX_MEMORY", default_value_t = 0)]
+    pub queue_max_memory: u64,
+
+    /// Free bytes on the data directory's filesystem below which Q.PUSH answers -OOM
+    /// (0: no limit), so a filling disk refuses messages before it stops the Raft log.
+    #[arg(long, env = "CONCLAVE_QUEUE_MIN_FREE_DISK", default_value_t = 256 << 20)]
+    pub queue_min_free_disk: u64,
+
     /// How long a Lua script may run, in ms, before other clients' keyspace commands
     /// are answered -BUSY and SCRIPT KILL may stop it (Redis's busy-reply-threshold,
     /// alias lua-time-limit; 0 = never).
@@ -407,6 +417,8 @@ impl NodeConfig {
                 ..conclave_queues::QueueConfig::default()
             },
             no_leader_wait: self.no_leader_wait(),
+            max_memory: self.queue_max_memory,
+            min_free_disk: self.queue_min_free_disk,
         }
     }
 

@@ -22,6 +22,7 @@
 //! blocked read's `BLOCK` runs out, and `Configure` when the `--queue-*` parameters in
 //! force differ from its own ([`driver`]).
 
+mod budget;
 pub mod driver;
 pub mod placement;
 mod read;
@@ -68,6 +69,10 @@ pub enum ServiceError {
     /// Raft failed in a way retrying will not fix.
     #[error("ERR raft: {0}")]
     Raft(String),
+    /// `Q.PUSH` refused: this node (the shard's leader) is past its queue memory or disk
+    /// budget (`--queue-max-memory`, `--queue-min-free-disk`); nothing was taken.
+    #[error("OOM {0}")]
+    OverBudget(String),
     /// A blocked `Q.READ` ended by `CLIENT UNBLOCK <id> ERROR` (Redis's text); the read
     /// is withdrawn.
     #[error("UNBLOCKED client unblocked via CLIENT UNBLOCK")]
@@ -117,6 +122,8 @@ pub struct QueueService {
     /// driver.
     giveback: mpsc::UnboundedSender<(u32, QueueOp)>,
     rates: Mutex<Rates>,
+    /// `-OOM` for pushes once this node is past its budget.
+    budget: budget::Budget,
 }
 
 impl std::fmt::Debug for QueueService {
@@ -236,11 +243,12 @@ impl QueueService {
         total
     }
 
-    /// Samples the counters behind the `INFO queues` rates (the driver calls it about
-    /// once a second).
+    /// Samples the counters behind the `INFO queues` rates and the node's budget (the
+    /// driver calls it about once a second).
     pub fn sample_rates(&self) {
         let now = Instant::now();
         let stats = self.stats();
+        self.budget.sample(stats.bytes);
         let mut r = self.rates.lock();
         if let Some(at) = r.at {
             let secs = now.duration_since(at).as_secs_f64().max(1e-3);

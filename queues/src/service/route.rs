@@ -165,6 +165,9 @@ impl QueueService {
         cmd: &QueueCommand,
         left: Duration,
     ) -> Result<Outcome, Attempt> {
+        if let QueueCommand::Write(QueueOp::Push { .. }) = cmd {
+            self.budget.admit_push().map_err(Attempt::Fail)?;
+        }
         let reply = match cmd {
             QueueCommand::Write(op) => match local.proposer.propose(op.clone(), left).await {
                 Ok((_, applied)) => applied.reply,

@@ -26,6 +26,7 @@ use conclave_raft_store::{fsutil, ApplyHook, GroupId, LogEngine, NodeId, QUEUE_G
 use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
+use super::budget::Budget;
 use super::placement::Layout;
 use super::{LocalShard, QueueService, Rates, Shard};
 use crate::machine::{QueueApplied, QueueConfig, QueueOp, QueueState, Wake, WakeOutcome};
@@ -42,6 +43,12 @@ pub struct QueueOptions {
     pub config: QueueConfig,
     /// `--no-leader-wait`: how long a command waits for a shard leader.
     pub no_leader_wait: Duration,
+    /// `--queue-max-memory`: payload bytes this node's shards may retain before `Q.PUSH`
+    /// answers `-OOM` (0: no limit).
+    pub max_memory: u64,
+    /// `--queue-min-free-disk`: free bytes under the data directory below which `Q.PUSH`
+    /// answers `-OOM` (0: no limit).
+    pub min_free_disk: u64,
 }
 
 /// What [`start`] hands to [`super::driver::run`].
@@ -127,6 +134,11 @@ pub async fn start(
         config: options.config.clone(),
         giveback: giveback_tx,
         rates: Mutex::new(Rates::default()),
+        budget: Budget::new(
+            options.max_memory,
+            options.min_free_disk,
+            template.data_dir.clone(),
+        ),
     });
     Ok(Started {
         service,
