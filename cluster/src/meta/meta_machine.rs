@@ -110,6 +110,10 @@ pub enum MetaOp {
     },
     /// The meta leader's liveness verdicts; unknown ids are ignored.
     SetStates(Vec<StateChange>),
+    /// A linearizable read of the ring ([`super::Meta::confirm_ring`]): the leader answers
+    /// it after a read barrier and never proposes it. Applied (it is not), it would change
+    /// nothing and answer the ring.
+    ReadRing,
 }
 
 /// The reply to a [`MetaOp`].
@@ -210,6 +214,7 @@ impl StateMachine for MetaMachine {
                     }
                 }
             }
+            MetaOp::ReadRing => return MetaApplied::Ring(self.ring.clone()),
         }
         self.refresh_ring();
         MetaApplied::Ring(self.ring.clone())
