@@ -11,7 +11,7 @@
 //! | `Drop(m)` | `m` is in flight and fewer than `max_drops` were lost |
 //! | `Tick` | `now < max_time`: the clock advances one tick; every live node that is in the latest committed epoch confirms its ring (the control plane's lease, until `now + epoch_spread_ms`), then handles `Tick` |
 //! | `Crash(n)` | fewer than `max_crashes` crashes: node `n` loses its memory and stops |
-//! | `Restart(n)` | `n` is down: it comes back with a new incarnation and no ring ([`Node::restart`], [`Node::fenced`]), then adopts and confirms the latest committed ring, as the driver does |
+//! | `Restart(n)` | `n` is down and `restarts` is set: it comes back with a new incarnation and no ring ([`Node::restart`], [`Node::fenced`]), then adopts and confirms the latest committed ring, as the driver does |
 //! | `Evict(n, k)` | fewer than `max_evictions`: node `n` drops its copy of `k` |
 //! | `HomeEvict(k)` | fewer than `max_evictions`: `k`'s home drops it (inclusion) |
 //! | `Renew(n, k)` | fewer than `max_renews`: node `n` renews its copy of `k` under lease ahead of its end (the driver's renew-ahead) |
@@ -85,6 +85,8 @@ pub(crate) struct Coherence {
     pub(crate) max_crashes: u8,
     /// The nodes that may crash.
     pub(crate) crashable: Vec<NodeId>,
+    /// Whether a crashed node comes back (`false`: it has left for good).
+    pub(crate) restarts: bool,
     pub(crate) max_drops: u8,
     pub(crate) max_evictions: u8,
     /// How many ahead-of-time renewals (`Renew`) a run may make.
@@ -218,6 +220,11 @@ impl Coherence {
         world.waited_out_lease |= node.stats().lease_waits > 0;
         node.reset_stats();
         self.apply(world, actions);
+    }
+
+    /// Whether some client's script has an operation that `is`.
+    fn scripts(&self, is: impl Fn(&Op) -> bool) -> bool {
+        self.clients.iter().any(|s| s.ops.iter().any(&is))
     }
 
     fn adopted(&self, node: &TestNode) -> bool {
@@ -358,7 +365,8 @@ impl Model for Coherence {
                         actions.push(Step::Adopt(id));
                     }
                 }
-                None => actions.push(Step::Restart(id)),
+                None if self.restarts => actions.push(Step::Restart(id)),
+                None => {}
             }
         }
         if world.evictions < self.max_evictions {
@@ -498,20 +506,19 @@ impl Model for Coherence {
             Property::always("single writer", |model: &Coherence, world: &World| {
                 single_writer(model, world)
             }),
-            Property::sometimes("a read returns a value", |_, world: &World| {
-                world.read_a_value
-            }),
+            Property::sometimes(
+                "a read returns a value (if any is scripted)",
+                |model: &Coherence, world: &World| {
+                    world.read_a_value || !model.scripts(|op| matches!(op, Op::Read(_)))
+                },
+            ),
             Property::sometimes("a home waits out a lease", |_, world: &World| {
                 world.waited_out_lease
             }),
             Property::sometimes(
                 "an increment completes (if any is scripted)",
                 |model: &Coherence, world: &World| {
-                    world.incremented
-                        || !model
-                            .clients
-                            .iter()
-                            .any(|s| s.ops.iter().any(|op| matches!(op, Op::Incr(_))))
+                    world.incremented || !model.scripts(|op| matches!(op, Op::Incr(_)))
                 },
             ),
         ]
