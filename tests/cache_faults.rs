@@ -535,7 +535,10 @@ fn no_stale_read_when_a_home_is_killed_once() {
         .iter()
         .filter(|a| a.key < moved && a.at > killed)
         .count();
-    assert!(written_again > 0, "no key of the dead home was written after the kill");
+    assert!(
+        written_again > 0,
+        "no key of the dead home was written after the kill"
+    );
     let read_again = history
         .reads
         .lock()
@@ -543,7 +546,10 @@ fn no_stale_read_when_a_home_is_killed_once() {
         .iter()
         .filter(|r| r.key < moved && r.started > killed + Duration::from_millis(3 * LEASE_MS))
         .count();
-    assert!(read_again > 0, "no key of the dead home was read after the kill");
+    assert!(
+        read_again > 0,
+        "no key of the dead home was read after the kill"
+    );
     eprintln!(
         "killed home: {acks} writes, {reads} reads, {written_again} writes of its keys after the kill"
     );

@@ -10,7 +10,8 @@
 //! `CONCLAVE_CACHE_RING_ROUNDS` (default 3) sets how many. The time from the SIGKILL to
 //! the first successful `SET`, on a survivor, of a key the killed node homed is printed
 //! per round with the median (it is measured, never asserted on: deadlines only bound
-//! liveness).
+//! liveness); the cluster runs a 1 s lease and node timeout, or the defaults with
+//! `CONCLAVE_CACHE_RING_DEFAULTS=1`.
 
 mod common;
 
@@ -112,15 +113,15 @@ fn read_is_never_older(con: &mut redis::Connection, key: &str, allowed: &[&str],
 fn a_killed_home_moves_its_keys_and_a_restarted_node_rejoins() {
     let _serial = serial();
     let rounds = env_u64("CONCLAVE_CACHE_RING_ROUNDS", 3);
-    let mut c = Cluster::start(
-        3,
-        &[
-            "--cache-lease-ms",
-            LEASE_MS,
-            "--node-timeout",
-            NODE_TIMEOUT_MS,
-        ],
-    );
+    // `CONCLAVE_CACHE_RING_DEFAULTS=1`: the default lease and node timeout (to measure).
+    let short = [
+        "--cache-lease-ms",
+        LEASE_MS,
+        "--node-timeout",
+        NODE_TIMEOUT_MS,
+    ];
+    let defaults = env_u64("CONCLAVE_CACHE_RING_DEFAULTS", 0) == 1;
+    let mut c = Cluster::start(3, if defaults { &[] } else { &short });
     for id in 1..=3 {
         let mut con = con(&c, id);
         let _: () = until_ok(Duration::from_secs(30), || {
@@ -174,7 +175,10 @@ fn a_killed_home_moves_its_keys_and_a_restarted_node_rejoins() {
         eprintln!("round {round}: killed node {victim}; first SET of a key it homed after {t:?}");
         // A new home on a survivor, a newer epoch, everywhere the new value.
         let (home, epoch_after) = dir(&mut ca, &key).expect("CACHE.DIR");
-        assert!(home == a || home == b, "home {home} after node {victim} died");
+        assert!(
+            home == a || home == b,
+            "home {home} after node {victim} died"
+        );
         assert!(
             epoch_after > epoch_before,
             "epoch {epoch_after} not above {epoch_before}"
@@ -199,7 +203,10 @@ fn a_killed_home_moves_its_keys_and_a_restarted_node_rejoins() {
                     break epoch;
                 }
             }
-            assert!(Instant::now() < deadline, "node {victim} never rejoined the ring");
+            assert!(
+                Instant::now() < deadline,
+                "node {victim} never rejoined the ring"
+            );
             thread::sleep(Duration::from_millis(50));
         };
         let mut cv = con(&c, victim);

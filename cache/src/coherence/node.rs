@@ -323,7 +323,9 @@ where
     /// within the control plane's lease, and the key did not just move here from another
     /// home).
     pub(super) fn may_grant(&self, now: Time, key: &K) -> bool {
-        if now < self.recovering_until || self.ring_valid_until.is_some_and(|t| now >= t) {
+        let lapsed =
+            self.ring_valid_until.is_some_and(|t| now >= t) && !self.cfg.has_bug(Bug::NoRingLease);
+        if now < self.recovering_until || lapsed {
             return false;
         }
         match &self.moved_in {

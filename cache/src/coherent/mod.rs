@@ -201,8 +201,14 @@ impl Coherent {
         // run out; the first ring it adopts fences every key for a lease plus the spread
         // (the keys may have been homed elsewhere meanwhile); and it grants only under the
         // control plane's lease (`fenced`).
-        let node = Node::restart(id, incarnation, HashRing::new(&RingState::default()), cfg, 1)
-            .fenced();
+        let node = Node::restart(
+            id,
+            incarnation,
+            HashRing::new(&RingState::default()),
+            cfg,
+            1,
+        )
+        .fenced();
         let links = peers
             .iter()
             .filter(|(n, _)| **n != id)

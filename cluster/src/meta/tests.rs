@@ -150,7 +150,10 @@ async fn writes_forward_to_the_leader_and_a_silent_node_leaves_the_ring() {
         let ring = ring_where(&n.meta, |r| r.members == [1, 2]).await;
         assert!(ring.epoch > epoch, "{ring:?} after epoch {epoch}");
         let confirmed = n.meta.confirm_ring(BOUND).await.expect("confirm");
-        assert!(confirmed.epoch >= ring.epoch, "{confirmed:?} below {ring:?}");
+        assert!(
+            confirmed.epoch >= ring.epoch,
+            "{confirmed:?} below {ring:?}"
+        );
     }
     for n in &nodes[..2] {
         let _ = n.stop.send(true);

@@ -404,8 +404,7 @@ impl Model for Coherence {
             }
             Step::Run(c) => {
                 let script = &self.clients[c];
-                let Some(Op::Incr(key)) = script.ops.get(world.clients[c].next - 1).cloned()
-                else {
+                let Some(Op::Incr(key)) = script.ops.get(world.clients[c].next - 1).cloned() else {
                     return None;
                 };
                 world.clients[c].held = false;

@@ -348,3 +348,12 @@ fn coherence_planted_no_epoch_fence_is_caught() {
     model.max_time = 1;
     finds(Bug::NoEpochFence, model);
 }
+
+#[test]
+fn coherence_planted_no_ring_lease_is_caught() {
+    // Node 2, the old home of key 0, never adopts the next ring and keeps granting past its
+    // last confirmation; node 1, the new home, grants once its fence ends (2 ticks).
+    let mut model = moving_home(Some(Bug::NoRingLease));
+    model.max_time = 2;
+    finds(Bug::NoRingLease, model);
+}
