@@ -1,6 +1,6 @@
 //! The cache ring from the meta group across node failures (issue 11, "Ring and epochs";
 //! contract 2.1, "Home node", "A cache may forget; it never lies"): on a 3-node cluster of
-//! real processes, a key's home is SIGKILLed; the meta leader marks it down, the ring's
+//! real processes, started without churn (epoch 1, all three live), a key's home is SIGKILLed; the meta leader marks it down, the ring's
 //! epoch grows (seen in `CACHE.DIR` and `INFO cache`), the key gets a home on a survivor,
 //! and every read of it meanwhile answers nil or the last acknowledged value, never an
 //! older one. The killed node is restarted: it rejoins under a newer epoch and serves the
@@ -127,6 +127,13 @@ fn a_killed_home_moves_its_keys_and_a_restarted_node_rejoins() {
         let _: () = until_ok(Duration::from_secs(30), || {
             redis::cmd("SET").arg("warm").arg(id).query(&mut con)
         });
+    }
+    // A normal start does not churn: every node is in the first epoch, all three live.
+    for id in 1..=3 {
+        let mut con = con(&c, id);
+        let ring = meta_ring(&mut con).expect("DEBUG.META");
+        assert_eq!(ring, (1, vec![1, 2, 3]), "the ring churned at start (node {id})");
+        assert_eq!(info_epoch(&mut con), 1, "node {id}");
     }
     let mut took = Vec::new();
     for round in 0..rounds {

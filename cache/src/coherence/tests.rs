@@ -490,12 +490,16 @@ fn a_fenced_home_grants_only_within_its_ring_confirmation() {
     assert_eq!(c.reply(1), Some(Reply::Value(None)));
     // A confirmation never moves back.
     c.on(0, Event::RingConfirmed { until: until - 400 });
-    // Past the confirmation's end: node 1's write (it needs M from the home) waits, however
-    // long, until the ring is confirmed again.
-    c.tick(300);
+    // Past the confirmation's end, and past the lease of node 1's copy (E): its write
+    // needs the home (a renewal or M), and waits however long until the ring is
+    // confirmed again.
+    for _ in 0..12 {
+        c.tick(200);
+    }
+    assert_eq!(c.state(1, 0), None);
     c.write(1, 2, vec![(0, Some(9))]);
     c.settle();
-    for _ in 0..20 {
+    for _ in 0..10 {
         c.tick(200);
     }
     assert_eq!(c.reply(2), None, "granted past the control plane's lease");
