@@ -132,7 +132,11 @@ fn a_killed_home_moves_its_keys_and_a_restarted_node_rejoins() {
     for id in 1..=3 {
         let mut con = con(&c, id);
         let ring = meta_ring(&mut con).expect("DEBUG.META");
-        assert_eq!(ring, (1, vec![1, 2, 3]), "the ring churned at start (node {id})");
+        assert_eq!(
+            ring,
+            (1, vec![1, 2, 3]),
+            "the ring churned at start (node {id})"
+        );
         assert_eq!(info_epoch(&mut con), 1, "node {id}");
     }
     let mut took = Vec::new();

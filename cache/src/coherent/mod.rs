@@ -41,7 +41,7 @@
 //! ([`Keyspace::take_evicted`]) and dropped by the machine before the next command (an `M`
 //! copy is written back to its home first).
 //!
-//! Why this file is a little over 500 lines: the driver's state, the one path every
+//! Why this file is over 500 lines: the driver's state, the one path every
 //! command takes through it (`attempt`) and the carrying-out of the machine's actions share
 //! the lock and its invariant (machine copy = keyspace value); the links, the ring and
 //! `CACHE.DIR` are in their own files.

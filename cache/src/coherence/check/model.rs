@@ -38,6 +38,11 @@
 //! connected node can have) and none that lags. A node crashed meanwhile comes back with no
 //! ring and adopts the latest: its first ring fences every key (`Node::epoch_change`).
 
+//!
+//! Why this file is over 500 lines: the steps, the carrying-out of the nodes' actions and
+//! the control plane's part share the `World` and the model's bounds; split, each would
+//! need the others to be read.
+
 use stateright::semantics::{ConsistencyTester, LinearizabilityTester};
 use stateright::{Model, Property};
 
