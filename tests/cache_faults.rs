@@ -12,11 +12,15 @@
 //! - with a sharer SIGSTOPped for longer than a lease: writes to keys it holds complete
 //!   once its lease has run out (about a lease), and nobody reads stale;
 //! - with the node holding the keys `M` SIGKILLed, writing going on from another node;
+//! - with the home of half the keys SIGKILLed: the meta group marks it down, the ring's
+//!   epoch grows, its keys get homes on the survivors (forgotten, never served older);
 //! - the checker fails on a planted bug (`--cache-planted-bug reply-before-invalidation`:
 //!   a write on a shared copy answers without the other copies being invalidated).
 //!
 //! Deadlines only bound liveness (a write during the stop must finish within a few
-//! leases); nothing asserts on speed.
+//! leases); nothing asserts on speed. `CONCLAVE_CACHE_FAULT_RUNS` (default 1) repeats
+//! every test here that many times, each on a fresh cluster. (Over 500 lines: one scenario
+//! per fault, all on the one checker above them.)
 
 mod common;
 
@@ -31,6 +35,22 @@ use redis::Value;
 
 /// The lease of the clusters here (ms), shorter than the default to keep the tests short.
 const LEASE_MS: u64 = 1000;
+
+/// Runs `test` `CONCLAVE_CACHE_FAULT_RUNS` times (default 1), one cluster at a time.
+fn repeated(test: impl Fn()) {
+    let _serial = serial();
+    let runs = std::env::var("CONCLAVE_CACHE_FAULT_RUNS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(1)
+        .max(1);
+    for run in 1..=runs {
+        if runs > 1 {
+            eprintln!("run {run} of {runs}");
+        }
+        test();
+    }
+}
 
 /// A write's acknowledgement.
 struct Ack {
@@ -119,6 +139,15 @@ fn keys_not_homed_on(port: u16, avoid: u64, n: usize) -> Vec<String> {
     (0..)
         .map(|i| format!("chk:{i}"))
         .filter(|k| home_of(port, k) != avoid)
+        .take(n)
+        .collect()
+}
+
+/// `n` key names whose home is `home`.
+fn keys_homed_on(port: u16, home: u64, n: usize) -> Vec<String> {
+    (0..)
+        .map(|i| format!("chk:{i}"))
+        .filter(|k| home_of(port, k) == home)
         .take(n)
         .collect()
 }
@@ -261,7 +290,10 @@ impl Run {
 
 #[test]
 fn no_stale_read_while_a_sharer_is_stopped() {
-    let _serial = serial();
+    repeated(no_stale_read_while_a_sharer_is_stopped_once);
+}
+
+fn no_stale_read_while_a_sharer_is_stopped_once() {
     let lease = LEASE_MS.to_string();
     let c = Cluster::start(3, &["--cache-lease-ms", &lease]);
     for id in 1..=3 {
@@ -312,7 +344,10 @@ fn no_stale_read_while_a_sharer_is_stopped() {
 
 #[test]
 fn no_stale_read_after_the_m_holder_is_killed() {
-    let _serial = serial();
+    repeated(no_stale_read_after_the_m_holder_is_killed_once);
+}
+
+fn no_stale_read_after_the_m_holder_is_killed_once() {
     let lease = LEASE_MS.to_string();
     let mut c = Cluster::start(3, &["--cache-lease-ms", &lease]);
     for id in 1..=3 {
@@ -375,7 +410,10 @@ fn no_stale_read_after_the_m_holder_is_killed() {
 
 #[test]
 fn the_checker_catches_a_write_that_replies_before_its_invalidations() {
-    let _serial = serial();
+    repeated(the_checker_catches_a_write_that_replies_before_its_invalidations_once);
+}
+
+fn the_checker_catches_a_write_that_replies_before_its_invalidations_once() {
     let lease = LEASE_MS.to_string();
     let c = Cluster::start(
         3,
@@ -407,7 +445,10 @@ fn the_checker_catches_a_write_that_replies_before_its_invalidations() {
 
 #[test]
 fn a_partitioned_node_stops_serving_at_lease_end_and_answers_tryagain() {
-    let _serial = serial();
+    repeated(a_partitioned_node_stops_serving_at_lease_end_and_answers_tryagain_once);
+}
+
+fn a_partitioned_node_stops_serving_at_lease_end_and_answers_tryagain_once() {
     let lease = LEASE_MS.to_string();
     let c = Cluster::start(3, &["--cache-lease-ms", &lease, "--no-leader-wait", "500"]);
     for id in 1..=3 {
@@ -455,4 +496,62 @@ fn a_partitioned_node_stops_serving_at_lease_end_and_answers_tryagain() {
             Err(e) => panic!("node 3 never read the key again: {e}"),
         }
     }
+}
+
+#[test]
+fn no_stale_read_when_a_home_is_killed() {
+    repeated(no_stale_read_when_a_home_is_killed_once);
+}
+
+fn no_stale_read_when_a_home_is_killed_once() {
+    let lease = LEASE_MS.to_string();
+    let mut c = Cluster::start(3, &["--cache-lease-ms", &lease, "--node-timeout", "1000"]);
+    for id in 1..=3 {
+        warm_up(c.port(id));
+    }
+    // Half the keys are homed on node 3, which dies; node 1 writes, nodes 1 and 2 read.
+    let mut keys = keys_homed_on(c.port(1), 3, 3);
+    let moved = keys.len();
+    keys.extend(keys_not_homed_on(c.port(1), 3, 3));
+    let run = Run::start(&c, 1, &[1, 2], keys);
+    thread::sleep(Duration::from_secs(3));
+    let killed = Instant::now();
+    // Its directory dies with it: its keys may read nil from here on, never older.
+    *run.history.forget_from.lock().unwrap() = Some(killed);
+    c.node(3).kill();
+    thread::sleep(Duration::from_secs(8));
+    let (history, acks, reads) = run.finish();
+    let bad = history.violations();
+    assert!(
+        bad.is_empty(),
+        "{} stale reads, first: {:?}",
+        bad.len(),
+        &bad[..bad.len().min(5)]
+    );
+    // The killed node's keys were written again on their new homes, and read.
+    let written_again = history
+        .acks
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|a| a.key < moved && a.at > killed)
+        .count();
+    assert!(
+        written_again > 0,
+        "no key of the dead home was written after the kill"
+    );
+    let read_again = history
+        .reads
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|r| r.key < moved && r.started > killed + Duration::from_millis(3 * LEASE_MS))
+        .count();
+    assert!(
+        read_again > 0,
+        "no key of the dead home was read after the kill"
+    );
+    eprintln!(
+        "killed home: {acks} writes, {reads} reads, {written_again} writes of its keys after the kill"
+    );
 }

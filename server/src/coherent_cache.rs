@@ -41,7 +41,7 @@ pub fn keys_of(spec: &CommandSpec, args: &[Bytes]) -> Vec<Bytes> {
 /// The coherence counters of `CACHE.STATS` / `INFO cache` (zero without a driver).
 pub fn counters(node: &Node) -> Counters {
     let Some(c) = &node.coherent else {
-        return Counters::default();
+        return Counters::one_node();
     };
     let p = c.protocol_stats();
     let relaxed = std::sync::atomic::Ordering::Relaxed;
@@ -54,6 +54,7 @@ pub fn counters(node: &Node) -> Counters {
         forgotten: c.stats.forgotten.load(relaxed),
         messages_sent: c.stats.messages_sent.load(relaxed),
         messages_received: c.stats.messages_received.load(relaxed),
+        ring_epoch: c.epoch(),
     }
 }
 

@@ -168,7 +168,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     ));
     let directory = peers.directory().clone();
     let hosted = groups::start(&config, peers.clone()).await?;
-    let coherent = start_coherence(&config, &keyspace, &peers)?;
+    let coherent = start_coherence(&config, &keyspace, &peers, &hosted.meta)?;
     // The cluster channel's router: every hosted group, the services that take forwarded
     // commands, and (once the node exists) its STATUS. Served from here on: the meta
     // group needs its peers to record the queue shard count, and the queue shards start
@@ -296,19 +296,20 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The coherence driver of a node in a cluster of several (`--peers`), on the static
-/// ring of those peers (epoch 1); none on one node.
+/// The coherence driver of a node in a cluster of several (`--peers`), on the meta
+/// group's ring (the live members, epochs committed there); none on one node.
 fn start_coherence(
     config: &NodeConfig,
     keyspace: &Arc<Keyspace>,
     peers: &Arc<conclave_cluster::Peers>,
+    meta: &Arc<conclave_cluster::meta::Meta>,
 ) -> anyhow::Result<Option<Arc<conclave_cache::coherent::Coherent>>> {
-    use conclave_cache::coherent::{Coherent, StaticRing};
+    use conclave_cache::coherent::Coherent;
     let members = config.peer_list()?;
     if members.len() < 2 {
         return Ok(None);
     }
-    let ring = Arc::new(StaticRing::new(members.iter().map(|p| p.id).collect()));
+    let ring = meta.clone();
     let clients = members
         .iter()
         .filter(|p| p.id != config.id)
@@ -317,7 +318,10 @@ fn start_coherence(
     let cfg = conclave_cache::coherence::Config {
         lease_ms: config.cache_lease_ms.max(1),
         margin_ms: (config.cache_lease_ms / 20).max(10),
-        epoch_spread_ms: config.cache_lease_ms,
+        // The control plane's lease: a node grants only this long after it last read the
+        // ring from the meta leader (it reads every quarter of it), and a key that moved
+        // waits a lease, the margin and this before its new home grants it.
+        epoch_spread_ms: config.cache_lease_ms.clamp(500, 2000),
         retry_ms: (config.cache_lease_ms / 10).clamp(5, 200),
     };
     let coherent = Coherent::start(

@@ -18,9 +18,9 @@ impl CacheStats {
     }
 
     /// Runs the command on a node without coherence traffic (one node): a map of the
-    /// keyspace counters, the coherence counters all zero.
+    /// keyspace counters, the coherence counters all zero (the ring's epoch 1).
     pub fn apply(self, ks: &Keyspace) -> Frame {
-        stats_frame(ks, &Counters::default())
+        stats_frame(ks, &Counters::one_node())
     }
 }
 
@@ -44,11 +44,22 @@ pub struct Counters {
     pub messages_sent: u64,
     /// Coherence messages received from other nodes.
     pub messages_received: u64,
+    /// The epoch of the ring this node is in (the meta group's; 0 until the first ring
+    /// arrives; 1 on a one-node cluster, whose ring never changes).
+    pub ring_epoch: u64,
 }
 
 impl Counters {
+    /// The counters of a one-node cluster: no traffic, the ring at epoch 1.
+    pub fn one_node() -> Counters {
+        Counters {
+            ring_epoch: 1,
+            ..Counters::default()
+        }
+    }
+
     /// The counters as `(name, value)` pairs, in the order `CACHE.STATS` lists them.
-    pub fn fields(&self) -> [(&'static str, u64); 8] {
+    pub fn fields(&self) -> [(&'static str, u64); 9] {
         [
             ("remote_reads", self.remote_reads),
             ("invalidations_sent", self.invalidations_sent),
@@ -58,6 +69,7 @@ impl Counters {
             ("forgotten", self.forgotten),
             ("coherence_messages_sent", self.messages_sent),
             ("coherence_messages_received", self.messages_received),
+            ("ring_epoch", self.ring_epoch),
         ]
     }
 }

@@ -155,6 +155,9 @@ pub(crate) enum Bug {
     /// A node that becomes the home of a key in a new epoch grants it at once, while the
     /// old home's leases may still run.
     NoEpochFence,
+    /// A home keeps granting after its last ring confirmation ran out (breaks the control
+    /// plane's lease: a home lagging behind a new epoch grants beside the new home).
+    NoRingLease,
 }
 
 /// Counters of one node (contract 2.1: `CACHE.STATS` / `INFO cache`).

@@ -83,6 +83,17 @@ pub enum Event<K, V, R> {
     /// granted has run out (`lease_ms + margin_ms + epoch_spread_ms` after this event).
     /// Ignored unless its epoch is newer than the node's.
     EpochChange(R),
+    /// The driver confirmed with the control plane (the meta group's leader) that this
+    /// node's ring was the latest at some time `s`, and `until` is `s` plus
+    /// [`Config::epoch_spread_ms`](super::Config::epoch_spread_ms): as a home, this node
+    /// grants nothing at or after `until` unless a later confirmation moves it (the
+    /// control plane's lease that keeps the spread assumption true: a node that cannot
+    /// learn of a new epoch stops granting). Before the first confirmation a node made
+    /// with [`Node::fenced`](super::Node::fenced) grants nothing; `until` never moves back.
+    RingConfirmed {
+        /// The end of this node's right to grant (its own clock, ms).
+        until: u64,
+    },
     /// A waiting client gave up (its deadline passed, or its connection closed): it gets
     /// no answer, and a write of its not yet applied has no effect.
     Cancel {

@@ -233,8 +233,12 @@ where
         self.serve(now, key, request);
     }
 
-    /// Serves one request on an entry with no transaction under way.
+    /// Serves one request on an entry with no transaction under way (dropped, as at
+    /// arrival, when this node may not grant now: the requester asks again).
     fn serve(&mut self, now: Time, key: K, q: Queued) {
+        if !self.may_grant(now, &key) {
+            return;
+        }
         let lease_end = now + self.cfg.lease_ms;
         let margin = self.cfg.margin_ms;
         let Some(entry) = self.dir.get_mut(&key) else {
@@ -320,6 +324,9 @@ where
 
     /// Grants a readable copy: `E` if nobody else holds one, else `S`.
     fn grant_read(&mut self, now: Time, key: K, from: NodeId, rid: Stamp) {
+        if !self.may_grant(now, &key) {
+            return;
+        }
         let lease_end = now + self.cfg.lease_ms;
         let gid = self.stamp();
         let Some(entry) = self.dir.get_mut(&key) else {
@@ -527,7 +534,9 @@ where
                 }
                 self.grant_read(now, key.clone(), from, rid);
             }
-            Purpose::Write { from, rid } => {
+            // Past the control plane's lease (a transaction that outlived it) the writer
+            // gets nothing now and asks again.
+            Purpose::Write { from, rid } if self.may_grant(now, &key) => {
                 let lease_end = now + self.cfg.lease_ms;
                 let gid = self.stamp();
                 let Some(entry) = self.dir.get_mut(&key) else {
@@ -543,6 +552,7 @@ where
                 let value = entry.value.clone();
                 self.grant(key.clone(), from, rid, gid, Held::M, value);
             }
+            Purpose::Write { .. } => {}
             Purpose::Evict => {
                 if let Some(entry) = self.dir.get_mut(&key) {
                     entry.value = None;

@@ -60,6 +60,7 @@
 //! | restart | node | new incarnation, empty memory; as home grants nothing for a lease + margin |
 //! | owner restarted | home | a request or acknowledgement from a newer incarnation: its `M` value is forgotten |
 //! | epoch change | every node | copies whose home moved are dropped; a home drops its moved entries; a home grants a key that moved to it only a lease + margin + the adoption spread after adopting the epoch; messages of another epoch are dropped |
+//! | ring confirmed | every node | a fenced node grants (and renews) only before the confirmation's end; a transaction that finishes after it grants nothing and the requester asks again |
 //!
 //! Answers are matched to questions by stamps ([`Stamp`], `(incarnation, counter)`): a
 //! requester takes a grant only for its current request id and only if it is newer than
@@ -82,9 +83,14 @@
 //! - Incarnations grow across restarts of a node ([`Node::restart`]); a node that may have
 //!   been a home in the current epoch starts with `restart`, never `new`.
 //! - Every node adopts a new epoch within [`Config::epoch_spread_ms`] of the first node that
-//!   adopts it, or stops serving and granting (the control plane's own lease). The model
-//!   checker found that "within a lease" is not enough when the fence is only a lease: a
-//!   lagging old home keeps granting fresh leases to a lagging reader.
+//!   adopts it, or stops granting (the control plane's own lease). The model checker found
+//!   that "within a lease" is not enough when the fence is only a lease: a lagging old home
+//!   keeps granting fresh leases to a lagging reader. A machine made [`Node::fenced`] keeps
+//!   the "or stops granting" half itself: it grants only before the `until` of the last
+//!   [`Event::RingConfirmed`], which the driver sends after reading the ring linearizably
+//!   from the meta group (a node lagging behind a committed epoch cannot confirm without
+//!   learning it). The first ring a machine adopts after starting with none (epoch 0)
+//!   fences every key like a moved-in one.
 //! - Messages may be lost, delayed, reordered or duplicated; nothing else (no forgery).
 
 mod coherence_vocab;

@@ -32,6 +32,10 @@ pub struct Node<K, V, R> {
     /// After a restart: nothing is granted before this time (leases granted by the previous
     /// incarnation may still run; Gray and Cheriton §2.3).
     pub(super) recovering_until: Time,
+    /// The control plane's lease ([`Event::RingConfirmed`]): nothing is granted at or
+    /// after this time. `None`: no control plane (the ring's spread is assumed, as in the
+    /// model check's `Adopt` steps).
+    pub(super) ring_valid_until: Option<Time>,
     // ---- requester side ----
     pub(super) copies: BTreeMap<K, Copy<V>>,
     pub(super) pending: BTreeMap<K, Pending>,
@@ -72,6 +76,7 @@ where
             ring,
             moved_in: None,
             recovering_until: 0,
+            ring_valid_until: None,
             copies: BTreeMap::new(),
             pending: BTreeMap::new(),
             writebacks: BTreeMap::new(),
@@ -95,6 +100,13 @@ where
         let mut node = Node::new(id, incarnation, ring, cfg);
         node.recovering_until = now + wait;
         node
+    }
+
+    /// This node made to grant only under the control plane's lease: nothing until the
+    /// first [`Event::RingConfirmed`] (a driver whose ring comes from the meta group).
+    pub fn fenced(mut self) -> Self {
+        self.ring_valid_until = Some(0);
+        self
     }
 
     /// This node's id.
@@ -168,6 +180,13 @@ where
         self.copies.get(key).map(|c| c.state)
     }
 
+    /// The value of this node's copy of `key` (`None`: no copy; `Some(None)`: nil), as a
+    /// driver reads it from its store to run a command under an `Acquire` (for checks).
+    #[cfg(test)]
+    pub(crate) fn copy_value(&self, key: &K) -> Option<Option<V>> {
+        self.copies.get(key).map(|c| c.value.clone())
+    }
+
     /// Feeds one event to the machine and returns what the driver must do.
     pub fn handle(&mut self, now: Time, event: Event<K, V, R>) -> Vec<Action<K, V>> {
         match event {
@@ -184,11 +203,18 @@ where
             Event::Evict { key } => self.evict(now, key),
             Event::HomeEvict { key } => self.home_evict(now, key),
             Event::EpochChange(ring) => self.epoch_change(now, ring),
+            Event::RingConfirmed { until } => {
+                self.ring_valid_until = Some(self.ring_valid_until.map_or(until, |t| t.max(until)));
+            }
             Event::Cancel { client } => self.cancel(client),
             Event::Restart { incarnation } => {
                 let ring = self.ring.clone();
                 let cfg = self.cfg.clone();
+                let fenced = self.ring_valid_until.is_some();
                 *self = Node::restart(self.id, incarnation, ring, cfg, now);
+                if fenced {
+                    self.ring_valid_until = Some(0);
+                }
             }
         }
         self.pump(now);
@@ -267,7 +293,10 @@ where
         }
     }
 
-    /// A new ring: drop what moved, fence what moved in.
+    /// A new ring: drop what moved, fence what moved in. The first ring of a machine that
+    /// started with none (epoch 0) must be the latest committed one (the driver reads it
+    /// linearizably): adopted from a replayed log instead, an older ring followed by the
+    /// latest would hide keys that were homed elsewhere in between.
     fn epoch_change(&mut self, now: Time, ring: R) {
         if ring.epoch() <= self.ring.epoch() {
             return;
@@ -280,14 +309,23 @@ where
         if let Some((_, until)) = self.moved_in.take().filter(|(_, until)| now < *until) {
             self.recovering_until = self.recovering_until.max(until);
         }
+        // From no ring to the cluster's first one nothing moved: no node homed anything
+        // before it (a restart is covered by `recovering_until`). Any other first ring
+        // fences every key (the old ring, epoch 0, homes nothing here).
+        if old.epoch() == 0 && self.ring.epoch() == 1 {
+            return;
+        }
         let fence = self.cfg.lease_ms + self.cfg.margin_ms + self.cfg.epoch_spread_ms;
         self.moved_in = Some((old, now + fence));
     }
 
     /// Whether, as home, this node may grant `key` at `now` (not recovering from a restart,
-    /// and the key did not just move here from another home).
+    /// within the control plane's lease, and the key did not just move here from another
+    /// home).
     pub(super) fn may_grant(&self, now: Time, key: &K) -> bool {
-        if now < self.recovering_until {
+        let lapsed =
+            self.ring_valid_until.is_some_and(|t| now >= t) && !self.cfg.has_bug(Bug::NoRingLease);
+        if now < self.recovering_until || lapsed {
             return false;
         }
         match &self.moved_in {

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use conclave_protocol::Frame;
 use serde::{Deserialize, Serialize};
 
-use super::{Coherent, SERVICE, TRYAGAIN};
+use super::{Coherent, NO_RING, SERVICE, TRYAGAIN};
 use crate::coherence::{NodeId, Ring};
 
 /// A directory entry as the home sees it.
@@ -42,12 +42,16 @@ impl Coherent {
         }
     }
 
-    /// `CACHE.DIR key`: the map above, or `-TRYAGAIN` when the home does not answer.
+    /// `CACHE.DIR key`: the map above, or `-TRYAGAIN` when the home does not answer (or
+    /// there is no ring yet).
     pub async fn dir(&self, key: Bytes) -> Frame {
-        let home = {
+        let (home, epoch) = {
             let inner = self.inner.lock();
-            inner.node.ring().home(&key)
+            (inner.node.ring().home(&key), inner.node.epoch())
         };
+        if epoch == 0 {
+            return Frame::error(NO_RING);
+        }
         let encoded = if home == self.id {
             self.dir_local(&key)
         } else {

@@ -29,15 +29,19 @@
 //! (resends, leases running out at a home) run on one task that sleeps until the
 //! machine's next deadline.
 //!
-//! The ring comes from a [`RingSource`] ([`ring`]); a new epoch goes to the machine, which
-//! drops the copies whose home moved. A one-node cluster has no `Coherent` at all: the
+//! The ring comes from the meta Raft group through a [`RingSource`] ([`ring`], followed by
+//! `ring_follow.rs`): the machine starts with no ring (epoch 0) and grants nothing until
+//! the control plane has confirmed a ring; a new epoch goes to the machine, which drops
+//! the copies whose home moved and fences the keys that moved in. Until the first ring
+//! arrives commands wait (within their deadline) and then answer
+//! `-TRYAGAIN cache ring not ready`. A one-node cluster has no `Coherent` at all: the
 //! server runs commands on the plain keyspace, with no message and no lock.
 //!
 //! `maxmemory` applies per node: a copy the keyspace evicts is reported
 //! ([`Keyspace::take_evicted`]) and dropped by the machine before the next command (an `M`
 //! copy is written back to its home first).
 //!
-//! Why this file is a little over 500 lines: the driver's state, the one path every
+//! Why this file is over 500 lines: the driver's state, the one path every
 //! command takes through it (`attempt`) and the carrying-out of the machine's actions share
 //! the lock and its invariant (machine copy = keyspace value); the links, the ring and
 //! `CACHE.DIR` are in their own files.
@@ -49,6 +53,7 @@
 mod dir;
 mod link;
 pub mod ring;
+mod ring_follow;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -66,13 +71,17 @@ use tracing::debug;
 
 use crate::coherence::{Action, ClientId, Config, Envelope, Event, Held, Node, NodeId};
 use crate::keyspace::{Exported, Keyspace};
-pub use ring::{HashRing, RingSource, RingState, StaticRing};
+pub use ring::{HashRing, RingSource, RingState};
 
 /// The service name of coherence messages on the cluster channel (`FWD cache ...`).
 pub const SERVICE: &str = "cache";
 
 /// The reply when a key's home cannot be reached in time (contract 2.1, "Partitions").
 pub const TRYAGAIN: &str = "TRYAGAIN home of key unreachable";
+
+/// The reply while the node has no ring yet (the meta group has not seeded one, or this
+/// node has not reached its leader since it started).
+pub const NO_RING: &str = "TRYAGAIN cache ring not ready (no ring from the meta group yet)";
 
 type Machine = Node<Bytes, Exported, HashRing>;
 type Env = Envelope<Bytes, Exported>;
@@ -168,9 +177,9 @@ impl Drop for Attempt<'_> {
 
 impl Coherent {
     /// Starts the driver of node `id` on `keyspace`: `peers` are the other nodes' cluster
-    /// clients, `ring` the membership, `cfg` the protocol's timing, `wait` how long a
-    /// command waits for a home (`--no-leader-wait`; a lease is added). Must run inside a
-    /// tokio runtime (it spawns the links, the timer and the ring watcher).
+    /// clients, `ring` the membership (the meta group), `cfg` the protocol's timing, `wait`
+    /// how long a command waits for a home (`--no-leader-wait`; a lease is added). Must
+    /// run inside a tokio runtime (it spawns the links, the timer and the ring follower).
     pub fn start(
         id: NodeId,
         keyspace: Arc<Keyspace>,
@@ -186,11 +195,20 @@ impl Coherent {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         let lease = Duration::from_millis(cfg.lease_ms + cfg.margin_ms);
-        let mut watch = ring.subscribe();
-        let first = HashRing::new(&ring.current());
-        // A node may have been a home in this epoch before a crash: it grants nothing for
-        // a lease, so every copy its previous incarnation granted has run out.
-        let node = Node::restart(id, incarnation, first, cfg, 1);
+        let spread_ms = cfg.epoch_spread_ms;
+        // No ring yet (epoch 0, no members). A node may have been a home before a crash:
+        // it grants nothing for a lease, so every copy its previous incarnation granted has
+        // run out; the first ring it adopts fences every key for a lease plus the spread
+        // (the keys may have been homed elsewhere meanwhile); and it grants only under the
+        // control plane's lease (`fenced`).
+        let node = Node::restart(
+            id,
+            incarnation,
+            HashRing::new(&RingState::default()),
+            cfg,
+            1,
+        )
+        .fenced();
         let links = peers
             .iter()
             .filter(|(n, _)| **n != id)
@@ -214,14 +232,7 @@ impl Coherent {
             stats,
         });
         tokio::spawn(run_timer(Arc::downgrade(&driver)));
-        let weak = Arc::downgrade(&driver);
-        tokio::spawn(async move {
-            while watch.changed().await.is_ok() {
-                let state = watch.borrow_and_update().clone();
-                let Some(driver) = weak.upgrade() else { return };
-                driver.event(Event::EpochChange(HashRing::new(&state)));
-            }
-        });
+        tokio::spawn(ring_follow::run(Arc::downgrade(&driver), ring, spread_ms));
         driver
     }
 
@@ -241,6 +252,16 @@ impl Coherent {
     /// This node's id.
     pub fn id(&self) -> NodeId {
         self.id
+    }
+
+    /// The epoch of the ring this node is in (0: none yet).
+    pub fn epoch(&self) -> u64 {
+        self.inner.lock().node.epoch()
+    }
+
+    /// Whether this node has a ring (the meta group's first one has arrived).
+    pub fn ready(&self) -> bool {
+        self.epoch() > 0
     }
 
     /// The machine's clock: ms since the driver started (from 1).
@@ -311,6 +332,12 @@ impl Coherent {
     ) -> Result<Frame, oneshot::Receiver<()>> {
         let mut inner = self.inner.lock();
         let now = self.now();
+        if inner.node.epoch() == 0 {
+            // No ring yet: wait for it (`adopt` wakes every waiter).
+            let (tx, rx) = oneshot::channel();
+            inner.waiters.insert(a.client, tx);
+            return Err(rx);
+        }
         // Copies the keyspace evicted under maxmemory are gone from the store: the machine
         // drops them (an M one is written back from the machine's own value).
         for key in self.keyspace.take_evicted() {
@@ -447,11 +474,11 @@ impl Coherent {
     }
 
     /// Gives up on a command that waited past its deadline: counted, withdrawn (by the
-    /// attempt's drop), answered `-TRYAGAIN`.
+    /// attempt's drop), answered `-TRYAGAIN` (with [`NO_RING`] while there is no ring).
     pub fn give_up(&self, a: Attempt<'_>) -> Frame {
         self.stats.tryagain.fetch_add(1, Relaxed);
         drop(a);
-        Frame::error(TRYAGAIN)
+        Frame::error(if self.ready() { TRYAGAIN } else { NO_RING })
     }
 
     /// Runs a command on `keys` to the end: waits for the homes as needed, gives up with

@@ -5,15 +5,24 @@
 //! home is the owner of the first point at or after the key's hash (wrapping). When a
 //! member joins or leaves only the keys between its points and their neighbours move.
 //!
-//! The membership and its epoch come from a [`RingSource`]: the meta Raft group once it
-//! exists (the integrator plugs it in behind the trait), and until then
-//! [`StaticRing`], the `--peers` list at epoch 1. Every node builds the same
+//! The live members and their epoch come from a [`RingSource`]: the meta Raft group
+//! ([`Meta`], `conclave_cluster::meta`), whose leader marks members up and down and
+//! bumps the epoch exactly when the live set changes. Every node builds the same
 //! [`HashRing`] from the same [`RingState`]: the hash is fixed (FNV-1a 64 with
 //! MurmurHash3's 64-bit finalizer), never seeded per process.
+//!
+//! Why not the `hashring` crate the queue placement uses (`queues/src/service/placement.rs`):
+//! a key's home is looked up on every miss, request and epoch change with the key as raw
+//! bytes; this ring hashes the bytes once with a fixed, documented function and keeps the
+//! points in one shared, immutable vector that every machine clone shares (`Arc`), where
+//! `hashring` would SipHash the key through `Hash` (length-prefixed) and clone its vector
+//! with the machine. The two rings never need to agree: they place different things.
 
 use std::sync::Arc;
 
 use bytes::Bytes;
+use conclave_cluster::group::BoxFuture;
+use conclave_cluster::meta::{Meta, MetaError, Ring as MetaRing};
 use tokio::sync::watch;
 
 use crate::coherence::{Epoch, NodeId, Ring};
@@ -21,46 +30,32 @@ use crate::coherence::{Epoch, NodeId, Ring};
 /// Virtual points per member on the circle (the contract asks for at least 128).
 pub const VNODES: u64 = 128;
 
-/// The live members of one epoch, as the meta group commits them.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct RingState {
-    /// The epoch (bumped at each membership change).
-    pub epoch: u64,
-    /// The live members' node ids, sorted, each once.
-    pub members: Vec<u64>,
-}
+/// The home of every key before there is a ring: no node has this id.
+pub const NOBODY: NodeId = NodeId::MAX;
 
-/// Where the ring comes from: the meta Raft group, or [`StaticRing`].
+/// The live members of one epoch, as the meta group commits them (epoch 0, no members:
+/// no ring yet — the meta leader has not seeded it).
+pub type RingState = MetaRing;
+
+/// Where the ring comes from: the meta Raft group.
 pub trait RingSource: Send + Sync {
-    /// The ring now.
-    fn current(&self) -> RingState;
-    /// Every later ring (a changed value is a new epoch).
+    /// The ring as this node has applied it, and every later one (a changed value is a
+    /// new epoch). It may lag the latest ring and, while a restarted node replays its
+    /// log, pass through older epochs.
     fn subscribe(&self) -> watch::Receiver<RingState>;
+    /// The latest ring, read linearizably from the control plane: every ring committed
+    /// before the call began is at or below the answer's epoch. Errors when no leader
+    /// with a quorum answers within `within`.
+    fn confirm(&self, within: std::time::Duration) -> BoxFuture<'_, Result<RingState, MetaError>>;
 }
 
-/// The ring of `--peers`: every configured node, epoch 1, never changing.
-#[derive(Debug)]
-pub struct StaticRing {
-    tx: watch::Sender<RingState>,
-}
-
-impl StaticRing {
-    /// The ring of `members` (sorted and deduplicated here) at epoch 1.
-    pub fn new(mut members: Vec<u64>) -> StaticRing {
-        members.sort_unstable();
-        members.dedup();
-        let (tx, _) = watch::channel(RingState { epoch: 1, members });
-        StaticRing { tx }
-    }
-}
-
-impl RingSource for StaticRing {
-    fn current(&self) -> RingState {
-        self.tx.borrow().clone()
-    }
-
+impl RingSource for Meta {
     fn subscribe(&self) -> watch::Receiver<RingState> {
-        self.tx.subscribe()
+        self.watch_ring()
+    }
+
+    fn confirm(&self, within: std::time::Duration) -> BoxFuture<'_, Result<RingState, MetaError>> {
+        Box::pin(self.confirm_ring(within))
     }
 }
 
@@ -72,8 +67,9 @@ pub struct HashRing {
 }
 
 impl HashRing {
-    /// The ring of `state` (a state without members homes every key on node 0, which
-    /// does not exist: requests go nowhere until a real ring arrives).
+    /// The ring of `state` (a state without members homes every key on [`NOBODY`], which
+    /// is no node: requests go nowhere until a real ring arrives, and every key counts as
+    /// having moved when the first ring comes).
     pub fn new(state: &RingState) -> HashRing {
         let mut points: Vec<(u64, NodeId)> = state
             .members
@@ -97,7 +93,7 @@ impl HashRing {
     /// The home of `key`.
     pub fn home_of(&self, key: &[u8]) -> NodeId {
         if self.points.is_empty() {
-            return 0;
+            return NOBODY;
         }
         let h = hash(key);
         let at = self.points.partition_point(|(p, _)| *p < h);
@@ -172,18 +168,5 @@ mod tests {
                 assert_ne!(a, 2);
             }
         }
-    }
-
-    #[test]
-    fn static_ring_is_epoch_one_sorted() {
-        let s = StaticRing::new(vec![3, 1, 2, 1]);
-        assert_eq!(
-            s.current(),
-            RingState {
-                epoch: 1,
-                members: vec![1, 2, 3]
-            }
-        );
-        assert_eq!(s.subscribe().borrow().epoch, 1);
     }
 }

@@ -114,6 +114,10 @@ pub enum MetaOp {
     SetStates(Vec<StateChange>),
     /// A change of the Redis function libraries ([`super::functions`]).
     Functions(FunctionOp),
+    /// A linearizable read of the ring ([`super::Meta::confirm_ring`]): the leader answers
+    /// it after a read barrier and never proposes it. Applied (it is not), it would change
+    /// nothing and answer the ring.
+    ReadRing,
 }
 
 /// The reply to a [`MetaOp`].
@@ -225,6 +229,7 @@ impl StateMachine for MetaMachine {
                     }
                 }
             }
+            MetaOp::ReadRing => return MetaApplied::Ring(self.ring.clone()),
         }
         self.refresh_ring();
         MetaApplied::Ring(self.ring.clone())

@@ -262,6 +262,20 @@ impl Meta {
         }
     }
 
+    /// The ring as the meta leader knows it, read linearizably through the leader from any
+    /// node (a read barrier there: leadership confirmed by a quorum, the leader's state
+    /// applied to its commit index; nothing is proposed). Every ring committed before
+    /// this call began is at or below the answer's epoch: a node that called it at time
+    /// `s` knows the latest epoch as of `s` (the cache's "control plane lease", contract
+    /// 2.1). Errors: no leader or no quorum within `within`.
+    pub async fn confirm_ring(&self, within: Duration) -> Result<Ring, MetaError> {
+        let op = MetaOp::ReadRing;
+        match leader_route::run_on_leader(self, &op, within, &mut false).await? {
+            MetaApplied::Ring(ring) => Ok(ring),
+            other => Err(MetaError::Raft(format!("unexpected reply {other:?}"))),
+        }
+    }
+
     /// Runs `op` on the meta leader, wherever it is.
     async fn write(&self, op: MetaOp) -> Result<MetaApplied, MetaError> {
         leader_route::run_on_leader(self, &op, self.no_leader_wait, &mut false).await
@@ -303,6 +317,10 @@ impl LeaderService for Meta {
         cmd: &MetaOp,
         left: Duration,
     ) -> Result<MetaApplied, Attempt<MetaError>> {
+        if *cmd == MetaOp::ReadRing {
+            leader_route::read_barrier::<MetaMachine, MetaError>(&self.group, left).await?;
+            return Ok(MetaApplied::Ring(self.ring()));
+        }
         match self.proposer.propose(cmd.clone(), left).await {
             Ok((_, applied)) => Ok(applied),
             Err(e) => Err(propose_failure(e, self.group.quorum_lost())),

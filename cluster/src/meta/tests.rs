@@ -119,6 +119,13 @@ async fn writes_forward_to_the_leader_and_a_silent_node_leaves_the_ring() {
     for n in &nodes {
         epoch = ring_where(&n.meta, |r| r.members == [1, 2, 3]).await.epoch;
     }
+    // Read linearizably through the leader from any node: the same ring, never older
+    // than what the node applied.
+    for n in &nodes {
+        let confirmed = n.meta.confirm_ring(BOUND).await.expect("confirm");
+        assert_eq!(confirmed.members, [1, 2, 3]);
+        assert!(confirmed.epoch >= epoch);
+    }
     for n in &nodes {
         let deadline = tokio::time::Instant::now() + BOUND;
         loop {
@@ -142,6 +149,11 @@ async fn writes_forward_to_the_leader_and_a_silent_node_leaves_the_ring() {
     for n in &nodes[..2] {
         let ring = ring_where(&n.meta, |r| r.members == [1, 2]).await;
         assert!(ring.epoch > epoch, "{ring:?} after epoch {epoch}");
+        let confirmed = n.meta.confirm_ring(BOUND).await.expect("confirm");
+        assert!(
+            confirmed.epoch >= ring.epoch,
+            "{confirmed:?} below {ring:?}"
+        );
     }
     for n in &nodes[..2] {
         let _ = n.stop.send(true);

@@ -2,7 +2,9 @@
 //! registers (one per key) that may also *forget* a key.
 //!
 //! `Write` sets one or several keys at once (a single-key `SET`, or `MSET` / `DEL k1 k2`,
-//! which must be atomic), `Read` returns one key, `Forget` sets a key to nil. A history is
+//! which must be atomic), `Read` returns one key, `Incr` adds one to a key and returns the
+//! result (a read-modify-write such as `INCR`: two on different nodes must not lose one),
+//! `Forget` sets a key to nil. A history is
 //! correct when some order of its operations that respects real time (an operation that
 //! returned before another started comes first) replays on this object with the same
 //! results: linearizability (Herlihy and Wing), per key and for multi-key writes alike.
@@ -28,6 +30,8 @@ pub(crate) enum Op {
     Read(Key),
     /// Set (or, with `None`, delete) one or several keys atomically.
     Write(Vec<(Key, Option<Value>)>),
+    /// Add one to a key (nil counts as 0) and return the new value.
+    Incr(Key),
     /// The key's value is lost (nil).
     Forget(Key),
 }
@@ -67,6 +71,11 @@ impl SequentialSpec for Registers {
                     self.values[usize::from(*key)] = *value;
                 }
                 Ret::Done
+            }
+            Op::Incr(key) => {
+                let new = self.values[usize::from(*key)].unwrap_or(0).wrapping_add(1);
+                self.values[usize::from(*key)] = Some(new);
+                Ret::Value(Some(new))
             }
             Op::Forget(key) => {
                 self.values[usize::from(*key)] = None;

@@ -12,11 +12,27 @@
 //!   `COHERENCE_DROPS`, `COHERENCE_EVICTIONS`, `COHERENCE_STAMPS`; `COHERENCE_SECS` gives a
 //!   time budget (the run then reports how far it got and checks the safety properties on
 //!   what it saw), `COHERENCE_DFS=1` searches depth first (little memory).
+//! - `coherence_check_increments` (default): read-modify-writes through `Acquire`/`Release`
+//!   — nodes 0 and 1 each `Incr` key 0 (no update may be lost: each returns its result) —
+//!   with one renewal ahead of a lease end anywhere, node 0 (an `M` holder) crashing and
+//!   restarting, a 1-tick lease that may run out between `Held` and the run (the copy
+//!   holder's lease against the home's wait), 1 tick (`COHERENCE_TIME` for more).
+//! - `coherence_check_home_leaves` (default): a home leaves — key 0's home, node 2, may
+//!   crash for good, and the next ring (committed at any step, adopted by each node at any
+//!   later step, or never) moves key 0 to node 1; node 0 writes key 0, node 1 reads it;
+//!   1 tick with a 1-tick lease and spread (`COHERENCE_TIME=2` lets the new home's fence
+//!   end, a far longer run; `COHERENCE_DROPS` adds explicit losses).
 //! - `coherence_check_epoch` (`#[ignore]`): key 0's home moves from node 2 to node 1; nodes
-//!   adopt the new ring in any order within `COHERENCE_ADOPT` ticks (default: one lease).
+//!   adopt the new ring in any order, at any time after it is committed.
 //! - `coherence_check_moving_home` (`#[ignore]`): a smaller epoch change — node 0 reads key
 //!   0 twice, node 1 (its new home) writes it — with a 1-tick lease and spread, 3 ticks.
 //! - `coherence_planted_*`: one planted bug each; the checker must find a counterexample.
+//!
+//! Every run models the control plane as the driver runs it (`model.rs`): a node grants
+//! only within `epoch_spread_ms` of its last confirmation of the ring, and a node lagging
+//! behind a committed epoch cannot confirm. Message loss: a message never delivered is,
+//! for every safety property, a lost one (the model's `Drop` only shortens the state), so
+//! every run explores loss through delay; `COHERENCE_DROPS` adds explicit drops.
 
 use std::time::{Duration, Instant};
 
@@ -78,10 +94,11 @@ fn cluster(lease: u64, ops_per_client: usize, bug: Option<Bug>) -> Coherence {
         max_time: 2,
         max_crashes: 1,
         crashable: vec![0, 1, 2],
+        restarts: true,
         max_drops: 0,
         max_evictions: 0,
+        max_renews: 0,
         next_ring: None,
-        adopt_within: 0,
         max_stamps: 6,
     }
 }
@@ -171,7 +188,6 @@ fn coherence_check_epoch() {
         epoch: 2,
         homes: vec![1, 0],
     });
-    model.adopt_within = env("COHERENCE_ADOPT", 2);
     model.max_stamps = env("COHERENCE_STAMPS", 6);
     let secs = env("COHERENCE_SECS", 0);
     run(
@@ -179,6 +195,53 @@ fn coherence_check_epoch() {
         model,
         (secs > 0).then(|| Duration::from_secs(secs)),
     );
+}
+
+#[test]
+fn coherence_check_increments() {
+    let mut model = cluster(1, 1, None);
+    model.cfg.retry_ms = 2;
+    model.clients = vec![
+        Script {
+            node: 0,
+            ops: vec![Op::Incr(0)],
+        },
+        Script {
+            node: 1,
+            ops: vec![Op::Incr(0)],
+        },
+    ];
+    model.crashable = vec![0];
+    model.max_renews = 1;
+    model.max_drops = env("COHERENCE_DROPS", 0) as u8;
+    model.max_time = env("COHERENCE_TIME", 1);
+    run("increments", model, None);
+}
+
+#[test]
+fn coherence_check_home_leaves() {
+    let mut model = cluster(1, 1, None);
+    model.cfg.epoch_spread_ms = 1;
+    model.cfg.retry_ms = 2;
+    model.clients = vec![
+        Script {
+            node: 0,
+            ops: vec![Op::Write(vec![(0, Some(1))])],
+        },
+        Script {
+            node: 1,
+            ops: vec![Op::Read(0)],
+        },
+    ];
+    model.crashable = vec![2];
+    model.restarts = false;
+    model.next_ring = Some(TestRing {
+        epoch: 2,
+        homes: vec![1, 0],
+    });
+    model.max_drops = env("COHERENCE_DROPS", 0) as u8;
+    model.max_time = env("COHERENCE_TIME", 1);
+    run("home leaves", model, None);
 }
 
 /// Requires the checker to find a counterexample to one of the safety properties.
@@ -263,7 +326,6 @@ fn moving_home(bug: Option<Bug>) -> Coherence {
         epoch: 2,
         homes: vec![1, 0],
     });
-    model.adopt_within = 1;
     model
 }
 
@@ -285,4 +347,13 @@ fn coherence_planted_no_epoch_fence_is_caught() {
     let mut model = moving_home(Some(Bug::NoEpochFence));
     model.max_time = 1;
     finds(Bug::NoEpochFence, model);
+}
+
+#[test]
+fn coherence_planted_no_ring_lease_is_caught() {
+    // Node 2, the old home of key 0, never adopts the next ring and keeps granting past its
+    // last confirmation; node 1, the new home, grants once its fence ends (2 ticks).
+    let mut model = moving_home(Some(Bug::NoRingLease));
+    model.max_time = 2;
+    finds(Bug::NoRingLease, model);
 }
