@@ -647,10 +647,12 @@ fn cache_synonyms_stats_and_state() {
     let Value::Map(pairs) = &stats else {
         panic!("CACHE.STATS over RESP3 is not a map: {stats:?}")
     };
-    // 7 keyspace counters and the coherence counters of contract 2.1 (zero on one node).
-    assert_eq!(pairs.len(), 15);
+    // 7 keyspace counters, the coherence counters of contract 2.1 (zero on one node) and
+    // the ring's epoch (1 on one node).
+    assert_eq!(pairs.len(), 16);
     let pairs = flat_map(&stats).unwrap();
     assert_eq!(field(&pairs, "invalidations_sent"), &Value::Int(0));
+    assert_eq!(field(&pairs, "ring_epoch"), &Value::Int(1));
     assert!(matches!(field(&pairs, "hit_rate"), Value::Double(r) if (0.0..=1.0).contains(r)));
 }
 
