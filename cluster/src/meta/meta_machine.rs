@@ -110,6 +110,8 @@ pub enum MetaOp {
     },
     /// The meta leader's liveness verdicts; unknown ids are ignored.
     SetStates(Vec<StateChange>),
+    /// A change of the ACL users ([`super::acl`]).
+    Acl(super::acl::AclOp),
 }
 
 /// The reply to a [`MetaOp`].
@@ -121,6 +123,8 @@ pub enum MetaApplied {
     Announced(bool),
     /// Every other op: the ring after it.
     Ring(Ring),
+    /// [`MetaOp::Acl`].
+    Acl(super::acl::AclApplied),
 }
 
 /// The meta group's state.
@@ -132,6 +136,9 @@ pub struct MetaMachine {
     members: BTreeMap<NodeId, Member>,
     /// The cache ring.
     ring: Ring,
+    /// The ACL users (last: older snapshots end before it).
+    #[serde(default, deserialize_with = "super::acl::lenient")]
+    acl: super::acl::AclTable,
 }
 
 impl MetaMachine {
@@ -148,6 +155,11 @@ impl MetaMachine {
     /// The member table, by id.
     pub fn members(&self) -> impl Iterator<Item = &Member> {
         self.members.values()
+    }
+
+    /// The ACL users.
+    pub fn acl(&self) -> &super::acl::AclTable {
+        &self.acl
     }
 
     /// One member.
@@ -202,6 +214,7 @@ impl StateMachine for MetaMachine {
                 member.last_heard_ms = member.last_heard_ms.max(req.now_ms);
                 return MetaApplied::Announced(true);
             }
+            MetaOp::Acl(op) => return MetaApplied::Acl(self.acl.apply(op)),
             MetaOp::SetStates(changes) => {
                 for c in changes {
                     if let Some(m) = self.members.get_mut(&c.id) {
