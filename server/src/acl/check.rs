@@ -110,12 +110,22 @@ fn check_selector(s: &Selector, entry: &Entry, id: usize, args: &[Bytes]) -> Res
     }
     let spec = cmd.spec;
     if !s.all_keys && spec.keys.2 != 0 {
-        // `SET ... GET` reads its key too (Redis's variable flags of SET's key spec).
-        let set_get =
-            spec.name == "SET" && args.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"GET"));
+        // Redis's variable key flags: `SET ... GET` reads its key too; a `BITFIELD`
+        // without `SET`/`INCRBY` only reads it.
+        let has = |from: usize, words: &[&[u8]]| {
+            args.iter()
+                .skip(from)
+                .any(|a| words.iter().any(|w| a.eq_ignore_ascii_case(w)))
+        };
+        let set_get = spec.name == "SET" && has(3, &[b"GET"]);
+        let bitfield_ro = spec.name == "BITFIELD" && !has(2, &[b"SET", b"INCRBY"]);
         for (nth, pos) in command_table::key_positions(spec, args.len()).enumerate() {
             let Some(key) = args.get(pos) else { continue };
-            let need = needs(spec.flags_of_key(nth)) | if set_get { READ } else { 0 };
+            let need = match needs(spec.flags_of_key(nth)) {
+                _ if bitfield_ro => READ,
+                n if set_get => n | READ,
+                n => n,
+            };
             if !key_ok(s, key, need) {
                 return Err(Denied::Key(pos));
             }
