@@ -82,6 +82,26 @@ ACL DRYRUN newuser nosuchcommand x
 ACL DRYRUN sel GET b
 ACL DRYRUN sel GET c
 ACL DRYRUN sel GETRANGE c 0 1
+ACL SETUSER command-test +@all %R~read* %W~write* %RW~rw*
+ACL GETUSER command-test
+ACL DRYRUN command-test TOUCH read
+ACL DRYRUN command-test TOUCH nothing
+ACL DRYRUN command-test EXISTS write
+ACL DRYRUN command-test TYPE rw
+ACL DRYRUN command-test STRLEN read
+ACL DRYRUN command-test MEMORY USAGE write
+ACL DRYRUN command-test MEMORY USAGE nothing
+ACL DRYRUN command-test GET write
+ACL DRYRUN command-test SET read v
+ACL DRYRUN command-test SET write v
+ACL DRYRUN command-test SET write v GET
+ACL DRYRUN command-test SET rw v GET
+ACL DRYRUN command-test BITFIELD read GET u4 0
+ACL DRYRUN command-test BITFIELD read SET u4 0 1
+ACL DRYRUN command-test COPY read write
+ACL DRYRUN command-test COPY write read
+ACL DRYRUN command-test PUBLISH ch m
+ACL DRYRUN sel PUBLISH ch m
 ";
 
 /// `-NOPERM` for commands, keys and subcommands, and the `AUTH` / `HELLO` errors, on
@@ -135,7 +155,7 @@ fn acl_replies_match_redis_byte_for_byte() {
             ours.cmd(&["HELLO", proto]);
             theirs.cmd(&["HELLO", proto]);
             for con in [&mut ours, &mut theirs] {
-                for user in ["newuser", "sel", "cats", "u1"] {
+                for user in ["newuser", "sel", "cats", "u1", "command-test"] {
                     con.cmd(&["ACL", "DELUSER", user]);
                 }
             }

@@ -100,6 +100,53 @@ pub(crate) fn lenient<'de, D: Deserializer<'de>>(d: D) -> Result<AclTable, D::Er
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::meta::{MetaMachine, Ring};
+
+    /// The meta state as it was serialized before the ACL table existed.
+    #[derive(Serialize)]
+    struct Before {
+        queue_shards: Option<u32>,
+        members: BTreeMap<u64, u8>,
+        ring: Ring,
+    }
+
+    #[test]
+    fn a_meta_state_written_before_the_table_reads_back_empty() {
+        let before = Before {
+            queue_shards: Some(16),
+            members: BTreeMap::new(),
+            ring: Ring {
+                epoch: 3,
+                members: vec![1, 2],
+            },
+        };
+        let binary: MetaMachine =
+            postcard::from_bytes(&postcard::to_allocvec(&before).unwrap()).unwrap();
+        assert_eq!(binary.queue_shards(), Some(16));
+        assert_eq!(binary.ring().epoch, 3);
+        assert_eq!(binary.acl(), &AclTable::default());
+        let json: MetaMachine =
+            serde_json::from_slice(&serde_json::to_vec(&before).unwrap()).unwrap();
+        assert_eq!(json.acl(), &AclTable::default());
+        // And a state with users round-trips.
+        let mut with = MetaMachine::default();
+        let op = AclOp::Set {
+            name: "u".into(),
+            base: None,
+            rules: "on".into(),
+        };
+        let _ = conclave_raft_store::StateMachine::apply(
+            &mut with,
+            1,
+            &conclave_raft_store::Stamped {
+                now_ms: 0,
+                op: crate::meta::MetaOp::Acl(op),
+            },
+        );
+        let back: MetaMachine =
+            postcard::from_bytes(&postcard::to_allocvec(&with).unwrap()).unwrap();
+        assert_eq!(back.acl().users.get("u").map(String::as_str), Some("on"));
+    }
 
     #[test]
     fn compare_and_set() {

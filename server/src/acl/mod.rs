@@ -36,12 +36,18 @@ use parking_lot::RwLock;
 
 pub use user::User;
 
+/// The epoch on a cache line of its own: every command of every thread reads it, so
+/// no often-written neighbour may share its line.
+#[derive(Debug)]
+#[repr(align(128))]
+struct Epoch(AtomicU64);
+
 /// The node's users.
 #[derive(Debug)]
 pub struct Acl {
     users: RwLock<BTreeMap<String, Arc<User>>>,
-    /// Bumped by every change of the table.
-    epoch: AtomicU64,
+    /// Bumped by every change of the table; read by every command.
+    epoch: Epoch,
     /// `ACL LOG`.
     pub log: log::AclLog,
 }
@@ -52,7 +58,7 @@ impl Acl {
     pub fn new(requirepass: Option<&str>) -> Acl {
         let acl = Acl {
             users: RwLock::new(BTreeMap::new()),
-            epoch: AtomicU64::new(1),
+            epoch: Epoch(AtomicU64::new(1)),
             log: log::AclLog::default(),
         };
         acl.users
@@ -65,7 +71,7 @@ impl Acl {
     /// The current epoch (changes whenever any user does).
     #[inline]
     pub fn epoch(&self) -> u64 {
-        self.epoch.load(Ordering::Acquire)
+        self.epoch.0.load(Ordering::Acquire)
     }
 
     /// A user by name.
@@ -103,13 +109,13 @@ impl Acl {
             users.insert("default".into(), d);
         }
         *current = users;
-        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.epoch.0.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Stores one user (node-local change); bumps the epoch.
     pub fn put(&self, user: User) {
         self.users.write().insert(user.name.clone(), Arc::new(user));
-        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.epoch.0.fetch_add(1, Ordering::AcqRel);
     }
 
     /// `requirepass` / `CONFIG SET requirepass`: the default user's passwords become

@@ -44,7 +44,8 @@ fn stored(table: &AclTable, name: &str) -> Option<String> {
 
 /// `ACL SETUSER name rules...`: applies the rules to the user as replicated (or to a
 /// new user; `default` starts from this node's), proposes the result, retries on a
-/// concurrent change. `Err` is Redis's error text without `ERR `.
+/// concurrent change. `Err` is the whole error line: Redis's `ERR ...` for a bad rule,
+/// `CLUSTERDOWN ...` when the meta group has no leader or quorum.
 pub async fn set(node: &Node, name: &str, rules: &[&[u8]]) -> Result<(), String> {
     let mut base = stored(&node.meta.acl_table(), name);
     for _ in 0..ATTEMPTS {
@@ -53,7 +54,7 @@ pub async fn set(node: &Node, name: &str, rules: &[&[u8]]) -> Result<(), String>
             None if name == "default" => (*node.acl.default_user()).clone(),
             None => User::new(name),
         };
-        let new = set_user(&current, rules)?;
+        let new = set_user(&current, rules).map_err(|e| format!("ERR {e}"))?;
         let op = AclOp::Set {
             name: name.to_string(),
             base: base.clone(),
@@ -65,27 +66,22 @@ pub async fn set(node: &Node, name: &str, rules: &[&[u8]]) -> Result<(), String>
                 return Ok(());
             }
             Ok(AclApplied::Conflict { current }) => base = current,
-            Err(e) => return Err(strip_err(&e.to_string())),
+            Err(e) => return Err(e.to_string()),
         }
     }
-    Err("ACL SETUSER kept racing with other changes of this user; try again".into())
+    Err("TRYAGAIN ACL SETUSER kept racing with other changes of this user".into())
 }
 
-/// `ACL DELUSER names...`: how many existed.
+/// `ACL DELUSER names...`: how many existed; `Err` is the error line.
 pub async fn delete(node: &Node, names: Vec<String>) -> Result<u64, String> {
     match node.meta.acl_write(AclOp::Del { names }).await {
         Ok(AclApplied::Done { deleted, version }) => {
             wait_applied(node, version).await;
             Ok(deleted)
         }
-        Ok(AclApplied::Conflict { .. }) => Err("unexpected ACL conflict".into()),
-        Err(e) => Err(strip_err(&e.to_string())),
+        Ok(AclApplied::Conflict { .. }) => Err("ERR unexpected ACL conflict".into()),
+        Err(e) => Err(e.to_string()),
     }
-}
-
-/// The error line without a leading `ERR ` (the caller adds the code).
-fn strip_err(line: &str) -> String {
-    line.strip_prefix("ERR ").unwrap_or(line).to_string()
 }
 
 /// Waits until this node has installed table version `version` (bounded).

@@ -65,7 +65,7 @@ async fn setuser(node: &Node, args: &[Bytes]) -> Frame {
     let rules: Vec<&[u8]> = args[2..].iter().map(|a| &a[..]).collect();
     match replicated::set(node, name, &rules).await {
         Ok(()) => Frame::ok(),
-        Err(e) => Frame::error(format!("ERR {e}")),
+        Err(e) => Frame::error(e),
     }
 }
 
@@ -76,7 +76,7 @@ async fn deluser(node: &Node, args: &[Bytes]) -> Frame {
     }
     match replicated::delete(node, names).await {
         Ok(n) => Frame::Integer(n as i64),
-        Err(e) => Frame::error(format!("ERR {e}")),
+        Err(e) => Frame::error(e),
     }
 }
 
