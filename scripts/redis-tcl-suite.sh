@@ -7,6 +7,9 @@
 # The suite is Redis's public tests/ directory (tag 7.0.15, the redis-server this machine has);
 # its harness calls FUNCTION FLUSH before each unit, which Conclave does not have: patch that
 # line of tests/support/server.tcl to `catch {r function flush}`. Results go to /tmp/redis-tcl-*.log.
+# Units acl, acl-v2 and auth tag every server block `external:skip`; to run the blocks that
+# need no config file (acl and acl-v2: the first; auth: the first three; not the replica one)
+# against an external node, drop `external:skip` from those blocks' tags first.
 set -uo pipefail
 BIN=$1; shift
 PORT=${PORT:-21999}
