@@ -8,6 +8,9 @@
 # unpatched. Results go to /tmp/redis-tcl-*.log.
 # PORT (default 21999) is the node's client port (PORT+1 its cluster port); BASEPORT, if set,
 # moves the harness's own ports (default 21111) so runs side by side do not collide.
+# Units acl, acl-v2 and auth tag every server block `external:skip`; to run the blocks that
+# need no config file (acl and acl-v2: the first; auth: the first three; not the replica one)
+# against an external node, drop `external:skip` from those blocks' tags first.
 set -uo pipefail
 BIN=$1; shift
 PORT=${PORT:-21999}

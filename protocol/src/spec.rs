@@ -75,6 +75,37 @@ impl KeyFlags {
     };
 }
 
+/// Commands whose Redis 7.0 ACL categories differ from what their flags and group
+/// give: `(name, replace, categories)` — with `replace` these categories (and
+/// `fast`/`slow`) are all the command has, else they are added.
+pub const REDIS_CATEGORY_EXCEPTIONS: &[(&str, bool, &[&str])] = &[
+    // Containers: Redis puts the categories on their subcommands.
+    ("CLIENT", true, &[]),
+    ("CONFIG", true, &[]),
+    ("PUBSUB", true, &[]),
+    ("SCRIPT", true, &[]),
+    ("OBJECT", true, &[]),
+    ("CLUSTER", true, &[]),
+    ("PUBSUB|HELP", true, &[]),
+    ("COMMAND", true, &["connection"]),
+    ("WAIT", true, &["connection"]),
+    ("COMMAND|COUNT", false, &["connection"]),
+    ("COMMAND|DOCS", false, &["connection"]),
+    ("COMMAND|GETKEYS", false, &["connection"]),
+    ("COMMAND|GETKEYSANDFLAGS", false, &["connection"]),
+    ("COMMAND|HELP", false, &["connection"]),
+    ("COMMAND|INFO", false, &["connection"]),
+    ("COMMAND|LIST", false, &["connection"]),
+    ("FLUSHALL", false, &["keyspace", "dangerous"]),
+    ("FLUSHDB", false, &["keyspace", "dangerous"]),
+    ("KEYS", false, &["dangerous"]),
+    ("RESTORE", false, &["dangerous"]),
+    ("INFO", false, &["dangerous"]),
+    ("LASTSAVE", false, &["admin", "dangerous"]),
+    ("ROLE", false, &["admin", "dangerous"]),
+    ("DBSIZE", false, &["keyspace"]),
+];
+
 /// No key arguments.
 pub const NOKEY: (i32, i32, i32) = (0, 0, 0);
 /// The first argument is the only key.
@@ -118,19 +149,37 @@ impl CommandSpec {
     /// Redis's ACL categories of the command (without `@`), derived from its flags
     /// and group as Redis assigns them: `read`/`write`/`fast` or `slow`/`admin` and
     /// `dangerous` from the flags, `keyspace`/`string`/`bitmap`/`connection`/
-    /// `transaction`/`scripting` from the group; Conclave's own groups (`lock`,
-    /// `cache`, `cluster`) are categories of their own.
+    /// `transaction`/`scripting` from the group, `blocking` from the flag; Conclave's own
+    /// groups (`lock`, `queue`, `cache`, `cluster`) are categories of their own (the ACL
+    /// rules `+@lock`, `+@queue`, ...).
+    ///
+    /// Where Redis 7.0's command table (its `src/commands/*.json`) gives categories the
+    /// flags and group do not, [`REDIS_CATEGORY_EXCEPTIONS`] says so: containers are
+    /// only `@slow` (their subcommands carry the categories), `COMMAND` and `WAIT` are
+    /// `@connection`, `KEYS`/`FLUSHALL`/`INFO`/... are `@dangerous`, read-only scripts
+    /// are not `@read`.
     pub fn acl_categories(&self) -> Vec<&'static str> {
         let mut cats = Vec::new();
         let has = |f: &str| self.flags.contains(&f);
-        if has("write") {
+        let exception = REDIS_CATEGORY_EXCEPTIONS
+            .iter()
+            .find(|(name, _, _)| *name == self.name);
+        if let Some((_, true, extra)) = exception {
+            cats.extend_from_slice(extra);
+            cats.push(if has("fast") { "fast" } else { "slow" });
+            return cats;
+        }
+        if has("write") && self.group != "scripting" {
             cats.push("write");
         }
-        if has("readonly") {
+        if has("readonly") && self.group != "scripting" {
             cats.push("read");
         }
         if has("admin") {
             cats.extend(["admin", "dangerous"]);
+        }
+        if has("blocking") {
+            cats.push("blocking");
         }
         match self.group {
             // Server commands take their categories from their flags alone.
@@ -138,6 +187,13 @@ impl CommandSpec {
             "generic" => cats.push("keyspace"),
             "transactions" => cats.push("transaction"),
             other => cats.push(other),
+        }
+        if let Some((_, false, extra)) = exception {
+            for c in *extra {
+                if !cats.contains(c) {
+                    cats.push(c);
+                }
+            }
         }
         cats.push(if has("fast") { "fast" } else { "slow" });
         cats

@@ -163,7 +163,7 @@ impl ClientState {
 }
 
 /// The mutable text fields of a client.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct ClientNames {
     /// `CLIENT SETNAME`.
     pub name: String,
@@ -171,6 +171,19 @@ pub struct ClientNames {
     pub lib_name: String,
     /// `CLIENT SETINFO LIB-VER`.
     pub lib_ver: String,
+    /// The ACL user (`CLIENT LIST`'s `user=`; its clients are closed when it is deleted).
+    pub user: String,
+}
+
+impl Default for ClientNames {
+    fn default() -> Self {
+        ClientNames {
+            name: String::new(),
+            lib_name: String::new(),
+            lib_ver: String::new(),
+            user: "default".into(),
+        }
+    }
 }
 
 impl ClientHandle {
@@ -279,7 +292,7 @@ impl ClientHandle {
         let s = &self.state;
         let omem = self.outbox.queued() as u64;
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user=default redir={} resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl=0 oll=0 omem={} tot-mem={} events=r cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -300,6 +313,7 @@ impl ClientHandle {
             omem,
             s.tot_mem.load(Relaxed) + omem,
             s.cmd_name(),
+            names.user,
             self.tracking.lock().redir(),
             self.resp.load(Relaxed),
             names.lib_name,

@@ -32,6 +32,8 @@ pub enum Builtin {
     RaftStatus,
     /// `MIGRATE` (a client connection to the target, asynchronously).
     Migrate,
+    /// `ACL` (`SETUSER`/`DELUSER` go through the meta group, asynchronously).
+    Acl,
 }
 
 /// The handler of a command, by the service that declared it.
@@ -82,6 +84,7 @@ pub static BUILTINS: &[Declared<Builtin>] = &[
     command!("RESET", 1, ["noscript", "no_auth", "fast", "stale"], NOKEY, "connection", "Resets the connection.", "", Service::Connection => Builtin::Sync(connection_cmds::execute)),
     command!("CLIENT", -2, ["noscript", "stale"], NOKEY, "connection", "A container for client connection commands.", "ID|SETNAME|GETNAME|SETINFO|INFO|LIST|KILL [arguments ...]", Service::Connection => Builtin::Sync(connection_cmds::execute)),
     command!("COMMAND", -1, ["stale"], NOKEY, "server", "Returns detailed information about all commands.", "[COUNT|INFO|DOCS|LIST [arguments ...]]", Service::Server => Builtin::Sync(server_cmds::execute)),
+    command!("ACL", -2, ["sentinel"], NOKEY, "server", "A container for Access List Control commands.", "CAT|DELUSER|DRYRUN|GENPASS|GETUSER|LIST|LOAD|LOG|SAVE|SETUSER|USERS|WHOAMI [arguments ...]", Service::Server => Builtin::Acl),
     command!("CONFIG", -2, ["admin", "noscript", "stale"], NOKEY, "server", "A container for server configuration commands.", "GET|SET parameter [value] [parameter value ...]", Service::Server => Builtin::Sync(server_cmds::execute)),
     command!("INFO", -1, ["stale"], NOKEY, "server", "Returns information and statistics about the server.", "[section [section ...]]", Service::Server => Builtin::Sync(server_cmds::execute)),
     command!("TIME", 1, ["fast", "stale"], NOKEY, "server", "Returns the server time.", "", Service::Server => Builtin::Sync(server_cmds::execute)),

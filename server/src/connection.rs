@@ -59,6 +59,8 @@ pub struct Session {
     pub proto: Protocol,
     /// Whether `AUTH` succeeded (or no password is set).
     pub authenticated: bool,
+    /// The ACL user (`default` until `AUTH`).
+    pub acl: crate::acl::SessionUser,
     /// Close after the current reply (`QUIT`).
     pub close: bool,
     /// Name of the last command run (for `CLIENT LIST`).
@@ -101,6 +103,7 @@ impl Session {
         Session {
             proto: Protocol::Resp2,
             authenticated: !node.requires_auth(),
+            acl: crate::acl::SessionUser::default_of(&node.acl),
             close: false,
             last_cmd: "",
             timed: None,

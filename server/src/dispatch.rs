@@ -59,6 +59,11 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
         node.command_stats.reject(entry);
         return Frame::error("NOAUTH Authentication required.");
     }
+    if let Some(refused) = crate::acl::gate::dispatch(node, session, entry, &args) {
+        transaction::refuse(session);
+        node.command_stats.reject(entry);
+        return refused;
+    }
     if let Some(refused) = pubsub::context_error(session, spec) {
         transaction::refuse(session);
         return refused;
@@ -185,6 +190,9 @@ async fn run(
         Handler::Builtin(Builtin::RaftStatus) => raft_status(node, &mut parse).await,
         Handler::Builtin(Builtin::Migrate) => {
             crate::migrate::execute(node, session, migrate_args.unwrap_or_default()).await
+        }
+        Handler::Builtin(Builtin::Acl) => {
+            crate::builtin::acl_cmd::execute(node, session, &mut parse).await
         }
         Handler::Cache(parser) => match parser(&mut parse) {
             Ok(command) => {

@@ -4,6 +4,7 @@
 //! directory), open the keyspace, start the Raft group that holds the locks, bind the
 //! client port, then serve until `SHUTDOWN`, SIGTERM or SIGINT, and stop cleanly.
 
+mod acl;
 mod allocator;
 mod builtin;
 mod clients;
@@ -226,6 +227,7 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
     let clients = Arc::new(clients::Clients::default());
     let tracker = Arc::new(tracking::Tracker::new(clients.clone()));
     keyspace.set_invalidator(tracker.clone());
+    let acl = acl::Acl::new(config.requirepass.as_deref().filter(|p| !p.is_empty()));
     let node = Arc::new(Node {
         runtime: RuntimeConfig {
             requirepass: RwLock::new(config.requirepass.clone().filter(|p| !p.is_empty())),
@@ -263,8 +265,13 @@ async fn serve(config: NodeConfig) -> anyhow::Result<()> {
         persistence,
         monitors: monitor::Monitors::default(),
         slowlog: slowlog::SlowLog::default(),
+        acl,
+        acl_version: parking_lot::Mutex::new(0),
         shutdown,
     });
+    // The replicated users first: a client must meet them from its first command.
+    acl::replicated::install(&node);
+    tokio::spawn(acl::replicated::follow(node.clone()));
     router.set_status(node.clone());
     let addr = listener.local_addr()?;
     info!(%addr, id = node.config.id, "Conclave node ready to accept connections (try: redis-cli -p {})", addr.port());

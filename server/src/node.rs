@@ -7,7 +7,6 @@ use std::time::Instant;
 use conclave_cache::keyspace::Keyspace;
 use conclave_cluster::HostedGroup;
 use conclave_locks::LockService;
-use conclave_protocol::auth::constant_time_eq;
 use conclave_protocol::codec::Limits;
 use conclave_raft_store::GroupId;
 use parking_lot::RwLock;
@@ -100,6 +99,10 @@ pub struct Node {
     pub monitors: crate::monitor::Monitors,
     /// The slow log (`SLOWLOG`, `slowlog-*` parameters).
     pub slowlog: crate::slowlog::SlowLog,
+    /// ACL users (`ACL`, `AUTH`), the `default` user mirroring `requirepass`.
+    pub acl: crate::acl::Acl,
+    /// The version of the meta group's ACL table installed in [`Node::acl`].
+    pub acl_version: parking_lot::Mutex<u64>,
     /// Flipped to `true` to stop the node (`SHUTDOWN`, SIGTERM).
     pub shutdown: watch::Sender<bool>,
 }
@@ -114,17 +117,10 @@ impl Node {
         }
     }
 
-    /// Whether clients must authenticate.
+    /// Whether new clients must authenticate (the `default` user has a password or is
+    /// off).
     pub fn requires_auth(&self) -> bool {
-        self.runtime.requirepass.read().is_some()
-    }
-
-    /// Checks a password against `requirepass` in constant time.
-    pub fn password_matches(&self, given: &[u8]) -> bool {
-        match &*self.runtime.requirepass.read() {
-            None => true,
-            Some(p) => constant_time_eq(p.as_bytes(), given),
-        }
+        self.acl.requires_auth()
     }
 
     /// The hosted Raft group `group`.

@@ -47,6 +47,15 @@ impl Subscriptions {
     fn count(&self) -> usize {
         self.channels.len() + self.patterns.len()
     }
+
+    /// The channels subscribed to, then the patterns: `(name, is_pattern)` (the ACL
+    /// check of a client whose user changed).
+    pub fn all(&self) -> impl Iterator<Item = (&Bytes, bool)> {
+        self.channels
+            .iter()
+            .map(|c| (c, false))
+            .chain(self.patterns.iter().map(|p| (p, true)))
+    }
 }
 
 type Subscribers = HashMap<Bytes, Vec<Arc<ClientHandle>>>;

@@ -249,6 +249,10 @@ pub(crate) fn redacted_positions(args: &[Bytes]) -> Vec<usize> {
     if is(0, b"MIGRATE") {
         return crate::migrate::redacted_positions(args);
     }
+    if is(0, b"ACL") && is(1, b"SETUSER") {
+        // Redis redacts the user name and every rule (passwords among them).
+        return (2..args.len()).collect();
+    }
     if is(0, b"CONFIG") && is(1, b"SET") {
         return (2..args.len())
             .step_by(2)

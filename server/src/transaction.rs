@@ -246,10 +246,17 @@ fn run_queued(
     } else {
         None
     };
+    // ACL rules may have changed since the command was queued (Redis's `execCommand`).
+    if let Some(refused) = crate::acl::gate::exec(node, session, entry, &args) {
+        return refused;
+    }
     let mut parse = Parse::new(args);
     session.last_cmd = entry.spec.name;
     let reply = match entry.handler {
         Handler::Builtin(Builtin::Sync(run)) => run(node, session, entry.spec, &mut parse),
+        Handler::Builtin(Builtin::Acl) => {
+            crate::builtin::acl_cmd::execute_sync(node, session, &mut parse)
+        }
         Handler::Cache(parser) => match parser(&mut parse) {
             Ok(command) => command.apply(&node.keyspace),
             Err(e) => e.to_frame(),

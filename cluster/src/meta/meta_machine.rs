@@ -118,6 +118,8 @@ pub enum MetaOp {
     /// it after a read barrier and never proposes it. Applied (it is not), it would change
     /// nothing and answer the ring.
     ReadRing,
+    /// A change of the ACL users ([`super::acl`]).
+    Acl(super::acl::AclOp),
 }
 
 /// The reply to a [`MetaOp`].
@@ -131,6 +133,8 @@ pub enum MetaApplied {
     Ring(Ring),
     /// [`MetaOp::Functions`]: the libraries' version after it, or why nothing changed.
     Functions(FunctionReply),
+    /// [`MetaOp::Acl`].
+    Acl(super::acl::AclApplied),
 }
 
 /// The meta group's state.
@@ -142,9 +146,12 @@ pub struct MetaMachine {
     members: BTreeMap<NodeId, Member>,
     /// The cache ring.
     ring: Ring,
-    /// The Redis function libraries (last: a snapshot from before them ends before it).
+    /// The Redis function libraries (after the fields above: a snapshot from before them ends before it).
     #[serde(default, deserialize_with = "super::functions::absent_is_empty")]
     functions: FunctionSet,
+    /// The ACL users (last: older snapshots end before it, or before the libraries).
+    #[serde(default, deserialize_with = "super::acl::lenient")]
+    acl: super::acl::AclTable,
 }
 
 impl MetaMachine {
@@ -166,6 +173,11 @@ impl MetaMachine {
     /// The member table, by id.
     pub fn members(&self) -> impl Iterator<Item = &Member> {
         self.members.values()
+    }
+
+    /// The ACL users.
+    pub fn acl(&self) -> &super::acl::AclTable {
+        &self.acl
     }
 
     /// One member.
@@ -221,6 +233,7 @@ impl StateMachine for MetaMachine {
                 return MetaApplied::Announced(true);
             }
             MetaOp::Functions(op) => return MetaApplied::Functions(self.functions.apply(op)),
+            MetaOp::Acl(op) => return MetaApplied::Acl(self.acl.apply(op)),
             MetaOp::SetStates(changes) => {
                 for c in changes {
                     if let Some(m) = self.members.get_mut(&c.id) {

@@ -16,6 +16,7 @@
 //! - [`meta_cmds`]: `MEMBER.LIST` (contract 4.1) and `DEBUG.META`;
 //! - [`functions`]: the Redis function libraries (`FUNCTION LOAD` ...), written through
 //!   [`Meta::functions_write`] and read with [`Meta::functions`].
+//! - [`acl`]: the replicated ACL users ([`Meta::acl_write`], [`Meta::acl_table`]).
 //!
 //! Reads are of this node's applied state: they may lag the leader by the replication
 //! delay, never go backwards, and agree on every node once applied (same log, same
@@ -23,6 +24,7 @@
 //! ([`MetaOp::Announce`], retried in the background until the leader has seeded the
 //! member and the address is recorded).
 
+pub mod acl;
 pub mod functions;
 pub mod functions_sync;
 pub mod liveness;
@@ -272,6 +274,29 @@ impl Meta {
         let op = MetaOp::ReadRing;
         match leader_route::run_on_leader(self, &op, within, &mut false).await? {
             MetaApplied::Ring(ring) => Ok(ring),
+            other => Err(MetaError::Raft(format!("unexpected reply {other:?}"))),
+        }
+    }
+
+    /// The ACL users as this node applied them.
+    pub fn acl_table(&self) -> acl::AclTable {
+        self.group.state().read().machine.acl().clone()
+    }
+
+    /// A receiver of openraft's metrics of the meta group: it changes whenever this
+    /// node applies entries (watch it to follow [`Meta::acl_table`]).
+    pub fn watch_applied(
+        &self,
+    ) -> watch::Receiver<openraft::RaftMetrics<NodeId, openraft::BasicNode>> {
+        self.group.raft().metrics()
+    }
+
+    /// Changes the ACL users through the meta leader, from any node. Errors: no leader
+    /// or no quorum within `--no-leader-wait` (the change may or may not have been
+    /// applied then).
+    pub async fn acl_write(&self, op: acl::AclOp) -> Result<acl::AclApplied, MetaError> {
+        match self.write(MetaOp::Acl(op)).await? {
+            MetaApplied::Acl(a) => Ok(a),
             other => Err(MetaError::Raft(format!("unexpected reply {other:?}"))),
         }
     }

@@ -23,6 +23,7 @@ enum Change {
     Policy(EvictionPolicy),
     Samples(usize),
     RequirePass(Option<String>),
+    AclLogMaxLen(usize),
     MaxClients(usize),
     Timeout(u64),
     ProtoMaxBulkLen(u64),
@@ -230,6 +231,13 @@ static PARAMS: &[Param] = &[
         name: "requirepass",
         get: |n| n.runtime.requirepass.read().clone().unwrap_or_default(),
         set: Some(|v| Ok(Change::RequirePass((!v.is_empty()).then(|| v.to_string())))),
+    },
+    Param {
+        name: "acllog-max-len",
+        get: |n| n.acl.log.max_len.load(Relaxed).to_string(),
+        set: Some(|v| {
+            between(int(v)?, 0, i64::MAX as u64).map(|n| Change::AclLogMaxLen(n as usize))
+        }),
     },
     Param {
         name: "maxclients",
@@ -482,7 +490,11 @@ fn apply(node: &Node, change: Change) {
         Change::MaxMemory(n) => node.keyspace.set_maxmemory(n),
         Change::Policy(p) => node.keyspace.set_policy(p),
         Change::Samples(n) => node.keyspace.set_eviction_samples(n),
-        Change::RequirePass(p) => *r.requirepass.write() = p,
+        Change::RequirePass(p) => {
+            node.acl.set_requirepass(p.as_deref());
+            *r.requirepass.write() = p;
+        }
+        Change::AclLogMaxLen(n) => node.acl.log.max_len.store(n, Relaxed),
         Change::MaxClients(n) => r.maxclients.store(n, Relaxed),
         Change::Timeout(n) => r.timeout.store(n, Relaxed),
         Change::ProtoMaxBulkLen(n) => r.proto_max_bulk_len.store(n, Relaxed),

@@ -68,8 +68,14 @@ fn reset(node: &Node, session: &mut Session) {
     node.monitors.remove(&session.handle);
     session.proto = Protocol::Resp2;
     session.handle.resp.store(2, Relaxed);
+    // Redis selects the default user, authenticated if it needs no password.
     session.authenticated = !node.requires_auth();
-    session.handle.names.lock().name.clear();
+    session.acl = crate::acl::SessionUser::default_of(&node.acl);
+    {
+        let mut names = session.handle.names.lock();
+        names.name.clear();
+        names.user = "default".into();
+    }
     session.tx = None;
     session.watches = None;
     session.reply_off = false;
@@ -93,22 +99,48 @@ fn auth(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<Frame, 
         None => (None, first),
     };
     parse.finish().map_err(|_| ParseError::Syntax)?;
-    if !node.requires_auth() && user.is_none() {
+    if user.is_none() && node.acl.default_user().nopass {
         return Err(ParseError::Other(
             "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?".into(),
         ));
     }
-    if check_credentials(node, user.as_deref(), &pass) {
-        session.authenticated = true;
-        Ok(Frame::ok())
-    } else {
-        Err(ParseError::Other(WRONGPASS.into()))
-    }
+    let name = user.as_deref().unwrap_or(b"default");
+    login(node, session, name, &pass, "AUTH")?;
+    Ok(Frame::ok())
 }
 
-fn check_credentials(node: &Node, user: Option<&[u8]>, pass: &[u8]) -> bool {
-    let user_ok = user.is_none_or(|u| u == b"default");
-    user_ok && node.password_matches(pass)
+/// Authenticates the connection as `user` (Redis's `ACLAuthenticateUser`); a failure is
+/// `-WRONGPASS` and an `ACL LOG` entry (object: the command's name as sent).
+fn login(
+    node: &Node,
+    session: &mut Session,
+    user: &[u8],
+    pass: &[u8],
+    command: &str,
+) -> Result<(), ParseError> {
+    match node.acl.authenticate(user, pass) {
+        Some(u) => {
+            session.handle.names.lock().user.clone_from(&u.name);
+            session.acl = crate::acl::SessionUser::of(&node.acl, u);
+            session.authenticated = true;
+            Ok(())
+        }
+        None => {
+            let context = if session.tx.is_some() {
+                crate::acl::log::Context::Multi
+            } else {
+                crate::acl::log::Context::Toplevel
+            };
+            node.acl.log.add(
+                crate::acl::log::Reason::Auth,
+                context,
+                command.to_string(),
+                String::from_utf8_lossy(user).into_owned(),
+                session.handle.list_line(),
+            );
+            Err(ParseError::Other(WRONGPASS.into()))
+        }
+    }
 }
 
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`.
@@ -132,15 +164,14 @@ fn hello(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<Frame,
     }
     let mut authenticated = session.authenticated;
     let mut name: Option<Bytes> = None;
+    let mut auth: Option<(Bytes, Bytes)> = None;
     while parse.remaining() > 0 {
         let option = parse.next_bytes()?;
         match option.to_ascii_uppercase().as_slice() {
             b"AUTH" if parse.remaining() >= 2 => {
                 let user = parse.next_bytes()?;
                 let pass = parse.next_bytes()?;
-                if !check_credentials(node, Some(&user), &pass) {
-                    return Err(ParseError::Other(WRONGPASS.into()));
-                }
+                auth = Some((user, pass));
                 authenticated = true;
             }
             b"SETNAME" if parse.remaining() >= 1 => name = Some(parse.next_bytes()?),
@@ -151,6 +182,10 @@ fn hello(node: &Node, session: &mut Session, parse: &mut Parse) -> Result<Frame,
                 )))
             }
         }
+    }
+    // Redis authenticates before the NOAUTH check and the name's.
+    if let Some((user, pass)) = auth {
+        login(node, session, &user, &pass, "HELLO")?;
     }
     if !authenticated {
         return Err(ParseError::Other(

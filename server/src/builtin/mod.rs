@@ -4,6 +4,7 @@
 //! `MEMORY`, ...). Keyspace commands live in `conclave_cache`,
 //! `LOCK.*` in `conclave_locks`.
 
+pub mod acl_cmd;
 pub mod client_cmd;
 pub mod command_cmd;
 pub mod config_cmd;

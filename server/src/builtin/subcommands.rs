@@ -1,4 +1,4 @@
-//! The subcommands of the container commands (`CONFIG`, `COMMAND`, `CLIENT`,
+//! The subcommands of the container commands (`ACL`, `CONFIG`, `COMMAND`, `CLIENT`,
 //! `SLOWLOG`, `LATENCY`, `MEMORY`), each
 //! declared once like a command (Redis 7 names them `config|get`): its arity, flags,
 //! summary and syntax drive the subcommand's arity error, `COMMAND INFO`'s
@@ -50,6 +50,24 @@ static CONFIG: &[CommandSpec] = &[
     sub!("CONFIG|RESETSTAT", 2, ["admin", "noscript", "loading", "stale"], "server", "Resets the server's statistics.", ""),
     sub!("CONFIG|REWRITE", 2, ["admin", "noscript", "loading", "stale"], "server", "Persists the effective configuration to file.", ""),
     sub!("CONFIG|HELP", 2, ["loading", "stale"], "server", "Returns helpful text about the different subcommands.", ""),
+];
+
+/// `ACL` subcommands (run by `super::acl_cmd`), with Redis 7.0's arities and flags.
+#[rustfmt::skip]
+static ACL: &[CommandSpec] = &[
+    sub!("ACL|CAT", -2, ["noscript", "loading", "stale"], "server", "Lists the ACL categories, or the commands inside a category.", "[category]"),
+    sub!("ACL|DELUSER", -3, ["admin", "noscript", "loading", "stale"], "server", "Deletes ACL users, and terminates their connections.", "username [username ...]"),
+    sub!("ACL|DRYRUN", -4, ["admin", "noscript", "loading", "stale"], "server", "Simulates the execution of a command by a user, without executing the command.", "username command [arg [arg ...]]"),
+    sub!("ACL|GENPASS", -2, ["noscript", "loading", "stale"], "server", "Generates a pseudorandom, secure password that can be used to identify ACL users.", "[bits]"),
+    sub!("ACL|GETUSER", 3, ["admin", "noscript", "loading", "stale"], "server", "Lists the ACL rules of a user.", "username"),
+    sub!("ACL|LIST", 2, ["admin", "noscript", "loading", "stale"], "server", "Dumps the effective rules in ACL file format.", ""),
+    sub!("ACL|LOAD", 2, ["admin", "noscript", "loading", "stale"], "server", "Reloads the rules from the configured ACL file (none can be configured).", ""),
+    sub!("ACL|LOG", -2, ["admin", "noscript", "loading", "stale"], "server", "Lists recent security events generated due to ACL rules.", "[count | RESET]"),
+    sub!("ACL|SAVE", 2, ["admin", "noscript", "loading", "stale"], "server", "Saves the effective ACL rules in the configured ACL file (none can be configured).", ""),
+    sub!("ACL|SETUSER", -3, ["admin", "noscript", "loading", "stale"], "server", "Creates and modifies an ACL user and its rules.", "username [rule [rule ...]]"),
+    sub!("ACL|USERS", 2, ["admin", "noscript", "loading", "stale"], "server", "Lists all ACL users.", ""),
+    sub!("ACL|WHOAMI", 2, ["noscript", "loading", "stale"], "server", "Returns the authenticated username of the current connection.", ""),
+    sub!("ACL|HELP", 2, ["loading", "stale"], "server", "Returns helpful text about the different subcommands.", ""),
 ];
 
 /// `COMMAND` subcommands.
@@ -170,6 +188,7 @@ static MEMORY: &[CommandSpec] = &[
 /// The subcommands of container command `parent` (upper case); empty for others.
 pub fn of(parent: &str) -> &'static [CommandSpec] {
     match parent {
+        "ACL" => ACL,
         "CONFIG" => CONFIG,
         "COMMAND" => COMMAND,
         "CLIENT" => CLIENT,

@@ -89,6 +89,7 @@ fn execute(caller: &mut Caller<'_>, run: &Run, argv: Vec<Bytes>) -> Result<Frame
     if !allowed {
         return Err("This Redis command is not allowed from script");
     }
+    crate::acl::gate::script(caller.node, caller.session, entry, &argv)?;
     if let Some(held) = &caller.session.cluster_keys {
         let keys = crate::coherent_cache::keys_of(spec, &argv);
         if !keys.iter().all(|k| held.contains(k)) {
