@@ -247,6 +247,36 @@ fn client_user_reset_and_deleted_users() {
     assert_eq!(cmd(&mut admin, &["PING"]), "+PONG\r\n");
 }
 
+/// `CLIENT KILL USER <name>` closes that user's connections only; an unknown name is
+/// Redis's error (redis-py's `test_client_kill_filter_by_user`).
+#[test]
+fn client_kill_by_user() {
+    let server = Server::start(&[]);
+    let mut admin = Raw::connect(server.port);
+    assert_eq!(
+        cmd(&mut admin, &["CLIENT", "KILL", "USER", "nosuch"]),
+        "-ERR No such user 'nosuch'\r\n"
+    );
+    cmd(
+        &mut admin,
+        &["ACL", "SETUSER", "victim", "on", "nopass", "+@all", "~*"],
+    );
+    let mut v = Raw::connect(server.port);
+    assert_eq!(cmd(&mut v, &["AUTH", "victim", "x"]), "+OK\r\n");
+    let mut bystander = Raw::connect(server.port);
+    assert_eq!(
+        cmd(&mut admin, &["CLIENT", "KILL", "USER", "victim"]),
+        ":1\r\n"
+    );
+    assert!(!cmd(&mut admin, &["CLIENT", "LIST"]).contains(" user=victim "));
+    assert_eq!(cmd(&mut bystander, &["PING"]), "+PONG\r\n");
+    // Nobody else is that user now.
+    assert_eq!(
+        cmd(&mut admin, &["CLIENT", "KILL", "USER", "victim"]),
+        ":0\r\n"
+    );
+}
+
 /// `MONITOR` and the slow log show `ACL SETUSER`'s name and rules redacted, and `AUTH`'s
 /// arguments.
 #[test]

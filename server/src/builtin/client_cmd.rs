@@ -204,7 +204,7 @@ fn client_kill(node: &Node, session: &Session, parse: &mut Parse) -> Result<Fram
         };
     }
     let (mut id, mut addr, mut laddr, mut skipme) = (None, None, None, true);
-    let mut kind = None;
+    let (mut kind, mut user) = (None, None);
     while parse.remaining() > 0 {
         let key = parse.next_keyword()?;
         let value = parse.next_string().map_err(|_| ParseError::Syntax)?;
@@ -230,9 +230,12 @@ fn client_kill(node: &Node, session: &Session, parse: &mut Parse) -> Result<Fram
                 }
             }
             "TYPE" => kind = Some(client_type(&value)?),
-            // Every connection is the default user's.
-            "USER" if value == "default" => {}
-            "USER" => return Err(ParseError::Other(format!("ERR No such user '{value}'"))),
+            "USER" => {
+                if node.acl.get(&value).is_none() {
+                    return Err(ParseError::Other(format!("ERR No such user '{value}'")));
+                }
+                user = Some(value);
+            }
             "MAXAGE" => {}
             _ => return Err(ParseError::Syntax),
         }
@@ -244,6 +247,7 @@ fn client_kill(node: &Node, session: &Session, parse: &mut Parse) -> Result<Fram
             && id.is_none_or(|i| i == c.id)
             && addr.as_ref().is_none_or(|a| *a == c.addr.to_string())
             && laddr.as_ref().is_none_or(|a| *a == c.laddr.to_string())
+            && user.as_ref().is_none_or(|u| *u == c.names.lock().user)
             && !(skipme && c.id == session.handle.id);
         if matches {
             c.kill();
