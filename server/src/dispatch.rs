@@ -194,17 +194,7 @@ async fn run(
         Handler::Builtin(Builtin::Acl) => {
             crate::builtin::acl_cmd::execute(node, session, &mut parse).await
         }
-        Handler::Cache(parser) => match parser(&mut parse) {
-            Ok(command) => {
-                let _gate = match node.scripting.keyspace(node).await {
-                    Ok(gate) => gate,
-                    Err(busy) => return busy,
-                };
-                let _scope = tracking::Scope::enter(&node.tracker, session.handle.id);
-                command.apply(&node.keyspace)
-            }
-            Err(e) => e.to_frame(),
-        },
+        Handler::Cache(parser) => apply_local(node, session, parser(&mut parse)).await,
         Handler::Script(cmd) => scripting::execute(node, session, cmd, parse.rest()).await,
         Handler::Locks(parser) => {
             let default_ttl = node.runtime.lock_default_ttl.load(Relaxed);
@@ -232,6 +222,27 @@ async fn run(
         }
     }
     reply
+}
+
+/// Applies a parsed keyspace command to this node's keyspace, under the keyspace gate (a
+/// running script answers `-BUSY`) and in its client's tracking scope; a parse error is
+/// its error reply.
+pub(crate) async fn apply_local(
+    node: &Node,
+    session: &Session,
+    parsed: Result<conclave_cache::cmd::Command, conclave_protocol::ParseError>,
+) -> Frame {
+    match parsed {
+        Ok(command) => {
+            let _gate = match node.scripting.keyspace(node).await {
+                Ok(gate) => gate,
+                Err(busy) => return busy,
+            };
+            let _scope = tracking::Scope::enter(&node.tracker, session.handle.id);
+            command.apply(&node.keyspace)
+        }
+        Err(e) => e.to_frame(),
+    }
 }
 
 /// `RAFT.STATUS [group]`: the status of a group this node hosts.

@@ -29,10 +29,10 @@ use conclave_protocol::{Frame, Parse};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+use crate::coherent_cache;
 use crate::command_table::{self, Handler};
 use crate::connection::Session;
 use crate::node::Node;
-use crate::{coherent_cache, tracking};
 
 /// Parsed `MIGRATE` arguments.
 struct Request {
@@ -132,17 +132,7 @@ async fn local(node: &Node, session: &Session, args: Vec<Bytes>) -> Frame {
         Some(c) => {
             coherent_cache::execute(node, session, c, entry.spec, keys, parser(&mut parse)).await
         }
-        None => match parser(&mut parse) {
-            Ok(command) => {
-                let _gate = match node.scripting.keyspace(node).await {
-                    Ok(gate) => gate,
-                    Err(busy) => return busy,
-                };
-                let _scope = tracking::Scope::enter(&node.tracker, session.handle.id);
-                command.apply(&node.keyspace)
-            }
-            Err(e) => e.to_frame(),
-        },
+        None => crate::dispatch::apply_local(node, session, parser(&mut parse)).await,
     }
 }
 

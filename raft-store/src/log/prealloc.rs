@@ -182,19 +182,23 @@ fn fill(job: &Job, zeros: &[u8]) -> io::Result<()> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn fills_ahead_and_never_over_written_data() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("f");
-        let file = Arc::new(
+    fn open(path: &std::path::Path) -> Arc<File> {
+        Arc::new(
             std::fs::OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create(true)
                 .truncate(false)
-                .open(&path)
+                .open(path)
                 .unwrap(),
-        );
+        )
+    }
+
+    #[test]
+    fn fills_ahead_and_never_over_written_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let file = open(&path);
         let mut p = Prealloc::start("test", 64 << 20).unwrap();
         p.switch(file.clone()).unwrap();
         // Write 12 MB of 0xAB in 100 KB pieces, each announced first.
@@ -221,15 +225,7 @@ mod tests {
     fn stops_at_the_limit() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f");
-        let file = Arc::new(
-            std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .unwrap(),
-        );
+        let file = open(&path);
         let mut p = Prealloc::start("test", 1 << 20).unwrap();
         p.switch(file).unwrap();
         p.before_write(0, 10);
