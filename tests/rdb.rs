@@ -168,11 +168,7 @@ fn bgsave_save_rules_and_shutdown() {
     // SHUTDOWN SAVE saves k2 too.
     assert_eq!(raw.cmd(&["CONFIG", "SET", "save", "3600 1"]), "+OK\r\n");
     raw.send_cmd(&[b"SHUTDOWN", b"SAVE"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !server.exited() {
-        assert!(Instant::now() < deadline, "SHUTDOWN did not stop the node");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_exit(&mut server);
     server.restart();
     let mut raw = Raw::connect(server.port);
     assert_eq!(raw.cmd(&["GET", "k2"]), "$2\r\nv2\r\n");
@@ -180,11 +176,7 @@ fn bgsave_save_rules_and_shutdown() {
     assert_eq!(raw.cmd(&["CONFIG", "SET", "save", ""]), "+OK\r\n");
     assert_eq!(raw.cmd(&["SET", "k3", "v3"]), "+OK\r\n");
     raw.send_cmd(&[b"SHUTDOWN", b"NOSAVE"]);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !server.exited() {
-        assert!(Instant::now() < deadline, "SHUTDOWN did not stop the node");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_exit(&mut server);
     server.restart();
     let mut raw = Raw::connect(server.port);
     assert_eq!(raw.cmd(&["EXISTS", "k3"]), ":0\r\n");
@@ -526,4 +518,13 @@ fn snapshots_are_refused_on_a_cluster() {
         format!("-ERR CONFIG SET failed (possibly related to argument 'save') - {why}\r\n")
     );
     assert_eq!(raw.cmd(&["CONFIG", "SET", "save", ""]), "+OK\r\n");
+}
+
+/// Waits (at most 10 s) until a node told to `SHUTDOWN` has exited.
+fn wait_for_exit(server: &mut Server) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !server.exited() {
+        assert!(Instant::now() < deadline, "SHUTDOWN did not stop the node");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
