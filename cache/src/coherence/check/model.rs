@@ -130,6 +130,9 @@ pub(crate) struct World {
     evictions: u8,
     renews: u8,
     forgets: usize,
+    /// The forgets of keys that the committed ring moved to another home, not yet
+    /// complete: (key, the forget's thread, the new home).
+    moving: Vec<(Key, usize, NodeId)>,
     /// When the meta group committed `next_ring`.
     committed: Option<Time>,
     /// Some read returned a value (coverage).
@@ -203,17 +206,20 @@ impl Coherence {
                     progress.busy = false;
                     let _ = world.tester.on_return(client, ret);
                 }
-                Action::Forgot { key } => self.forget(world, key),
+                Action::Forgot { key } => {
+                    self.forget(world, key);
+                }
                 Action::SetTimer(_) | Action::Install { .. } | Action::Drop { .. } => {}
             }
         }
     }
 
-    /// Records that `key` may be forgotten from now on.
-    fn forget(&self, world: &mut World, key: Key) {
+    /// Records that `key` may be forgotten from now on (the forget's thread).
+    fn forget(&self, world: &mut World, key: Key) -> usize {
         let thread = self.clients.len() + world.forgets;
         world.forgets += 1;
         let _ = world.tester.on_invoke(thread, Op::Forget(key));
+        thread
     }
 
     fn step_node(&self, world: &mut World, id: NodeId, event: Event<Key, Value, TestRing>) {
@@ -221,6 +227,19 @@ impl Coherence {
         let Some(Some(node)) = world.nodes.get_mut(Self::node_index(id)) else {
             return;
         };
+        // A key the committed ring moved here is forgotten by the time this node, its new
+        // home, may grant it: it starts without the old home's value (see `Step::Commit`).
+        let fence_over = self.adopted(node)
+            && node
+                .moved_in
+                .as_ref()
+                .is_none_or(|(_, until)| now >= *until);
+        if fence_over && world.moving.iter().any(|(_, _, home)| *home == id) {
+            for (_, thread, _) in world.moving.iter().filter(|(_, _, home)| *home == id) {
+                let _ = world.tester.on_return(*thread, Ret::Done);
+            }
+            world.moving.retain(|(_, _, home)| *home != id);
+        }
         let actions = node.handle(now, event);
         world.waited_out_lease |= node.stats().lease_waits > 0;
         node.reset_stats();
@@ -310,6 +329,7 @@ impl Model for Coherence {
             evictions: 0,
             renews: 0,
             forgets: 0,
+            moving: Vec::new(),
             committed: None,
             read_a_value: false,
             incremented: false,
@@ -493,6 +513,21 @@ impl Model for Coherence {
             }
             Step::Commit => {
                 world.committed = Some(world.now);
+                // A key whose home moves loses its value: the new home starts without it
+                // (contract 2.1, epochs). The forget takes effect somewhere between the
+                // commit and the end of the new home's fence, when it may first grant the
+                // key (completed in `step_node`); the old home may serve the old value
+                // until its control-plane lease and the leases it granted run out, all
+                // before that fence ends.
+                if let Some(next) = &self.next_ring {
+                    for key in 0..self.keys as Key {
+                        let home = next.home(&key);
+                        if self.ring.home(&key) != home {
+                            let thread = self.forget(&mut world, key);
+                            world.moving.push((key, thread, home));
+                        }
+                    }
+                }
             }
             Step::Adopt(id) => {
                 let ring = self.next_ring.clone()?;

@@ -12,7 +12,10 @@
 //! `Forget` operations are not issued by clients: the checker invokes one, and never
 //! completes it, each time the protocol reports [`Action::Forgot`](super::super::Action)
 //! for a key or a key's home crashes. An operation left in flight may take effect at any
-//! point after its invocation, or never. So a read may answer nil once a forget has been
+//! point after its invocation, or never. A key whose home a committed ring moves is
+//! forgotten too (the new home starts without its value): that forget is invoked at the
+//! commit and completed when the new home's fence ends, so it takes effect before the
+//! new home grants the key. So a read may answer nil once a forget has been
 //! invoked — "a cache may forget" — but it may never answer a value older than the last
 //! completed write, nor bring back a value after answering nil: "it never lies".
 

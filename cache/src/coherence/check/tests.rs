@@ -11,7 +11,8 @@
 //!   `COHERENCE_TIME`, `COHERENCE_LEASE`, `COHERENCE_RETRY`, `COHERENCE_CRASHES`,
 //!   `COHERENCE_DROPS`, `COHERENCE_EVICTIONS`, `COHERENCE_STAMPS`; `COHERENCE_SECS` gives a
 //!   time budget (the run then reports how far it got and checks the safety properties on
-//!   what it saw), `COHERENCE_DFS=1` searches depth first (little memory).
+//!   what it saw), `COHERENCE_DFS=1` searches depth first (little memory), and
+//!   `COHERENCE_TRACE=1` prints the steps of a counterexample found in such a run.
 //! - `coherence_check_increments` (default): read-modify-writes through `Acquire`/`Release`
 //!   — nodes 0 and 1 each `Incr` key 0 (no update may be lost: each returns its result) —
 //!   with one renewal ahead of a lease end anywhere, node 0 (an `M` holder) crashing and
@@ -143,6 +144,11 @@ fn report(
         // everything it saw.
         for property in ["linearizable", "single writer"] {
             if let Some(path) = checker.discovery(property) {
+                if std::env::var("COHERENCE_TRACE").is_ok() {
+                    for a in path.clone().into_actions() {
+                        eprintln!("ACTION {a:?}");
+                    }
+                }
                 panic!("{property} violated: {:?}", path.last_state().tester);
             }
         }
