@@ -183,7 +183,7 @@ pub struct DirView {
 
 impl<K, V, R> Node<K, V, R>
 where
-    K: Clone + Ord,
+    K: Clone + Ord + std::hash::Hash,
     V: Clone + Eq,
     R: Ring<K>,
 {
@@ -672,6 +672,7 @@ where
         });
         let dir = &self.dir;
         self.busy.retain(|k| dir.contains_key(k));
+        lost.sort_unstable();
         for key in lost {
             self.forgot(&key);
         }

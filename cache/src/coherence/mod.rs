@@ -96,6 +96,7 @@
 mod coherence_vocab;
 mod event;
 mod home;
+mod keymap;
 mod message;
 mod node;
 mod requester;

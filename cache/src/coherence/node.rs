@@ -13,6 +13,7 @@ use super::coherence_vocab::{
 };
 use super::event::{Action, Event};
 use super::home::Entry;
+use super::keymap::KeyMap;
 use super::message::{Envelope, Msg, RevokeTo};
 use super::requester::{Answered, Copy, Pending, WriteBackBuf, WriteTx};
 
@@ -20,7 +21,7 @@ use super::requester::{Answered, Copy, Pending, WriteBackBuf, WriteTx};
 ///
 /// `K` keys, `V` values (both only compared and cloned), `R` the ring of the current epoch.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Node<K, V, R> {
+pub struct Node<K: Ord + std::hash::Hash, V, R> {
     pub(super) id: NodeId,
     pub(super) incarnation: u64,
     pub(super) seq: u64,
@@ -37,8 +38,8 @@ pub struct Node<K, V, R> {
     /// model check's `Adopt` steps).
     pub(super) ring_valid_until: Option<Time>,
     // ---- requester side ----
-    pub(super) copies: BTreeMap<K, Copy<V>>,
-    pub(super) pending: BTreeMap<K, Pending>,
+    pub(super) copies: KeyMap<K, Copy<V>>,
+    pub(super) pending: KeyMap<K, Pending>,
     pub(super) writebacks: BTreeMap<K, WriteBackBuf<V>>,
     pub(super) readers: BTreeMap<K, Vec<ClientId>>,
     pub(super) writes: Vec<WriteTx<K, V>>,
@@ -48,7 +49,7 @@ pub struct Node<K, V, R> {
     /// first answer may be lost, and the data is no longer anywhere else).
     pub(super) answered: BTreeMap<K, Answered<V>>,
     // ---- home side ----
-    pub(super) dir: BTreeMap<K, Entry<V>>,
+    pub(super) dir: KeyMap<K, Entry<V>>,
     /// The keys of `dir` with a transaction under way (so timers never walk the whole
     /// directory).
     pub(super) busy: BTreeSet<K>,
@@ -60,7 +61,7 @@ pub struct Node<K, V, R> {
 
 impl<K, V, R> Node<K, V, R>
 where
-    K: Clone + Ord,
+    K: Clone + Ord + std::hash::Hash,
     V: Clone + Eq,
     R: Ring<K>,
 {
@@ -77,14 +78,14 @@ where
             moved_in: None,
             recovering_until: 0,
             ring_valid_until: None,
-            copies: BTreeMap::new(),
-            pending: BTreeMap::new(),
+            copies: KeyMap::default(),
+            pending: KeyMap::default(),
             writebacks: BTreeMap::new(),
             readers: BTreeMap::new(),
             writes: Vec::new(),
             deferred: BTreeMap::new(),
             answered: BTreeMap::new(),
-            dir: BTreeMap::new(),
+            dir: KeyMap::default(),
             busy: BTreeSet::new(),
             stats: Stats::default(),
             loopback: VecDeque::new(),
@@ -149,7 +150,7 @@ where
 
     /// The keys this node holds a copy of (whatever the lease).
     pub fn copy_keys(&self) -> Vec<K> {
-        self.copies.keys().cloned().collect()
+        self.copies.sorted_keys()
     }
 
     /// Whether a request for `key` is out (a renewal asked for, say).

@@ -103,7 +103,7 @@ impl<V> Copy<V> {
 
 impl<K, V, R> Node<K, V, R>
 where
-    K: Clone + Ord,
+    K: Clone + Ord + std::hash::Hash,
     V: Clone + Eq,
     R: Ring<K>,
 {
@@ -181,6 +181,28 @@ where
         copy.state = Held::M;
         copy.value = value;
         Some(copy.lease_until - now)
+    }
+
+    /// The one-lookup form of [`may_write`](Self::may_write) then
+    /// [`write_local`](Self::write_local), for the fast path of a one-key write: if this
+    /// node may write `key` at `now`, runs `write` (which changes the node's store and
+    /// returns its reply and the key's new value), makes the copy `M` with that value, and
+    /// returns the reply and how long the copy's lease still runs (ms). `None`, without
+    /// running `write`, when the node may not write the key.
+    pub fn write_in_place<T>(
+        &mut self,
+        now: Time,
+        key: &K,
+        write: impl FnOnce() -> (T, Option<V>),
+    ) -> Option<(T, u64)> {
+        let copy = self.copies.get_mut(key)?;
+        if !(copy.state.exclusive() && now < copy.lease_until) {
+            return None;
+        }
+        let (reply, value) = write();
+        copy.state = Held::M;
+        copy.value = value;
+        Some((reply, copy.lease_until - now))
     }
 
     /// Ends `client`'s hold (see [`Event::Release`](super::Event::Release)).
@@ -379,12 +401,13 @@ where
     /// Resends unanswered requests (each with a new id and send time) and write-backs.
     pub(super) fn requester_tick(&mut self, now: Time) {
         self.answered.retain(|_, a| a.until > now);
-        let due: Vec<K> = self
+        let mut due: Vec<K> = self
             .pending
             .iter()
             .filter(|(_, p)| p.retry_at <= now)
             .map(|(k, _)| k.clone())
             .collect();
+        due.sort_unstable();
         for key in due {
             let rid = self.stamp();
             let Some(p) = self.pending.get_mut(&key) else {
@@ -618,6 +641,8 @@ where
             }
             stays
         });
+        // In key order: the map's own order depends on its hasher (see `keymap`).
+        dropped.sort_unstable();
         for key in dropped {
             self.out.push(Action::Drop { key });
         }
@@ -632,6 +657,7 @@ where
             .retain(|k, (home, _, _)| ring.home(k) == *home);
         self.answered.retain(|k, a| ring.home(k) == a.home);
         self.pending.clear();
+        lost.sort_unstable();
         for key in lost {
             self.forgot(&key);
         }

@@ -344,6 +344,22 @@ impl Coherent {
             let actions = inner.node.handle(now, Event::Evict { key });
             self.apply(&mut inner, actions);
         }
+        if a.write && !a.acquired && a.keys.len() == 1 && !self.planted.load(Relaxed) {
+            // The fast path of a one-key write on a key held M/E: one lookup in the
+            // machine, the command, the new value handed to the machine.
+            let key = &a.keys[0];
+            let keyspace = &self.keyspace;
+            if let Some((reply, left)) = inner.node.write_in_place(now, key, || {
+                let reply = run(keyspace);
+                (reply, keyspace.export(key))
+            }) {
+                a.finished = true;
+                if left < inner.node.config().lease_ms / 3 {
+                    self.renew(&mut inner, key.clone(), now);
+                }
+                return Ok(reply);
+            }
+        }
         if a.write {
             let ready = if a.acquired {
                 inner.node.holds(a.client, now)
@@ -398,7 +414,7 @@ impl Coherent {
                     now,
                     Event::Acquire {
                         client: a.client,
-                        keys: a.keys.clone(),
+                        keys: a.keys.iter().map(own).collect(),
                     },
                 );
                 self.apply(&mut inner, actions);
@@ -429,7 +445,7 @@ impl Coherent {
                     now,
                     Event::Read {
                         client: a.client,
-                        key,
+                        key: own(&key),
                     },
                 );
                 self.apply(&mut inner, actions);
@@ -468,7 +484,7 @@ impl Coherent {
     /// Renews `key` in the background unless a request for it is out already.
     fn renew(&self, inner: &mut Inner, key: Bytes, now: u64) {
         if !inner.node.is_pending(&key) {
-            let actions = inner.node.handle(now, Event::Renew { key });
+            let actions = inner.node.handle(now, Event::Renew { key: own(&key) });
             self.apply(inner, actions);
         }
     }
@@ -550,6 +566,13 @@ impl Coherent {
         self.next_tick.store(u64::MAX, Relaxed);
         self.event(Event::Tick);
     }
+}
+
+/// A key the machine keeps in its tables, in an allocation of its own: a command's key
+/// is a slice of the client's read buffer, and kept as it is it would keep that whole
+/// buffer (16 KiB or more) alive for as long as the machine knows the key.
+fn own(key: &Bytes) -> Bytes {
+    Bytes::copy_from_slice(key)
 }
 
 /// Sleeps until the machine's next deadline and ticks it, until the driver is gone.
