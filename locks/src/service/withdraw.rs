@@ -1,6 +1,6 @@
 //! Taking back an acquire or upgrade whose client will not be told it succeeded.
 //!
-//! An error reply must mean the request never takes effect (`../shared/CONTRACT.md`
+//! An error reply must mean the request never takes effect (`docs/CONTRACT.md`
 //! sections 3 and 4). But a request the leader appended may still commit after its
 //! client was answered `-CLUSTERDOWN` — by this leader once the majority is back, or by
 //! a successor that has the entry. So whenever [`LockService::acquire`] ends without a

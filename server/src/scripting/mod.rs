@@ -3,7 +3,7 @@
 //! (<https://redis.io/docs/latest/develop/interactions/programmability/eval-intro/>,
 //! Redis's `eval.c`, `script.c`, `script_lua.c`).
 //!
-//! - **The VM** ([`engine`]): one Lua 5.1 per node, made on first use, sandboxed and
+//! - **The VM** ([`lua_vm`]): one Lua 5.1 per node, made on first use, sandboxed and
 //!   read-only like Redis's, with `redis.*`, `bit` and `cjson`. `SCRIPT FLUSH` throws
 //!   it away with every script.
 //! - **Atomicity** ([`busy`]): a script waits for its turn (scripts and `EXEC` take
