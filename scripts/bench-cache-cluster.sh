@@ -12,6 +12,7 @@
 #
 #   scripts/bench-cache-cluster.sh
 #   N1=100000 N16=1000000 REPS=1 KEYS2=100000 DURATION=10 scripts/bench-cache-cluster.sh
+#   PARTS=1 PIPELINES=16 scripts/bench-cache-cluster.sh   # part 1 at pipeline 16 only
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N1=${N1:-200000}
@@ -22,6 +23,8 @@ KEYS2=${KEYS2:-1000000}
 DURATION=${DURATION:-20}
 CLIENTS=${CLIENTS:-50}
 THREADS=${THREADS:-1}
+PARTS=${PARTS:-1 2 3}
+PIPELINES=${PIPELINES:-1 16}
 REDIS_PORT=${REDIS_PORT:-6411}
 BASE=${BASE:-6421}
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
@@ -51,6 +54,9 @@ done
 # The homes grant nothing for a lease after start (they may have been homes before).
 for _ in $(seq 1 100); do redis-cli -p "$P1" set warm 1 2>/dev/null | grep -q OK && break; sleep 0.2; done
 
+part() { [[ " $PARTS " == *" $1 "* ]]; }
+
+if part 1; then
 echo "## 1. GET/SET on node 1 for keys it holds ($KEYS1 keys), vs redis-server"
 # Node 1 takes every key M.
 redis-benchmark -p "$P1" -c "$CLIENTS" -n $((KEYS1 * 20)) -t set -r "$KEYS1" -q >/dev/null 2>&1
@@ -59,7 +65,7 @@ run() {
     tail -n +2 | tr -d '"' | awk -F, '{print $1, $2, $5, $7}'
 }
 declare -A best p50 p99
-for P in 1 16; do
+for P in $PIPELINES; do
   N=$N1; [ "$P" = 16 ] && N=$N16
   for rep in $(seq 1 "$REPS"); do
     for who in redis conclave; do
@@ -75,7 +81,7 @@ for P in 1 16; do
 done
 echo "| test | pipeline | Redis ops/s | Conclave node 1 ops/s | ratio | Redis p50/p99 ms | Conclave p50/p99 ms |"
 echo "|---|---:|---:|---:|---:|---:|---:|"
-for P in 1 16; do
+for P in $PIPELINES; do
   for test in SET GET; do
     r="redis|$P|$test" c="conclave|$P|$test"
     ratio=$(awk "BEGIN{printf \"%.2f\", ${best[$c]} / ${best[$r]}}")
@@ -86,7 +92,9 @@ echo
 echo "node 1 CACHE.STATS after part 1:"
 redis-cli -p "$P1" cache.stats | paste - - | tr '\t' ' ' | tr '\n' ';'
 echo
+fi
 
+if part 2; then
 echo "## 2. 95% GET / 5% SET, Zipf 0.99 over $KEYS2 keys, $DURATION s"
 common=(--threads 4 --clients 12 --read-percent 95 --zipf 0.99 --key-maximum "$KEYS2" --duration "$DURATION" --prefill -q)
 echo "### Conclave, 3 nodes, clients spread over them"
@@ -94,5 +102,9 @@ echo "### Conclave, 3 nodes, clients spread over them"
 echo "### redis-server, the same clients"
 "$LOAD" cache --port "$REDIS_PORT" "${common[@]}"
 
+fi
+
+if part 3; then
 echo "## 3. SET to a key shared by all three nodes"
 "$LOAD" shared-write --ports "$P1,$P2,$P3" --rounds 2000
+fi
