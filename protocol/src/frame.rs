@@ -7,7 +7,7 @@
 //! integer, a verbatim string a bulk string, and every null `$-1` (or `*-1` for a
 //! null array).
 //!
-//! Requests are decoded elsewhere (the server's codec, on top of `redis-protocol`);
+//! Requests are decoded by [`crate::codec`];
 //! this module only writes.
 
 use bytes::{BufMut, Bytes, BytesMut};

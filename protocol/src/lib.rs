@@ -3,7 +3,7 @@
 //! The RESP layer every Conclave service speaks, with no sockets and no runtime:
 //!
 //! - [`auth`]: constant-time secret comparison for `AUTH`.
-//! - [`codec`]: the request decoder (on redis-protocol), with Redis's limits and
+//! - [`codec`]: the request decoder (zero-copy argument slices), with Redis's limits and
 //!   inline-command splitting.
 //! - [`glob`]: Redis's glob matching (`KEYS`, `SCAN MATCH`, `Q.TOPICS`).
 //! - [`frame`]: the reply type every command produces, and its RESP2/RESP3 encoding.
