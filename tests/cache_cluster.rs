@@ -534,25 +534,76 @@ fn evicting_copies_under_maxmemory_never_serves_an_older_value() {
 /// `FLUSHALL` on a node of a cluster empties that node's copies only (an `M` copy is
 /// written back first): no node answers nil for a key that still exists.
 #[test]
-fn flushall_drops_this_nodes_copies_and_never_makes_it_lie() {
+fn flushall_on_one_node_drops_every_key_of_the_cluster() {
     let _serial = serial();
     let c = Cluster::start(3, &[]);
     let mut one = con(&c, 1);
     let mut two = con(&c, 2);
+    let mut three = con(&c, 3);
+    // f:a held M by node 1, f:b written on node 2 and shared with node 3, and a hundred
+    // keys written on node 1 (their homes spread over the three nodes).
     let _: () = until_ok(Duration::from_secs(10), || {
         redis::cmd("SET").arg("f:a").arg("1").query(&mut one)
     });
     let _: () = redis::cmd("SET")
         .arg("f:b")
         .arg("2")
-        .query(&mut one)
+        .query(&mut two)
         .unwrap();
-    let _: Option<String> = redis::cmd("GET").arg("f:b").query(&mut two).unwrap();
+    let _: Option<String> = redis::cmd("GET").arg("f:b").query(&mut three).unwrap();
+    let mut mset = redis::cmd("MSET");
+    for i in 0..100 {
+        mset.arg(format!("f:k{i}")).arg(i);
+    }
+    let _: () = mset.query(&mut one).unwrap();
     assert_eq!(state(&mut one, "f:a"), "M");
-    let _: () = redis::cmd("FLUSHALL").query(&mut one).unwrap();
+    assert_eq!(state(&mut three, "f:b"), "S");
+    // FLUSHALL on node 3, which holds none of them M: every home drops what it homes.
+    let _: () = redis::cmd("FLUSHALL").query(&mut three).unwrap();
     assert_eq!(state(&mut one, "f:a"), "I");
-    for con in [&mut one, &mut two] {
-        let v: Vec<Option<String>> = redis::cmd("MGET").arg("f:a").arg("f:b").query(con).unwrap();
-        assert_eq!(v, vec![Some("1".into()), Some("2".into())]);
+    assert_eq!(state(&mut three, "f:b"), "I");
+    for con in [&mut one, &mut two, &mut three] {
+        let mut mget = redis::cmd("MGET");
+        mget.arg("f:a").arg("f:b");
+        for i in 0..100 {
+            mget.arg(format!("f:k{i}"));
+        }
+        let v: Vec<Option<String>> = mget.query(con).unwrap();
+        assert!(
+            v.iter().all(Option::is_none),
+            "a key survived FLUSHALL: {v:?}"
+        );
+    }
+    // Inside MULTI or a script a flush cannot wait for the homes: refused, and the
+    // transaction aborts as a whole (its SET never runs).
+    let _: () = redis::cmd("MULTI").query(&mut two).unwrap();
+    let _: () = redis::cmd("SET")
+        .arg("f:t")
+        .arg("1")
+        .query(&mut two)
+        .unwrap();
+    let queued: redis::RedisResult<()> = redis::cmd("FLUSHALL").query(&mut two);
+    let err = queued.expect_err("FLUSHALL queued").to_string();
+    assert!(err.contains("cannot run inside MULTI"), "{err}");
+    let exec: redis::RedisResult<Value> = redis::cmd("EXEC").query(&mut two);
+    let err = exec.expect_err("EXEC after a refused command").to_string();
+    assert!(err.contains("Transaction discarded"), "{err}");
+    let v: Option<String> = redis::cmd("GET").arg("f:t").query(&mut one).unwrap();
+    assert_eq!(v, None);
+    let script: redis::RedisResult<Value> = redis::cmd("EVAL")
+        .arg("return redis.call('FLUSHDB')")
+        .arg(0)
+        .query(&mut two);
+    let err = script.expect_err("FLUSHDB from a script").to_string();
+    assert!(err.contains("cannot run inside MULTI or a script"), "{err}");
+    // The cache goes on: a new write is seen everywhere.
+    let _: () = redis::cmd("SET")
+        .arg("f:a")
+        .arg("3")
+        .query(&mut two)
+        .unwrap();
+    for con in [&mut one, &mut three] {
+        let v: Option<String> = redis::cmd("GET").arg("f:a").query(con).unwrap();
+        assert_eq!(v.as_deref(), Some("3"));
     }
 }

@@ -18,6 +18,17 @@ use crate::connection::Session;
 use crate::node::Node;
 use crate::tracking;
 
+/// Why `FLUSHALL`/`FLUSHDB` are refused inside `MULTI` and scripts on a cluster of several
+/// nodes (the text after `ERR`): a flush must reach every home and wait for it, and a
+/// transaction or script runs under the driver's lock, which cannot wait on the network.
+/// Refused at queueing, so `EXEC` aborts and nothing of the transaction runs.
+pub const FLUSH_HELD: &str = "FLUSHALL and FLUSHDB cannot run inside MULTI or a script on a cluster of several nodes; run them on their own";
+
+/// Whether `spec` is a flush that [`FLUSH_HELD`] refuses on this node.
+pub fn flush_refused(node: &Node, spec: &CommandSpec) -> bool {
+    node.coherent.is_some() && matches!(spec.name, "FLUSHALL" | "FLUSHDB")
+}
+
 /// The key arguments of a command, by its declared key positions.
 pub fn keys_of(spec: &CommandSpec, args: &[Bytes]) -> Vec<Bytes> {
     let (first, last, step) = spec.keys;
@@ -95,9 +106,11 @@ pub async fn execute(
         Command::CacheDir(d) => return c.dir(d.key().clone()).await,
         Command::CacheStats(_) => return stats_frame(&node.keyspace, &counters(node)),
         Command::Flush(_) => {
-            // This node's copies only (the keys live on at their homes).
+            // Every home drops what it homes, then this node its copies (contract 2.1).
             let mut command = Some(command);
-            return c.flush(&mut |ks| command.take().map_or(Frame::Null, |cmd| cmd.apply(ks)));
+            return c
+                .flush_cluster(&mut |ks| command.take().map_or(Frame::Null, |cmd| cmd.apply(ks)))
+                .await;
         }
         _ => {}
     }

@@ -135,6 +135,10 @@ pub fn queue(node: &Node, session: &mut Session, entry: &'static Entry, args: Ve
         tx.aborted = true;
         return Frame::error("ERR Command not allowed inside a transaction");
     }
+    if crate::coherent_cache::flush_refused(node, entry.spec) {
+        tx.aborted = true;
+        return Frame::error(format!("ERR {}", crate::coherent_cache::FLUSH_HELD));
+    }
     if let Err(oom) = node.keyspace.check_memory() {
         tx.aborted = true;
         return Frame::error(oom.to_string());

@@ -199,6 +199,35 @@ where
         })
     }
 
+    /// The keys this node is the home of that hold anything (a value, an owner, sharers,
+    /// or a transaction under way), in key order: what a cluster-wide `FLUSHALL` evicts
+    /// here ([`Event::HomeEvict`](super::Event::HomeEvict) each).
+    pub fn homed_keys(&self) -> Vec<K> {
+        let mut keys: Vec<K> = self
+            .dir
+            .iter()
+            .filter(|(k, e)| {
+                self.ring.home(k) == self.id
+                    && (e.value.is_some()
+                        || e.owner.is_some()
+                        || !e.sharers.is_empty()
+                        || e.tx.is_some())
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    /// The transaction under way on `key` at its home: its stamp and whether it is an
+    /// eviction (`None`: no transaction, or no entry).
+    pub fn home_tx(&self, key: &K) -> Option<(Stamp, bool)> {
+        self.dir
+            .get(key)
+            .and_then(|e| e.tx.as_ref())
+            .map(|t| (t.stamp, matches!(t.purpose, Purpose::Evict)))
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub(super) fn on_request(
         &mut self,

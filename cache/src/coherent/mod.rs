@@ -46,11 +46,15 @@
 //! the lock and its invariant (machine copy = keyspace value); the links, the ring and
 //! `CACHE.DIR` are in their own files.
 //!
-//! Limits (not yet done): `KEYS`/`SCAN`/`DBSIZE`/`RANDOMKEY` see this node's copies only, and
-//! `FLUSHALL`/`FLUSHDB` drop only this node's copies ([`Coherent::flush`], an `M`
-//! copy written back first); a transaction or script must end within a lease.
+//! `FLUSHALL`/`FLUSHDB` drop every key of the cluster: every home evicts what it homes
+//! ([`flush`]), then this node drops its remaining copies.
+//!
+//! Limits (not yet done): `KEYS`/`SCAN`/`DBSIZE`/`RANDOMKEY` see this node's copies only;
+//! a `FLUSHALL` inside `MULTI`/`EXEC` or a script drops only this node's copies; a
+//! transaction or script must end within a lease.
 
 mod dir;
+mod flush;
 mod link;
 pub mod ring;
 mod ring_follow;
@@ -518,11 +522,11 @@ impl Coherent {
         }
     }
 
-    /// `FLUSHALL`/`FLUSHDB` on a node of a cluster: under the driver's lock, runs the flush
-    /// (`run`) on this node's store, then the machine drops every copy (an `M` one is
-    /// written back to its home first, from the machine's own value), so no copy is served
-    /// from a store that no longer has it. A flush empties this node's copies only; the
-    /// keys live on at their homes.
+    /// This node's part of a flush: under the driver's lock, runs the flush (`run`) on
+    /// this node's store, then the machine drops every copy (an `M` one is written back
+    /// to its home first, from the machine's own value), so no copy is served from a store
+    /// that no longer has it. Alone it empties this node's copies only (the keys live on at
+    /// their homes); [`Coherent::flush_cluster`] runs it after every home has flushed.
     pub fn flush(&self, run: &mut dyn FnMut(&Keyspace) -> Frame) -> Frame {
         let mut inner = self.inner.lock();
         let reply = run(&self.keyspace);
@@ -598,8 +602,9 @@ async fn run_timer(driver: std::sync::Weak<Coherent>) {
 
 impl ForwardHandler for Coherent {
     /// Group 0: a batch of coherence messages (answered with nothing); group 1: a
-    /// directory query of `CACHE.DIR` (see [`dir`]).
-    fn handle(&self, group: u64, _deadline_ms: u64, body: Bytes) -> BoxFuture<'_, Bytes> {
+    /// directory query of `CACHE.DIR` (see [`dir`]); group 2: a cluster-wide flush (see
+    /// [`flush`]).
+    fn handle(&self, group: u64, deadline_ms: u64, body: Bytes) -> BoxFuture<'_, Bytes> {
         Box::pin(async move {
             match group {
                 0 => match postcard::from_bytes::<Vec<Env>>(&body) {
@@ -607,6 +612,7 @@ impl ForwardHandler for Coherent {
                     Err(e) => debug!(error = %e, "undecodable coherence batch"),
                 },
                 1 => return self.dir_local(&body),
+                flush::FLUSH_GROUP => return self.flush_request(deadline_ms).await,
                 _ => {}
             }
             Bytes::new()

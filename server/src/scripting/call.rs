@@ -90,6 +90,9 @@ fn execute(caller: &mut Caller<'_>, run: &Run, argv: Vec<Bytes>) -> Result<Frame
         return Err("This Redis command is not allowed from script");
     }
     crate::acl::gate::script(caller.node, caller.session, entry, &argv)?;
+    if crate::coherent_cache::flush_refused(caller.node, spec) {
+        return Err(crate::coherent_cache::FLUSH_HELD);
+    }
     if let Some(held) = &caller.session.cluster_keys {
         let keys = crate::coherent_cache::keys_of(spec, &argv);
         if !keys.iter().all(|k| held.contains(k)) {
