@@ -157,7 +157,12 @@ impl RaftLink {
             .client
             .call(&[b"RAFT", group.as_bytes(), kind.as_bytes(), &body], ttl)
             .await;
-        let reply = reply.map_err(|e| match e {
+        let reply = reply.map_err(|e| match &e {
+            // The peer does not host the group (yet): back off as from a peer that is
+            // down, rather than retry at once (a storm while a node starts its groups).
+            PeerError::Remote(text) if error_code(text) == crate::router::NO_GROUP => {
+                RPCError::Unreachable(Unreachable::new(&e))
+            }
             PeerError::Remote(_) => RPCError::Network(NetworkError::new(&e)),
             _ => RPCError::Unreachable(Unreachable::new(&e)),
         })?;
@@ -196,5 +201,25 @@ impl<M: StateMachine> RaftNetwork<TypeConfig<M>> for RaftLink {
         option: RPCOption,
     ) -> RpcResult<VoteResponse<NodeId>, openraft::error::Infallible> {
         self.rpc("VOTE", &req, option.hard_ttl()).await
+    }
+}
+
+/// The code of a RESP error line: its first word (`NOGROUP` of `NOGROUP raft group 7 ...`).
+fn error_code(text: &str) -> &str {
+    text.split_once(' ').map_or(text, |(code, _)| code)
+}
+
+#[cfg(test)]
+mod error_code_tests {
+    use super::error_code;
+
+    #[test]
+    fn the_code_is_the_first_word() {
+        assert_eq!(
+            error_code("NOGROUP raft group 7 is not hosted on this node"),
+            crate::router::NO_GROUP
+        );
+        assert_eq!(error_code("ERR Raft error"), "ERR");
+        assert_eq!(error_code("NOGROUP"), "NOGROUP");
     }
 }

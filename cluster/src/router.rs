@@ -26,6 +26,13 @@ use crate::directory::Directory;
 use crate::group::{BoxFuture, HostedGroup};
 use crate::wire::Reply;
 
+/// The RESP error code of a `RAFT` request for a group this node does not host (not
+/// started yet — a node adds its queue shards once all have started — or not a replica).
+/// A code of its own, as Redis gives `MOVED` or `TRYAGAIN` theirs, so the sender tells it
+/// from a failed request without reading the text: it treats the group as unreachable
+/// for a while (openraft backs off) instead of retrying at once.
+pub const NO_GROUP: &str = "NOGROUP";
+
 /// A service that serves client commands forwarded by other nodes (typically: this node
 /// leads the group the command belongs to).
 pub trait ForwardHandler: Send + Sync {
@@ -117,7 +124,9 @@ impl Router {
                     .handle_raft_rpc(kind, body)
                     .await
                     .map_err(|e| format!("ERR {e}")),
-                None => Err(format!("ERR unknown raft group {g}")),
+                None => Err(format!(
+                    "{NO_GROUP} raft group {g} is not hosted on this node"
+                )),
             }
         } else if verb.eq_ignore_ascii_case(b"FWD") {
             let (Some(service), Some(g), Some(deadline), Some(body), 5) =
@@ -203,7 +212,7 @@ mod tests {
         let router = Router::new();
         assert_eq!(
             router.route(&args(&["RAFT", "7", "VOTE", "{}"])).await,
-            Err("ERR unknown raft group 7".into())
+            Err("NOGROUP raft group 7 is not hosted on this node".into())
         );
         assert_eq!(
             router.route(&args(&["RAFT", "7", "VOTE"])).await,

@@ -33,7 +33,7 @@
 //! | verb and arguments                                        | reply payload |
 //! |-----------------------------------------------------------|---------------|
 //! | `PING`                                                    | `PONG` |
-//! | `RAFT <group> APPEND\|VOTE\|SNAPSHOT <postcard request>`   | postcard of openraft's `Result<response, RaftError>`; `-ERR unknown raft group <g>` when the group is not hosted here |
+//! | `RAFT <group> APPEND\|VOTE\|SNAPSHOT <postcard request>`   | postcard of openraft's `Result<response, RaftError>`; `-NOGROUP raft group <g> is not hosted on this node` when it is not (the sender backs off) |
 //! | `FWD <service> <group> <deadline-ms> <body>`              | the service's answer, opaque to the channel (the lock service, `locks`, answers the JSON of `Result<LockOutcome, ForwardError>`); `-ERR unknown service '<s>'` when no such service is registered. `<deadline-ms>` is the sender's wall clock (ms since the Unix epoch) after which it stops waiting: the receiving service refuses a request that arrives later |
 //! | `STATUS`                                                  | JSON of the node's own view (the server's `ops::node_view::NodeView`), for the dashboard |
 //!
