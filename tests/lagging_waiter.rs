@@ -47,8 +47,10 @@ fn token(line: &str) -> Option<i64> {
 }
 
 /// `TURNS` times `LOCK.ACQUIRE res owner WAIT` then `LOCK.RELEASE`, pipelined on one
-/// connection to `port`; returns the tokens granted.
-fn take_turns(port: u16, res: &str, owner: &str) -> Vec<i64> {
+/// connection to `port`; returns the tokens granted, or the first error reply (the
+/// leader lost its majority for a moment, say `-CLUSTERDOWN no quorum` on a starved
+/// machine: a legitimate answer, which makes the round inconclusive).
+fn take_turns(port: u16, res: &str, owner: &str) -> Result<Vec<i64>, String> {
     let mut pipe = Vec::new();
     for _ in 0..TURNS {
         pipe.extend(resp(&[
@@ -66,17 +68,20 @@ fn take_turns(port: u16, res: &str, owner: &str) -> Vec<i64> {
     s.write_all(&pipe).expect("pipeline to the leader");
     let replies = read_lines(&mut s, 2 * TURNS, Duration::from_secs(300));
     assert_eq!(replies.len(), 2 * TURNS, "{owner}'s replies: {replies:?}");
+    if let Some(e) = replies.iter().find(|l| l.starts_with('-')) {
+        return Err(format!("{owner} was answered {e}"));
+    }
     for pair in replies.chunks(2) {
         assert_eq!(
             pair[1], ":1",
             "{owner} releases what it was granted: {pair:?}"
         );
     }
-    replies
+    Ok(replies
         .iter()
         .step_by(2)
         .map(|l| token(l).unwrap_or_else(|| panic!("{owner} not granted: {l}")))
-        .collect()
+        .collect())
 }
 
 /// What one round saw.
@@ -121,7 +126,10 @@ impl Round {
     }
 }
 
-fn round(c: &mut Cluster, n: usize) -> Round {
+/// One round on a fresh resource; `None` when it is inconclusive: the cluster lost its
+/// leader or majority meanwhile (only ever seen on a starved machine), so the premise —
+/// one leader throughout, the follower merely behind — did not hold.
+fn round(c: &mut Cluster, n: usize) -> Option<Round> {
     let res = format!("res-{n}");
     let leader = c.wait_leader(Duration::from_secs(10));
     let followers: Vec<u64> = (1..=3).filter(|&id| id != leader).collect();
@@ -145,7 +153,15 @@ fn round(c: &mut Cluster, n: usize) -> Round {
         })
         .collect();
     let mut turns = contenders.into_iter().map(|h| h.join().expect("contender"));
-    let (w_tokens, y_tokens) = (turns.next().expect("w"), turns.next().expect("y"));
+    let (w_turns, y_turns) = (turns.next().expect("w"), turns.next().expect("y"));
+    let (w_tokens, y_tokens) = match (w_turns, y_turns) {
+        (Ok(w), Ok(y)) => (w, y),
+        (Err(e), _) | (_, Err(e)) => {
+            c.node(follower).resume();
+            println!("round {n}: inconclusive, {e}");
+            return None;
+        }
+    };
     let mut con = conn_to(leader_port, Duration::from_secs(10)).expect("leader connection");
     let x_token = acquire(&mut con, &res, "x", &["TTL", "60000"])
         .expect("x acquires")
@@ -182,6 +198,13 @@ fn round(c: &mut Cluster, n: usize) -> Round {
         .first()
         .cloned()
         .unwrap_or_else(|| "(no reply)".into());
+    if reply.starts_with("-CLUSTERDOWN") {
+        println!(
+            "round {n}: inconclusive, the follower answered {reply} after {:?}",
+            resumed.elapsed()
+        );
+        return None;
+    }
 
     // What the leader says now (x's lease has 60 s, so it must still hold).
     let leader = c.wait_leader(Duration::from_secs(10));
@@ -207,14 +230,27 @@ fn round(c: &mut Cluster, n: usize) -> Round {
         vec![("x".to_string(), x_token)],
         "x keeps the lock for its whole lease"
     );
-    r
+    Some(r)
 }
 
 #[test]
 fn blocked_acquire_on_lagging_follower_never_gets_an_old_grant() {
     let _serial = serial();
     let mut c = Cluster::start(3, &[]);
-    let rounds: Vec<Round> = (0..ROUNDS).map(|n| round(&mut c, n)).collect();
+    // Inconclusive rounds are run again on a fresh resource, up to three times as many.
+    let mut rounds: Vec<Round> = Vec::new();
+    let mut attempts = 0;
+    while rounds.len() < ROUNDS && attempts < 3 * ROUNDS {
+        rounds.extend(round(&mut c, attempts));
+        attempts += 1;
+    }
+    assert_eq!(
+        rounds.len(),
+        ROUNDS,
+        "only {} conclusive rounds in {attempts}: the cluster kept losing its leader \
+         (is the machine starved?)",
+        rounds.len()
+    );
     let violations: Vec<String> = rounds.iter().filter_map(Round::violation).collect();
     let nulls = rounds
         .iter()
