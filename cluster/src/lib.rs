@@ -37,6 +37,8 @@ pub mod wire;
 #[cfg(test)]
 mod channel_tests;
 
+/// The wall clock in ms since the Unix epoch: the clock of every `FWD` deadline.
+pub use conclave_raft_store::proposer::now_ms;
 pub use directory::Directory;
 pub use group::{GroupConfig, HostedGroup, RaftGroup};
 pub use raft_network::{HeardFrom, Peers};

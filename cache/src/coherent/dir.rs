@@ -58,10 +58,7 @@ impl Coherent {
             let Some(peer) = self.peers.get(&home) else {
                 return Frame::error(TRYAGAIN);
             };
-            let deadline = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-                + 2000;
+            let deadline = conclave_cluster::now_ms() + 2000;
             match peer
                 .forward(SERVICE, 1, deadline, &key, Duration::from_secs(2))
                 .await

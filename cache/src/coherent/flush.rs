@@ -20,6 +20,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use conclave_cluster::now_ms;
 use conclave_protocol::Frame;
 
 use super::{Coherent, NO_RING, SERVICE, TRYAGAIN};
@@ -116,10 +117,8 @@ impl Coherent {
         }
         let wait = self.wait;
         let deadline = tokio::time::Instant::now() + wait;
-        let deadline_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .saturating_add(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
+        let deadline_ms =
+            now_ms().saturating_add(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
         let mut remote = tokio::task::JoinSet::new();
         for (id, peer) in &self.peers {
             if *id != self.id {
@@ -147,10 +146,7 @@ impl Coherent {
     /// A peer's flush request: flush what this node homes, answer `1` when done, `0` if
     /// `deadline_ms` (ms since the epoch) came first.
     pub(super) async fn flush_request(&self, deadline_ms: u64) -> Bytes {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-        let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+        let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms()));
         let done = self.flush_home(tokio::time::Instant::now() + left).await;
         Bytes::from_static(if done { b"1" } else { b"0" })
     }
