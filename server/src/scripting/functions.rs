@@ -287,31 +287,24 @@ async fn load(node: &Node, args: &[Bytes]) -> Frame {
     }
     let code = &args[at];
     prepare(node, None).await;
-    let compiled = {
-        let _turn = match node.scripting.busy.turn().await {
-            Ok(turn) => turn,
-            Err(busy) => return busy,
-        };
-        blocking(|| {
-            let mut slot = node.scripting.engine.lock();
-            let engine = with_engine(&mut slot)?;
-            engine.mirror_from(node);
-            let md = library::metadata(code).map_err(|e| Frame::error(format!("ERR {e}")))?;
-            if library::valid_name(&md.name)
-                && md.engine.eq_ignore_ascii_case("lua")
-                && engine.libraries().contains_key(&md.name)
-                && !replace
-            {
-                return Err(Frame::error(format!(
-                    "ERR Library '{}' already exists",
-                    md.name
-                )));
-            }
-            engine
-                .compile_library(code, Some(LOAD_TIMEOUT))
-                .map_err(|e| Frame::error(format!("ERR {e}")))
-        })
-    };
+    let compiled = on_engine(node, |engine| {
+        engine.mirror_from(node);
+        let md = library::metadata(code).map_err(|e| Frame::error(format!("ERR {e}")))?;
+        if library::valid_name(&md.name)
+            && md.engine.eq_ignore_ascii_case("lua")
+            && engine.libraries().contains_key(&md.name)
+            && !replace
+        {
+            return Err(Frame::error(format!(
+                "ERR Library '{}' already exists",
+                md.name
+            )));
+        }
+        engine
+            .compile_library(code, Some(LOAD_TIMEOUT))
+            .map_err(|e| Frame::error(format!("ERR {e}")))
+    })
+    .await;
     let lib = match compiled {
         Ok(lib) => lib,
         Err(e) => return e,
@@ -350,34 +343,42 @@ async fn restore(node: &Node, args: &[Bytes]) -> Frame {
         Ok(codes) => codes,
         Err(e) => return Frame::error(format!("ERR {e}")),
     };
-    let compiled = {
-        let _turn = match node.scripting.busy.turn().await {
-            Ok(turn) => turn,
-            Err(busy) => return busy,
-        };
-        blocking(|| {
-            let mut slot = node.scripting.engine.lock();
-            let engine = with_engine(&mut slot)?;
-            let mut libs: Vec<conclave_cluster::meta::functions::NewLibrary> = Vec::new();
-            for code in &codes {
-                let lib = engine
-                    .compile_library(code, Some(REPLAY_TIMEOUT))
-                    .map_err(|e| Frame::error(format!("ERR {e}")))?;
-                if libs.iter().any(|l| l.name == lib.name) {
-                    return Err(Frame::error(format!(
-                        "ERR Library '{}' already exists",
-                        lib.name
-                    )));
-                }
-                libs.push(lib.to_new());
+    let compiled = on_engine(node, |engine| {
+        let mut libs: Vec<conclave_cluster::meta::functions::NewLibrary> = Vec::new();
+        for code in &codes {
+            let lib = engine
+                .compile_library(code, Some(REPLAY_TIMEOUT))
+                .map_err(|e| Frame::error(format!("ERR {e}")))?;
+            if libs.iter().any(|l| l.name == lib.name) {
+                return Err(Frame::error(format!(
+                    "ERR Library '{}' already exists",
+                    lib.name
+                )));
             }
-            Ok(libs)
-        })
-    };
+            libs.push(lib.to_new());
+        }
+        Ok(libs)
+    })
+    .await;
     match compiled {
         Ok(libraries) => write(node, FunctionOp::Restore { libraries, policy }).await,
         Err(e) => e,
     }
+}
+
+/// Runs `f` on the node's Lua engine (made on first use), holding the scripting turn so
+/// no script runs meanwhile: how `FUNCTION LOAD` and `RESTORE` compile libraries before
+/// they go to the meta log. `Err` is the reply: `-BUSY` past a running script's
+/// threshold, an engine that cannot start, or `f`'s own error.
+async fn on_engine<T>(
+    node: &Node,
+    f: impl FnOnce(&mut super::lua_vm::Engine) -> Result<T, Frame>,
+) -> Result<T, Frame> {
+    let _turn = node.scripting.busy.turn().await?;
+    blocking(|| {
+        let mut slot = node.scripting.engine.lock();
+        f(with_engine(&mut slot)?)
+    })
 }
 
 /// `FUNCTION DUMP|LIST|HELP` (for `LIST` the caller holds the turn: the engine is
