@@ -150,8 +150,8 @@ impl RaftLink {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let body =
-            postcard::to_stdvec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let body = crate::wire::postcard_body(req)
+            .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let group = self.group.to_string();
         let reply = self
             .client

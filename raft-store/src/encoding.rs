@@ -30,7 +30,10 @@ pub enum CodecError {
 
 /// Encodes `value` as a tagged binary payload.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
-    let mut out = vec![BINARY_TAG];
+    // Sized first (a walk that copies nothing), so a large batch is not copied again at
+    // each doubling of its buffer.
+    let mut out = Vec::with_capacity(1 + postcard::experimental::serialized_size(value)?);
+    out.push(BINARY_TAG);
     postcard::to_io(value, &mut out)?;
     Ok(out)
 }

@@ -25,7 +25,9 @@ pub(crate) const RECORD_TAG: u8 = 0xB2;
 pub(crate) struct RawEntry {
     /// The entry's log id.
     pub(crate) log_id: LogId,
-    /// The encoded `EntryPayload`.
+    /// The encoded `EntryPayload` (postcard writes it as its length and the bytes, as it
+    /// would the `u8` sequence serde makes of a `Vec<u8>`, but in one copy).
+    #[serde(with = "serde_bytes")]
     pub(crate) payload: Vec<u8>,
 }
 
@@ -88,7 +90,13 @@ struct TaggedRef<'a> {
 impl Record {
     /// Appends this record of `group`, framed, to `out`.
     pub(crate) fn encode_into(&self, group: GroupId, out: &mut Vec<u8>) -> Result<(), StoreError> {
-        let mut payload = vec![RECORD_TAG];
+        // Room for the whole record at once: growing it copies the entry each time.
+        let hint = match self {
+            Record::Entry(e) => e.payload.len() + 48,
+            _ => 64,
+        };
+        let mut payload = Vec::with_capacity(hint);
+        payload.push(RECORD_TAG);
         postcard::to_io(
             &TaggedRef {
                 group,
@@ -201,4 +209,39 @@ fn legacy_json(bytes: &[u8], group: Option<GroupId>) -> Result<Tagged, CodecErro
         return Err(CodecError::Unsupported("unknown JSON record".into()));
     };
     Ok(Tagged { group, record })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `RawEntry` as it was written before its payload was marked `serde_bytes`.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct SeqEntry {
+        log_id: LogId,
+        payload: Vec<u8>,
+    }
+
+    /// The payload written as bytes is byte-for-byte what the `u8` sequence was, so
+    /// segments written by either version read in the other.
+    #[test]
+    fn bytes_payload_keeps_the_record_layout() {
+        let log_id = LogId::new(openraft::CommittedLeaderId::new(3, 1), 77);
+        let payload: Vec<u8> = (0..=255u8).chain(0..40).collect();
+        let new = postcard::to_stdvec(&RawEntry {
+            log_id,
+            payload: payload.clone(),
+        })
+        .unwrap();
+        let old = postcard::to_stdvec(&SeqEntry {
+            log_id,
+            payload: payload.clone(),
+        })
+        .unwrap();
+        assert_eq!(new, old);
+        let back: RawEntry = postcard::from_bytes(&old).unwrap();
+        assert_eq!(back.payload, payload);
+        let record = Record::Entry(back).encode(5).unwrap();
+        assert!(record.len() > payload.len());
+    }
 }
