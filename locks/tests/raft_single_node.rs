@@ -174,3 +174,69 @@ async fn writes_survive_restart_and_snapshot() {
     }
     raft.shutdown().await.unwrap();
 }
+
+fn acquire_op(resource: &str, owner: &str) -> LockOp {
+    LockOp::Acquire {
+        resource: resource.as_bytes().to_vec(),
+        owner: owner.as_bytes().to_vec(),
+        mode: LockMode::Exclusive,
+        ttl_ms: 60_000,
+        wait_ms: None,
+        rid: 0,
+    }
+}
+
+/// `Proposer::propose_all` puts its operations into one entry, in the order given, while
+/// other requests are proposed around them: A's acquire, B's refused acquire, A's release
+/// and B's acquire again only come out this way in this order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn propose_all_keeps_its_operations_together_and_in_order() {
+    use conclave_raft_store::proposer::Proposer;
+    let tmp = tempfile::tempdir().unwrap();
+    let (raft, _shared) = start(tmp.path(), None).await;
+    raft.initialize(BTreeMap::from([(1, Node::default())]))
+        .await
+        .unwrap();
+    raft.wait(Some(Duration::from_secs(10)))
+        .state(ServerState::Leader, "leader")
+        .await
+        .unwrap();
+    let proposer = Proposer::start(raft.clone(), Duration::from_secs(10));
+    let within = Duration::from_secs(10);
+    for round in 0..20 {
+        let x = format!("x{round}");
+        let others: Vec<_> = (0..8)
+            .map(|i| {
+                let p = proposer.clone();
+                let r = format!("other{round}-{i}");
+                tokio::spawn(async move { p.propose(acquire_op(&r, "o"), within).await })
+            })
+            .collect();
+        let ops = vec![
+            acquire_op(&x, "a"),
+            acquire_op(&x, "b"),
+            LockOp::Release {
+                resource: x.as_bytes().to_vec(),
+                owner: b"a".to_vec(),
+            },
+            acquire_op(&x, "b"),
+        ];
+        let (index, applied) = proposer.propose_all(ops, within).await.unwrap();
+        let replies: Vec<_> = applied.into_iter().map(|a| a.reply).collect();
+        let [LockReply::Granted { token: first }, LockReply::NotGranted, LockReply::Done(true), LockReply::Granted { token: second }] =
+            replies[..]
+        else {
+            panic!("round {round}: {replies:?}")
+        };
+        // Fencing tokens: at least the entry's index, strictly increasing.
+        assert!(
+            index <= first && first < second,
+            "round {round}: {replies:?} at {index}"
+        );
+        for o in others {
+            let (_, a) = o.await.unwrap().unwrap();
+            assert!(matches!(a.reply, LockReply::Granted { .. }));
+        }
+    }
+    raft.shutdown().await.unwrap();
+}

@@ -7,6 +7,10 @@
 //! the queue into one [`Batch`] entry stamped with one clock reading, proposes it,
 //! and hands each request its own reply. Under load a batch holds every request that
 //! arrived during the previous round; a lone request still goes out at once.
+//!
+//! [`Proposer::propose_all`] submits several operations that must stay together and in
+//! order (one connection's pipelined pushes to a shard): they go into one entry, so
+//! they commit or fail as one, in the order given.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -48,9 +52,35 @@ pub enum ProposeError {
 /// The log index of the entry that held the operation, and the operation's result.
 pub type Reply<M> = Result<(u64, <M as StateMachine>::Applied), ProposeError>;
 
-struct Pending<M: StateMachine> {
-    op: M::Op,
-    reply: oneshot::Sender<Reply<M>>,
+/// The log index of the entry that held the operations, and their results in order.
+pub type Replies<M> = Result<(u64, Vec<<M as StateMachine>::Applied>), ProposeError>;
+
+/// What waits in the queue: one operation, or several that share one entry.
+enum Pending<M: StateMachine> {
+    One {
+        op: M::Op,
+        reply: oneshot::Sender<Reply<M>>,
+    },
+    All {
+        ops: Vec<M::Op>,
+        reply: oneshot::Sender<Replies<M>>,
+    },
+}
+
+impl<M: StateMachine> Pending<M> {
+    /// The number of operations it adds to an entry.
+    fn len(&self) -> usize {
+        match self {
+            Pending::One { .. } => 1,
+            Pending::All { ops, .. } => ops.len(),
+        }
+    }
+}
+
+/// Where the replies of one [`Pending`] go once its entry is applied.
+enum Answer<M: StateMachine> {
+    One(oneshot::Sender<Reply<M>>),
+    All(usize, oneshot::Sender<Replies<M>>),
 }
 
 /// The batching front of `client_write` for a group of machine `M`.
@@ -85,7 +115,23 @@ impl<M: StateMachine> Proposer<M> {
     pub async fn propose(&self, op: M::Op, within: Duration) -> Reply<M> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Pending { op, reply })
+            .send(Pending::One { op, reply })
+            .map_err(|_| ProposeError::Raft("proposer stopped".into()))?;
+        match tokio::time::timeout(within, rx).await {
+            Ok(reply) => {
+                reply.unwrap_or_else(|_| Err(ProposeError::Raft("proposer stopped".into())))
+            }
+            Err(_) => Err(ProposeError::Timeout),
+        }
+    }
+
+    /// Proposes `ops` together: they go into one log entry, in this order, so they
+    /// commit (or fail) as one. Returns the entry's index and each operation's reply in
+    /// order, or `Timeout` when none came `within` (the entry may still commit later).
+    pub async fn propose_all(&self, ops: Vec<M::Op>, within: Duration) -> Replies<M> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Pending::All { ops, reply })
             .map_err(|_| ProposeError::Raft("proposer stopped".into()))?;
         match tokio::time::timeout(within, rx).await {
             Ok(reply) => {
@@ -106,10 +152,16 @@ async fn run<M: StateMachine>(
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
+        // Every queued request up to about MAX_BATCH operations (a `propose_all` is
+        // never split, so one may carry the entry past it).
+        let mut ops = first.len();
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        while ops < MAX_BATCH {
             match rx.try_recv() {
-                Ok(p) => batch.push(p),
+                Ok(p) => {
+                    ops += p.len();
+                    batch.push(p);
+                }
                 Err(_) => break,
             }
         }
@@ -123,24 +175,41 @@ async fn run<M: StateMachine>(
 
 async fn propose_batch<M: StateMachine>(raft: &Raft<M>, batch: Vec<Pending<M>>, timeout: Duration) {
     let now = now_ms();
-    let (ops, replies): (Vec<M::Op>, Vec<oneshot::Sender<Reply<M>>>) =
-        batch.into_iter().map(|p| (p.op, p.reply)).unzip();
-    let entry = Batch {
-        requests: ops
-            .into_iter()
-            .map(|op| Stamped { now_ms: now, op })
-            .collect(),
-    };
+    let mut requests = Vec::with_capacity(batch.len());
+    let mut answers: Vec<Answer<M>> = Vec::with_capacity(batch.len());
+    for p in batch {
+        match p {
+            Pending::One { op, reply } => {
+                requests.push(Stamped { now_ms: now, op });
+                answers.push(Answer::One(reply));
+            }
+            Pending::All { ops, reply } => {
+                answers.push(Answer::All(ops.len(), reply));
+                requests.extend(ops.into_iter().map(|op| Stamped { now_ms: now, op }));
+            }
+        }
+    }
+    let entry = Batch { requests };
     let failure = match tokio::time::timeout(timeout, raft.client_write(entry)).await {
         Ok(Ok(resp)) => {
             let index = resp.log_id.index;
+            let missing = || ProposeError::Raft("missing reply in batch".into());
             let mut applied = resp.data.into_iter();
-            for reply in replies {
-                let r = match applied.next() {
-                    Some(a) => Ok((index, a)),
-                    None => Err(ProposeError::Raft("missing reply in batch".into())),
-                };
-                let _ = reply.send(r);
+            for answer in answers {
+                match answer {
+                    Answer::One(reply) => {
+                        let _ = reply.send(applied.next().map(|a| (index, a)).ok_or_else(missing));
+                    }
+                    Answer::All(n, reply) => {
+                        let got: Vec<_> = applied.by_ref().take(n).collect();
+                        let r = if got.len() == n {
+                            Ok((index, got))
+                        } else {
+                            Err(missing())
+                        };
+                        let _ = reply.send(r);
+                    }
+                }
             }
             return;
         }
@@ -150,7 +219,14 @@ async fn propose_batch<M: StateMachine>(raft: &Raft<M>, batch: Vec<Pending<M>>, 
         Ok(Err(e)) => ProposeError::Raft(e.to_string()),
         Err(_) => ProposeError::Timeout,
     };
-    for reply in replies {
-        let _ = reply.send(Err(failure.clone()));
+    for answer in answers {
+        match answer {
+            Answer::One(reply) => {
+                let _ = reply.send(Err(failure.clone()));
+            }
+            Answer::All(_, reply) => {
+                let _ = reply.send(Err(failure.clone()));
+            }
+        }
     }
 }
