@@ -2,7 +2,8 @@
 //! push through one node, read and ack through the others; SIGKILL of a shard's leader
 //! keeps pending and acknowledged state and still serves blocked readers; a full-cluster
 //! SIGKILL and restart keeps every acknowledged push, still pending where it was; a node
-//! cut off from its peers refuses pushes (`-CLUSTERDOWN`) while the majority serves.
+//! cut off from its peers refuses pushes (`-CLUSTERDOWN`) while the majority serves;
+//! pipelined pushes, run together per shard, are answered and delivered in order.
 //!
 //! Each test starts its own cluster; `serial()` keeps one at a time. Nothing asserts on
 //! speed: waits only bound liveness.
@@ -10,6 +11,8 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::io::{BufReader, Write};
+use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
@@ -276,4 +279,135 @@ fn a_cut_off_node_refuses_pushes_while_the_majority_serves() {
     assert_eq!(got.first().map(|m| m.0.clone()), Some(id));
     c.heal();
     until_ok(Duration::from_secs(30), || push(c.port(3), "cut", "healed"));
+}
+
+/// One request in RESP.
+fn resp(args: &[&str]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for a in args {
+        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+    }
+    out
+}
+
+/// The sum of the 4 queue shards' commit indexes, as `RAFT.STATUS <group>` on `port`
+/// reports them.
+fn shard_commits(port: u16) -> i64 {
+    (1000..1004)
+        .map(|g| {
+            let v = q(
+                port,
+                &["RAFT.STATUS", &g.to_string()],
+                Duration::from_secs(10),
+            )
+            .expect("RAFT.STATUS");
+            let map = common::flat_map(&v).expect("a map");
+            match map.iter().find(|(f, _)| f == "commit_index") {
+                Some((_, Value::Int(i))) => *i,
+                other => panic!("commit_index of group {g}: {other:?}"),
+            }
+        })
+        .sum()
+}
+
+/// What a request of the pipeline below must be answered with.
+enum Expect {
+    /// A message id.
+    Id,
+    /// An error reply starting with this.
+    Error(&'static str),
+    Pong,
+}
+
+/// A connection's pipelined `Q.PUSH`es run together, one log entry per shard
+/// (`dispatch::execute_pushes`): every request is answered in order, a bad push gets its
+/// own error and the others still run, another command keeps its place, and each topic
+/// delivers its messages in pipeline order — sent to every node, so through shard
+/// leaders, followers forwarding, and more than one shard in one pipeline.
+#[test]
+fn pipelined_pushes_are_answered_and_delivered_in_order() {
+    let _serial = serial();
+    let c = Cluster::start(3, SHARDS);
+    let topics = ["pa", "pb", "pc", "pd", "pe", "pf", "pg", "ph"];
+    for t in topics {
+        until_ok(Duration::from_secs(20), || push(c.port(1), t, "warm"));
+    }
+    let entries_before = shard_commits(c.port(1));
+    for node in 1..=3u64 {
+        let mut bytes = Vec::new();
+        let mut expect = Vec::new();
+        for i in 0..400 {
+            match i {
+                100 => {
+                    bytes.extend(resp(&["Q.PUSH", "pa"]));
+                    expect.push(Expect::Error("ERR wrong number of arguments"));
+                }
+                150 => {
+                    bytes.extend(resp(&["Q.PUSH", "pa", "x", "DELAY", "soon"]));
+                    expect.push(Expect::Error("ERR value is not an integer"));
+                }
+                200 => {
+                    bytes.extend(resp(&["PING"]));
+                    expect.push(Expect::Pong);
+                }
+                _ => {}
+            }
+            let t = topics[i % topics.len()];
+            let payload = format!("n{node}-{i}");
+            bytes.extend(resp(&["Q.PUSH", t, &payload]));
+            expect.push(Expect::Id);
+        }
+        let mut stream = TcpStream::connect(("127.0.0.1", c.port(node))).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream.write_all(&bytes).expect("send the pipeline");
+        let mut reader = BufReader::new(stream);
+        let mut parser = redis::Parser::new();
+        for (n, e) in expect.iter().enumerate() {
+            let v = parser.parse_value(&mut reader).expect("a reply");
+            match (e, &v) {
+                (Expect::Id, Value::BulkString(id)) => {
+                    let id = String::from_utf8_lossy(id);
+                    assert!(id.split_once('-').is_some(), "reply {n}: {id}");
+                }
+                (Expect::Error(start), Value::ServerError(err)) => {
+                    let text = format!("{} {}", err.code(), err.details().unwrap_or(""));
+                    assert!(text.starts_with(start), "reply {n}: {text}");
+                }
+                (Expect::Pong, Value::SimpleString(s)) if s == "PONG" => {}
+                _ => panic!("node {node}, reply {n}: {v:?}"),
+            }
+        }
+    }
+    // Together: far fewer log entries than pushes (1,200 pushes, of which each node's
+    // pipeline fills at most 4 shard entries per 256 pushes, plus the shards' own ticks).
+    let entries = shard_commits(c.port(1)) - entries_before;
+    assert!(
+        entries < 300,
+        "{entries} log entries for 1,200 pipelined pushes"
+    );
+    // Every topic, read from its start: the warm-up push, then each node's pushes in
+    // pipeline order, with growing ids.
+    for t in topics {
+        let got = read(c.port(2), t, "g", "c", &["COUNT", "100000"]).expect("read");
+        let mut want = vec!["warm".to_string()];
+        for node in 1..=3u64 {
+            want.extend(
+                (0..400)
+                    .filter(|i| topics[i % topics.len()] == t)
+                    .map(|i| format!("n{node}-{i}")),
+            );
+        }
+        let payloads: Vec<String> = got.iter().map(|m| m.1.clone()).collect();
+        assert_eq!(payloads, want, "topic {t}");
+        let parse = |s: &str| {
+            let (a, b) = s.split_once('-').expect("ms-seq");
+            (a.parse::<u64>().unwrap(), b.parse::<u64>().unwrap())
+        };
+        assert!(
+            got.windows(2).all(|w| parse(&w[0].0) < parse(&w[1].0)),
+            "topic {t}: ids not growing"
+        );
+    }
 }

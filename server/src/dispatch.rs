@@ -33,41 +33,11 @@ use crate::{coherent_cache, pause, pubsub, scripting, tracking, transaction};
 
 /// Executes one request (`args[0]` is the command name) and returns its reply.
 pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Frame {
-    session.last_cmd = "";
-    let Some(entry) = args.first().and_then(|name| command_table::lookup(name)) else {
-        session.handle.state.set_cmd(None, None);
-        transaction::refuse(session);
-        return unknown_command(&args);
+    let entry = match admit(node, session, &args) {
+        Ok(entry) => entry,
+        Err(refused) => return refused,
     };
     let spec = entry.spec;
-    // Redis records the subcommand (`client|list`); an unknown one leaves no command.
-    match args.get(1) {
-        Some(sub) if !subcommands::of(spec.name).is_empty() => {
-            let pos = subcommands::position(spec.name, sub);
-            session.handle.state.set_cmd(pos.map(|_| entry.index), pos);
-        }
-        _ => session.handle.state.set_cmd(Some(entry.index), None),
-    }
-    session.last_cmd = spec.name;
-    if !spec.arity_ok(args.len()) {
-        transaction::refuse(session);
-        node.command_stats.reject(entry);
-        return spec.arity_error();
-    }
-    if !session.authenticated && !spec.no_auth() {
-        transaction::refuse(session);
-        node.command_stats.reject(entry);
-        return Frame::error("NOAUTH Authentication required.");
-    }
-    if let Some(refused) = crate::acl::gate::dispatch(node, session, entry, &args) {
-        transaction::refuse(session);
-        node.command_stats.reject(entry);
-        return refused;
-    }
-    if let Some(refused) = pubsub::context_error(session, spec) {
-        transaction::refuse(session);
-        return refused;
-    }
     let exec_writes = spec.name == "EXEC" && session.tx.as_ref().is_some_and(|t| t.may_write());
     node.pause
         .wait(&session.handle, pause::may_write(spec, exec_writes))
@@ -92,14 +62,147 @@ pub async fn execute(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Fr
     let start = node.command_stats.now();
     let reply = run(node, session, entry, args).await;
     let us = node.command_stats.delta_ns(start, node.command_stats.now()) / 1000;
-    node.slowlog.observe(logged.as_slice(), us, || {
-        let name = session.handle.names.lock().name.clone();
-        (session.handle.addr.to_string(), name)
-    });
+    observe_slow(node, session, &logged, us);
     if let Some(args) = shown {
         node.monitors.feed(Source::Client(&session.handle), &args);
     }
     reply
+}
+
+/// Whether `args` is a `Q.PUSH`: outside `MULTI`, a connection gathers the `Q.PUSH`es
+/// pipelined one after another and runs them with [`execute_pushes`].
+pub fn is_push(args: &[Bytes]) -> bool {
+    args.first()
+        .is_some_and(|name| name.eq_ignore_ascii_case(b"Q.PUSH"))
+}
+
+/// Executes consecutive pipelined `Q.PUSH`es of a connection outside `MULTI`: each goes
+/// through the gate as in [`execute`], then those admitted run together
+/// ([`conclave_queues::QueueService::push_all`]: one log entry per shard instead of one
+/// round of consensus per push, in the client's order). Returns each reply, in order, with
+/// the entry to count it under when it passed the gate. The slow log and `MONITOR` see
+/// each push; the slow log charges each its share of the group's execution time.
+pub async fn execute_pushes(
+    node: &Node,
+    session: &mut Session,
+    batch: Vec<Vec<Bytes>>,
+) -> Vec<(Frame, Option<&'static command_table::Entry>)> {
+    let mut out: Vec<(Frame, Option<&'static command_table::Entry>)> = Vec::new();
+    // (position in `out`, parser, arguments) of the pushes admitted.
+    let mut admitted = Vec::with_capacity(batch.len());
+    for args in batch {
+        match admit(node, session, &args) {
+            Ok(entry) => {
+                if let Handler::Queues(parser) = entry.handler {
+                    admitted.push((out.len(), entry, parser, args));
+                    out.push((Frame::Null, Some(entry)));
+                } else {
+                    out.push((Frame::error("ERR not a queue command"), Some(entry)));
+                }
+            }
+            Err(refused) => out.push((refused, None)),
+        }
+    }
+    let Some(&(_, first, ..)) = admitted.first() else {
+        return out;
+    };
+    node.pause
+        .wait(&session.handle, pause::may_write(first.spec, false))
+        .await;
+    let monitored = node.monitors.active();
+    let slowlog = node.slowlog.enabled();
+    let mut shown = Vec::new();
+    let mut logged = Vec::new();
+    let mut parsed = Vec::with_capacity(admitted.len());
+    let mut at = Vec::with_capacity(admitted.len());
+    for (i, entry, parser, args) in admitted {
+        if monitored {
+            shown.extend(monitor::before(
+                node,
+                Source::Client(&session.handle),
+                entry.spec,
+                &args,
+            ));
+        }
+        if slowlog {
+            logged.push(crate::slowlog::KeptArgs::keep(&args));
+        }
+        parsed.push(parser(&mut Parse::new(args)));
+        at.push(i);
+    }
+    let start = node.command_stats.now();
+    let replies = node.queues.push_all(parsed).await;
+    // Each push is charged its share of the group's time: they ran as one proposal per
+    // shard, and charging each the whole wait would count it once per push.
+    let us = node.command_stats.delta_ns(start, node.command_stats.now()) / 1000;
+    let share = us / (replies.len().max(1) as u64);
+    for kept in &logged {
+        observe_slow(node, session, kept, share);
+    }
+    for args in shown {
+        node.monitors.feed(Source::Client(&session.handle), &args);
+    }
+    for (i, reply) in at.into_iter().zip(replies) {
+        if let Some(slot) = out.get_mut(i) {
+            slot.0 = reply;
+        }
+    }
+    out
+}
+
+/// Offers a command that ran `us` microseconds to the slow log.
+fn observe_slow(node: &Node, session: &Session, kept: &crate::slowlog::KeptArgs, us: u64) {
+    node.slowlog.observe(kept.as_slice(), us, || {
+        let name = session.handle.names.lock().name.clone();
+        (session.handle.addr.to_string(), name)
+    });
+}
+
+/// The gate every request passes, in Redis's order: unknown command, subcommand
+/// published for `CLIENT LIST`, arity, authentication, ACL, pub/sub context. Returns
+/// the command's entry, or the refusal to reply (a `MULTI` in progress is flagged to
+/// fail at `EXEC`).
+fn admit(
+    node: &Node,
+    session: &mut Session,
+    args: &[Bytes],
+) -> Result<&'static command_table::Entry, Frame> {
+    session.last_cmd = "";
+    let Some(entry) = args.first().and_then(|name| command_table::lookup(name)) else {
+        session.handle.state.set_cmd(None, None);
+        transaction::refuse(session);
+        return Err(unknown_command(args));
+    };
+    let spec = entry.spec;
+    // Redis records the subcommand (`client|list`); an unknown one leaves no command.
+    match args.get(1) {
+        Some(sub) if !subcommands::of(spec.name).is_empty() => {
+            let pos = subcommands::position(spec.name, sub);
+            session.handle.state.set_cmd(pos.map(|_| entry.index), pos);
+        }
+        _ => session.handle.state.set_cmd(Some(entry.index), None),
+    }
+    session.last_cmd = spec.name;
+    if !spec.arity_ok(args.len()) {
+        transaction::refuse(session);
+        node.command_stats.reject(entry);
+        return Err(spec.arity_error());
+    }
+    if !session.authenticated && !spec.no_auth() {
+        transaction::refuse(session);
+        node.command_stats.reject(entry);
+        return Err(Frame::error("NOAUTH Authentication required."));
+    }
+    if let Some(refused) = crate::acl::gate::dispatch(node, session, entry, args) {
+        transaction::refuse(session);
+        node.command_stats.reject(entry);
+        return Err(refused);
+    }
+    if let Some(refused) = pubsub::context_error(session, spec) {
+        transaction::refuse(session);
+        return Err(refused);
+    }
+    Ok(entry)
 }
 
 /// Runs a command that passed the gate with the handler of its service.

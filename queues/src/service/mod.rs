@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use conclave_cluster::{Peers, RaftGroup};
 use conclave_protocol::blocking::BlockedWait;
-use conclave_protocol::{Frame, Parse};
+use conclave_protocol::{Frame, Parse, ParseError};
 use conclave_raft_store::proposer::Proposer;
 use conclave_raft_store::waiters::Waiters;
 use conclave_raft_store::{GroupId, NodeId};
@@ -201,12 +201,99 @@ impl QueueService {
         let shard = self.shard_of(topic);
         let info = matches!(cmd, QueueCommand::Query(QueueQuery::Info { .. }));
         let outcome = self.run(shard, route::Forwarded::now(cmd)).await?;
-        Ok(match (&outcome.reply, info) {
+        let leader = outcome.leader;
+        Ok(match (outcome.reply()?, info) {
             (QueueReply::Info(ti), true) => {
-                reply::info_frame(&self.placement(shard, Some(outcome.leader)), ti)
+                reply::info_frame(&self.placement(shard, Some(leader)), &ti)
             }
-            (r, _) => reply::reply_frame(r),
+            (r, _) => reply::reply_frame(&r),
         })
+    }
+
+    /// One connection's consecutive pipelined `Q.PUSH`es, parsed (each passed the
+    /// dispatch gate): the pushes to one shard are proposed together in one log entry,
+    /// in the order given, on that shard's leader; the shards run concurrently. Replies
+    /// come back in the order given. A push whose arguments are wrong gets its error and
+    /// the others still run; a group whose entry fails answers each of its pushes with
+    /// that error (as a lone push would be answered).
+    pub async fn push_all(
+        self: &Arc<Self>,
+        parsed: Vec<Result<QueueCommand, ParseError>>,
+    ) -> Vec<Frame> {
+        let mut replies: Vec<Option<Frame>> = vec![None; parsed.len()];
+        // (shard, positions in `replies`, the pushes), in order of first appearance.
+        let mut groups: Vec<(u32, Vec<usize>, Vec<QueueCommand>)> = Vec::new();
+        for (i, p) in parsed.into_iter().enumerate() {
+            let cmd = match p {
+                Ok(cmd @ QueueCommand::Write(QueueOp::Push { .. })) => cmd,
+                Ok(_) => {
+                    replies[i] = Some(Frame::error("ERR only Q.PUSH is proposed together"));
+                    continue;
+                }
+                Err(e) => {
+                    replies[i] = Some(e.to_frame());
+                    continue;
+                }
+            };
+            let shard = self.shard_of(cmd.topic().map_or(&[][..], |t| &t[..]));
+            match groups.iter_mut().find(|g| g.0 == shard) {
+                Some(g) => {
+                    g.1.push(i);
+                    g.2.push(cmd);
+                }
+                None => groups.push((shard, vec![i], vec![cmd])),
+            }
+        }
+        let run = |shard: u32, cmds: Vec<QueueCommand>| {
+            let service = self.clone();
+            async move {
+                let fwd = route::Forwarded { cmds, block: None };
+                service.run(shard, fwd).await
+            }
+        };
+        let mut outcomes = Vec::with_capacity(groups.len());
+        if groups.len() == 1 {
+            if let Some((shard, at, cmds)) = groups.pop() {
+                outcomes.push((at, run(shard, cmds).await));
+            }
+        } else {
+            let mut set = tokio::task::JoinSet::new();
+            for (shard, at, cmds) in groups {
+                let fut = run(shard, cmds);
+                set.spawn(async move { (at, fut.await) });
+            }
+            while let Some(done) = set.join_next().await {
+                match done {
+                    Ok(o) => outcomes.push(o),
+                    Err(e) => tracing::warn!(error = %e, "a group of pipelined pushes failed"),
+                }
+            }
+        }
+        for (at, outcome) in outcomes {
+            match outcome {
+                Ok(o) if o.replies.len() == at.len() => {
+                    for (i, r) in at.into_iter().zip(&o.replies) {
+                        replies[i] = Some(reply::reply_frame(r));
+                    }
+                }
+                Ok(_) => {
+                    let e =
+                        ServiceError::Raft("the shard's leader answered too few replies".into());
+                    for i in at {
+                        replies[i] = Some(Frame::error(e.to_string()));
+                    }
+                }
+                Err(e) => {
+                    for i in at {
+                        replies[i] = Some(Frame::error(e.to_string()));
+                    }
+                }
+            }
+        }
+        replies
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Frame::error(ServiceError::Unknown.to_string())))
+            .collect()
     }
 
     /// `Q.TOPICS [pattern]`: every shard's topics, sorted.
@@ -216,7 +303,7 @@ impl QueueService {
             let q = QueueCommand::Query(QueueQuery::Topics {
                 pattern: pattern.clone(),
             });
-            match self.run(shard, route::Forwarded::now(q)).await?.reply {
+            match self.run(shard, route::Forwarded::now(q)).await?.reply()? {
                 QueueReply::Topics(t) => names.extend(t),
                 other => return Ok(reply::reply_frame(&other)),
             }

@@ -58,7 +58,7 @@ impl QueueService {
             self.read_here(shard, op, block, Some(wait)).await?
         } else {
             let fwd = Forwarded {
-                cmd: QueueCommand::Write(op),
+                cmds: vec![QueueCommand::Write(op)],
                 block,
             };
             let forwarded = self.run(shard, fwd);
@@ -70,7 +70,7 @@ impl QueueService {
                 },
                 None => forwarded.await,
             };
-            outcome?.reply
+            outcome?.reply()?
         };
         Ok(match reply {
             QueueReply::Waiting => Frame::NullArray,
@@ -120,7 +120,7 @@ impl QueueService {
         let reply = self
             .run(shard, Forwarded::now(QueueCommand::Write(op)))
             .await?
-            .reply;
+            .reply()?;
         let (QueueReply::Waiting, Some(block), Some(mut registration)) =
             (&reply, block, registration)
         else {

@@ -37,8 +37,9 @@ const FORWARD_ATTEMPT: Duration = Duration::from_millis(1000);
 /// A command as it travels to a shard's leader.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub(super) struct Forwarded {
-    /// What to run.
-    pub(super) cmd: QueueCommand,
+    /// What to run: one command, or several writes (one connection's pipelined pushes to
+    /// this shard, see [`QueueService::push_all`]) proposed in one log entry, in order.
+    pub(super) cmds: Vec<QueueCommand>,
     /// A `Q.READ` that may block, forwarded by a node that does not replicate the shard:
     /// the receiver waits for the answer itself (`None`: answer at once). Milliseconds
     /// of `BLOCK` (0: for ever).
@@ -48,17 +49,30 @@ pub(super) struct Forwarded {
 impl Forwarded {
     /// A command answered at once.
     pub(super) fn now(cmd: QueueCommand) -> Forwarded {
-        Forwarded { cmd, block: None }
+        Forwarded {
+            cmds: vec![cmd],
+            block: None,
+        }
     }
 }
 
 /// A leader's answer.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub(super) struct Outcome {
-    /// The state machine's reply (or the read's answer).
-    pub(super) reply: QueueReply,
+    /// The state machine's reply (or the read's answer) to each command, in order.
+    pub(super) replies: Vec<QueueReply>,
     /// The node that answered as leader.
     pub(super) leader: NodeId,
+}
+
+impl Outcome {
+    /// The reply to a lone command.
+    pub(super) fn reply(self) -> Result<QueueReply, ServiceError> {
+        self.replies
+            .into_iter()
+            .next()
+            .ok_or_else(|| ServiceError::Raft("no reply from the shard's leader".into()))
+    }
 }
 
 /// Why a node did not answer a forwarded command with an [`Outcome`] (the shape every
@@ -125,7 +139,7 @@ impl QueueService {
                         if local.group.quorum_lost() {
                             return Err(ServiceError::NoQuorum);
                         }
-                        self.run_local(local, &fwd.cmd, left).await
+                        self.run_local(local, &fwd.cmds, left).await
                     }
                     Some(l) => self.forward(l, s.group, fwd, left).await,
                     None => {
@@ -151,43 +165,71 @@ impl QueueService {
                 Err(Attempt::Retry) => {}
                 Err(Attempt::RetryNoQuorum) => failure = ServiceError::NoQuorum,
                 Err(Attempt::Fail(e)) => return Err(e),
-                Err(Attempt::Unknown(e)) if repeatable(&fwd.cmd) => failure = e,
+                Err(Attempt::Unknown(e)) if fwd.cmds.iter().all(repeatable) => failure = e,
                 Err(Attempt::Unknown(e)) => return Err(e),
             }
             tokio::time::sleep(Duration::from_millis(10).min(left)).await;
         }
     }
 
-    /// Runs `cmd` here, as the shard's leader.
+    /// Runs `cmds` here, as the shard's leader: one command, or several writes proposed
+    /// together in one entry.
     async fn run_local(
         &self,
         local: &LocalShard,
-        cmd: &QueueCommand,
+        cmds: &[QueueCommand],
         left: Duration,
     ) -> Result<Outcome, Attempt> {
-        if let QueueCommand::Write(QueueOp::Push { .. }) = cmd {
+        if cmds
+            .iter()
+            .any(|c| matches!(c, QueueCommand::Write(QueueOp::Push { .. })))
+        {
             self.budget.admit_push().map_err(Attempt::Fail)?;
         }
-        let reply = match cmd {
-            QueueCommand::Write(op) => match local.proposer.propose(op.clone(), left).await {
-                Ok((_, applied)) => applied.reply,
-                Err(ProposeError::NotLeader) => return Err(Attempt::Retry),
-                Err(ProposeError::NoQuorum) => return Err(Attempt::Fail(ServiceError::NoQuorum)),
-                Err(ProposeError::Timeout) => return Err(Attempt::Unknown(ServiceError::Unknown)),
-                Err(ProposeError::Raft(e)) => return Err(Attempt::Unknown(ServiceError::Raft(e))),
-            },
-            QueueCommand::Query(q) => {
+        let proposed = match cmds {
+            [QueueCommand::Write(op)] => local
+                .proposer
+                .propose(op.clone(), left)
+                .await
+                .map(|(_, applied)| vec![applied.reply]),
+            [QueueCommand::Query(q)] => {
                 match tokio::time::timeout(left, local.group.raft().ensure_linearizable()).await {
                     Err(_) => return Err(Attempt::Fail(ServiceError::NoLeader)),
                     Ok(Ok(_)) => {}
                     Ok(Err(RaftError::APIError(_))) => return Err(Attempt::Retry),
                     Ok(Err(e)) => return Err(Attempt::Fail(ServiceError::Raft(e.to_string()))),
                 }
-                local.group.state().read().machine.query(q, now_ms())
+                Ok(vec![local.group.state().read().machine.query(q, now_ms())])
+            }
+            _ => {
+                let Some(ops) = cmds
+                    .iter()
+                    .map(|c| match c {
+                        QueueCommand::Write(op) => Some(op.clone()),
+                        QueueCommand::Query(_) => None,
+                    })
+                    .collect::<Option<Vec<_>>>()
+                else {
+                    return Err(Attempt::Fail(ServiceError::Raft(
+                        "queries are not proposed together".into(),
+                    )));
+                };
+                local
+                    .proposer
+                    .propose_all(ops, left)
+                    .await
+                    .map(|(_, applied)| applied.into_iter().map(|a| a.reply).collect())
             }
         };
+        let replies = match proposed {
+            Ok(replies) => replies,
+            Err(ProposeError::NotLeader) => return Err(Attempt::Retry),
+            Err(ProposeError::NoQuorum) => return Err(Attempt::Fail(ServiceError::NoQuorum)),
+            Err(ProposeError::Timeout) => return Err(Attempt::Unknown(ServiceError::Unknown)),
+            Err(ProposeError::Raft(e)) => return Err(Attempt::Unknown(ServiceError::Raft(e))),
+        };
         Ok(Outcome {
-            reply,
+            replies,
             leader: self.id,
         })
     }
@@ -203,7 +245,7 @@ impl QueueService {
         let Some(addr) = self.members.get(&to) else {
             return Err(Attempt::Retry);
         };
-        let body = postcard::to_stdvec(fwd)
+        let body = conclave_cluster::wire::postcard_body(fwd)
             .map_err(|e| Attempt::Fail(ServiceError::Raft(e.to_string())))?;
         let attempt = left.min(FORWARD_ATTEMPT + fwd.block.map_or(Duration::ZERO, block_budget));
         // The receiver drops a request that reaches it after this: one stuck in a cut
@@ -243,7 +285,7 @@ impl QueueService {
     /// blocking read waits here.
     async fn handle_forward(&self, group: GroupId, deadline_ms: u64, body: &[u8]) -> Bytes {
         let result = self.serve_forward(group, deadline_ms, body).await;
-        Bytes::from(postcard::to_stdvec(&result).unwrap_or_default())
+        Bytes::from(conclave_cluster::wire::postcard_body(&result).unwrap_or_default())
     }
 
     async fn serve_forward(
@@ -273,12 +315,13 @@ impl QueueService {
                 "this node does not replicate queue shard {shard}"
             ))));
         };
-        if let (Some(block), QueueCommand::Write(op @ QueueOp::Read { .. })) = (fwd.block, &fwd.cmd)
+        if let (Some(block), [QueueCommand::Write(op @ QueueOp::Read { .. })]) =
+            (fwd.block, fwd.cmds.as_slice())
         {
             // Waits here, under this node's origin; the sender gave its whole budget.
             return match self.read_here(shard, op.clone(), Some(block), None).await {
                 Ok(reply) => Ok(Outcome {
-                    reply,
+                    replies: vec![reply],
                     leader: local.group.leader().unwrap_or(self.id),
                 }),
                 Err(e @ ServiceError::Unknown) => Err(ForwardError::Unknown(e)),
@@ -300,7 +343,7 @@ impl QueueService {
         if local.group.quorum_lost() {
             return Err(ForwardError::NoQuorum);
         }
-        self.run_local(local, &fwd.cmd, left)
+        self.run_local(local, &fwd.cmds, left)
             .await
             .map_err(|a| match a {
                 Attempt::Retry => ForwardError::NotLeader,
