@@ -114,15 +114,7 @@ impl<M: StateMachine> Proposer<M> {
     /// or `Timeout` when none came `within` (the entry may still commit later).
     pub async fn propose(&self, op: M::Op, within: Duration) -> Reply<M> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Pending::One { op, reply })
-            .map_err(|_| ProposeError::Raft("proposer stopped".into()))?;
-        match tokio::time::timeout(within, rx).await {
-            Ok(reply) => {
-                reply.unwrap_or_else(|_| Err(ProposeError::Raft("proposer stopped".into())))
-            }
-            Err(_) => Err(ProposeError::Timeout),
-        }
+        self.submit(Pending::One { op, reply }, rx, within).await
     }
 
     /// Proposes `ops` together: they go into one log entry, in this order, so they
@@ -130,8 +122,18 @@ impl<M: StateMachine> Proposer<M> {
     /// order, or `Timeout` when none came `within` (the entry may still commit later).
     pub async fn propose_all(&self, ops: Vec<M::Op>, within: Duration) -> Replies<M> {
         let (reply, rx) = oneshot::channel();
+        self.submit(Pending::All { ops, reply }, rx, within).await
+    }
+
+    /// Queues `pending` and waits at most `within` for what its entry answers on `rx`.
+    async fn submit<R>(
+        &self,
+        pending: Pending<M>,
+        rx: oneshot::Receiver<Result<R, ProposeError>>,
+        within: Duration,
+    ) -> Result<R, ProposeError> {
         self.tx
-            .send(Pending::All { ops, reply })
+            .send(pending)
             .map_err(|_| ProposeError::Raft("proposer stopped".into()))?;
         match tokio::time::timeout(within, rx).await {
             Ok(reply) => {
