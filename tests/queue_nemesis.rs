@@ -7,6 +7,10 @@
 //!   (on another node), as client libraries do after a reconnect: inside the dedup
 //!   window a resend adds nothing. A push answered with an id is *acknowledged*; one that
 //!   never got an id is *maybe*.
+//! - One more producer pipelines its pushes, 8 at a time on one connection, each with its
+//!   `DEDUP` id, so the node runs them together (one log entry per shard); each push of
+//!   the pipeline answered with an id is acknowledged, the others are resent in the next
+//!   pipeline (to another node), up to 10 sends each.
 //! - Consumers read (`COUNT 10 BLOCK 200`) and acknowledge what they got; an ack that
 //!   fails is not retried (the message comes back after its visibility timeout).
 //! - After the faults, every node is healed and running; consumers drain.
@@ -110,6 +114,81 @@ fn producer(w: u64, ports: Vec<u16>, stop: Arc<AtomicBool>, h: Arc<Mutex<History
     }
 }
 
+/// Sends `pushes` (topic, payload) pipelined on one connection to `port`: whether each
+/// was answered with an id (all `false` when the connection failed).
+fn pipelined(port: u16, pushes: &[(String, String)]) -> Vec<bool> {
+    use std::io::{BufReader, Write};
+    let mut out = Vec::new();
+    for (t, payload) in pushes {
+        let args = ["Q.PUSH", t, payload, "DEDUP", payload];
+        out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+    }
+    let mut answered = vec![false; pushes.len()];
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return answered;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if stream.write_all(&out).is_err() {
+        return answered;
+    }
+    let mut reader = BufReader::new(stream);
+    let mut parser = redis::Parser::new();
+    for slot in answered.iter_mut() {
+        match parser.parse_value(&mut reader) {
+            Ok(redis::Value::BulkString(_)) => *slot = true,
+            Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    answered
+}
+
+/// The pipelining producer: 8 pushes per pipeline, failed ones resent in the next.
+fn pipelining_producer(w: u64, ports: Vec<u16>, stop: Arc<AtomicBool>, h: Arc<Mutex<History>>) {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ (w + 1));
+    let mut seq = 0u64;
+    // (topic, payload, sends so far)
+    let mut pending: Vec<(String, String, u32)> = Vec::new();
+    while !stop.load(Ordering::Relaxed) || !pending.is_empty() {
+        while pending.len() < 8 && !stop.load(Ordering::Relaxed) {
+            pending.push((topic(rng.below(TOPICS)), format!("p{w}-{seq}"), 0));
+            seq += 1;
+        }
+        let port = ports[rng.below(ports.len() as u64) as usize];
+        let batch: Vec<(String, String)> = pending
+            .iter()
+            .map(|(t, p, _)| (t.clone(), p.clone()))
+            .collect();
+        let answered = pipelined(port, &batch);
+        let mut h = h.lock().unwrap();
+        let mut failed = false;
+        pending = pending
+            .into_iter()
+            .zip(answered)
+            .filter_map(|((t, p, sends), ok)| {
+                if ok {
+                    h.acked.insert(p);
+                    None
+                } else if sends + 1 >= 10 {
+                    failed = true;
+                    h.maybe.insert(p);
+                    None
+                } else {
+                    failed = true;
+                    Some((t, p, sends + 1))
+                }
+            })
+            .collect();
+        drop(h);
+        if failed {
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 fn consumer(k: u64, ports: Vec<u16>, stop: Arc<AtomicBool>, h: Arc<Mutex<History>>) {
     let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ (k + 7));
     let consumer = format!("c{k}");
@@ -166,6 +245,10 @@ fn run_once(run: u64, secs: u64) -> Report {
             let (p, s, h) = (ports.clone(), stop_producing.clone(), history.clone());
             thread::spawn(move || producer(w, p, s, h))
         })
+        .chain(std::iter::once({
+            let (p, s, h) = (ports.clone(), stop_producing.clone(), history.clone());
+            thread::spawn(move || pipelining_producer(PRODUCERS, p, s, h))
+        }))
         .collect();
     let consumers: Vec<_> = (0..CONSUMERS)
         .map(|k| {
@@ -224,9 +307,13 @@ fn run_once(run: u64, secs: u64) -> Report {
     let h = history.lock().unwrap();
     let report = check(&h);
     println!(
-        "run {run}: faults {faults:?}; pushes acknowledged {}, maybe {}; payloads delivered {}; \
-         lost {}, unexpected {}, duplicates {}",
+        "run {run}: faults {faults:?}; pushes acknowledged {} ({} pipelined), maybe {}; \
+         payloads delivered {}; lost {}, unexpected {}, duplicates {}",
         h.acked.len(),
+        h.acked
+            .iter()
+            .filter(|p| p.starts_with(&format!("p{PRODUCERS}-")))
+            .count(),
         h.maybe.len(),
         h.delivered.len(),
         report.lost.len(),
