@@ -118,20 +118,16 @@ fn producer(w: u64, ports: Vec<u16>, stop: Arc<AtomicBool>, h: Arc<Mutex<History
 /// was answered with an id (all `false` when the connection failed).
 fn pipelined(port: u16, pushes: &[(String, String)]) -> Vec<bool> {
     use std::io::{BufReader, Write};
-    let mut out = Vec::new();
+    let mut pipe = redis::pipe();
     for (t, payload) in pushes {
-        let args = ["Q.PUSH", t, payload, "DEDUP", payload];
-        out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-        for a in args {
-            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-        }
+        pipe.cmd("Q.PUSH").arg(&[t, payload, "DEDUP", payload]);
     }
     let mut answered = vec![false; pushes.len()];
     let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return answered;
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    if stream.write_all(&out).is_err() {
+    if stream.write_all(&pipe.get_packed_pipeline()).is_err() {
         return answered;
     }
     let mut reader = BufReader::new(stream);

@@ -281,15 +281,6 @@ fn a_cut_off_node_refuses_pushes_while_the_majority_serves() {
     until_ok(Duration::from_secs(30), || push(c.port(3), "cut", "healed"));
 }
 
-/// One request in RESP.
-fn resp(args: &[&str]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
-    }
-    out
-}
-
 /// The sum of the 4 queue shards' commit indexes, as `RAFT.STATUS <group>` on `port`
 /// reports them.
 fn shard_commits(port: u16) -> i64 {
@@ -334,34 +325,36 @@ fn pipelined_pushes_are_answered_and_delivered_in_order() {
     }
     let entries_before = shard_commits(c.port(1));
     for node in 1..=3u64 {
-        let mut bytes = Vec::new();
+        let mut pipe = redis::pipe();
         let mut expect = Vec::new();
         for i in 0..400 {
             match i {
                 100 => {
-                    bytes.extend(resp(&["Q.PUSH", "pa"]));
+                    pipe.cmd("Q.PUSH").arg("pa");
                     expect.push(Expect::Error("ERR wrong number of arguments"));
                 }
                 150 => {
-                    bytes.extend(resp(&["Q.PUSH", "pa", "x", "DELAY", "soon"]));
+                    pipe.cmd("Q.PUSH").arg(&["pa", "x", "DELAY", "soon"]);
                     expect.push(Expect::Error("ERR value is not an integer"));
                 }
                 200 => {
-                    bytes.extend(resp(&["PING"]));
+                    pipe.cmd("PING");
                     expect.push(Expect::Pong);
                 }
                 _ => {}
             }
             let t = topics[i % topics.len()];
             let payload = format!("n{node}-{i}");
-            bytes.extend(resp(&["Q.PUSH", t, &payload]));
+            pipe.cmd("Q.PUSH").arg(t).arg(&payload);
             expect.push(Expect::Id);
         }
         let mut stream = TcpStream::connect(("127.0.0.1", c.port(node))).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
-        stream.write_all(&bytes).expect("send the pipeline");
+        stream
+            .write_all(&pipe.get_packed_pipeline())
+            .expect("send the pipeline");
         let mut reader = BufReader::new(stream);
         let mut parser = redis::Parser::new();
         for (n, e) in expect.iter().enumerate() {
