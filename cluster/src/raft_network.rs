@@ -150,7 +150,7 @@ impl RaftLink {
         Resp: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let body = crate::wire::postcard_body(req)
+        let body = conclave_raft_store::postcard_after(&[], req)
             .map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let group = self.group.to_string();
         let reply = self

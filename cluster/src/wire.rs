@@ -59,15 +59,6 @@ pub enum WireError {
 /// A reply as it travels: the payload, or the error line (without its `-`).
 pub type Reply = Result<Bytes, String>;
 
-/// The postcard encoding of a request or reply body, in a buffer sized for it first (a
-/// walk that copies nothing), so a body of many entries is not copied again at each
-/// doubling of a growing buffer.
-pub fn postcard_body<T: serde::Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, postcard::Error> {
-    let mut out = Vec::with_capacity(postcard::experimental::serialized_size(value)?);
-    postcard::to_io(value, &mut out)?;
-    Ok(out)
-}
-
 /// Appends the tagged request `[tag, args...]`.
 pub fn encode_request(out: &mut BytesMut, tag: u64, args: &[&[u8]]) {
     let body: usize = args.iter().map(|a| a.len() + 16).sum();

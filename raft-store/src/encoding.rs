@@ -30,10 +30,20 @@ pub enum CodecError {
 
 /// Encodes `value` as a tagged binary payload.
 pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
-    // Sized first (a walk that copies nothing), so a large batch is not copied again at
-    // each doubling of its buffer.
-    let mut out = Vec::with_capacity(1 + postcard::experimental::serialized_size(value)?);
-    out.push(BINARY_TAG);
+    Ok(postcard_after(&[BINARY_TAG], value)?)
+}
+
+/// `prefix`, then the postcard encoding of `value`, in a buffer sized for both first
+/// (postcard's size walk copies nothing), so a large body — a batch entry, an
+/// `AppendEntries` of many entries — is not copied again at each doubling of a growing
+/// buffer. Log payloads and records, Raft RPC bodies and forwarded commands use it.
+pub fn postcard_after<T: Serialize + ?Sized>(
+    prefix: &[u8],
+    value: &T,
+) -> Result<Vec<u8>, postcard::Error> {
+    let mut out =
+        Vec::with_capacity(prefix.len() + postcard::experimental::serialized_size(value)?);
+    out.extend_from_slice(prefix);
     postcard::to_io(value, &mut out)?;
     Ok(out)
 }

@@ -36,7 +36,7 @@ pub mod waiters;
 
 use std::path::{Path, PathBuf};
 
-pub use encoding::CodecError;
+pub use encoding::{postcard_after, CodecError};
 pub use error::StoreError;
 pub use log::{FlushInfo, FlushObserver, LogEngine, LogReader, LogStore, DEFAULT_SEGMENT_BYTES};
 pub use machine::{Batch, Stamped, StateMachine};

@@ -245,7 +245,7 @@ impl QueueService {
         let Some(addr) = self.members.get(&to) else {
             return Err(Attempt::Retry);
         };
-        let body = conclave_cluster::wire::postcard_body(fwd)
+        let body = conclave_raft_store::postcard_after(&[], fwd)
             .map_err(|e| Attempt::Fail(ServiceError::Raft(e.to_string())))?;
         let attempt = left.min(FORWARD_ATTEMPT + fwd.block.map_or(Duration::ZERO, block_budget));
         // The receiver drops a request that reaches it after this: one stuck in a cut
@@ -285,7 +285,7 @@ impl QueueService {
     /// blocking read waits here.
     async fn handle_forward(&self, group: GroupId, deadline_ms: u64, body: &[u8]) -> Bytes {
         let result = self.serve_forward(group, deadline_ms, body).await;
-        Bytes::from(conclave_cluster::wire::postcard_body(&result).unwrap_or_default())
+        Bytes::from(conclave_raft_store::postcard_after(&[], &result).unwrap_or_default())
     }
 
     async fn serve_forward(

@@ -90,19 +90,12 @@ struct TaggedRef<'a> {
 impl Record {
     /// Appends this record of `group`, framed, to `out`.
     pub(crate) fn encode_into(&self, group: GroupId, out: &mut Vec<u8>) -> Result<(), StoreError> {
-        // Room for the whole record at once: growing it copies the entry each time.
-        let hint = match self {
-            Record::Entry(e) => e.payload.len() + 48,
-            _ => 64,
-        };
-        let mut payload = Vec::with_capacity(hint);
-        payload.push(RECORD_TAG);
-        postcard::to_io(
+        let payload = codec::postcard_after(
+            &[RECORD_TAG],
             &TaggedRef {
                 group,
                 record: self,
             },
-            &mut payload,
         )
         .map_err(CodecError::from)?;
         frame::encode_into(out, &payload);
