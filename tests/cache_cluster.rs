@@ -531,6 +531,57 @@ fn evicting_copies_under_maxmemory_never_serves_an_older_value() {
     );
 }
 
+/// A flush of many keys takes as long as it needs: `--no-leader-wait` (500 ms here)
+/// bounds a flush without progress, not its length. 20,000 keys held `M` by node 1 took
+/// seconds to flush (every event walked all the home's open transactions) and answered
+/// `-TRYAGAIN` after the wait, with part of the keys flushed.
+#[test]
+fn flushall_of_many_held_keys_finishes_past_the_wait() {
+    let _serial = serial();
+    let c = Cluster::start(3, &["--no-leader-wait", "500"]);
+    let mut one = con(&c, 1);
+    let _: () = until_ok(Duration::from_secs(10), || {
+        redis::cmd("SET").arg("big:warm").arg("1").query(&mut one)
+    });
+    const KEYS: usize = 20_000;
+    for chunk in 0..KEYS / 1000 {
+        let mut pipe = redis::pipe();
+        for i in chunk * 1000..(chunk + 1) * 1000 {
+            pipe.cmd("SET").arg(format!("big:{i}")).arg(i).ignore();
+        }
+        let _: () = pipe.query(&mut one).unwrap();
+    }
+    let size: usize = redis::cmd("DBSIZE").query(&mut one).unwrap();
+    assert_eq!(size, KEYS + 1, "node 1 holds every key it wrote");
+    let mut two = con(&c, 2);
+    let flushed: redis::RedisResult<()> = redis::cmd("FLUSHALL").query(&mut two);
+    assert!(flushed.is_ok(), "FLUSHALL of {KEYS} keys: {flushed:?}");
+    for id in 1..=3 {
+        let mut con = con(&c, id);
+        let mut mget = redis::cmd("MGET");
+        for i in (0..KEYS).step_by(997) {
+            mget.arg(format!("big:{i}"));
+        }
+        let v: Vec<Option<String>> = mget.query(&mut con).unwrap();
+        assert!(
+            v.iter().all(Option::is_none),
+            "node {id} still answers {v:?}"
+        );
+        // A home that waited out node 1's lease instead of its answer (a slow debug
+        // build) is done before node 1 has read every revocation: its copies serve
+        // nothing (their leases are over) and are dropped as the revocations arrive.
+        let mut size = usize::MAX;
+        for _ in 0..200 {
+            size = redis::cmd("DBSIZE").query(&mut con).unwrap();
+            if size == 0 {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        assert_eq!(size, 0, "node {id} kept keys after FLUSHALL");
+    }
+}
+
 /// `FLUSHALL` on a node of a cluster empties that node's copies only (an `M` copy is
 /// written back first): no node answers nil for a key that still exists.
 #[test]

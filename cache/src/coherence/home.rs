@@ -410,7 +410,7 @@ where
                 awaiting,
                 retry_at: now + self.cfg.retry_ms,
             });
-            self.busy.insert(key.clone());
+            self.busy.set(&key, entry.deadline());
         }
         for node in targets {
             self.stats.invalidations_sent += 1;
@@ -448,6 +448,7 @@ where
             return false;
         };
         let to = tx.to;
+        self.busy.set(key, entry.deadline());
         let mut lost = false;
         if let Some(granted_to) = awaited.owner {
             entry.owner = None;
@@ -612,10 +613,10 @@ where
         }
     }
 
-    /// Resends unanswered revocations; gives up on holders whose lease has run out.
+    /// Resends unanswered revocations; gives up on holders whose lease has run out. Only
+    /// the transactions with a deadline now or earlier have anything to do.
     pub(super) fn home_tick(&mut self, now: Time) {
-        let busy: Vec<K> = self.busy.iter().cloned().collect();
-        for key in busy {
+        for key in self.busy.due(now) {
             let expired: Vec<NodeId> = self
                 .dir
                 .get(&key)
@@ -633,21 +634,19 @@ where
                 self.settle(&key, node, None, false, None);
             }
             self.maybe_finish(now, key.clone());
-            let resend = self
-                .dir
-                .get_mut(&key)
-                .and_then(|e| e.tx.as_mut())
-                .and_then(|t| {
-                    if t.retry_at > now {
-                        return None;
-                    }
-                    t.retry_at = now + self.cfg.retry_ms;
-                    Some((
+            let retry_ms = self.cfg.retry_ms;
+            let mut resend = None;
+            if let Some(entry) = self.dir.get_mut(&key) {
+                if let Some(t) = entry.tx.as_mut().filter(|t| t.retry_at <= now) {
+                    t.retry_at = now + retry_ms;
+                    resend = Some((
                         t.stamp,
                         t.to,
                         t.awaiting.keys().copied().collect::<Vec<_>>(),
-                    ))
-                });
+                    ));
+                    self.busy.set(&key, entry.deadline());
+                }
+            }
             if let Some((tx, to, nodes)) = resend {
                 for node in nodes {
                     self.stats.invalidations_sent += 1;
@@ -700,7 +699,8 @@ where
             stays
         });
         let dir = &self.dir;
-        self.busy.retain(|k| dir.contains_key(k));
+        self.busy
+            .retain(|k| dir.get(k).is_some_and(|e| e.tx.is_some()));
         lost.sort_unstable();
         for key in lost {
             self.forgot(&key);

@@ -94,6 +94,7 @@
 //! - Messages may be lost, delayed, reordered or duplicated; nothing else (no forgery).
 
 mod coherence_vocab;
+mod deadlines;
 mod event;
 mod home;
 mod keymap;

@@ -6,11 +6,12 @@
 //! requester of the keys it homes: messages it sends to itself are delivered inside the
 //! same `handle` call (never returned as actions), so a one-node cluster sends nothing.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use super::coherence_vocab::{
     Bug, ClientId, Config, Epoch, Held, NodeId, Ring, Stamp, Stats, Time,
 };
+use super::deadlines::Deadlines;
 use super::event::{Action, Event};
 use super::home::Entry;
 use super::keymap::KeyMap;
@@ -40,7 +41,11 @@ pub struct Node<K: Ord + std::hash::Hash, V, R> {
     // ---- requester side ----
     pub(super) copies: KeyMap<K, Copy<V>>,
     pub(super) pending: KeyMap<K, Pending>,
+    /// The keys of `pending` by their `retry_at`.
+    pub(super) pending_due: Deadlines<K>,
     pub(super) writebacks: BTreeMap<K, WriteBackBuf<V>>,
+    /// The keys of `writebacks` by their `retry_at`.
+    pub(super) writebacks_due: Deadlines<K>,
     pub(super) readers: BTreeMap<K, Vec<ClientId>>,
     pub(super) writes: Vec<WriteTx<K, V>>,
     /// Revocations held back while a multi-key write here holds the key: (home, tx, to).
@@ -50,9 +55,9 @@ pub struct Node<K: Ord + std::hash::Hash, V, R> {
     pub(super) answered: BTreeMap<K, Answered<V>>,
     // ---- home side ----
     pub(super) dir: KeyMap<K, Entry<V>>,
-    /// The keys of `dir` with a transaction under way (so timers never walk the whole
-    /// directory).
-    pub(super) busy: BTreeSet<K>,
+    /// The keys of `dir` with a transaction under way, by the transaction's deadline (so
+    /// timers never walk the whole directory, nor every transaction).
+    pub(super) busy: Deadlines<K>,
     pub(super) stats: Stats,
     // ---- scratch, empty between calls ----
     pub(super) loopback: VecDeque<Envelope<K, V>>,
@@ -80,13 +85,15 @@ where
             ring_valid_until: None,
             copies: KeyMap::default(),
             pending: KeyMap::default(),
+            pending_due: Deadlines::default(),
             writebacks: BTreeMap::new(),
+            writebacks_due: Deadlines::default(),
             readers: BTreeMap::new(),
             writes: Vec::new(),
             deferred: BTreeMap::new(),
             answered: BTreeMap::new(),
             dir: KeyMap::default(),
-            busy: BTreeSet::new(),
+            busy: Deadlines::default(),
             stats: Stats::default(),
             loopback: VecDeque::new(),
             out: Vec::new(),
@@ -339,16 +346,13 @@ where
 
     /// The earliest time something is due (a resend or a lease running out at the home).
     fn next_deadline(&self) -> Option<Time> {
-        let requester = self
-            .pending
-            .values()
-            .map(|p| p.retry_at)
-            .chain(self.writebacks.values().map(|w| w.retry_at));
-        let home = self
-            .busy
-            .iter()
-            .filter_map(|k| self.dir.get(k))
-            .filter_map(|e| e.deadline());
-        requester.chain(home).min()
+        [
+            self.pending_due.first(),
+            self.writebacks_due.first(),
+            self.busy.first(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }

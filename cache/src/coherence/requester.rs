@@ -364,6 +364,7 @@ where
         }
         let home = self.ring.home(key);
         let rid = self.stamp();
+        self.pending_due.set(key, Some(now + self.cfg.retry_ms));
         self.pending.insert(
             key.clone(),
             Pending {
@@ -401,34 +402,26 @@ where
     /// Resends unanswered requests (each with a new id and send time) and write-backs.
     pub(super) fn requester_tick(&mut self, now: Time) {
         self.answered.retain(|_, a| a.until > now);
-        let mut due: Vec<K> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.retry_at <= now)
-            .map(|(k, _)| k.clone())
-            .collect();
-        due.sort_unstable();
-        for key in due {
+        let retry_at = now + self.cfg.retry_ms;
+        for key in self.pending_due.due(now) {
             let rid = self.stamp();
             let Some(p) = self.pending.get_mut(&key) else {
                 continue;
             };
             p.rid = rid;
             p.sent_at = now;
-            p.retry_at = now + self.cfg.retry_ms;
+            p.retry_at = retry_at;
             let (home, want) = (p.home, p.want);
+            self.pending_due.set(&key, Some(retry_at));
             self.send_request(&key, home, rid, want);
         }
-        let due: Vec<(K, NodeId, Stamp, Option<V>)> = self
-            .writebacks
-            .iter_mut()
-            .filter(|(_, w)| w.retry_at <= now)
-            .map(|(k, w)| {
-                w.retry_at = now + self.cfg.retry_ms;
-                (k.clone(), w.home, w.rid, w.value.clone())
-            })
-            .collect();
-        for (key, home, rid, value) in due {
+        for key in self.writebacks_due.due(now) {
+            let Some(w) = self.writebacks.get_mut(&key) else {
+                continue;
+            };
+            w.retry_at = retry_at;
+            let (home, rid, value) = (w.home, w.rid, w.value.clone());
+            self.writebacks_due.set(&key, Some(retry_at));
             self.send(home, Msg::WriteBack { key, rid, value });
         }
     }
@@ -449,8 +442,10 @@ where
         if gid <= p.floor && !self.cfg.has_bug(Bug::StaleGrant) {
             // Granted before a revocation we already answered: stale. Ask again.
             self.pending.remove(key);
+            self.pending_due.remove(key);
             return None;
         }
+        self.pending_due.remove(key);
         self.pending.remove(key)
     }
 
@@ -538,6 +533,7 @@ where
         if let Some(wb) = self.writebacks.get(&key).filter(|w| w.home == home) {
             data = Some(wb.value.clone());
             self.writebacks.remove(&key);
+            self.writebacks_due.remove(&key);
         }
         if let Some(copy) = self.copies.get_mut(&key) {
             if copy.home == home && copy.gid < tx {
@@ -591,6 +587,7 @@ where
             .is_some_and(|w| w.rid == rid && w.home == from)
         {
             self.writebacks.remove(&key);
+            self.writebacks_due.remove(&key);
         }
     }
 
@@ -605,6 +602,7 @@ where
         if copy.state == Held::M {
             let rid = self.stamp();
             self.stats.writebacks += 1;
+            self.writebacks_due.set(&key, Some(now + self.cfg.retry_ms));
             self.writebacks.insert(
                 key.clone(),
                 WriteBackBuf {
@@ -653,10 +651,13 @@ where
             }
             stays
         });
+        let writebacks = &self.writebacks;
+        self.writebacks_due.retain(|k| writebacks.contains_key(k));
         self.deferred
             .retain(|k, (home, _, _)| ring.home(k) == *home);
         self.answered.retain(|k, a| ring.home(k) == a.home);
         self.pending.clear();
+        self.pending_due.clear();
         lost.sort_unstable();
         for key in lost {
             self.forgot(&key);

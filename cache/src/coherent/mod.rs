@@ -126,6 +126,8 @@ pub struct Coherent {
     next_client: AtomicU64,
     /// A planted bug (tests of the checkers only).
     planted: std::sync::atomic::AtomicBool,
+    /// The keys left of a cluster-wide flush under way here as a home, between its rounds.
+    flushing: Mutex<Option<flush::FlushRun>>,
     /// The driver's counters.
     pub stats: Arc<LinkStats>,
 }
@@ -233,6 +235,7 @@ impl Coherent {
             wait: wait + lease,
             next_client: AtomicU64::new(1),
             planted: std::sync::atomic::AtomicBool::new(false),
+            flushing: Mutex::new(None),
             stats,
         });
         tokio::spawn(run_timer(Arc::downgrade(&driver)));
@@ -612,7 +615,7 @@ impl ForwardHandler for Coherent {
                     Err(e) => debug!(error = %e, "undecodable coherence batch"),
                 },
                 1 => return self.dir_local(&body),
-                flush::FLUSH_GROUP => return self.flush_request(deadline_ms).await,
+                flush::FLUSH_GROUP => return self.flush_request(deadline_ms, &body).await,
                 _ => {}
             }
             Bytes::new()
