@@ -41,10 +41,10 @@ pub struct Node<K: Ord + std::hash::Hash, V, R> {
     // ---- requester side ----
     pub(super) copies: KeyMap<K, Copy<V>>,
     pub(super) pending: KeyMap<K, Pending>,
-    /// The keys of `pending` by their `retry_at`.
+    /// The keys of `pending` by when to resend their request.
     pub(super) pending_due: Deadlines<K>,
     pub(super) writebacks: BTreeMap<K, WriteBackBuf<V>>,
-    /// The keys of `writebacks` by their `retry_at`.
+    /// The keys of `writebacks` by when to resend them.
     pub(super) writebacks_due: Deadlines<K>,
     pub(super) readers: BTreeMap<K, Vec<ClientId>>,
     pub(super) writes: Vec<WriteTx<K, V>>,

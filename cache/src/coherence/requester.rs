@@ -53,7 +53,6 @@ pub(super) struct Pending {
     pub(super) home: NodeId,
     /// When `rid` was sent: a grant for it gives a lease from this time.
     pub(super) sent_at: Time,
-    pub(super) retry_at: Time,
     /// The newest revocation from `home` seen while the request was out.
     pub(super) floor: Stamp,
 }
@@ -64,7 +63,6 @@ pub(super) struct WriteBackBuf<V> {
     pub(super) rid: Stamp,
     pub(super) value: Option<V>,
     pub(super) home: NodeId,
-    pub(super) retry_at: Time,
 }
 
 /// A revocation answered with data: asked again (the answer was lost), it gets the same
@@ -372,7 +370,6 @@ where
                 want,
                 home,
                 sent_at: now,
-                retry_at: now + self.cfg.retry_ms,
                 floor: Stamp::default(),
             },
         );
@@ -410,16 +407,14 @@ where
             };
             p.rid = rid;
             p.sent_at = now;
-            p.retry_at = retry_at;
             let (home, want) = (p.home, p.want);
             self.pending_due.set(&key, Some(retry_at));
             self.send_request(&key, home, rid, want);
         }
         for key in self.writebacks_due.due(now) {
-            let Some(w) = self.writebacks.get_mut(&key) else {
+            let Some(w) = self.writebacks.get(&key) else {
                 continue;
             };
-            w.retry_at = retry_at;
             let (home, rid, value) = (w.home, w.rid, w.value.clone());
             self.writebacks_due.set(&key, Some(retry_at));
             self.send(home, Msg::WriteBack { key, rid, value });
@@ -609,7 +604,6 @@ where
                     rid,
                     value: copy.value.clone(),
                     home: copy.home,
-                    retry_at: now + self.cfg.retry_ms,
                 },
             );
             self.send(
